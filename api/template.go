@@ -57,8 +57,8 @@ type templateMeta struct {
 
 type container struct {
 	Resources struct {
-		Requests map[string]string `json:"requests"`
-		Limits   map[string]string `json:"limits"`
+		Requests map[string]quantity `json:"requests"`
+		Limits   map[string]quantity `json:"limits"`
 	} `json:"resources"`
 }
 
@@ -138,7 +138,7 @@ func containerRequests(c container) (Resources, error) {
 		if !ok {
 			return resource.Quantity{}, false, nil
 		}
-		q, err := resource.ParseQuantity(s)
+		q, err := resource.ParseQuantity(string(s))
 		if err != nil {
 			return q, false, fmt.Errorf("resources %s %q: %v", name, s, err)
 		}
@@ -155,4 +155,22 @@ func containerRequests(c container) (Resources, error) {
 		r.MemoryBytes = q.Value()
 	}
 	return r, nil
+}
+
+// quantity is a resource quantity as YAML writes it: "500m", "1Gi" or a bare
+// number such as 2.
+type quantity string
+
+func (q *quantity) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*q = quantity(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("quantity must be a string or a number, got %s", b)
+	}
+	*q = quantity(n.String())
+	return nil
 }
