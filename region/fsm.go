@@ -1,0 +1,380 @@
+package region
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// Limits that keep the state machine bounded.
+const (
+	eventsPerWorkload = 20
+	clusterEvents     = 100
+	// tombstoneTTLMs is how long a deleted object's tombstone is kept, so
+	// that a late write with an older version cannot resurrect it.
+	tombstoneTTLMs = 24 * 60 * 60 * 1000
+	snapshotFormat = 1
+)
+
+// ErrBadCommand is returned (as the Apply response) for a command the state
+// machine refuses: it could not be decoded, or names nothing. Such a command
+// changes nothing on any replica.
+var ErrBadCommand = errors.New("bad command")
+
+// Revisions count changes by category: each changes whenever its category
+// does, so a reader that remembers the last Revisions it saw can skip work
+// when nothing it depends on moved. They are local to this peer.
+type Revisions struct {
+	Objects  uint64
+	Clusters uint64
+	Bindings uint64
+	Statuses uint64
+}
+
+// FSM is the region state machine. It implements raft.FSM. Apply, Snapshot
+// and Restore are called by Raft from one goroutine; the read methods may be
+// called from any goroutine.
+type FSM struct {
+	region string
+	logger *slog.Logger
+
+	mu  sync.RWMutex
+	st  *State
+	seq uint64 // local change counter behind Revisions
+
+	appliedMu sync.Mutex
+	applied   uint64
+	appliedCh chan struct{} // closed and replaced on every applied index
+
+	subMu   sync.Mutex
+	subs    map[int]chan struct{}
+	nextSub int
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns an empty state machine for the named region.
+func NewFSM(region string, logger *slog.Logger) *FSM {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{
+		region:    region,
+		logger:    logger,
+		st:        newState(),
+		appliedCh: make(chan struct{}),
+		subs:      map[int]chan struct{}{},
+	}
+}
+
+// Apply applies one committed log entry. The response is nil or an error
+// wrapping ErrBadCommand; a command of a type this version does not know
+// (from a newer peer) is skipped.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	var cmd shoalpb.Command
+	var err error
+	changed := false
+	if uerr := proto.Unmarshal(l.Data, &cmd); uerr != nil {
+		// Refused identically on every replica, so the state stays the same
+		// everywhere; a peer must not die for one bad entry.
+		err = fmt.Errorf("%w: entry %d cannot be decoded: %v", ErrBadCommand, l.Index, uerr)
+		f.logger.Error("skipping undecodable log entry", "index", l.Index, "err", uerr)
+	} else {
+		f.mu.Lock()
+		now := l.AppendedAt.UnixMilli()
+		if l.AppendedAt.IsZero() || now < f.st.lastMs {
+			now = f.st.lastMs
+		}
+		f.st.lastMs = now
+		f.seq++
+		a := &applier{st: f.st, index: f.seq, now: now, region: f.region}
+		err = a.apply(&cmd)
+		changed = a.changed
+		f.mu.Unlock()
+	}
+	f.setApplied(l.Index)
+	if changed {
+		f.notify()
+	}
+	return err
+}
+
+// Snapshot captures the state for Raft. Stored messages are immutable, so
+// copying the maps is enough; encoding happens in Persist.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return &fsmSnapshot{snap: f.st.toProto()}, nil
+}
+
+// Restore replaces the state with a snapshot.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("region: reading snapshot: %w", err)
+	}
+	var snap shoalpb.Snapshot
+	if err := proto.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("region: decoding snapshot: %w", err)
+	}
+	if snap.GetFormat() > snapshotFormat {
+		return fmt.Errorf("region: snapshot format %d is newer than this peer understands (%d)", snap.GetFormat(), snapshotFormat)
+	}
+	st := stateFromProto(&snap)
+	f.mu.Lock()
+	f.seq++
+	st.rev = Revisions{Objects: f.seq, Clusters: f.seq, Bindings: f.seq, Statuses: f.seq}
+	f.st = st
+	f.mu.Unlock()
+	f.notify()
+	return nil
+}
+
+// Read calls fn with the current state under a read lock. fn must not keep
+// the State itself, nor modify any message it reads; it may keep the
+// messages, which are never changed once stored.
+func (f *FSM) Read(fn func(s *State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.st)
+}
+
+// Subscribe returns a channel that receives a value (coalesced) after every
+// change of the state, and a function that ends the subscription.
+func (f *FSM) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	f.subMu.Lock()
+	id := f.nextSub
+	f.nextSub++
+	f.subs[id] = ch
+	f.subMu.Unlock()
+	return ch, func() {
+		f.subMu.Lock()
+		delete(f.subs, id)
+		f.subMu.Unlock()
+	}
+}
+
+func (f *FSM) notify() {
+	f.subMu.Lock()
+	defer f.subMu.Unlock()
+	for _, ch := range f.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// AppliedIndex is the index of the last log entry applied.
+func (f *FSM) AppliedIndex() uint64 {
+	f.appliedMu.Lock()
+	defer f.appliedMu.Unlock()
+	return f.applied
+}
+
+func (f *FSM) setApplied(index uint64) {
+	f.appliedMu.Lock()
+	if index > f.applied {
+		f.applied = index
+	}
+	close(f.appliedCh)
+	f.appliedCh = make(chan struct{})
+	f.appliedMu.Unlock()
+}
+
+// WaitApplied blocks until the entry at index has been applied here, so a
+// client that wrote through this peer reads its own write.
+func (f *FSM) WaitApplied(done <-chan struct{}, index uint64) bool {
+	for {
+		f.appliedMu.Lock()
+		applied, ch := f.applied, f.appliedCh
+		f.appliedMu.Unlock()
+		if applied >= index {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
+	}
+}
+
+type fsmSnapshot struct {
+	snap *shoalpb.Snapshot
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	data, err := proto.Marshal(s.snap)
+	if err == nil {
+		_, err = sink.Write(data)
+	}
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("region: writing snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// applier applies one command to the state.
+type applier struct {
+	st      *State
+	index   uint64 // the change counter for Revisions
+	now     int64
+	region  string
+	changed bool
+}
+
+func (a *applier) apply(cmd *shoalpb.Command) error {
+	switch c := cmd.GetCmd().(type) {
+	case *shoalpb.Command_ApplyObjects:
+		return a.applyObjects(c.ApplyObjects)
+	case *shoalpb.Command_DeleteObjects:
+		return a.deleteObjects(c.DeleteObjects)
+	case *shoalpb.Command_ReportCluster:
+		return a.reportCluster(c.ReportCluster)
+	case *shoalpb.Command_SetClusterState:
+		return a.setClusterState(c.SetClusterState)
+	case *shoalpb.Command_RemoveCluster:
+		return a.removeCluster(c.RemoveCluster)
+	case *shoalpb.Command_SetBindings:
+		return a.setBindings(c.SetBindings)
+	case *shoalpb.Command_ReportStatus:
+		return a.reportStatus(c.ReportStatus)
+	case *shoalpb.Command_RecordEvents:
+		for _, e := range c.RecordEvents.GetEvents() {
+			a.event(e.GetWorkload(), e.GetCluster(), e.GetType(), e.GetReason(), e.GetMessage())
+		}
+		return nil
+	default:
+		// A command type from a newer peer: skipped on every replica alike.
+		return nil
+	}
+}
+
+// stamp advances the region's hybrid logical clock.
+func (a *applier) stamp() *shoalpb.Version {
+	c := a.st.clock
+	v := &shoalpb.Version{WallMs: a.now, Origin: a.region}
+	if c != nil && c.GetWallMs() >= a.now {
+		v.WallMs = c.GetWallMs()
+		v.Logical = c.GetLogical() + 1
+	}
+	a.st.clock = v
+	return v
+}
+
+func validKey(k *shoalpb.ObjectKey) error {
+	if k.GetApiVersion() == "" || k.GetKind() == "" || k.GetName() == "" {
+		return fmt.Errorf("%w: object key %q lacks apiVersion, kind or name", ErrBadCommand, api.KeyFromProto(k).String())
+	}
+	return nil
+}
+
+func (a *applier) applyObjects(c *shoalpb.ApplyObjects) error {
+	// Check everything first: the command is all or nothing.
+	for _, o := range c.GetObjects() {
+		if err := validKey(o.GetKey()); err != nil {
+			return err
+		}
+		if len(o.GetManifest()) == 0 {
+			return fmt.Errorf("%w: %s has no manifest", ErrBadCommand, api.KeyFromProto(o.GetKey()).Display())
+		}
+	}
+	for _, o := range c.GetObjects() {
+		key := api.KeyFromProto(o.GetKey())
+		ks := key.String()
+		old := a.st.objects[ks]
+		if old != nil && !old.GetDeleted() && bytes.Equal(old.GetManifest(), o.GetManifest()) {
+			continue
+		}
+		n := &shoalpb.Object{
+			Key:           key.Proto(),
+			Manifest:      bytes.Clone(o.GetManifest()),
+			Version:       a.stamp(),
+			Generation:    old.GetGeneration() + 1,
+			CreatedUnixMs: a.now,
+			UpdatedUnixMs: a.now,
+		}
+		if old != nil && !old.GetDeleted() {
+			n.CreatedUnixMs = old.GetCreatedUnixMs()
+		}
+		a.st.objects[ks] = n
+		a.st.rev.Objects = a.index
+		a.changed = true
+	}
+	return nil
+}
+
+func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
+	for _, k := range c.GetKeys() {
+		if err := validKey(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range c.GetKeys() {
+		key := api.KeyFromProto(k)
+		ks := key.String()
+		old := a.st.objects[ks]
+		if old == nil || old.GetDeleted() {
+			continue
+		}
+		a.st.objects[ks] = &shoalpb.Object{
+			Key:           key.Proto(),
+			Version:       a.stamp(),
+			Generation:    old.GetGeneration(),
+			Deleted:       true,
+			CreatedUnixMs: old.GetCreatedUnixMs(),
+			UpdatedUnixMs: a.now,
+		}
+		delete(a.st.events, ks)
+		a.st.rev.Objects = a.index
+		a.changed = true
+	}
+	// Forget tombstones older than their time to live.
+	for ks, o := range a.st.objects {
+		if o.GetDeleted() && a.now-o.GetUpdatedUnixMs() > tombstoneTTLMs {
+			delete(a.st.objects, ks)
+		}
+	}
+	return nil
+}
+
+// event records an event about a workload (nil key: about a cluster).
+func (a *applier) event(wk *shoalpb.ObjectKey, cluster, typ, reason, msg string) {
+	e := &shoalpb.Event{UnixMs: a.now, Workload: wk, Cluster: cluster, Type: typ, Reason: reason, Message: msg}
+	workload, limit := "", clusterEvents
+	if wk != nil {
+		workload, limit = api.KeyFromProto(wk).String(), eventsPerWorkload
+	}
+	evs := append(a.st.events[workload], e)
+	if len(evs) > limit {
+		evs = append([]*shoalpb.Event(nil), evs[len(evs)-limit:]...)
+	}
+	a.st.events[workload] = evs
+	a.changed = true
+}
+
+// sortedKeys returns a map's keys in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,283 @@
+package region
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// EffectiveHealth is a cluster's health as placement sees it: Unreachable
+// while the leader has its peer dead, otherwise what the peer reports.
+func EffectiveHealth(c *shoalpb.ClusterRecord) shoalpb.Health {
+	if c == nil {
+		return shoalpb.Health_HEALTH_UNKNOWN
+	}
+	if !c.GetReachable() {
+		return shoalpb.Health_HEALTH_UNREACHABLE
+	}
+	return c.GetReportedHealth()
+}
+
+// HealthName gives a health as the API shows it: Ready, NotReady,
+// Unreachable or Unknown.
+func HealthName(h shoalpb.Health) string {
+	switch h {
+	case shoalpb.Health_HEALTH_READY:
+		return "Ready"
+	case shoalpb.Health_HEALTH_NOT_READY:
+		return "NotReady"
+	case shoalpb.Health_HEALTH_UNREACHABLE:
+		return "Unreachable"
+	}
+	return "Unknown"
+}
+
+func (a *applier) reportCluster(c *shoalpb.ReportCluster) error {
+	r := c.GetCluster()
+	if r.GetName() == "" {
+		return fmt.Errorf("%w: cluster report without a name", ErrBadCommand)
+	}
+	old := a.st.clusters[r.GetName()]
+	n := proto.Clone(r).(*shoalpb.ClusterRecord)
+	n.LastReportUnixMs = a.now
+	if old == nil {
+		n.Reachable = true
+		n.JoinedUnixMs = a.now
+		n.HealthSinceUnixMs = a.now
+		n.Taints = nil
+		n.UnreachableSinceUnixMs = 0
+		a.event(nil, n.GetName(), "Normal", "ClusterJoined",
+			fmt.Sprintf("cluster %s joined region %s (zone %q, provider %q)", n.GetName(), n.GetRegion(), n.GetZone(), n.GetProvider()))
+	} else {
+		// The leader owns reachability and taints; a report never overrides them.
+		n.Reachable = old.GetReachable()
+		n.Taints = old.GetTaints()
+		n.JoinedUnixMs = old.GetJoinedUnixMs()
+		n.UnreachableSinceUnixMs = old.GetUnreachableSinceUnixMs()
+		n.HealthSinceUnixMs = old.GetHealthSinceUnixMs()
+		if EffectiveHealth(n) != EffectiveHealth(old) {
+			n.HealthSinceUnixMs = a.now
+			a.event(nil, n.GetName(), healthEventType(EffectiveHealth(n)), "ClusterHealth",
+				fmt.Sprintf("cluster %s is %s: %s", n.GetName(), HealthName(EffectiveHealth(n)), n.GetHealthReason()))
+		}
+	}
+	a.st.clusters[n.GetName()] = n
+	if old == nil || !sameClusterFacts(old, n) {
+		a.st.rev.Clusters = a.index
+	}
+	a.changed = true
+	return nil
+}
+
+func healthEventType(h shoalpb.Health) string {
+	if h == shoalpb.Health_HEALTH_READY {
+		return "Normal"
+	}
+	return "Warning"
+}
+
+// sameClusterFacts reports whether two records agree on everything placement
+// depends on (not on report times).
+func sameClusterFacts(a, b *shoalpb.ClusterRecord) bool {
+	x := proto.Clone(a).(*shoalpb.ClusterRecord)
+	y := proto.Clone(b).(*shoalpb.ClusterRecord)
+	x.LastReportUnixMs, y.LastReportUnixMs = 0, 0
+	return proto.Equal(x, y)
+}
+
+func (a *applier) setClusterState(c *shoalpb.SetClusterState) error {
+	old := a.st.clusters[c.GetName()]
+	if old == nil {
+		return fmt.Errorf("%w: no cluster %q in the region", ErrBadCommand, c.GetName())
+	}
+	n := proto.Clone(old).(*shoalpb.ClusterRecord)
+	n.Reachable = c.GetReachable()
+	n.Taints = nil
+	for _, t := range c.GetTaints() {
+		t = proto.Clone(t).(*shoalpb.Taint)
+		if t.GetAddedUnixMs() == 0 {
+			t.AddedUnixMs = a.now
+		}
+		n.Taints = append(n.Taints, t)
+	}
+	switch {
+	case !n.Reachable && old.GetReachable():
+		n.UnreachableSinceUnixMs = a.now
+	case n.Reachable:
+		n.UnreachableSinceUnixMs = 0
+	}
+	if EffectiveHealth(n) != EffectiveHealth(old) {
+		n.HealthSinceUnixMs = a.now
+		a.event(nil, n.GetName(), healthEventType(EffectiveHealth(n)), "ClusterHealth",
+			fmt.Sprintf("cluster %s is %s", n.GetName(), HealthName(EffectiveHealth(n))))
+	}
+	if taintString(old.GetTaints()) != taintString(n.GetTaints()) {
+		a.event(nil, n.GetName(), "Normal", "ClusterTaints",
+			fmt.Sprintf("cluster %s taints: %s", n.GetName(), orNone(taintString(n.GetTaints()))))
+	}
+	if sameClusterFacts(old, n) {
+		return nil
+	}
+	a.st.clusters[n.GetName()] = n
+	a.st.rev.Clusters = a.index
+	a.changed = true
+	return nil
+}
+
+func taintString(ts []*shoalpb.Taint) string {
+	parts := make([]string, 0, len(ts))
+	for _, t := range ts {
+		s := t.GetKey()
+		if t.GetValue() != "" {
+			s += "=" + t.GetValue()
+		}
+		parts = append(parts, s+":"+t.GetEffect())
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (a *applier) removeCluster(c *shoalpb.RemoveCluster) error {
+	name := c.GetName()
+	if _, ok := a.st.clusters[name]; !ok {
+		return nil
+	}
+	delete(a.st.clusters, name)
+	for w, m := range a.st.statuses {
+		delete(m, name)
+		if len(m) == 0 {
+			delete(a.st.statuses, w)
+		}
+	}
+	a.event(nil, name, "Normal", "ClusterRemoved", fmt.Sprintf("cluster %s removed from the region", name))
+	a.st.rev.Clusters = a.index
+	a.st.rev.Statuses = a.index
+	return nil
+}
+
+func (a *applier) setBindings(c *shoalpb.SetBindings) error {
+	for _, b := range c.GetBindings() {
+		if err := validKey(b.GetWorkload()); err != nil {
+			return err
+		}
+	}
+	for _, k := range c.GetRemove() {
+		ks := api.KeyFromProto(k).String()
+		if _, ok := a.st.bindings[ks]; ok {
+			delete(a.st.bindings, ks)
+			a.st.rev.Bindings = a.index
+			a.changed = true
+		}
+	}
+	for _, b := range c.GetBindings() {
+		ks := api.KeyFromProto(b.GetWorkload()).String()
+		old := a.st.bindings[ks]
+		n := proto.Clone(b).(*shoalpb.Binding)
+		n.ScheduledUnixMs = old.GetScheduledUnixMs()
+		if old == nil || targetString(old.GetClusters()) != targetString(n.GetClusters()) || old.GetUnschedulable() != n.GetUnschedulable() {
+			n.ScheduledUnixMs = a.now
+			if n.GetUnschedulable() {
+				a.event(b.GetWorkload(), "", "Warning", "Unschedulable", n.GetReason())
+			} else {
+				a.event(b.GetWorkload(), "", "Normal", "Scheduled", fmt.Sprintf("%s (%s)", orNone(targetString(n.GetClusters())), n.GetReason()))
+			}
+		}
+		oldEv, newEv := evictionString(old.GetEvictions()), evictionString(n.GetEvictions())
+		if oldEv != newEv {
+			if newEv == "" {
+				a.event(b.GetWorkload(), "", "Normal", "EvictionDone", "replacements are Ready; old replicas released on "+oldEv)
+			} else {
+				a.event(b.GetWorkload(), "", "Normal", "GracefulEviction", "keeping old replicas until replacements are Ready: "+newEv)
+			}
+		}
+		if old != nil && proto.Equal(old, n) {
+			continue
+		}
+		a.st.bindings[ks] = n
+		a.st.rev.Bindings = a.index
+		a.changed = true
+	}
+	return nil
+}
+
+func targetString(ts []*shoalpb.TargetCluster) string {
+	parts := make([]string, 0, len(ts))
+	for _, t := range ts {
+		parts = append(parts, fmt.Sprintf("%s=%d", t.GetName(), t.GetReplicas()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func evictionString(es []*shoalpb.Eviction) string {
+	parts := make([]string, 0, len(es))
+	for _, e := range es {
+		parts = append(parts, fmt.Sprintf("%s=%d", e.GetCluster(), e.GetReplicas()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (a *applier) reportStatus(c *shoalpb.ReportStatus) error {
+	cluster := c.GetCluster()
+	if cluster == "" {
+		return fmt.Errorf("%w: status report without a cluster", ErrBadCommand)
+	}
+	for _, s := range c.GetStatuses() {
+		if err := validKey(s.GetWorkload()); err != nil {
+			return err
+		}
+	}
+	for _, k := range c.GetRemoved() {
+		ks := api.KeyFromProto(k).String()
+		if m := a.st.statuses[ks]; m != nil {
+			if _, ok := m[cluster]; ok {
+				delete(m, cluster)
+				if len(m) == 0 {
+					delete(a.st.statuses, ks)
+				}
+				if _, live := a.st.objects[ks]; live {
+					a.event(k, cluster, "Normal", "Removed", "removed from cluster "+cluster)
+				}
+				a.st.rev.Statuses = a.index
+				a.changed = true
+			}
+		}
+	}
+	for _, s := range c.GetStatuses() {
+		ks := api.KeyFromProto(s.GetWorkload()).String()
+		m := a.st.statuses[ks]
+		if m == nil {
+			m = map[string]*shoalpb.WorkStatus{}
+			a.st.statuses[ks] = m
+		}
+		old := m[cluster]
+		n := proto.Clone(s).(*shoalpb.WorkStatus)
+		n.Cluster = cluster
+		n.ObservedUnixMs = a.now
+		if old.GetHealth() != n.GetHealth() || old.GetError() != n.GetError() {
+			typ := "Normal"
+			msg := fmt.Sprintf("%d/%d replicas ready on %s", n.GetReadyReplicas(), n.GetReplicas(), cluster)
+			if n.GetError() != "" {
+				typ, msg = "Warning", fmt.Sprintf("on %s: %s", cluster, n.GetError())
+			} else if n.GetReason() != "" && n.GetHealth() != "Healthy" {
+				msg += ": " + n.GetReason()
+			}
+			a.event(s.GetWorkload(), cluster, typ, n.GetHealth(), msg)
+		}
+		m[cluster] = n
+		a.st.rev.Statuses = a.index
+		a.changed = true
+	}
+	return nil
+}
