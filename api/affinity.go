@@ -1,0 +1,103 @@
+package api
+
+import (
+	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// ClusterFacts is what selectors see of a cluster: its name, topology and
+// labels. An empty Region, Zone or Provider means the cluster does not have
+// that field.
+type ClusterFacts struct {
+	Name     string
+	Region   string
+	Zone     string
+	Provider string
+	Labels   map[string]string
+}
+
+// Field gives the value of a field selector key (provider, region, zone) and
+// whether the key is one of those.
+func (c ClusterFacts) Field(key string) (value string, known bool) {
+	switch key {
+	case ProviderField:
+		return c.Provider, true
+	case RegionField:
+		return c.Region, true
+	case ZoneField:
+		return c.Zone, true
+	}
+	return "", false
+}
+
+// Matches reports whether the cluster satisfies the affinity. When it does
+// not, reason says which part failed: "excluded", "not in clusterNames",
+// "labelSelector does not match", "invalid labelSelector: ...",
+// "fieldSelector region NotIn [x]". A nil affinity matches everything; an
+// empty one too. All parts must hold (they are ANDed, as in Karmada).
+//
+// Field selector operators follow Kubernetes node selector requirements over
+// the fields provider, region and zone, an empty field counting as absent:
+// In needs the field present with one of the values, NotIn matches an absent
+// field, Exists and DoesNotExist test presence. Gt, Lt and unknown operators
+// or keys never match. An invalid label selector never matches.
+func (a *ClusterAffinity) Matches(c ClusterFacts) (ok bool, reason string) {
+	if a == nil {
+		return true, ""
+	}
+	if slices.Contains(a.ExcludeClusters, c.Name) {
+		return false, "excluded"
+	}
+	if len(a.ClusterNames) > 0 && !slices.Contains(a.ClusterNames, c.Name) {
+		return false, "not in clusterNames"
+	}
+	if a.LabelSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(a.LabelSelector)
+		if err != nil {
+			return false, "invalid labelSelector: " + err.Error()
+		}
+		if !sel.Matches(labels.Set(c.Labels)) {
+			return false, "labelSelector does not match"
+		}
+	}
+	if a.FieldSelector != nil {
+		for _, r := range a.FieldSelector.MatchExpressions {
+			if !affinityFieldMatches(r, c) {
+				return false, "fieldSelector " + affinityFieldString(r)
+			}
+		}
+	}
+	return true, ""
+}
+
+// affinityFieldString gives a requirement as "region NotIn [x y]" or
+// "zone Exists".
+func affinityFieldString(r FieldSelectorRequirement) string {
+	switch r.Operator {
+	case "Exists", "DoesNotExist":
+		return r.Key + " " + r.Operator
+	}
+	return fmt.Sprintf("%s %s %v", r.Key, r.Operator, r.Values)
+}
+
+func affinityFieldMatches(r FieldSelectorRequirement, c ClusterFacts) bool {
+	v, known := c.Field(r.Key)
+	if !known {
+		return false
+	}
+	present := v != ""
+	switch r.Operator {
+	case "In":
+		return present && slices.Contains(r.Values, v)
+	case "NotIn":
+		return !present || !slices.Contains(r.Values, v)
+	case "Exists":
+		return present
+	case "DoesNotExist":
+		return !present
+	}
+	return false
+}
