@@ -1,0 +1,134 @@
+package api
+
+// Defaults Shoal applies to a decoded policy before validating it. They are
+// Karmada's: some are set by its mutating admission webhooks
+// (pkg/webhook/propagationpolicy and clusterpropagationpolicy, through
+// pkg/util/helper/policy.go), the rest by the +kubebuilder:default markers of
+// pkg/apis/policy/v1alpha1/propagation_types.go, which the API server applies
+// from the CRD schema. Defaulting twice gives the same result, so a stored
+// (defaulted) manifest decodes to the same policy.
+const (
+	// DefaultSchedulerName is the only scheduler: Karmada's
+	// +kubebuilder:default="default-scheduler" on spec.schedulerName.
+	DefaultSchedulerName = "default-scheduler"
+
+	// DefaultApplicationTolerationSeconds is Karmada's default of
+	// failover.application.decisionConditions.tolerationSeconds (300 s).
+	DefaultApplicationTolerationSeconds int32 = 300
+
+	// DefaultApplicationGracePeriodSeconds is the grace period Karmada's
+	// helper.SetDefaultGracePeriodSeconds sets when application failover
+	// purges gracefully (600 s).
+	DefaultApplicationGracePeriodSeconds int32 = 600
+)
+
+// setDefaults fills in what Karmada fills in. namespace is the policy's
+// (already defaulted) namespace, empty for a ClusterPropagationPolicy.
+func setDefaults(kind, namespace string, spec *PropagationSpec) {
+	// The PropagationPolicy webhook sets an empty resourceSelectors[].namespace
+	// to the policy's namespace. A ClusterPropagationPolicy keeps it empty,
+	// which there means every namespace.
+	if kind == KindPropagationPolicy {
+		for i := range spec.ResourceSelectors {
+			if spec.ResourceSelectors[i].Namespace == "" {
+				spec.ResourceSelectors[i].Namespace = namespace
+			}
+		}
+	}
+
+	// spec.priority: +kubebuilder:default=0.
+	if spec.Priority == nil {
+		var zero int32
+		spec.Priority = &zero
+	}
+	// spec.preemption: +kubebuilder:default=Never.
+	if spec.Preemption == "" {
+		spec.Preemption = PreemptNever
+	}
+	// spec.conflictResolution: +kubebuilder:default="Abort".
+	if spec.ConflictResolution == "" {
+		spec.ConflictResolution = ConflictAbort
+	}
+	// spec.schedulerName: +kubebuilder:default="default-scheduler".
+	if spec.SchedulerName == "" {
+		spec.SchedulerName = DefaultSchedulerName
+	}
+
+	defaultPlacement(&spec.Placement)
+	if spec.Failover != nil {
+		defaultFailover(spec.Failover)
+	}
+}
+
+func defaultPlacement(pl *Placement) {
+	// helper.SetDefaultSpreadConstraints: a constraint with neither
+	// spreadByField nor spreadByLabel spreads by cluster, and minGroups 0
+	// (unset) becomes 1, for every constraint.
+	for i := range pl.SpreadConstraints {
+		sc := &pl.SpreadConstraints[i]
+		if sc.SpreadByField == "" && sc.SpreadByLabel == "" {
+			sc.SpreadByField = SpreadByFieldCluster
+		}
+		if sc.MinGroups == 0 {
+			sc.MinGroups = 1
+		}
+	}
+
+	// Without replicaScheduling Karmada duplicates: Placement.ReplicaSchedulingType()
+	// in propagation_helper.go returns Duplicated for a nil strategy. Shoal
+	// writes that down, so that readers of a policy need not know the rule.
+	if pl.ReplicaScheduling == nil {
+		pl.ReplicaScheduling = &ReplicaSchedulingStrategy{ReplicaSchedulingType: ReplicaSchedulingTypeDuplicated}
+		return
+	}
+	rs := pl.ReplicaScheduling
+	// A replicaScheduling that is present but has no type is Divided:
+	// +kubebuilder:default=Divided on replicaSchedulingType.
+	if rs.ReplicaSchedulingType == "" {
+		rs.ReplicaSchedulingType = ReplicaSchedulingTypeDivided
+	}
+	// helper.SetReplicaDivisionPreferenceWeighted: Divided without a
+	// division preference is Weighted (with no weightPreference, every
+	// cluster weighs the same).
+	if rs.ReplicaSchedulingType == ReplicaSchedulingTypeDivided && rs.ReplicaDivisionPreference == "" {
+		rs.ReplicaDivisionPreference = ReplicaDivisionPreferenceWeighted
+	}
+}
+
+func defaultFailover(f *FailoverBehavior) {
+	if c := f.Cluster; c != nil {
+		// failover.cluster.purgeMode: +kubebuilder:default=Gracefully. Karmada
+		// renamed Immediately/Graciously to Directly/Gracefully; the old
+		// spellings are normalised so the rest of Shoal sees one name each.
+		switch c.PurgeMode {
+		case "":
+			c.PurgeMode = PurgeModeGracefully
+		case PurgeModeImmediately:
+			c.PurgeMode = PurgeModeDirectly
+		case PurgeModeGraciously:
+			c.PurgeMode = PurgeModeGracefully
+		}
+	}
+	if a := f.Application; a != nil {
+		// Application failover is not implemented by Shoal (it warns), but the
+		// stored policy carries Karmada's defaults all the same:
+		// decisionConditions.tolerationSeconds +kubebuilder:default=300,
+		// purgeMode +kubebuilder:default=Graciously, and
+		// helper.SetDefaultGracePeriodSeconds gives a graceful purge 600 s.
+		if a.DecisionConditions.TolerationSeconds == nil {
+			t := DefaultApplicationTolerationSeconds
+			a.DecisionConditions.TolerationSeconds = &t
+		}
+		if a.PurgeMode == "" {
+			a.PurgeMode = PurgeModeGraciously
+		}
+		if isGraceful(a.PurgeMode) && a.GracePeriodSeconds == nil {
+			g := DefaultApplicationGracePeriodSeconds
+			a.GracePeriodSeconds = &g
+		}
+	}
+}
+
+func isGraceful(m PurgeMode) bool {
+	return m == PurgeModeGraciously || m == PurgeModeGracefully
+}
