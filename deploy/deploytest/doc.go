@@ -1,0 +1,3 @@
+// Package deploytest holds test doubles for package deploy: a FakeClock that
+// tests advance by hand. It is imported only from tests.
+package deploytest

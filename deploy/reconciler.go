@@ -1,0 +1,467 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// ReconcilerConfig configures a Reconciler. Zero durations take defaults.
+type ReconcilerConfig struct {
+	// ClusterName names the cluster in logs. Required.
+	ClusterName string
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Clock drives retries and resyncs; nil means RealClock().
+	Clock Clock
+	// ResyncInterval is how often everything the cluster holds is compared
+	// with everything desired, whether or not anything signalled a change.
+	// Default 30s.
+	ResyncInterval time.Duration
+	// MinRetryDelay is the delay before the first retry of a failed sync;
+	// it doubles with every further failure of the same key. Default 100ms.
+	MinRetryDelay time.Duration
+	// MaxRetryDelay caps the retry delay. Default 30s.
+	MaxRetryDelay time.Duration
+}
+
+// DefaultReconcilerConfig returns the defaults for the named cluster.
+func DefaultReconcilerConfig(clusterName string) ReconcilerConfig {
+	return ReconcilerConfig{
+		ClusterName:    clusterName,
+		Logger:         slog.Default(),
+		Clock:          RealClock(),
+		ResyncInterval: 30 * time.Second,
+		MinRetryDelay:  100 * time.Millisecond,
+		MaxRetryDelay:  30 * time.Second,
+	}
+}
+
+// Validate checks that the cluster is named and that the durations are not
+// negative and in order.
+func (c ReconcilerConfig) Validate() error {
+	var errs []error
+	if c.ClusterName == "" {
+		errs = append(errs, errors.New("reconciler config: cluster name is required"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"resync interval", c.ResyncInterval}, {"min retry delay", c.MinRetryDelay}, {"max retry delay", c.MaxRetryDelay}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("reconciler config: %s must not be negative, got %s", d.name, d.v))
+		}
+	}
+	if d := c.withDefaults(); d.MinRetryDelay > d.MaxRetryDelay {
+		errs = append(errs, fmt.Errorf("reconciler config: min retry delay (%s) is larger than max retry delay (%s)", d.MinRetryDelay, d.MaxRetryDelay))
+	}
+	return errors.Join(errs...)
+}
+
+func (c ReconcilerConfig) withDefaults() ReconcilerConfig {
+	d := DefaultReconcilerConfig(c.ClusterName)
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.Clock == nil {
+		c.Clock = d.Clock
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = d.ResyncInterval
+	}
+	if c.MinRetryDelay == 0 {
+		c.MinRetryDelay = d.MinRetryDelay
+	}
+	if c.MaxRetryDelay == 0 {
+		c.MaxRetryDelay = d.MaxRetryDelay
+	}
+	return c
+}
+
+// Report receives status changes: the statuses that changed since they were
+// last reported, and the keys the cluster no longer holds. It is called from
+// the Reconciler's worker goroutine, one call per batch of syncs; it must
+// not block for long (the caller batches or forwards) and must copy the
+// slices if it keeps them.
+type Report func(statuses []Status, removed []api.ObjectKey)
+
+// maxBatch bounds how many statuses one Report call carries.
+const maxBatch = 256
+
+// Reconciler keeps one cluster matching the desired work (see the package
+// documentation for its loop).
+type Reconciler struct {
+	cfg     ReconcilerConfig
+	log     *slog.Logger
+	cluster Cluster
+	report  Report
+	queue   *queue[api.ObjectKey]
+	resync  chan struct{}
+	started atomic.Bool
+	ready   atomic.Bool
+
+	mu          sync.Mutex
+	desired     map[api.ObjectKey]Work
+	haveDesired bool
+	held        map[api.ObjectKey]struct{} // keys the cluster was last seen to hold
+	firstPass   map[api.ObjectKey]struct{} // keys left to sync before Ready
+	passStarted bool
+
+	// Owned by the worker goroutine.
+	reported     map[api.ObjectKey]Status
+	errs         map[api.ObjectKey]string
+	batch        map[api.ObjectKey]Status
+	batchRemoved map[api.ObjectKey]struct{}
+}
+
+// NewReconciler returns a Reconciler for cluster that reports to report.
+// Nothing happens until Run.
+func NewReconciler(cfg ReconcilerConfig, cluster Cluster, report Report) (*Reconciler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cluster == nil {
+		return nil, errors.New("reconciler: cluster is required")
+	}
+	if report == nil {
+		return nil, errors.New("reconciler: report is required")
+	}
+	cfg = cfg.withDefaults()
+	return &Reconciler{
+		cfg:          cfg,
+		log:          cfg.Logger.With("cluster", cfg.ClusterName),
+		cluster:      cluster,
+		report:       report,
+		queue:        newQueue[api.ObjectKey](cfg.Clock, cfg.MinRetryDelay, cfg.MaxRetryDelay),
+		resync:       make(chan struct{}, 1),
+		desired:      map[api.ObjectKey]Work{},
+		held:         map[api.ObjectKey]struct{}{},
+		reported:     map[api.ObjectKey]Status{},
+		errs:         map[api.ObjectKey]string{},
+		batch:        map[api.ObjectKey]Status{},
+		batchRemoved: map[api.ObjectKey]struct{}{},
+	}, nil
+}
+
+// SetDesired replaces the whole desired set for this cluster; the latest
+// set wins, and rapid calls coalesce (a key changed many times before the
+// worker reaches it is applied once, as last set). It never blocks on the
+// cluster and may be called before Run. Works with a zero key are ignored;
+// of works with the same key the last wins. A change of manifest must come
+// with a new generation to be applied. The caller must not modify the
+// manifests afterwards.
+func (r *Reconciler) SetDesired(works []Work) {
+	next := make(map[api.ObjectKey]Work, len(works))
+	for _, w := range works {
+		if w.Key == (api.ObjectKey{}) {
+			r.log.Warn("ignoring desired work without a key")
+			continue
+		}
+		next[w.Key] = w
+	}
+	r.mu.Lock()
+	prev, first := r.desired, !r.haveDesired
+	r.desired, r.haveDesired = next, true
+	r.mu.Unlock()
+	// prev and next are never modified once published, so the diff needs
+	// no lock.
+	for k, w := range next {
+		if p, ok := prev[k]; !ok || p.Generation != w.Generation || p.HasReplicas != w.HasReplicas || p.Replicas != w.Replicas {
+			r.queue.Add(k)
+		}
+	}
+	for k := range prev {
+		if _, ok := next[k]; !ok {
+			r.queue.Add(k)
+		}
+	}
+	if first {
+		r.triggerResync() // now held-but-undesired keys may be deleted
+	}
+}
+
+// Ready reports whether the first desired set has been reconciled: every
+// key desired or held at that time has been synced once, successfully or
+// not (failures are retried and reported in Status.Error).
+func (r *Reconciler) Ready() bool { return r.ready.Load() }
+
+// Run reconciles until ctx ends, then returns nil. It may be called once.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("reconciler: Run called twice")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { r.work(ctx) })
+	defer wg.Wait()
+	defer r.queue.ShutDown()
+
+	var timer Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	listFailures := 0
+	r.triggerResync()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.cluster.Changed():
+			for _, k := range r.knownKeys(nil) {
+				r.queue.Nudge(k)
+			}
+		case <-r.resync:
+			if timer != nil {
+				timer.Stop()
+			}
+			next := r.cfg.ResyncInterval
+			if err := r.fullResync(ctx); err != nil {
+				listFailures++
+				next = backoff(r.cfg.MinRetryDelay, r.cfg.MaxRetryDelay, listFailures)
+				r.log.Warn("listing objects failed", "err", err, "retry_in", next)
+			} else {
+				listFailures = 0
+			}
+			timer = r.cfg.Clock.AfterFunc(next, r.triggerResync)
+		}
+	}
+}
+
+func (r *Reconciler) triggerResync() {
+	select {
+	case r.resync <- struct{}{}:
+	default:
+	}
+}
+
+// fullResync lists the cluster and queues every key held or desired. The
+// first successful one after the desired set is known starts the pass that
+// makes the Reconciler Ready.
+func (r *Reconciler) fullResync(ctx context.Context) error {
+	listed, err := r.cluster.List(ctx)
+	keys := r.knownKeys(listed)
+	startPass := false
+	if err == nil {
+		r.mu.Lock()
+		if r.haveDesired && !r.passStarted {
+			r.passStarted, startPass = true, true
+			r.firstPass = make(map[api.ObjectKey]struct{}, len(keys))
+			for _, k := range keys {
+				r.firstPass[k] = struct{}{}
+			}
+		}
+		r.mu.Unlock()
+	}
+	var waiting []api.ObjectKey
+	for _, k := range keys {
+		if !r.queue.Nudge(k) {
+			waiting = append(waiting, k)
+		}
+	}
+	if startPass {
+		// Keys waiting out a backoff have failed a sync already.
+		r.passed(waiting...)
+	}
+	return err
+}
+
+// knownKeys adds listed to the held keys and returns held ∪ desired.
+func (r *Reconciler) knownKeys(listed []api.ObjectKey) []api.ObjectKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range listed {
+		r.held[k] = struct{}{}
+	}
+	keys := make([]api.ObjectKey, 0, len(r.held)+len(r.desired))
+	for k := range r.held {
+		keys = append(keys, k)
+	}
+	for k := range r.desired {
+		if _, ok := r.held[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// backoff returns minDelay doubled for every failure after the first, at
+// most maxDelay.
+func backoff(minDelay, maxDelay time.Duration, failures int) time.Duration {
+	d := minDelay
+	for i := 1; i < failures && d < maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxDelay)
+}
+
+// work is the worker loop: one key at a time, so that Report is called from
+// one goroutine.
+func (r *Reconciler) work(ctx context.Context) {
+	for {
+		k, ok := r.queue.Get()
+		if !ok {
+			return
+		}
+		known, err := r.sync(ctx, k)
+		switch {
+		case err == nil:
+			r.queue.Forget(k)
+		case ctx.Err() == nil:
+			// An unavailable cluster is retried as soon as it signals a
+			// change; any other failure waits out its backoff.
+			d := r.queue.AddRateLimited(k, !errors.Is(err, ErrUnavailable))
+			r.log.Warn("sync failed", "key", k.String(), "err", err, "retry_in", d)
+		}
+		r.queue.Done(k)
+		if known {
+			r.passed(k)
+		}
+		if r.queue.Len() == 0 || len(r.batch)+len(r.batchRemoved) >= maxBatch {
+			r.flush()
+		}
+	}
+}
+
+// passed records that keys were synced against a known desired set, and
+// makes the Reconciler Ready when that completes the first pass.
+func (r *Reconciler) passed(keys ...api.ObjectKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.firstPass == nil {
+		return
+	}
+	for _, k := range keys {
+		delete(r.firstPass, k)
+	}
+	if len(r.firstPass) == 0 {
+		r.firstPass = nil
+		r.ready.Store(true)
+		r.log.Info("first desired set reconciled")
+	}
+}
+
+// sync makes the cluster match the desired work for k and records the
+// resulting status. It reports whether the desired set was known.
+func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err error) {
+	r.mu.Lock()
+	w, want := r.desired[k]
+	known = r.haveDesired
+	r.mu.Unlock()
+
+	st, err := r.cluster.Status(ctx, k)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return known, fmt.Errorf("read status: %w", err)
+	}
+	if !known {
+		return false, nil // never delete before the desired set is known
+	}
+	if !want {
+		if !exists {
+			r.setRemoved(k)
+			return true, nil
+		}
+		r.log.Info("deleting object no longer bound here", "key", k.String())
+		if err := r.cluster.Delete(ctx, k); err != nil {
+			r.errs[k] = "delete: " + err.Error()
+			st.Error = r.errs[k]
+			r.setStatus(k, st)
+			return true, fmt.Errorf("delete: %w", err)
+		}
+		delete(r.errs, k)
+		return true, r.refresh(ctx, k)
+	}
+	if exists && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) {
+		delete(r.errs, k)
+		r.setStatus(k, st)
+		return true, nil
+	}
+	r.log.Debug("applying", "key", k.String(), "generation", w.Generation, "replicas", w.Replicas)
+	if err := r.cluster.Apply(ctx, w); err != nil {
+		if !exists {
+			st = Status{Key: k, Health: HealthUnknown, Reason: "not applied"}
+		}
+		r.errs[k] = "apply: " + err.Error()
+		st.Error = r.errs[k]
+		r.setStatus(k, st)
+		return true, fmt.Errorf("apply: %w", err)
+	}
+	delete(r.errs, k)
+	return true, r.refresh(ctx, k)
+}
+
+// refresh reads and records k's status after a change.
+func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
+	st, err := r.cluster.Status(ctx, k)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		r.setRemoved(k)
+		return nil
+	case err != nil:
+		return fmt.Errorf("read status: %w", err)
+	}
+	st.Error = r.errs[k]
+	r.setStatus(k, st)
+	return nil
+}
+
+// setStatus queues st for the next report if it differs from the last one.
+func (r *Reconciler) setStatus(k api.ObjectKey, st Status) {
+	st.Key = k
+	r.mu.Lock()
+	r.held[k] = struct{}{}
+	r.mu.Unlock()
+	if last, ok := r.reported[k]; ok && last == st {
+		return
+	}
+	r.reported[k] = st
+	r.batch[k] = st
+	delete(r.batchRemoved, k)
+}
+
+// setRemoved queues k for the next report as no longer held, if it was
+// held or reported.
+func (r *Reconciler) setRemoved(k api.ObjectKey) {
+	r.mu.Lock()
+	_, held := r.held[k]
+	delete(r.held, k)
+	r.mu.Unlock()
+	delete(r.errs, k)
+	_, reported := r.reported[k]
+	if !held && !reported {
+		return
+	}
+	delete(r.reported, k)
+	delete(r.batch, k)
+	r.batchRemoved[k] = struct{}{}
+}
+
+// flush hands the pending batch to Report, sorted by key.
+func (r *Reconciler) flush() {
+	if len(r.batch) == 0 && len(r.batchRemoved) == 0 {
+		return
+	}
+	byKey := func(a, b api.ObjectKey) int { return strings.Compare(a.String(), b.String()) }
+	statuses := make([]Status, 0, len(r.batch))
+	for _, st := range r.batch {
+		statuses = append(statuses, st)
+	}
+	slices.SortFunc(statuses, func(a, b Status) int { return byKey(a.Key, b.Key) })
+	removed := make([]api.ObjectKey, 0, len(r.batchRemoved))
+	for k := range r.batchRemoved {
+		removed = append(removed, k)
+	}
+	slices.SortFunc(removed, byKey)
+	clear(r.batch)
+	clear(r.batchRemoved)
+	r.report(statuses, removed)
+}
