@@ -1,0 +1,321 @@
+package region
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// The scheduler is a pure function: Schedule(workload, clusters, now) gives
+// the replicas per cluster with Karmada's semantics. It reads no clock, no map
+// order and not the order of its cluster list, so every region leader that
+// runs it on the same inputs gets the same answer.
+//
+// A run goes, for each clusterAffinity term tried:
+//
+//  1. filter (scheduler.go): clusterAffinity, taint tolerations, presence of
+//     the fields the spread constraints group by;
+//  2. select (spread.go): spreadConstraints pick groups and clusters;
+//  3. divide (divide.go): replicaScheduling assigns replicas to the selected
+//     clusters, keeping the previous assignment where the strategy allows.
+
+// ClusterInfo is what the scheduler knows of one cluster.
+type ClusterInfo struct {
+	api.ClusterFacts
+	Taints []api.Taint
+	// Available is what the cluster can still run (nil: unknown, taken as
+	// unlimited). Replicas this workload already has there (per
+	// Workload.Previous) are not included in Available; the scheduler adds
+	// them back where it needs the cluster's whole room for the workload.
+	Available *api.Resources
+}
+
+// Target is the number of replicas one cluster runs.
+type Target struct {
+	Cluster  string
+	Replicas int32
+}
+
+// Workload is one resource template to place, with its defaulted placement
+// and its previous placement.
+type Workload struct {
+	Key api.ObjectKey
+	// HasReplicas is false for kinds propagated whole (ConfigMap, Service,
+	// ...): every selected cluster gets it, with Replicas 0 in the targets.
+	HasReplicas bool
+	Replicas    int32
+	PerReplica  api.Resources
+	// Placement is the defaulted placement of the matching policy.
+	Placement api.Placement
+	// Previous is the last binding's targets (nil: first schedule).
+	Previous []Target
+	// PreviousAffinityTerm names the clusterAffinities term used last time.
+	PreviousAffinityTerm string
+}
+
+// Diagnosis says why a cluster was filtered out.
+type Diagnosis struct {
+	Cluster string
+	Reason  string
+}
+
+// Result is the scheduler's decision for one workload.
+type Result struct {
+	// Targets are sorted by cluster name. For a workload with replicas
+	// there is no entry with 0 replicas, except when the workload wants 0
+	// replicas: then every selected cluster is listed with 0, so that the
+	// placement (and the scaled-to-zero object) is kept, as Karmada does.
+	// For a workload without replicas every selected cluster is listed
+	// with 0.
+	Targets []Target
+	// AffinityTerm is the clusterAffinities term used; "" when the
+	// placement has clusterAffinity or no affinity, or when unschedulable.
+	AffinityTerm string
+	// Unschedulable is true when no placement satisfies the policy; the
+	// caller keeps the previous binding then. Targets is nil.
+	Unschedulable bool
+	// Reason is a human summary: "3/3 clusters feasible", or what failed.
+	Reason string
+	// Filtered lists the clusters the filters removed, by name (for
+	// clusterAffinities, those of the last term tried).
+	Filtered []Diagnosis
+}
+
+// Schedule places a workload on clusters. It never panics and never
+// mutates its arguments. now decides whether NoExecute tolerationSeconds
+// have run out.
+//
+// With clusterAffinities the terms are tried in order starting from
+// PreviousAffinityTerm when it still exists (Karmada starts from the
+// observed term and does not go back to earlier ones), moving to the next
+// term when one gives no feasible placement.
+func Schedule(w Workload, clusters []ClusterInfo, now time.Time) Result {
+	in := newSchedRun(w, clusters, now)
+	terms := w.Placement.ClusterAffinities
+	if len(terms) == 0 {
+		return in.scheduleTerm(w.Placement.ClusterAffinity, "")
+	}
+	start := 0
+	for i, t := range terms {
+		if w.PreviousAffinityTerm != "" && t.AffinityName == w.PreviousAffinityTerm {
+			start = i
+			break
+		}
+	}
+	var fails []string
+	var last Result
+	for i := start; i < len(terms); i++ {
+		aff := terms[i].ClusterAffinity
+		r := in.scheduleTerm(&aff, terms[i].AffinityName)
+		if !r.Unschedulable {
+			r.AffinityTerm = terms[i].AffinityName
+			return r
+		}
+		fails = append(fails, fmt.Sprintf("term %q: %s", terms[i].AffinityName, r.Reason))
+		last = r
+	}
+	last.Reason = "no clusterAffinities term is feasible: " + strings.Join(fails, "; ")
+	return last
+}
+
+// schedCandidate is a cluster that passed the filters, with what selection and
+// division need to know of it.
+type schedCandidate struct {
+	ClusterInfo
+	// prev is the replicas the workload had there (0 if none).
+	prev int32
+	// free is how many more replicas fit in Available; unlimited
+	// (math.MaxInt32) when unknown.
+	free    int64
+	unknown bool
+	// prefer counts untolerated PreferNoSchedule taints: they only lower
+	// the cluster's rank.
+	prefer int
+}
+
+// room is the replicas of this workload the cluster could hold in all: its
+// free room plus what the workload already runs there.
+func (c *schedCandidate) room() int64 {
+	if c.unknown {
+		return unlimitedReplicas
+	}
+	return c.free + int64(c.prev)
+}
+
+// rankCompare orders clusters by preference for selection: clusters that
+// already run the workload first (stickiness, Karmada's ClusterLocality
+// score), then fewer untolerated PreferNoSchedule taints, then more room,
+// then name.
+func rankCompare(a, b *schedCandidate) int {
+	if c := cmp.Compare(boolRank(b.prev > 0), boolRank(a.prev > 0)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.prefer, b.prefer); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.room(), a.room()); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// schedRun is the part of a run shared by every affinity term.
+type schedRun struct {
+	w        Workload
+	replicas int32
+	clusters []ClusterInfo // sorted by name
+	dup      map[string]bool
+	prev     map[string]int32 // summed Previous replicas by cluster
+	inPrev   map[string]bool  // clusters listed in Previous, even with 0
+	now      time.Time
+}
+
+func newSchedRun(w Workload, clusters []ClusterInfo, now time.Time) *schedRun {
+	in := &schedRun{
+		w:        w,
+		replicas: max(w.Replicas, 0),
+		clusters: slices.Clone(clusters),
+		dup:      map[string]bool{},
+		prev:     map[string]int32{},
+		inPrev:   map[string]bool{},
+		now:      now,
+	}
+	if !w.HasReplicas {
+		in.replicas = 0
+	}
+	slices.SortFunc(in.clusters, func(a, b ClusterInfo) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(in.clusters); i++ {
+		if in.clusters[i].Name == in.clusters[i-1].Name {
+			in.dup[in.clusters[i].Name] = true
+		}
+	}
+	for _, t := range w.Previous {
+		in.inPrev[t.Cluster] = true
+		if t.Replicas > 0 {
+			in.prev[t.Cluster] = int32(min(int64(in.prev[t.Cluster])+int64(t.Replicas), maxReplicas))
+		}
+	}
+	return in
+}
+
+// scheduleTerm runs filter, select and divide for one cluster affinity.
+func (in *schedRun) scheduleTerm(aff *api.ClusterAffinity, term string) Result {
+	p := in.w.Placement
+	st, err := strategyOf(in.w)
+	if err != nil {
+		return Result{Unschedulable: true, Reason: err.Error()}
+	}
+	spreads, err := parseSpread(p.SpreadConstraints)
+	if err != nil {
+		return Result{Unschedulable: true, Reason: err.Error()}
+	}
+	slab := make([]schedCandidate, 0, len(in.clusters))
+	feasible := make([]*schedCandidate, 0, len(in.clusters))
+	var filtered []Diagnosis
+	for _, c := range in.clusters {
+		if reason := in.filter(c, aff, term, spreads); reason != "" {
+			filtered = append(filtered, Diagnosis{Cluster: c.Name, Reason: reason})
+			continue
+		}
+		slab = append(slab, in.newCandidate(c))
+		feasible = append(feasible, &slab[len(slab)-1])
+	}
+	if len(feasible) == 0 {
+		return Result{Unschedulable: true, Reason: noFeasibleReason(len(in.clusters), filtered), Filtered: filtered}
+	}
+	summary := fmt.Sprintf("%d/%d clusters feasible", len(feasible), len(in.clusters))
+	slices.SortFunc(feasible, rankCompare)
+	selected, err := selectBySpread(feasible, spreads, st, in.replicas)
+	if err != nil {
+		return Result{Unschedulable: true, Reason: summary + ", but " + err.Error(), Filtered: filtered}
+	}
+	targets, err := divideReplicas(st, in.w, in.replicas, selected)
+	if err != nil {
+		return Result{Unschedulable: true, Reason: summary + ", but " + err.Error(), Filtered: filtered}
+	}
+	slices.SortFunc(targets, func(a, b Target) int { return strings.Compare(a.Cluster, b.Cluster) })
+	return Result{Targets: targets, Reason: summary, Filtered: filtered}
+}
+
+// filter gives why the cluster cannot run the workload, or "".
+func (in *schedRun) filter(c ClusterInfo, aff *api.ClusterAffinity, term string, spreads spreadPlan) string {
+	if c.Name == "" {
+		return "cluster has no name"
+	}
+	if in.dup[c.Name] {
+		return "duplicate cluster name"
+	}
+	if ok, why := aff.Matches(c.ClusterFacts); !ok {
+		if term != "" {
+			return fmt.Sprintf("does not match clusterAffinities term %q (%s)", term, why)
+		}
+		return "does not match clusterAffinity (" + why + ")"
+	}
+	taints := c.Taints
+	if in.inPrev[c.Name] {
+		// NoSchedule keeps new workloads out but leaves running ones be:
+		// as in Karmada's TaintToleration filter, a cluster already in the
+		// placement only has to tolerate NoExecute taints.
+		taints = nil
+		for _, t := range c.Taints {
+			if t.Effect == api.TaintEffectNoExecute {
+				taints = append(taints, t)
+			}
+		}
+	}
+	if t, bad := api.Untolerated(in.w.Placement.ClusterTolerations, taints, in.now); bad {
+		return fmt.Sprintf("taint %s not tolerated", t)
+	}
+	for _, g := range spreads.groups {
+		if g.key(c.ClusterFacts) == "" {
+			return fmt.Sprintf("has no %s to spread by", g.noun)
+		}
+	}
+	return ""
+}
+
+func (in *schedRun) newCandidate(c ClusterInfo) schedCandidate {
+	cand := schedCandidate{ClusterInfo: c, prev: in.prev[c.Name]}
+	cand.free, cand.unknown = estimateReplicas(c.Available, in.w.PerReplica)
+	for _, t := range c.Taints {
+		if t.Effect != api.TaintEffectPreferNoSchedule {
+			continue
+		}
+		ok := false
+		for _, tol := range in.w.Placement.ClusterTolerations {
+			if tol.ToleratesTaint(t) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			cand.prefer++
+		}
+	}
+	return cand
+}
+
+func noFeasibleReason(total int, filtered []Diagnosis) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "0/%d clusters are feasible", total)
+	for i, d := range filtered {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.Cluster + ": " + d.Reason)
+	}
+	return b.String()
+}

@@ -1,0 +1,460 @@
+package region
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// The property test checks Schedule on random clusters and placements
+// against a deliberately naive reference: a filter written as plain loops,
+// a one-replica-at-a-time divider for the cases whose answer is fully
+// determined (static weights; dynamic weights on a first schedule without
+// spread constraints), and invariants for the rest.
+
+func genCluster(t *rapid.T, name string) ClusterInfo {
+	c := ClusterInfo{ClusterFacts: api.ClusterFacts{
+		Name:     name,
+		Region:   rapid.SampledFrom([]string{"", "r1", "r2", "r3"}).Draw(t, "region"),
+		Zone:     rapid.SampledFrom([]string{"", "z1", "z2", "z3"}).Draw(t, "zone"),
+		Provider: rapid.SampledFrom([]string{"", "p1", "p2"}).Draw(t, "provider"),
+	}}
+	if rack := rapid.SampledFrom([]string{"", "k1", "k2"}).Draw(t, "rack"); rack != "" {
+		c.Labels = map[string]string{"rack": rack}
+	}
+	for range rapid.IntRange(0, 2).Draw(t, "ntaints") {
+		c.Taints = append(c.Taints, api.Taint{
+			Key:    rapid.SampledFrom([]string{api.TaintClusterUnreachable, api.TaintClusterNotReady, "maint"}).Draw(t, "tkey"),
+			Effect: rapid.SampledFrom([]string{api.TaintEffectNoSchedule, api.TaintEffectNoExecute, api.TaintEffectPreferNoSchedule}).Draw(t, "teffect"),
+			Added:  testNow.Add(-time.Duration(rapid.IntRange(0, 600).Draw(t, "tage")) * time.Second),
+		})
+	}
+	if rapid.Bool().Draw(t, "known") {
+		n := int64(rapid.IntRange(0, 25).Draw(t, "avail"))
+		c.Available = &api.Resources{CPUMilli: n * 100, MemoryBytes: n << 20, Pods: n + int64(rapid.IntRange(0, 3).Draw(t, "podslack"))}
+	}
+	return c
+}
+
+var names = []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"}
+
+func genPlacement(t *rapid.T) api.Placement {
+	var p api.Placement
+	subset := func(label string) []string {
+		var out []string
+		for _, n := range names {
+			if rapid.IntRange(0, 3).Draw(t, label) == 0 {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	genAff := func() api.ClusterAffinity {
+		var a api.ClusterAffinity
+		switch rapid.IntRange(0, 4).Draw(t, "affkind") {
+		case 1:
+			a.ClusterNames = subset("names")
+		case 2:
+			a.ExcludeClusters = subset("exclude")
+		case 3:
+			a.FieldSelector = &api.FieldSelector{MatchExpressions: []api.FieldSelectorRequirement{{
+				Key:      rapid.SampledFrom([]string{"region", "zone", "provider"}).Draw(t, "fkey"),
+				Operator: rapid.SampledFrom([]string{"In", "NotIn", "Exists", "DoesNotExist"}).Draw(t, "fop"),
+				Values:   []string{rapid.SampledFrom([]string{"r1", "z2", "p1"}).Draw(t, "fval")},
+			}}}
+		}
+		return a
+	}
+	switch rapid.IntRange(0, 2).Draw(t, "affinity") {
+	case 1:
+		a := genAff()
+		p.ClusterAffinity = &a
+	case 2:
+		for i := range rapid.IntRange(1, 3).Draw(t, "nterms") {
+			p.ClusterAffinities = append(p.ClusterAffinities, api.ClusterAffinityTerm{AffinityName: names[i], ClusterAffinity: genAff()})
+		}
+	}
+	for range rapid.IntRange(0, 2).Draw(t, "ntols") {
+		tol := api.Toleration{Key: rapid.SampledFrom([]string{"", api.TaintClusterUnreachable, "maint"}).Draw(t, "tolkey"), Operator: "Exists"}
+		if rapid.Bool().Draw(t, "tolsecs") {
+			s := int64(rapid.IntRange(0, 600).Draw(t, "secs"))
+			tol.Effect, tol.TolerationSeconds = api.TaintEffectNoExecute, &s
+		}
+		p.ClusterTolerations = append(p.ClusterTolerations, tol)
+	}
+	fields := []api.SpreadFieldValue{"cluster", "region", "zone", "provider", ""}
+	for _, i := range rapid.Permutation([]int{0, 1, 2, 3, 4}).Draw(t, "spreadorder")[:rapid.IntRange(0, 2).Draw(t, "nspread")] {
+		minG := rapid.IntRange(1, 3).Draw(t, "min")
+		sc := api.SpreadConstraint{SpreadByField: fields[i], MinGroups: minG, MaxGroups: minG + rapid.IntRange(0, 2).Draw(t, "extra")}
+		if fields[i] == "" {
+			sc.SpreadByLabel = "rack"
+		}
+		p.SpreadConstraints = append(p.SpreadConstraints, sc)
+	}
+	divided := api.ReplicaSchedulingTypeDivided
+	switch rapid.IntRange(0, 5).Draw(t, "strategy") {
+	case 1:
+		p.ReplicaScheduling = &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: api.ReplicaSchedulingTypeDuplicated}
+	case 2:
+		var ws []api.StaticClusterWeight
+		for range rapid.IntRange(0, 3).Draw(t, "nweights") {
+			ws = append(ws, api.StaticClusterWeight{TargetCluster: api.ClusterAffinity{ClusterNames: subset("wnames")}, Weight: int64(rapid.IntRange(0, 5).Draw(t, "w"))})
+		}
+		p.ReplicaScheduling = &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: divided, ReplicaDivisionPreference: api.ReplicaDivisionPreferenceWeighted,
+			WeightPreference: &api.ClusterPreferences{StaticWeightList: ws}}
+	case 3:
+		p.ReplicaScheduling = &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: divided, ReplicaDivisionPreference: api.ReplicaDivisionPreferenceWeighted,
+			WeightPreference: &api.ClusterPreferences{DynamicWeight: api.DynamicWeightByAvailableReplicas}}
+	case 4:
+		p.ReplicaScheduling = &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: divided, ReplicaDivisionPreference: api.ReplicaDivisionPreferenceAggregated}
+	case 5:
+		p.ReplicaScheduling = &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: divided, ReplicaDivisionPreference: api.ReplicaDivisionPreferenceWeighted}
+	}
+	return p
+}
+
+// refFeasible is the naive filter: which clusters may run the workload under
+// one affinity.
+func refFeasible(w Workload, clusters []ClusterInfo, aff *api.ClusterAffinity) map[string]bool {
+	count := map[string]int{}
+	for _, c := range clusters {
+		count[c.Name]++
+	}
+	inPrev := map[string]bool{}
+	for _, t := range w.Previous {
+		inPrev[t.Cluster] = true
+	}
+	out := map[string]bool{}
+	for _, c := range clusters {
+		if count[c.Name] != 1 {
+			continue
+		}
+		if aff != nil {
+			if slices.Contains(aff.ExcludeClusters, c.Name) || len(aff.ClusterNames) > 0 && !slices.Contains(aff.ClusterNames, c.Name) {
+				continue
+			}
+			if ok, _ := aff.Matches(c.ClusterFacts); !ok {
+				continue
+			}
+		}
+		ok := true
+		for _, taint := range c.Taints {
+			if taint.Effect == api.TaintEffectPreferNoSchedule || taint.Effect == api.TaintEffectNoSchedule && inPrev[c.Name] {
+				continue
+			}
+			tolerated, limit := false, int64(-1)
+			for _, tol := range w.Placement.ClusterTolerations {
+				if tol.ToleratesTaint(taint) {
+					tolerated = true
+					if tol.TolerationSeconds != nil && (limit < 0 || *tol.TolerationSeconds < limit) {
+						limit = *tol.TolerationSeconds
+					}
+				}
+			}
+			if !tolerated || taint.Effect == api.TaintEffectNoExecute && limit >= 0 && !testNow.Before(taint.Added.Add(time.Duration(limit)*time.Second)) {
+				ok = false
+			}
+		}
+		for _, sc := range w.Placement.SpreadConstraints {
+			if refGroupKey(c, sc) == "" {
+				ok = false
+			}
+		}
+		if ok {
+			out[c.Name] = true
+		}
+	}
+	return out
+}
+
+func refGroupKey(c ClusterInfo, sc api.SpreadConstraint) string {
+	switch sc.SpreadByField {
+	case "cluster":
+		return c.Name
+	case "region":
+		return c.Region
+	case "zone":
+		return c.Zone
+	case "provider":
+		return c.Provider
+	}
+	return c.Labels[sc.SpreadByLabel]
+}
+
+// refDivide hands out replicas one at a time to the cluster whose share
+// (weight*n/sum) is furthest ahead of what it has, which is the
+// floor-then-remainder rule written the slow way: first every floor, then
+// the remainder by weight, previous replicas, name.
+func refDivide(n int32, weights map[string]int64, last map[string]int32) map[string]int32 {
+	var sum int64
+	for _, w := range weights {
+		sum += w
+	}
+	out := map[string]int32{}
+	if sum == 0 {
+		return out
+	}
+	var given int32
+	for name, w := range weights {
+		out[name] = int32(w * int64(n) / sum)
+		given += out[name]
+	}
+	order := make([]string, 0, len(weights))
+	for name := range weights {
+		order = append(order, name)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := order[i], order[j]
+		if weights[a] != weights[b] {
+			return weights[a] > weights[b]
+		}
+		if last[a] != last[b] {
+			return last[a] > last[b]
+		}
+		return a < b
+	})
+	for i := 0; given < n; i++ {
+		out[order[i]]++
+		given++
+	}
+	for name, r := range out {
+		if r == 0 {
+			delete(out, name)
+		}
+	}
+	return out
+}
+
+func asMap(ts []Target) map[string]int32 {
+	m := map[string]int32{}
+	for _, t := range ts {
+		m[t.Cluster] = t.Replicas
+	}
+	return m
+}
+
+func affinityOf(w Workload, term string) *api.ClusterAffinity {
+	for _, t := range w.Placement.ClusterAffinities {
+		if t.AffinityName == term {
+			a := t.ClusterAffinity
+			return &a
+		}
+	}
+	return w.Placement.ClusterAffinity
+}
+
+func TestScheduleAgainstReference(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var clusters []ClusterInfo
+		for _, i := range rapid.Permutation([]int{0, 1, 2, 3, 4, 5, 6, 7}).Draw(t, "names")[:rapid.IntRange(0, 8).Draw(t, "nclusters")] {
+			clusters = append(clusters, genCluster(t, names[i]))
+		}
+		w := work(int32(rapid.IntRange(0, 30).Draw(t, "replicas")), genPlacement(t))
+		w.HasReplicas = rapid.IntRange(0, 9).Draw(t, "kind") != 0
+		st, _ := strategyOf(w)
+
+		r := Schedule(w, clusters, testNow)
+
+		// Never depends on the order of the clusters.
+		shuffled := slices.Clone(clusters)
+		rand.New(rand.NewPCG(uint64(len(clusters)), 7)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		if r2 := Schedule(w, shuffled, testNow); !reflect.DeepEqual(r, r2) {
+			t.Fatalf("order matters:\n%+v\n%+v", r, r2)
+		}
+		if r.Unschedulable {
+			if r.Targets != nil || r.Reason == "" {
+				t.Fatalf("unschedulable result %+v", r)
+			}
+			if len(w.Placement.ClusterAffinities) == 0 && len(refFeasible(w, clusters, w.Placement.ClusterAffinity)) == 0 &&
+				!strings.HasPrefix(r.Reason, "0/") {
+				t.Fatalf("reason %q", r.Reason)
+			}
+			return
+		}
+		if !slices.IsSortedFunc(r.Targets, func(a, b Target) int { return strings.Compare(a.Cluster, b.Cluster) }) {
+			t.Fatalf("targets not sorted: %v", r.Targets)
+		}
+		feasible := refFeasible(w, clusters, affinityOf(w, r.AffinityTerm))
+		got := asMap(r.Targets)
+		var sum int64
+		for _, tg := range r.Targets {
+			if !feasible[tg.Cluster] {
+				t.Fatalf("target %s is not feasible (feasible %v)", tg.Cluster, feasible)
+			}
+			sum += int64(tg.Replicas)
+		}
+		// Totals.
+		switch {
+		case !w.HasReplicas || w.Replicas == 0 || st == strategyDuplicated:
+			want := w.Replicas
+			if !w.HasReplicas {
+				want = 0
+			}
+			for _, tg := range r.Targets {
+				if tg.Replicas != want {
+					t.Fatalf("want %d everywhere, got %v", want, r.Targets)
+				}
+			}
+		default:
+			if sum != int64(w.Replicas) {
+				t.Fatalf("sum %d != replicas %d: %v", sum, w.Replicas, r.Targets)
+			}
+		}
+		// Spread constraints: never more groups than maxGroups; as many as
+		// minGroups when every selected cluster is a target.
+		if st != strategyStaticWeight {
+			for _, sc := range w.Placement.SpreadConstraints {
+				groups := map[string]bool{}
+				for _, tg := range r.Targets {
+					groups[refGroupKey(clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == tg.Cluster })], sc)] = true
+				}
+				if len(groups) > sc.MaxGroups {
+					t.Fatalf("%v: %d groups > maxGroups %d: %v", sc, len(groups), sc.MaxGroups, r.Targets)
+				}
+				if (st == strategyDuplicated || w.Replicas == 0) && len(groups) < sc.MinGroups {
+					t.Fatalf("%v: %d groups < minGroups %d: %v", sc, len(groups), sc.MinGroups, r.Targets)
+				}
+			}
+		}
+		// Fully determined divisions against the naive divider.
+		if w.HasReplicas && w.Replicas > 0 {
+			weights := map[string]int64{}
+			switch {
+			case st == strategyStaticWeight:
+				for name := range feasible {
+					c := clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == name })]
+					if wp := w.Placement.ReplicaScheduling.WeightPreference; wp != nil {
+						for _, rule := range wp.StaticWeightList {
+							if ok, _ := rule.TargetCluster.Matches(c.ClusterFacts); ok && rule.Weight > weights[name] {
+								weights[name] = rule.Weight
+							}
+						}
+					}
+					if weights[name] == 0 {
+						delete(weights, name)
+					}
+				}
+				if len(weights) == 0 {
+					for name := range feasible {
+						weights[name] = 1
+					}
+				}
+			case st == strategyDynamicWeight && len(w.Placement.SpreadConstraints) == 0:
+				for name := range feasible {
+					c := clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == name })]
+					n, unknown := estimateReplicas(c.Available, w.PerReplica)
+					if unknown {
+						n = int64(w.Replicas)
+					}
+					weights[name] = n
+				}
+			}
+			if len(weights) > 0 {
+				if want := refDivide(w.Replicas, weights, nil); !reflect.DeepEqual(got, want) {
+					t.Fatalf("division %v, reference %v (weights %v)", got, want, weights)
+				}
+			}
+		}
+		// Room: a first schedule by room never exceeds a cluster's room.
+		if st.needsRoom() && w.HasReplicas {
+			for _, tg := range r.Targets {
+				c := clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == tg.Cluster })]
+				if n, unknown := estimateReplicas(c.Available, w.PerReplica); !unknown && int64(tg.Replicas) > n {
+					t.Fatalf("%s gets %d, room %d", tg.Cluster, tg.Replicas, n)
+				}
+			}
+		}
+
+		// Stickiness: the output fed back as Previous is a fixed point.
+		w.Previous, w.PreviousAffinityTerm = r.Targets, r.AffinityTerm
+		if again := Schedule(w, clusters, testNow); !reflect.DeepEqual(again, r) {
+			t.Fatalf("not a fixed point:\n%+v\n%+v", r, again)
+		}
+
+		// Losing a cluster: with dynamic weights or Aggregated the others
+		// keep their replicas and exactly the lost cluster's replicas move;
+		// with Duplicated the others keep theirs. Asserted when the
+		// reschedule succeeds with the same affinity term.
+		if len(r.Targets) == 0 || !w.HasReplicas || w.Replicas == 0 {
+			return
+		}
+		lost := r.Targets[rapid.IntRange(0, len(r.Targets)-1).Draw(t, "lost")].Cluster
+		rest := slices.DeleteFunc(slices.Clone(clusters), func(c ClusterInfo) bool { return c.Name == lost })
+		r3 := Schedule(w, rest, testNow)
+		if r3.Unschedulable || r3.AffinityTerm != r.AffinityTerm {
+			return
+		}
+		after := asMap(r3.Targets)
+		switch st {
+		case strategyDynamicWeight, strategyAggregated:
+			var moved int32
+			for name, n := range after {
+				if n < got[name] {
+					t.Fatalf("%s lost replicas %d -> %d after %s left", name, got[name], n, lost)
+				}
+				moved += n - got[name]
+			}
+			if moved != got[lost] {
+				t.Fatalf("moved %d replicas, %s had %d: %v -> %v", moved, lost, got[lost], got, after)
+			}
+		case strategyDuplicated:
+			for name, n := range got {
+				if name != lost && after[name] != n {
+					t.Fatalf("%s changed %d -> %d after %s left", name, n, after[name], lost)
+				}
+			}
+		}
+	})
+}
+
+// TestScheduleNeverPanics feeds inputs defaulting and validation would
+// reject.
+func TestScheduleNeverPanics(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var clusters []ClusterInfo
+		for range rapid.IntRange(0, 6).Draw(t, "n") {
+			c := ClusterInfo{ClusterFacts: api.ClusterFacts{Name: rapid.SampledFrom([]string{"", "a", "b", "c"}).Draw(t, "name")}}
+			if rapid.Bool().Draw(t, "avail") {
+				c.Available = &api.Resources{CPUMilli: rapid.Int64().Draw(t, "cpu"), MemoryBytes: rapid.Int64().Draw(t, "mem"), Pods: rapid.Int64().Draw(t, "pods")}
+			}
+			clusters = append(clusters, c)
+		}
+		w := Workload{HasReplicas: rapid.Bool().Draw(t, "has"), Replicas: rapid.Int32().Draw(t, "replicas"),
+			PerReplica: api.Resources{CPUMilli: rapid.Int64().Draw(t, "pcpu"), Pods: rapid.Int64Range(-1, 2).Draw(t, "ppods")}}
+		w.Placement.ReplicaScheduling = &api.ReplicaSchedulingStrategy{
+			ReplicaSchedulingType:     api.ReplicaSchedulingType(rapid.SampledFrom([]string{"", "Divided", "Duplicated", "x"}).Draw(t, "type")),
+			ReplicaDivisionPreference: api.ReplicaDivisionPreference(rapid.SampledFrom([]string{"", "Weighted", "Aggregated", "x"}).Draw(t, "pref")),
+		}
+		if rapid.Bool().Draw(t, "wp") {
+			w.Placement.ReplicaScheduling.WeightPreference = &api.ClusterPreferences{
+				DynamicWeight: api.DynamicWeightFactor(rapid.SampledFrom([]string{"", "AvailableReplicas", "x"}).Draw(t, "dyn")),
+				StaticWeightList: []api.StaticClusterWeight{{Weight: rapid.Int64().Draw(t, "w1")}, {Weight: rapid.Int64().Draw(t, "w2"),
+					TargetCluster: api.ClusterAffinity{ClusterNames: []string{"a"}}}},
+			}
+		}
+		for range rapid.IntRange(0, 3).Draw(t, "ns") {
+			w.Placement.SpreadConstraints = append(w.Placement.SpreadConstraints, api.SpreadConstraint{
+				SpreadByField: api.SpreadFieldValue(rapid.SampledFrom([]string{"", "cluster", "region", "bogus"}).Draw(t, "f")),
+				SpreadByLabel: rapid.SampledFrom([]string{"", "l"}).Draw(t, "l"),
+				MinGroups:     rapid.IntRange(-2, 3).Draw(t, "min"), MaxGroups: rapid.IntRange(-2, 3).Draw(t, "max"),
+			})
+		}
+		for range rapid.IntRange(0, 3).Draw(t, "np") {
+			w.Previous = append(w.Previous, Target{Cluster: rapid.SampledFrom([]string{"", "a", "b", "z"}).Draw(t, "pc"), Replicas: rapid.Int32().Draw(t, "pr")})
+		}
+		r := Schedule(w, clusters, testNow)
+		for _, tg := range r.Targets {
+			if tg.Replicas < 0 {
+				t.Fatalf("negative replicas %v", r.Targets)
+			}
+		}
+	})
+}
