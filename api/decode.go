@@ -290,6 +290,14 @@ func decodeDocument(index int, j []byte) (Document, error) {
 		return Document{}, &DocumentError{Index: index, Err: err}
 	}
 	if group(key.APIVersion) != PolicyGroup {
+		if key.Namespace == "" && !IsClusterScoped(key.APIVersion, key.Kind) {
+			// As kubectl does: a namespaced object without a namespace
+			// goes to "default".
+			key.Namespace = DefaultNamespace
+			if j, err = setNamespace(j, DefaultNamespace); err != nil {
+				return Document{}, &DocumentError{Index: index, Key: key, Err: err}
+			}
+		}
 		if _, err := ParseTemplate(j); err != nil {
 			return Document{}, &DocumentError{Index: index, Key: key, Err: err}
 		}

@@ -251,11 +251,11 @@ func TestDecodeDocuments(t *testing.T) {
 		in   string
 		keys []string // Display of each document's key
 	}{
-		{"workload and policy", string(readTestdata(t, "app.yaml")), []string{"Deployment nginx", "PropagationPolicy default/nginx-propagation"}},
+		{"workload and policy", string(readTestdata(t, "app.yaml")), []string{"Deployment default/nginx", "PropagationPolicy default/nginx-propagation"}},
 		{"JSON object", deployment, []string{"Deployment prod/web"}},
 		{"JSON stream", deployment + "\n" + deployment + "\n", []string{"Deployment prod/web", "Deployment prod/web"}},
 		{"YAML with comments and empty documents", "---\n# a comment\n---\n\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod # trailing\n---\n---\n", []string{"Namespace prod"}},
-		{"JSON document inside YAML", "# first\n" + deployment + "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", []string{"Deployment prod/web", "ConfigMap c"}},
+		{"JSON document inside YAML", "# first\n" + deployment + "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", []string{"Deployment prod/web", "ConfigMap default/c"}},
 		{"custom resource", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: a}\nspec: {anything: [1, 2]}\n", []string{"Widget a/w"}},
 	}
 	for _, tt := range tests {
@@ -306,9 +306,10 @@ func TestDecodeDocumentsPolicyManifestIsDefaulted(t *testing.T) {
 	if !reflect.DeepEqual(again, pd.Policy) {
 		t.Errorf("re-decoded policy differs:\n%+v\n%+v", again, pd.Policy)
 	}
-	// Templates are kept as written (namespace too).
-	if strings.Contains(string(docs[0].Manifest), "namespace") || docs[0].Key.Namespace != "" {
-		t.Errorf("template namespace was changed: %s", docs[0].Manifest)
+	// A namespaced template without a namespace goes to "default", as
+	// with kubectl, in its key and its manifest.
+	if !strings.Contains(string(docs[0].Manifest), `"namespace":"default"`) || docs[0].Key.Namespace != "default" {
+		t.Errorf("template namespace not defaulted: %s", docs[0].Manifest)
 	}
 }
 

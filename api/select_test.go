@@ -159,7 +159,8 @@ func TestSelectPolicyFromYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	pp := docs[1].Policy
-	if tmpl.Key.Namespace != "" || pp.Selects(tmpl) {
+	tmpl.Key.Namespace = ""
+	if pp.Selects(tmpl) {
 		t.Fatalf("a template without namespace is not in a policy's namespace")
 	}
 	tmpl.Key.Namespace = "default"

@@ -1,0 +1,155 @@
+package api
+
+// The JSON shapes of Shoal's HTTP API (version v1). Every peer serves them;
+// the CLI reads them.
+
+// ClusterView is one member cluster as `GET /v1/clusters` returns it.
+type ClusterView struct {
+	Name     string            `json:"name"`
+	Region   string            `json:"region"`
+	Zone     string            `json:"zone,omitempty"`
+	Provider string            `json:"provider,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Taints   []TaintView       `json:"taints"`
+	// Health is Ready, NotReady, Unreachable or Unknown.
+	Health       string       `json:"health"`
+	HealthReason string       `json:"healthReason,omitempty"`
+	HealthSince  string       `json:"healthSince,omitempty"`
+	Capacity     CapacityView `json:"capacity"`
+	Edge         bool         `json:"edge,omitempty"`
+	LastReport   string       `json:"lastReport,omitempty"`
+	// Workloads is how many workloads are bound to the cluster.
+	Workloads int `json:"workloads"`
+}
+
+// TaintView is a cluster taint.
+type TaintView struct {
+	Key       string `json:"key"`
+	Value     string `json:"value,omitempty"`
+	Effect    string `json:"effect"`
+	TimeAdded string `json:"timeAdded,omitempty"`
+}
+
+// CapacityView is a cluster's capacity.
+type CapacityView struct {
+	Nodes       int32     `json:"nodes"`
+	Allocatable Resources `json:"allocatable"`
+	Available   Resources `json:"available"`
+}
+
+// PlacementView is a workload's share on one cluster.
+type PlacementView struct {
+	Cluster       string `json:"cluster"`
+	Region        string `json:"region"`
+	Replicas      int32  `json:"replicas"`
+	ReadyReplicas int32  `json:"readyReplicas"`
+	// Health is the cluster's report: Healthy, Progressing, Unhealthy,
+	// Unknown, or Pending before the cluster reported anything.
+	Health string `json:"health"`
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// AppliedGeneration is the template generation the cluster runs.
+	AppliedGeneration int64 `json:"appliedGeneration"`
+	// Evicting is true for replicas kept on a cluster the workload moved
+	// away from, until their replacements are Ready.
+	Evicting bool `json:"evicting,omitempty"`
+}
+
+// WorkloadView is one resource template and where it runs, as
+// `GET /v1/workloads` returns it.
+type WorkloadView struct {
+	APIVersion      string          `json:"apiVersion"`
+	Kind            string          `json:"kind"`
+	Namespace       string          `json:"namespace,omitempty"`
+	Name            string          `json:"name"`
+	Generation      int64           `json:"generation"`
+	DesiredReplicas int32           `json:"desiredReplicas"`
+	ReadyReplicas   int32           `json:"readyReplicas"`
+	Policy          string          `json:"policy,omitempty"`
+	Unschedulable   bool            `json:"unschedulable,omitempty"`
+	Reason          string          `json:"reason,omitempty"`
+	Placements      []PlacementView `json:"placements"`
+	FailedOverFrom  []string        `json:"failedOverFrom,omitempty"`
+}
+
+// EventView is something that happened to a workload or a cluster.
+type EventView struct {
+	Time    string `json:"time"`
+	Type    string `json:"type"`
+	Reason  string `json:"reason"`
+	Cluster string `json:"cluster,omitempty"`
+	Object  string `json:"object,omitempty"`
+	Message string `json:"message"`
+}
+
+// WorkloadDetail is `GET /v1/workloads/describe`: the workload, its
+// policy's placement and the recent events.
+type WorkloadDetail struct {
+	WorkloadView
+	AffinityTerm string      `json:"affinityTerm,omitempty"`
+	Scheduled    string      `json:"scheduled,omitempty"`
+	Events       []EventView `json:"events"`
+	Manifest     any         `json:"manifest,omitempty"`
+}
+
+// PolicyView is a propagation policy and what it selects.
+type PolicyView struct {
+	Kind       string   `json:"kind"`
+	Namespace  string   `json:"namespace,omitempty"`
+	Name       string   `json:"name"`
+	Priority   int32    `json:"priority"`
+	Generation int64    `json:"generation"`
+	Selects    []string `json:"selects"`
+	Warnings   []string `json:"warnings,omitempty"`
+	Spec       any      `json:"spec,omitempty"`
+}
+
+// PeerView is one peer of the region in `GET /v1/status`.
+type PeerView struct {
+	Cluster string `json:"cluster"`
+	// Gossip is alive, suspect, dead or left.
+	Gossip   string `json:"gossip"`
+	RaftAddr string `json:"raftAddr,omitempty"`
+	HTTPAddr string `json:"httpAddr,omitempty"`
+	// Suffrage is Voter, Nonvoter or empty when not in the Raft group.
+	Suffrage string `json:"suffrage,omitempty"`
+	Leader   bool   `json:"leader,omitempty"`
+	Health   string `json:"health,omitempty"`
+}
+
+// StatusView is `GET /v1/status`: the region as this peer sees it.
+type StatusView struct {
+	Region       string     `json:"region"`
+	Cluster      string     `json:"cluster"`
+	State        string     `json:"state"`
+	Leader       string     `json:"leader"`
+	LeaderHTTP   string     `json:"leaderHttp,omitempty"`
+	Term         uint64     `json:"term"`
+	CommitIndex  uint64     `json:"commitIndex"`
+	AppliedIndex uint64     `json:"appliedIndex"`
+	Peers        []PeerView `json:"peers"`
+	Version      string     `json:"version"`
+}
+
+// ApplyResult is what happened to one document of an apply or delete.
+type ApplyResult struct {
+	// Document is the 1-based position of the document in the request.
+	Document int    `json:"document"`
+	Object   string `json:"object"`
+	// Result is created, configured, unchanged, deleted or not found.
+	Result     string `json:"result"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// ApplyResponse answers `POST /v1/apply` and `POST /v1/delete`.
+type ApplyResponse struct {
+	Results  []ApplyResult `json:"results"`
+	Warnings []string      `json:"warnings,omitempty"`
+	// Index is the Raft index that committed the write.
+	Index uint64 `json:"index"`
+}
+
+// ErrorResponse is every error's body.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
