@@ -1,0 +1,170 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// Client talks to any peer's HTTP API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// APIError is an error answered by a peer.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// NewClient returns a client for the peer at base (http://host:port).
+func NewClient(base string) (*Client, error) {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("server %q is not a URL like http://127.0.0.1:7480", base)
+	}
+	return &Client{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+// Base is the peer's base URL.
+func (c *Client) Base() string { return c.base }
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/yaml")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading answer of %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e api.ErrorResponse
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &APIError{Status: resp.StatusCode, Message: e.Error}
+		}
+		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Status is GET /v1/status.
+func (c *Client) Status(ctx context.Context) (api.StatusView, error) {
+	var v api.StatusView
+	return v, c.do(ctx, http.MethodGet, "/v1/status", nil, &v)
+}
+
+// Clusters is GET /v1/clusters.
+func (c *Client) Clusters(ctx context.Context) ([]api.ClusterView, error) {
+	var v []api.ClusterView
+	return v, c.do(ctx, http.MethodGet, "/v1/clusters", nil, &v)
+}
+
+// Workloads is GET /v1/workloads.
+func (c *Client) Workloads(ctx context.Context) ([]api.WorkloadView, error) {
+	var v []api.WorkloadView
+	return v, c.do(ctx, http.MethodGet, "/v1/workloads", nil, &v)
+}
+
+// Describe is GET /v1/workloads/describe.
+func (c *Client) Describe(ctx context.Context, kind, namespace, name string) ([]api.WorkloadDetail, error) {
+	q := url.Values{"namespace": {namespace}, "name": {name}}
+	if kind != "" {
+		q.Set("kind", kind)
+	}
+	var v []api.WorkloadDetail
+	return v, c.do(ctx, http.MethodGet, "/v1/workloads/describe?"+q.Encode(), nil, &v)
+}
+
+// Policies is GET /v1/policies.
+func (c *Client) Policies(ctx context.Context) ([]api.PolicyView, error) {
+	var v []api.PolicyView
+	return v, c.do(ctx, http.MethodGet, "/v1/policies", nil, &v)
+}
+
+// Events is GET /v1/events (cluster events).
+func (c *Client) Events(ctx context.Context) ([]api.EventView, error) {
+	var v []api.EventView
+	return v, c.do(ctx, http.MethodGet, "/v1/events", nil, &v)
+}
+
+// Apply is POST /v1/apply with multi-document YAML.
+func (c *Client) Apply(ctx context.Context, yaml []byte) (api.ApplyResponse, error) {
+	var v api.ApplyResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/apply", yaml, &v)
+}
+
+// DeleteDocuments is POST /v1/delete with multi-document YAML.
+func (c *Client) DeleteDocuments(ctx context.Context, yaml []byte) (api.ApplyResponse, error) {
+	var v api.ApplyResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/delete", yaml, &v)
+}
+
+// Delete is DELETE /v1/objects.
+func (c *Client) Delete(ctx context.Context, kind, namespace, name string) (api.ApplyResponse, error) {
+	q := url.Values{"kind": {kind}, "namespace": {namespace}, "name": {name}}
+	var v api.ApplyResponse
+	return v, c.do(ctx, http.MethodDelete, "/v1/objects?"+q.Encode(), nil, &v)
+}
+
+// Leave is POST /v1/agent/leave: the peer leaves its region and exits.
+func (c *Client) Leave(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/agent/leave", []byte("{}"), nil)
+}
+
+// SetSimulatedReady is PUT /v1/agent/simulation.
+func (c *Client) SetSimulatedReady(ctx context.Context, ready bool) error {
+	body, _ := json.Marshal(map[string]bool{"ready": ready})
+	return c.do(ctx, http.MethodPut, "/v1/agent/simulation", body, nil)
+}
+
+// WaitLeader polls until the peer knows a leader, or ctx ends.
+func (c *Client) WaitLeader(ctx context.Context) (api.StatusView, error) {
+	for {
+		st, err := c.Status(ctx)
+		if err == nil && st.Leader != "" {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("no leader elected")
+			}
+			return st, fmt.Errorf("waiting for a leader at %s: %w", c.base, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/shoalmesh/shoal/deploy"
+	"github.com/shoalmesh/shoal/gossip"
+)
+
+// Default ports: HTTP API, gossip (UDP and TCP) and Raft (TCP).
+const (
+	DefaultHTTPPort   = 7480
+	DefaultGossipPort = 7481
+	DefaultRaftPort   = 7482
+)
+
+// Config configures a peer.
+type Config struct {
+	// Region and Cluster name the peer; Cluster is unique in its region.
+	Region  string
+	Cluster string
+	// Zone, Provider and Labels describe the cluster to placement.
+	Zone     string
+	Provider string
+	Labels   map[string]string
+	// Edge marks an edge site (slower gossip, longer tolerations).
+	Edge bool
+
+	// DataDir holds the Raft log, stable store and snapshots.
+	DataDir string
+
+	// BindAddr is the IP every listener binds to.
+	BindAddr string
+	// AdvertiseAddr is the IP other peers use; empty means BindAddr.
+	AdvertiseAddr string
+	// Ports; 0 picks a free port.
+	HTTPPort, GossipPort, RaftPort int
+
+	// Join lists gossip addresses (host or host:port) of peers to join.
+	Join []string
+	// BootstrapExpect: wait for this many peers, then one bootstraps Raft.
+	BootstrapExpect int
+
+	// Gossip is the gossip profile: lan, edge or local.
+	Gossip gossip.Profile
+	// GossipKey optionally encrypts gossip (16, 24 or 32 bytes).
+	GossipKey []byte
+
+	// Sim configures the simulated cluster the peer drives (no kubeconfig).
+	Sim deploy.SimConfig
+
+	// Failover timing: how long workloads tolerate an unreachable or
+	// NotReady cluster, how long a recovered cluster must be Ready before
+	// failback, and how long a cluster may be unreachable before it is
+	// removed from the region.
+	UnreachableToleration time.Duration
+	NotReadyToleration    time.Duration
+	FailbackDelay         time.Duration
+	DeadClusterGrace      time.Duration
+
+	// MaxBodyBytes bounds HTTP request bodies.
+	MaxBodyBytes int64
+	// WriteTimeout bounds how long a write waits to be committed.
+	WriteTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a LAN peer's defaults; Region, Cluster and DataDir
+// must still be set.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr:              "127.0.0.1",
+		HTTPPort:              DefaultHTTPPort,
+		GossipPort:            DefaultGossipPort,
+		RaftPort:              DefaultRaftPort,
+		Gossip:                gossip.ProfileLAN,
+		Sim:                   deploy.SimConfig{Nodes: 3, NodeCPUMilli: 4000, NodeMemoryBytes: 8 << 30, NodePods: 110, ReadyDelay: 200 * time.Millisecond},
+		UnreachableToleration: 0,
+		NotReadyToleration:    0,
+		FailbackDelay:         10 * time.Second,
+		DeadClusterGrace:      72 * time.Hour,
+		MaxBodyBytes:          4 << 20,
+		WriteTimeout:          15 * time.Second,
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// Validate checks the configuration and says what to fix.
+func (c Config) Validate() error {
+	var errs []error
+	if !nameRE.MatchString(c.Region) || len(c.Region) > 63 {
+		errs = append(errs, fmt.Errorf("region %q: must be a DNS label (lower-case letters, digits and '-', at most 63)", c.Region))
+	}
+	if !nameRE.MatchString(c.Cluster) || len(c.Cluster) > 63 {
+		errs = append(errs, fmt.Errorf("cluster %q: must be a DNS label (lower-case letters, digits and '-', at most 63)", c.Cluster))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required (--data-dir)"))
+	}
+	if net.ParseIP(c.BindAddr) == nil {
+		errs = append(errs, fmt.Errorf("bind address %q is not an IP address", c.BindAddr))
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		errs = append(errs, fmt.Errorf("advertise address %q is not an IP address", c.AdvertiseAddr))
+	}
+	for name, p := range map[string]int{"http": c.HTTPPort, "gossip": c.GossipPort, "raft": c.RaftPort} {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s port %d out of range", name, p))
+		}
+	}
+	if c.HTTPPort != 0 && (c.HTTPPort == c.GossipPort || c.HTTPPort == c.RaftPort) || c.GossipPort != 0 && c.GossipPort == c.RaftPort {
+		errs = append(errs, fmt.Errorf("ports must differ: http %d, gossip %d, raft %d", c.HTTPPort, c.GossipPort, c.RaftPort))
+	}
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("bootstrap-expect %d must not be negative", c.BootstrapExpect))
+	}
+	if _, err := gossip.ProfileConfig(c.Gossip); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Sim.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("max body bytes must be positive"))
+	}
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, errors.New("write timeout must be positive"))
+	}
+	if c.UnreachableToleration < 0 || c.NotReadyToleration < 0 || c.FailbackDelay < 0 || c.DeadClusterGrace < 0 {
+		errs = append(errs, errors.New("failover durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) advertise() string {
+	if c.AdvertiseAddr != "" {
+		return c.AdvertiseAddr
+	}
+	return c.BindAddr
+}
+
+// joinAddrs gives the join list with the default gossip port added where
+// an address has none.
+func (c Config) joinAddrs() []string {
+	out := make([]string, 0, len(c.Join))
+	for _, a := range c.Join {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			a = net.JoinHostPort(a, strconv.Itoa(DefaultGossipPort))
+		}
+		out = append(out, a)
+	}
+	return out
+}

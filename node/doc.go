@@ -1,0 +1,24 @@
+// Package node is the Shoal peer: one per member cluster. It wires the
+// region's gossip pool, its Raft group, the region state machine and leader
+// loop, and the reconciler of its own cluster, and serves the HTTP API.
+//
+// A peer's main loops, each in its own goroutine:
+//
+//   - membership: gossip events feed the Raft membership (bootstrap, voters)
+//     and wake the leader loop;
+//   - leadership: while this peer is the Raft leader, region.Leader.Run
+//     places workloads and fails over between clusters; it is cancelled when
+//     leadership is lost and started again when it is regained;
+//   - apply: every change of the local copy of the region state gives the
+//     reconciler the desired set for this cluster (bindings plus graceful
+//     evictions); the reconciler's status reports are batched and committed
+//     through Raft (forwarded to the leader);
+//   - cluster report: the cluster's health and capacity go into gossip
+//     metadata and, when they change, into the region state.
+//
+// Because the reconciler reads the local copy, a peer cut off from its
+// leader keeps its cluster as it was last told.
+//
+// The package also holds the HTTP client used by the CLI and the local
+// multi-process mesh behind `shoal dev`.
+package node

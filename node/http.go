@@ -1,0 +1,288 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/consensus"
+	"github.com/shoalmesh/shoal/region"
+)
+
+// routes is the versioned HTTP API. Reads are served from this peer's copy
+// of the region state; writes are committed through Raft (forwarded to the
+// leader) and acknowledged only once committed and applied here.
+func (p *Peer) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /v1/status", p.handleStatus)
+	mux.HandleFunc("GET /v1/clusters", p.handleClusters)
+	mux.HandleFunc("GET /v1/workloads", p.handleWorkloads)
+	mux.HandleFunc("GET /v1/workloads/describe", p.handleDescribe)
+	mux.HandleFunc("GET /v1/policies", p.handlePolicies)
+	mux.HandleFunc("GET /v1/events", p.handleEvents)
+	mux.HandleFunc("POST /v1/apply", p.handleApply)
+	mux.HandleFunc("POST /v1/delete", p.handleDeleteDocs)
+	mux.HandleFunc("DELETE /v1/objects", p.handleDeleteObject)
+	mux.HandleFunc("POST /v1/agent/leave", p.handleLeave)
+	mux.HandleFunc("PUT /v1/agent/simulation", p.handleSimulation)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see the README's HTTP API)", r.Method, r.URL.Path))
+	})
+	return recoverer(p, mux)
+}
+
+// recoverer turns a panic in a handler into a 500, so no request can take
+// the peer down.
+func recoverer(p *Peer, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				p.logger.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, fmt.Errorf("internal error"))
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, api.ErrorResponse{Error: err.Error()})
+}
+
+// readBody reads a request body up to the configured limit.
+func (p *Peer) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge,
+				fmt.Errorf("request body is over the limit of %d bytes; split the file into several applies", p.cfg.MaxBodyBytes))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %v", err))
+		return nil, false
+	}
+	return body, true
+}
+
+// writeStatus maps a commit error to an HTTP status and message.
+func writeCommitError(w http.ResponseWriter, region string, err error) {
+	switch {
+	case errors.Is(err, consensus.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the documents are too large to commit together: %v", err))
+	case errors.Is(err, consensus.ErrRejected):
+		writeError(w, http.StatusUnprocessableEntity, err)
+	case errors.Is(err, consensus.ErrTimeout), errors.Is(err, consensus.ErrLeadershipLost), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, fmt.Errorf("region %s: the write may or may not have been committed (%v); apply again, it is idempotent", region, err))
+	case errors.Is(err, consensus.ErrNoLeader), errors.Is(err, consensus.ErrNotLeader):
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("region %s has no leader right now (%v); retry shortly", region, err))
+	default:
+		writeError(w, http.StatusServiceUnavailable, err)
+	}
+}
+
+func (p *Peer) handleApply(w http.ResponseWriter, r *http.Request) {
+	body, ok := p.readBody(w, r)
+	if !ok {
+		return
+	}
+	docs, err := api.DecodeDocuments(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if dup := duplicateDocument(docs); dup != "" {
+		writeError(w, http.StatusBadRequest, errors.New(dup))
+		return
+	}
+	resp := api.ApplyResponse{}
+	cmd := &shoalpb.ApplyObjects{}
+	p.fsm.Read(func(s *region.State) {
+		for _, d := range docs {
+			res := "created"
+			if o := s.Object(d.Key); o != nil {
+				res = "configured"
+				if string(o.GetManifest()) == string(d.Manifest) {
+					res = "unchanged"
+				}
+			}
+			resp.Results = append(resp.Results, api.ApplyResult{Document: d.Index + 1, Object: d.Key.Display(), Result: res})
+			resp.Warnings = append(resp.Warnings, d.Warnings...)
+			cmd.Objects = append(cmd.Objects, &shoalpb.Object{Key: d.Key.Proto(), Manifest: d.Manifest})
+		}
+	})
+	idx, err := p.commitIndex(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_ApplyObjects{ApplyObjects: cmd}})
+	if err != nil {
+		writeCommitError(w, p.cfg.Region, err)
+		return
+	}
+	resp.Index = idx
+	p.awaitApplied(r.Context(), idx)
+	p.fsm.Read(func(s *region.State) {
+		for i, d := range docs {
+			resp.Results[i].Generation = s.Object(d.Key).GetGeneration()
+		}
+	})
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func duplicateDocument(docs []api.Document) string {
+	seen := map[string]int{}
+	for _, d := range docs {
+		if first, ok := seen[d.Key.String()]; ok {
+			return fmt.Sprintf("document %d (%s): the same object is already document %d", d.Index, d.Key.Display(), first)
+		}
+		seen[d.Key.String()] = d.Index
+	}
+	return ""
+}
+
+// awaitApplied waits until this peer applied the write, so that the client
+// reads its own write from the same peer.
+func (p *Peer) awaitApplied(ctx context.Context, idx uint64) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+	defer cancel()
+	p.fsm.WaitApplied(ctx.Done(), idx)
+}
+
+func (p *Peer) handleDeleteDocs(w http.ResponseWriter, r *http.Request) {
+	body, ok := p.readBody(w, r)
+	if !ok {
+		return
+	}
+	docs, err := api.DecodeDocuments(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	keys := make([]api.ObjectKey, 0, len(docs))
+	for _, d := range docs {
+		keys = append(keys, d.Key)
+	}
+	p.deleteKeys(w, r, keys)
+}
+
+func (p *Peer) handleDeleteObject(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	kind, name := q.Get("kind"), q.Get("name")
+	if kind == "" || name == "" {
+		writeError(w, http.StatusBadRequest, errors.New("kind and name are required query parameters"))
+		return
+	}
+	keys := p.findObjects(q.Get("apiVersion"), kind, q.Get("namespace"), name)
+	if len(keys) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%s %s not found", kind, joinNS(q.Get("namespace"), name)))
+		return
+	}
+	if len(keys) > 1 {
+		writeError(w, http.StatusConflict, fmt.Errorf("%s %s is ambiguous: it exists in %d apiVersions; give apiVersion", kind, joinNS(q.Get("namespace"), name), len(keys)))
+		return
+	}
+	p.deleteKeys(w, r, keys)
+}
+
+func joinNS(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// findObjects finds live objects by kind (case-insensitive), namespace and
+// name, and by apiVersion when given.
+func (p *Peer) findObjects(apiVersion, kind, namespace, name string) []api.ObjectKey {
+	var out []api.ObjectKey
+	p.fsm.Read(func(s *region.State) {
+		for _, o := range s.Objects() {
+			k := api.KeyFromProto(o.GetKey())
+			if strings.EqualFold(k.Kind, kind) && k.Namespace == namespace && k.Name == name &&
+				(apiVersion == "" || apiVersion == k.APIVersion) {
+				out = append(out, k)
+			}
+		}
+	})
+	return out
+}
+
+func (p *Peer) deleteKeys(w http.ResponseWriter, r *http.Request, keys []api.ObjectKey) {
+	resp := api.ApplyResponse{}
+	cmd := &shoalpb.DeleteObjects{}
+	p.fsm.Read(func(s *region.State) {
+		for i, k := range keys {
+			res := "deleted"
+			if s.Object(k) == nil {
+				res = "not found"
+			}
+			resp.Results = append(resp.Results, api.ApplyResult{Document: i + 1, Object: k.Display(), Result: res})
+			cmd.Keys = append(cmd.Keys, k.Proto())
+		}
+	})
+	idx, err := p.commitIndex(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_DeleteObjects{DeleteObjects: cmd}})
+	if err != nil {
+		writeCommitError(w, p.cfg.Region, err)
+		return
+	}
+	resp.Index = idx
+	p.awaitApplied(r.Context(), idx)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (p *Peer) handleLeave(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "leaving"})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.Leave(ctx); err != nil {
+			p.logger.Error("leave", "err", err)
+		}
+	}()
+}
+
+func (p *Peer) handleSimulation(w http.ResponseWriter, r *http.Request) {
+	body, ok := p.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Ready *bool `json:"ready"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Ready == nil {
+		writeError(w, http.StatusBadRequest, errors.New(`body must be {"ready": true} or {"ready": false}`))
+		return
+	}
+	p.sim.SetReady(*req.Ready)
+	writeJSON(w, http.StatusOK, map[string]bool{"ready": *req.Ready})
+}
+
+func sortedStrings(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

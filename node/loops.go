@@ -1,0 +1,291 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/consensus"
+	"github.com/shoalmesh/shoal/deploy"
+	"github.com/shoalmesh/shoal/gossip"
+	"github.com/shoalmesh/shoal/region"
+)
+
+// peersView adapts the gossip pool to region.Membership.
+type peersView struct{ pool *gossip.Pool }
+
+func (v peersView) Peers() []region.PeerView {
+	ms := v.pool.Members()
+	out := make([]region.PeerView, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, region.PeerView{
+			Cluster: m.Name,
+			Alive:   m.State == gossip.StateAlive || m.State == gossip.StateSuspect,
+			Left:    m.State == gossip.StateLeft,
+			Since:   m.Since,
+		})
+	}
+	return out
+}
+
+func raftMembers(ms []gossip.Member) []consensus.Member {
+	out := make([]consensus.Member, 0, len(ms))
+	for _, m := range ms {
+		if m.Meta == nil || m.Meta.GetRaftAddr() == "" {
+			continue
+		}
+		cm := consensus.Member{ID: m.Name, RaftAddr: m.Meta.GetRaftAddr(), Since: m.Since, BootstrapExpect: int(m.Meta.GetBootstrapExpect())}
+		switch m.State {
+		case gossip.StateAlive:
+			cm.Status = consensus.Alive
+		case gossip.StateSuspect:
+			cm.Status = consensus.Suspect
+		case gossip.StateDead:
+			cm.Status = consensus.Dead
+		case gossip.StateLeft:
+			cm.Status = consensus.Left
+		}
+		out = append(out, cm)
+	}
+	return out
+}
+
+// membershipLoop feeds gossip changes to Raft membership and the leader.
+func (p *Peer) membershipLoop(ctx context.Context) {
+	update := func() {
+		p.raft.UpdateMembers(raftMembers(p.pool.Members()))
+		p.leader.Notify()
+	}
+	update()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.pool.Events():
+			update()
+		case <-tick.C:
+			update()
+		}
+	}
+}
+
+// leadershipLoop runs the region leader loop while this peer leads, as
+// Nomad's monitorLeadership does: cancel on loss, restart on regain, and
+// restart after a failed commit while still leader.
+func (p *Peer) leadershipLoop(ctx context.Context) {
+	var (
+		cancel  context.CancelFunc
+		stopped chan struct{}
+	)
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			<-stopped
+			cancel = nil
+		}
+	}
+	defer stop()
+	start := func() {
+		var lctx context.Context
+		lctx, cancel = context.WithCancel(ctx)
+		stopped = make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for lctx.Err() == nil {
+				err := p.leader.Run(lctx)
+				if lctx.Err() != nil {
+					return
+				}
+				p.logger.Warn("leader loop failed; restarting", "err", err)
+				select {
+				case <-lctx.Done():
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case isLeader := <-p.raft.LeaderCh():
+			switch {
+			case isLeader && cancel == nil:
+				p.logger.Info("became the region leader")
+				start()
+			case !isLeader && cancel != nil:
+				p.logger.Info("lost region leadership")
+				stop()
+			}
+		}
+	}
+}
+
+// desiredLoop turns the local copy of the region state into the desired set
+// of this cluster whenever objects or bindings change.
+func (p *Peer) desiredLoop(ctx context.Context) {
+	changes, unsubscribe := p.fsm.Subscribe()
+	defer unsubscribe()
+	templates := map[string]cachedHasReplicas{}
+	var last region.Revisions
+	first := true
+	for {
+		var rev region.Revisions
+		p.fsm.Read(func(s *region.State) { rev = s.Revisions() })
+		if first || rev.Objects != last.Objects || rev.Bindings != last.Bindings {
+			first = false
+			last = rev
+			p.reconciler.SetDesired(p.desiredWorks(templates))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+	}
+}
+
+type cachedHasReplicas struct {
+	gen         int64
+	hasReplicas bool
+}
+
+// desiredWorks lists what this cluster must run: its share in every binding
+// and, where the workload was moved away gracefully, the replicas it keeps
+// until their replacements are Ready.
+func (p *Peer) desiredWorks(cache map[string]cachedHasReplicas) []deploy.Work {
+	me := p.cfg.Cluster
+	var works []deploy.Work
+	seen := map[string]bool{}
+	p.fsm.Read(func(s *region.State) {
+		for _, b := range s.Bindings() {
+			var replicas int32
+			bound := false
+			for _, t := range b.GetClusters() {
+				if t.GetName() == me {
+					replicas, bound = t.GetReplicas(), true
+				}
+			}
+			for _, e := range b.GetEvictions() {
+				if e.GetCluster() == me {
+					replicas, bound = max(replicas, e.GetReplicas()), true
+				}
+			}
+			if !bound {
+				continue
+			}
+			key := api.KeyFromProto(b.GetWorkload())
+			o := s.Object(key)
+			if o == nil {
+				continue
+			}
+			ks := key.String()
+			seen[ks] = true
+			c, ok := cache[ks]
+			if !ok || c.gen != o.GetGeneration() {
+				t, err := api.ParseTemplate(o.GetManifest())
+				c = cachedHasReplicas{gen: o.GetGeneration(), hasReplicas: err == nil && t.HasReplicas}
+				cache[ks] = c
+			}
+			works = append(works, deploy.Work{
+				Key: key, Manifest: o.GetManifest(), Generation: o.GetGeneration(),
+				HasReplicas: c.hasReplicas, Replicas: replicas,
+			})
+		}
+	})
+	for ks := range cache {
+		if !seen[ks] {
+			delete(cache, ks)
+		}
+	}
+	return works
+}
+
+// clusterReportLoop reports the cluster's health and capacity into gossip
+// and the region state when they change, and at least every 30 s.
+func (p *Peer) clusterReportLoop(ctx context.Context) {
+	var last *shoalpb.ClusterRecord
+	var lastSent time.Time
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		rec := p.clusterRecord(ctx)
+		if rec != nil && (last == nil || !proto.Equal(rec, last) || time.Since(lastSent) > 30*time.Second) {
+			p.updateMeta(rec)
+			cmd := &shoalpb.Command{Cmd: &shoalpb.Command_ReportCluster{ReportCluster: &shoalpb.ReportCluster{Cluster: rec}}}
+			if err := p.commit(ctx, cmd); err != nil {
+				if ctx.Err() == nil {
+					p.logger.Debug("cluster report not committed yet; will retry", "err", err)
+				}
+			} else {
+				last, lastSent = rec, time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-p.cluster.Changed():
+		}
+	}
+}
+
+func (p *Peer) clusterRecord(ctx context.Context) *shoalpb.ClusterRecord {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	health, reason, err := p.cluster.Health(cctx)
+	if err != nil {
+		health, reason = shoalpb.Health_HEALTH_NOT_READY, err.Error()
+	}
+	capacity, err := p.cluster.Capacity(cctx)
+	if err != nil {
+		capacity = nil
+	}
+	return &shoalpb.ClusterRecord{
+		Name: p.cfg.Cluster, Region: p.cfg.Region, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
+		Labels: p.cfg.Labels, ReportedHealth: health, HealthReason: reason, Capacity: capacity,
+		Edge: p.cfg.Edge, RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(),
+	}
+}
+
+func (p *Peer) updateMeta(rec *shoalpb.ClusterRecord) {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	m := proto.Clone(p.meta).(*shoalpb.PeerMeta)
+	m.Health = rec.GetReportedHealth()
+	m.Capacity = rec.GetCapacity()
+	if proto.Equal(m, p.meta) {
+		return
+	}
+	if err := p.pool.UpdateMeta(m); err != nil {
+		p.logger.Debug("gossip metadata not updated", "err", err)
+		if errors.Is(err, gossip.ErrMetaTooLarge) {
+			return
+		}
+	}
+	p.meta = m
+}
+
+// commit encodes and commits a command through Raft (forwarded to the
+// leader), bounded by the write timeout.
+func (p *Peer) commit(ctx context.Context, cmd *shoalpb.Command) error {
+	_, err := p.commitIndex(ctx, cmd)
+	return err
+}
+
+func (p *Peer) commitIndex(ctx context.Context, cmd *shoalpb.Command) (uint64, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+	defer cancel()
+	return p.raft.Apply(ctx, data)
+}

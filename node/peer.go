@@ -1,0 +1,272 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/consensus"
+	"github.com/shoalmesh/shoal/deploy"
+	"github.com/shoalmesh/shoal/gossip"
+	"github.com/shoalmesh/shoal/region"
+)
+
+// Version is the Shoal version, set at build time.
+var Version = "dev"
+
+// Peer is one running Shoal peer.
+type Peer struct {
+	cfg    Config
+	logger *slog.Logger
+
+	fsm        *region.FSM
+	raft       *consensus.Node
+	pool       *gossip.Pool
+	sim        *deploy.SimCluster
+	cluster    deploy.Cluster
+	reconciler *deploy.Reconciler
+	leader     *region.Leader
+	statuses   *statusReporter
+
+	httpLn     net.Listener
+	httpSrv    *http.Server
+	gossipAddr string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	metaMu sync.Mutex
+	meta   *shoalpb.PeerMeta
+
+	shutdownOnce sync.Once
+	done         chan struct{}
+}
+
+// Start starts a peer: it listens on its ports, joins gossip, opens (or
+// recovers) its Raft state and starts every loop. It returns once the peer
+// serves its HTTP API; the region may still be electing a leader.
+func Start(cfg Config) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("region", cfg.Region, "cluster", cfg.Cluster)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	p := &Peer{cfg: cfg, logger: logger, done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if err := p.open(); err != nil {
+		p.cancel()
+		p.closeAll()
+		return nil, err
+	}
+	p.startLoops()
+	return p, nil
+}
+
+func (p *Peer) open() error {
+	cfg := p.cfg
+	var err error
+	p.httpLn, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.HTTPPort)))
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	p.sim, err = deploy.NewSimCluster(cfg.Sim)
+	if err != nil {
+		return fmt.Errorf("simulated cluster: %w", err)
+	}
+	p.cluster = p.sim
+
+	p.fsm = region.NewFSM(cfg.Region, p.logger.With("component", "fsm"))
+	rc := consensus.DefaultConfig()
+	rc.ID = cfg.Cluster
+	rc.BindAddr = net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort))
+	if cfg.AdvertiseAddr != "" {
+		rc.AdvertiseAddr = net.JoinHostPort(cfg.AdvertiseAddr, strconv.Itoa(cfg.RaftPort))
+	}
+	rc.DataDir = filepath.Join(cfg.DataDir, "raft")
+	rc.BootstrapExpect = cfg.BootstrapExpect
+	rc.Logger = p.logger.With("component", "raft")
+	p.raft, err = consensus.New(rc, p.fsm)
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+
+	gc, err := gossip.ProfileConfig(cfg.Gossip)
+	if err != nil {
+		return err
+	}
+	gc.Name = cfg.Cluster
+	gc.Region = cfg.Region
+	gc.BindAddr = cfg.BindAddr
+	gc.BindPort = cfg.GossipPort
+	gc.AdvertiseAddr = cfg.AdvertiseAddr
+	gc.SecretKey = cfg.GossipKey
+	gc.Logger = p.logger.With("component", "gossip")
+	p.meta = p.initialMeta()
+	p.pool, err = gossip.New(gc, p.meta)
+	if err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	p.gossipAddr = p.pool.LocalAddr()
+
+	lc := region.DefaultLeaderConfig()
+	lc.Region = cfg.Region
+	lc.UnreachableToleration = cfg.UnreachableToleration
+	lc.NotReadyToleration = cfg.NotReadyToleration
+	lc.FailbackDelay = cfg.FailbackDelay
+	lc.DeadClusterGrace = cfg.DeadClusterGrace
+	lc.Logger = p.logger.With("component", "leader")
+	p.leader, err = region.NewLeader(lc, p.fsm, p.raft, peersView{p.pool})
+	if err != nil {
+		return err
+	}
+
+	p.statuses = newStatusReporter(p)
+	p.reconciler, err = deploy.NewReconciler(deploy.ReconcilerConfig{
+		ClusterName: cfg.Cluster,
+		Logger:      p.logger.With("component", "reconciler"),
+	}, p.cluster, p.statuses.report)
+	if err != nil {
+		return err
+	}
+	p.httpSrv = &http.Server{
+		Handler:           p.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+func (p *Peer) initialMeta() *shoalpb.PeerMeta {
+	return &shoalpb.PeerMeta{
+		Region: p.cfg.Region, Cluster: p.cfg.Cluster, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
+		Labels: p.cfg.Labels, Health: shoalpb.Health_HEALTH_UNKNOWN,
+		RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(), Edge: p.cfg.Edge,
+		BootstrapExpect: uint32(p.cfg.BootstrapExpect),
+	}
+}
+
+// go runs fn in a goroutine tracked by the peer's wait group.
+func (p *Peer) goLoop(name string, fn func(ctx context.Context)) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn(p.ctx)
+		p.logger.Debug("loop ended", "loop", name)
+	}()
+}
+
+func (p *Peer) startLoops() {
+	p.goLoop("http", func(ctx context.Context) {
+		if err := p.httpSrv.Serve(p.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.logger.Error("http server stopped", "err", err)
+		}
+	})
+	if joins := p.cfg.joinAddrs(); len(joins) > 0 {
+		p.goLoop("join", func(ctx context.Context) {
+			if err := p.pool.JoinRetry(ctx, joins, time.Second); err != nil && ctx.Err() == nil {
+				p.logger.Error("joining the region failed", "join", joins, "err", err)
+			}
+		})
+	}
+	p.goLoop("membership", p.membershipLoop)
+	p.goLoop("leadership", p.leadershipLoop)
+	p.goLoop("desired", p.desiredLoop)
+	p.goLoop("reconciler", func(ctx context.Context) {
+		if err := p.reconciler.Run(ctx); err != nil && ctx.Err() == nil {
+			p.logger.Error("reconciler stopped", "err", err)
+		}
+	})
+	p.goLoop("status", p.statuses.run)
+	p.goLoop("cluster-report", p.clusterReportLoop)
+}
+
+// HTTPAddr is the address the HTTP API listens on (host:port).
+func (p *Peer) HTTPAddr() string {
+	_, port, _ := net.SplitHostPort(p.httpLn.Addr().String())
+	return net.JoinHostPort(p.cfg.advertise(), port)
+}
+
+// URL is the base URL of the HTTP API.
+func (p *Peer) URL() string { return "http://" + p.HTTPAddr() }
+
+// GossipAddr is the address others join (host:port).
+func (p *Peer) GossipAddr() string { return p.gossipAddr }
+
+// Config returns the peer's configuration.
+func (p *Peer) Config() Config { return p.cfg }
+
+// FSM gives read access to the peer's copy of the region state.
+func (p *Peer) FSM() *region.FSM { return p.fsm }
+
+// Raft gives the peer's Raft node.
+func (p *Peer) Raft() *consensus.Node { return p.raft }
+
+// Sim gives the simulated cluster the peer drives.
+func (p *Peer) Sim() *deploy.SimCluster { return p.sim }
+
+// Done is closed when the peer has shut down.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Leave leaves the region gracefully: leadership is handed over, the peer is
+// removed from the Raft group and announces its leave in gossip, so that its
+// cluster is removed and its workloads move at once. Then it shuts down.
+func (p *Peer) Leave(ctx context.Context) error {
+	p.logger.Info("leaving the region")
+	var errs []error
+	if err := p.raft.Leave(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("raft leave: %w", err))
+	}
+	if err := p.pool.Leave(5 * time.Second); err != nil {
+		errs = append(errs, fmt.Errorf("gossip leave: %w", err))
+	}
+	errs = append(errs, p.Shutdown())
+	return errors.Join(errs...)
+}
+
+// Shutdown stops the peer without leaving: to the others it looks like a
+// failure, and it rejoins with its state when started again.
+func (p *Peer) Shutdown() error {
+	var err error
+	p.shutdownOnce.Do(func() {
+		p.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if p.httpSrv != nil {
+			_ = p.httpSrv.Shutdown(ctx)
+		}
+		p.wg.Wait()
+		err = p.closeAll()
+		close(p.done)
+	})
+	return err
+}
+
+func (p *Peer) closeAll() error {
+	var errs []error
+	if p.pool != nil {
+		errs = append(errs, p.pool.Shutdown())
+	}
+	if p.raft != nil {
+		errs = append(errs, p.raft.Shutdown())
+	}
+	if p.httpLn != nil {
+		_ = p.httpLn.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,225 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/gossip"
+)
+
+const deadline = 30 * time.Second
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("SHOAL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// mesh is a region of in-process peers on loopback.
+type mesh struct {
+	t     *testing.T
+	dir   string
+	peers map[string]*Peer
+	cfgs  map[string]Config
+}
+
+func peerConfig(t *testing.T, dir, name string, expect int, join []string, labels map[string]string) Config {
+	cfg := DefaultConfig()
+	cfg.Region = "eu"
+	cfg.Cluster = name
+	cfg.Zone = "zone-" + name
+	cfg.Labels = labels
+	cfg.DataDir = filepath.Join(dir, name)
+	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = 0, 0, 0
+	cfg.Gossip = gossip.ProfileLocal
+	cfg.BootstrapExpect = expect
+	cfg.Join = join
+	cfg.Sim.ReadyDelay = 50 * time.Millisecond
+	cfg.FailbackDelay = 2 * time.Second
+	cfg.Logger = testLogger(t)
+	return cfg
+}
+
+func newMesh(t *testing.T, names ...string) *mesh {
+	m := &mesh{t: t, dir: t.TempDir(), peers: map[string]*Peer{}, cfgs: map[string]Config{}}
+	var join []string
+	for _, n := range names {
+		cfg := peerConfig(t, m.dir, n, len(names), join, map[string]string{"env": "prod"})
+		p, err := Start(cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", n, err)
+		}
+		if join == nil {
+			join = []string{p.GossipAddr()}
+		}
+		// Restarts reuse the ports the peer got, as a real restart would.
+		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = portOf(p.HTTPAddr()), portOf(p.GossipAddr()), portOf(p.Raft().Addr())
+		m.peers[n], m.cfgs[n] = p, cfg
+	}
+	t.Cleanup(func() {
+		for _, p := range m.peers {
+			_ = p.Shutdown()
+		}
+	})
+	return m
+}
+
+func portOf(addr string) int {
+	var host string
+	var port int
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			host = addr[:i]
+			fmt.Sscan(addr[i+1:], &port)
+			break
+		}
+	}
+	_ = host
+	return port
+}
+
+func (m *mesh) client(name string) *Client {
+	c, err := NewClient(m.peers[name].URL())
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return c
+}
+
+func (m *mesh) kill(name string) {
+	if err := m.peers[name].Shutdown(); err != nil {
+		m.t.Logf("shutdown %s: %v", name, err)
+	}
+	delete(m.peers, name)
+}
+
+func (m *mesh) restart(name string) {
+	p, err := Start(m.cfgs[name])
+	if err != nil {
+		m.t.Fatalf("restart %s: %v", name, err)
+	}
+	m.peers[name] = p
+}
+
+func (m *mesh) leader() string {
+	for n, p := range m.peers {
+		if p.Raft().IsLeader() {
+			return n
+		}
+	}
+	return ""
+}
+
+// eventually polls cond until it returns nil or the deadline passes.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	var err error
+	for time.Now().Before(end) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s: %v", what, deadline, err)
+}
+
+// running counts the ready replicas of a workload in each live peer's
+// simulated cluster.
+func (m *mesh) running(key api.ObjectKey) map[string]int32 {
+	out := map[string]int32{}
+	for n, p := range m.peers {
+		if o, ok := p.Sim().Objects()[key]; ok {
+			out[n] = o.Ready
+		}
+	}
+	return out
+}
+
+func readExamples(t *testing.T) []byte {
+	web, err := os.ReadFile("../examples/web.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := os.ReadFile("../examples/log-agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append(web, []byte("\n---\n")...), agent...)
+}
+
+var (
+	webKey   = api.ObjectKey{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "web"}
+	agentKey = api.ObjectKey{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "log-agent"}
+)
+
+func sum(m map[string]int32) int32 {
+	var s int32
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+func TestRegionPlacesFailsOverAndFailsBack(t *testing.T) {
+	m := newMesh(t, "eu-1", "eu-2", "eu-3")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := m.client("eu-2")
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "three clusters registered", func() error {
+		cs, err := c.Clusters(ctx)
+		if err != nil {
+			return err
+		}
+		if len(cs) != 3 {
+			return fmt.Errorf("%d clusters", len(cs))
+		}
+		return nil
+	})
+	if _, err := c.Apply(ctx, readExamples(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Weights 2:1:1 over 8 replicas.
+	eventually(t, "web divided 4/2/2 and agent duplicated", func() error {
+		web, agent := m.running(webKey), m.running(agentKey)
+		if web["eu-1"] != 4 || web["eu-2"] != 2 || web["eu-3"] != 2 {
+			return fmt.Errorf("web %v", web)
+		}
+		if agent["eu-1"] != 2 || agent["eu-2"] != 2 || agent["eu-3"] != 2 {
+			return fmt.Errorf("agent %v", agent)
+		}
+		return nil
+	})
+
+	m.kill("eu-3")
+	// Weights 2:1 over 8: 5.33 and 2.67, the remainder to the heavier.
+	eventually(t, "web's replicas run on eu-1 and eu-2", func() error {
+		web := m.running(webKey)
+		if web["eu-1"] != 6 || web["eu-2"] != 2 {
+			return fmt.Errorf("web %v", web)
+		}
+		return nil
+	})
+	m.restart("eu-3")
+	eventually(t, "failback to 3 clusters", func() error {
+		web := m.running(webKey)
+		if web["eu-1"] != 4 || web["eu-2"] != 2 || web["eu-3"] != 2 {
+			return fmt.Errorf("web %v", web)
+		}
+		if a := m.running(agentKey); a["eu-3"] != 2 {
+			return fmt.Errorf("agent %v", a)
+		}
+		return nil
+	})
+}

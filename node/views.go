@@ -1,0 +1,266 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/region"
+)
+
+func msTime(ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+}
+
+func (p *Peer) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, p.StatusView())
+}
+
+// StatusView is the region as this peer sees it.
+func (p *Peer) StatusView() api.StatusView {
+	st := p.raft.Status()
+	v := api.StatusView{
+		Region: p.cfg.Region, Cluster: p.cfg.Cluster, State: st.State, Leader: st.Leader,
+		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Version: Version,
+	}
+	servers := map[string]struct {
+		suffrage string
+		leader   bool
+	}{}
+	for _, s := range st.Servers {
+		servers[s.ID] = struct {
+			suffrage string
+			leader   bool
+		}{s.Suffrage, s.Leader}
+	}
+	health := map[string]string{}
+	p.fsm.Read(func(s *region.State) {
+		for _, c := range s.Clusters() {
+			health[c.GetName()] = region.HealthName(region.EffectiveHealth(c))
+		}
+	})
+	seen := map[string]bool{}
+	for _, m := range p.pool.Members() {
+		pv := api.PeerView{Cluster: m.Name, Gossip: m.State.String(), Health: health[m.Name]}
+		if m.Meta != nil {
+			pv.RaftAddr, pv.HTTPAddr = m.Meta.GetRaftAddr(), m.Meta.GetHttpAddr()
+		}
+		if s, ok := servers[m.Name]; ok {
+			pv.Suffrage, pv.Leader = s.suffrage, s.leader
+		}
+		if m.Name == st.Leader {
+			v.LeaderHTTP = pv.HTTPAddr
+		}
+		seen[m.Name] = true
+		v.Peers = append(v.Peers, pv)
+	}
+	for _, s := range st.Servers {
+		if !seen[s.ID] {
+			v.Peers = append(v.Peers, api.PeerView{Cluster: s.ID, Gossip: "unknown", RaftAddr: s.Addr, Suffrage: s.Suffrage, Leader: s.Leader, Health: health[s.ID]})
+		}
+	}
+	sort.Slice(v.Peers, func(i, j int) bool { return v.Peers[i].Cluster < v.Peers[j].Cluster })
+	return v
+}
+
+func clusterView(c *shoalpb.ClusterRecord, workloads int) api.ClusterView {
+	v := api.ClusterView{
+		Name: c.GetName(), Region: c.GetRegion(), Zone: c.GetZone(), Provider: c.GetProvider(), Labels: c.GetLabels(),
+		Taints: []api.TaintView{}, Health: region.HealthName(region.EffectiveHealth(c)), HealthReason: c.GetHealthReason(),
+		HealthSince: msTime(c.GetHealthSinceUnixMs()), Edge: c.GetEdge(), LastReport: msTime(c.GetLastReportUnixMs()),
+		Workloads: workloads,
+	}
+	if !c.GetReachable() {
+		v.HealthReason = "peer unreachable (gossip marks it dead)"
+	}
+	for _, t := range c.GetTaints() {
+		v.Taints = append(v.Taints, api.TaintView{Key: t.GetKey(), Value: t.GetValue(), Effect: t.GetEffect(), TimeAdded: msTime(t.GetAddedUnixMs())})
+	}
+	if cp := c.GetCapacity(); cp != nil {
+		v.Capacity.Nodes = cp.GetNodes()
+		v.Capacity.Allocatable = api.Resources{CPUMilli: cp.GetAllocatable().GetCpuMilli(), MemoryBytes: cp.GetAllocatable().GetMemoryBytes(), Pods: cp.GetAllocatable().GetPods()}
+		v.Capacity.Available = api.Resources{CPUMilli: cp.GetAvailable().GetCpuMilli(), MemoryBytes: cp.GetAvailable().GetMemoryBytes(), Pods: cp.GetAvailable().GetPods()}
+	}
+	return v
+}
+
+func (p *Peer) handleClusters(w http.ResponseWriter, r *http.Request) {
+	out := []api.ClusterView{}
+	p.fsm.Read(func(s *region.State) {
+		counts := map[string]int{}
+		for _, b := range s.Bindings() {
+			for _, t := range b.GetClusters() {
+				counts[t.GetName()]++
+			}
+		}
+		for _, c := range s.Clusters() {
+			out = append(out, clusterView(c, counts[c.GetName()]))
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// workloadView builds a workload's view from the state.
+func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
+	k := api.KeyFromProto(o.GetKey())
+	v := api.WorkloadView{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
+		Generation: o.GetGeneration(), Placements: []api.PlacementView{}}
+	if t, err := api.ParseTemplate(o.GetManifest()); err == nil && t.HasReplicas {
+		v.DesiredReplicas = t.Replicas
+	}
+	b := s.Binding(k)
+	if b == nil {
+		v.Reason = "not scheduled yet"
+		return v
+	}
+	v.Policy, v.Unschedulable, v.Reason, v.FailedOverFrom = b.GetPolicy(), b.GetUnschedulable(), b.GetReason(), b.GetFailedOverFrom()
+	place := func(cluster string, replicas int32, evicting bool) {
+		pv := api.PlacementView{Cluster: cluster, Replicas: replicas, Health: "Pending", Evicting: evicting}
+		if c := s.Cluster(cluster); c != nil {
+			pv.Region = c.GetRegion()
+		}
+		if st := s.Status(k, cluster); st != nil {
+			pv.ReadyReplicas, pv.Health, pv.Reason, pv.Error, pv.AppliedGeneration =
+				st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration()
+			if !evicting && st.GetAppliedGeneration() == o.GetGeneration() {
+				v.ReadyReplicas += min(st.GetReadyReplicas(), replicas)
+			}
+		}
+		v.Placements = append(v.Placements, pv)
+	}
+	for _, t := range b.GetClusters() {
+		place(t.GetName(), t.GetReplicas(), false)
+	}
+	for _, e := range b.GetEvictions() {
+		place(e.GetCluster(), e.GetReplicas(), true)
+	}
+	return v
+}
+
+// isTemplate is true for objects that are workloads, not policies.
+func isTemplate(o *shoalpb.Object) bool { return !api.KeyFromProto(o.GetKey()).IsPolicy() }
+
+func (p *Peer) handleWorkloads(w http.ResponseWriter, r *http.Request) {
+	out := []api.WorkloadView{}
+	p.fsm.Read(func(s *region.State) {
+		for _, o := range s.Objects() {
+			if isTemplate(o) {
+				out = append(out, workloadView(s, o))
+			}
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func eventViews(evs []*shoalpb.Event) []api.EventView {
+	out := make([]api.EventView, 0, len(evs))
+	for _, e := range evs {
+		ev := api.EventView{Time: msTime(e.GetUnixMs()), Type: e.GetType(), Reason: e.GetReason(), Cluster: e.GetCluster(), Message: e.GetMessage()}
+		if e.GetWorkload() != nil {
+			ev.Object = api.KeyFromProto(e.GetWorkload()).Display()
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// handleDescribe finds workloads by namespace and name (and kind and
+// apiVersion when given) and returns each in detail.
+func (p *Peer) handleDescribe(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("name")
+	if name == "" {
+		writeError(w, http.StatusBadRequest, errors.New("name is a required query parameter"))
+		return
+	}
+	out := []api.WorkloadDetail{}
+	p.fsm.Read(func(s *region.State) {
+		for _, o := range s.Objects() {
+			k := api.KeyFromProto(o.GetKey())
+			if !isTemplate(o) || k.Name != name || k.Namespace != q.Get("namespace") ||
+				(q.Get("kind") != "" && !strings.EqualFold(q.Get("kind"), k.Kind)) ||
+				(q.Get("apiVersion") != "" && q.Get("apiVersion") != k.APIVersion) {
+				continue
+			}
+			d := api.WorkloadDetail{WorkloadView: workloadView(s, o), Events: eventViews(s.Events(k))}
+			if b := s.Binding(k); b != nil {
+				d.AffinityTerm, d.Scheduled = b.GetAffinityTerm(), msTime(b.GetScheduledUnixMs())
+			}
+			var m any
+			if json.Unmarshal(o.GetManifest(), &m) == nil {
+				d.Manifest = m
+			}
+			out = append(out, d)
+		}
+	})
+	if len(out) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no workload %s", joinNS(q.Get("namespace"), name)))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Peer) handlePolicies(w http.ResponseWriter, r *http.Request) {
+	out := []api.PolicyView{}
+	p.fsm.Read(func(s *region.State) {
+		objs := s.Objects()
+		type decoded struct {
+			o *shoalpb.Object
+			p *api.Policy
+			w []string
+		}
+		var pols []decoded
+		var all []*api.Policy
+		for _, o := range objs {
+			if isTemplate(o) {
+				continue
+			}
+			pol, warns, err := api.DecodePolicy(o.GetManifest())
+			if err != nil {
+				continue
+			}
+			pols = append(pols, decoded{o, pol, warns})
+			all = append(all, pol)
+		}
+		selects := map[*api.Policy]map[string]bool{}
+		for _, o := range objs {
+			if !isTemplate(o) {
+				continue
+			}
+			t, err := api.ParseTemplate(o.GetManifest())
+			if err != nil {
+				continue
+			}
+			if pol := api.SelectPolicy(all, t); pol != nil {
+				if selects[pol] == nil {
+					selects[pol] = map[string]bool{}
+				}
+				selects[pol][t.Key.Display()] = true
+			}
+		}
+		for _, d := range pols {
+			pv := api.PolicyView{Kind: d.p.Kind, Namespace: d.p.Namespace, Name: d.p.Name, Generation: d.o.GetGeneration(),
+				Selects: sortedStrings(selects[d.p]), Warnings: d.w, Spec: d.p.Spec}
+			if d.p.Spec.Priority != nil {
+				pv.Priority = *d.p.Spec.Priority
+			}
+			out = append(out, pv)
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Peer) handleEvents(w http.ResponseWriter, r *http.Request) {
+	var out []api.EventView
+	p.fsm.Read(func(s *region.State) { out = eventViews(s.Events(api.ObjectKey{})) })
+	writeJSON(w, http.StatusOK, out)
+}

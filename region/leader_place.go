@@ -1,0 +1,223 @@
+package region
+
+import (
+	"sort"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// place computes a workload's next binding from its previous one: the
+// scheduler's answer, plus graceful evictions on clusters it was moved away
+// from by failover, plus failback once those clusters are stable again.
+func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy, old *shoalpb.Binding,
+	clusters []ClusterInfo, records map[string]*shoalpb.ClusterRecord, statuses []*shoalpb.WorkStatus) *shoalpb.Binding {
+	key := api.KeyFromProto(o.GetKey())
+	nb := &shoalpb.Binding{Workload: key.Proto(), Generation: o.GetGeneration()}
+	t, err := l.template(o)
+	if err != nil {
+		nb.Unschedulable = true
+		nb.Reason = "template cannot be read: " + err.Error()
+		return nb
+	}
+	if t.HasReplicas {
+		nb.DesiredReplicas = t.Replicas
+	}
+	pol := api.SelectPolicy(policies, t)
+	if pol == nil {
+		nb.Reason = "no PropagationPolicy or ClusterPropagationPolicy selects it"
+		return nb
+	}
+	nb.Policy = pol.Ref()
+
+	// Failback: the clusters it failed over from that are stable again are
+	// offered to a fresh schedule; those still recovering are kept out.
+	var waiting []string
+	fresh := false
+	recovering := map[string]bool{}
+	for _, name := range old.GetFailedOverFrom() {
+		rec := records[name]
+		if rec == nil {
+			continue // removed from the region: nothing to fail back to
+		}
+		ok, at := l.usable(rec, now)
+		if ok {
+			fresh = true
+			continue
+		}
+		waiting = append(waiting, name)
+		recovering[name] = true
+		if !at.IsZero() {
+			l.due(at)
+		}
+	}
+	candidates := clusters
+	if len(recovering) > 0 {
+		candidates = make([]ClusterInfo, 0, len(clusters))
+		for _, c := range clusters {
+			if !recovering[c.Name] {
+				candidates = append(candidates, c)
+			}
+		}
+	}
+
+	w := Workload{
+		Key: key, HasReplicas: t.HasReplicas, Replicas: t.Replicas, PerReplica: t.PerReplica,
+		Placement:            l.withDefaultTolerations(pol.Spec.Placement),
+		PreviousAffinityTerm: old.GetAffinityTerm(),
+	}
+	prev := targetsFromProto(old.GetClusters())
+	if !fresh {
+		w.Previous = prev
+	}
+	l.noteTolerationDeadlines(w.Placement, clusters)
+	res := Schedule(w, candidates, now)
+	nb.AffinityTerm = res.AffinityTerm
+	nb.Reason = res.Reason
+	targets := res.Targets
+	if res.Unschedulable {
+		// As Karmada does, a workload that cannot be placed keeps the
+		// placement it had rather than being torn down.
+		nb.Unschedulable = true
+		targets = prev
+		nb.AffinityTerm = old.GetAffinityTerm()
+	}
+	nb.Clusters = targetsToProto(targets)
+
+	nb.Evictions = l.evictions(now, pol, old, prev, targets, records, fresh)
+	failed := map[string]bool{}
+	for _, n := range waiting {
+		failed[n] = true
+	}
+	for _, e := range nb.Evictions {
+		if e.GetReason() == reasonFailover {
+			failed[e.GetCluster()] = true
+		}
+	}
+	if !fresh {
+		for _, n := range old.GetFailedOverFrom() {
+			if records[n] != nil {
+				failed[n] = true
+			}
+		}
+	}
+	for _, tc := range targets {
+		delete(failed, tc.Cluster) // it runs there again
+	}
+	for n := range failed {
+		nb.FailedOverFrom = append(nb.FailedOverFrom, n)
+	}
+	sort.Strings(nb.FailedOverFrom)
+	if replacementsReady(nb, statuses) {
+		nb.Evictions = nil
+	}
+	return nb
+}
+
+// Eviction reasons.
+const (
+	reasonFailover = "cluster failover"
+	reasonFailback = "failback"
+)
+
+// evictions keeps old replicas running where a workload was moved away by
+// failover or failback, until the replacements are Ready.
+func (l *Leader) evictions(now time.Time, pol *api.Policy, old *shoalpb.Binding, prev, targets []Target,
+	records map[string]*shoalpb.ClusterRecord, fresh bool) []*shoalpb.Eviction {
+	newReplicas := map[string]int32{}
+	present := map[string]bool{}
+	for _, t := range targets {
+		newReplicas[t.Cluster] = t.Replicas
+		present[t.Cluster] = true
+	}
+	direct := false
+	if f := pol.Spec.Failover; f != nil && f.Cluster != nil &&
+		(f.Cluster.PurgeMode == api.PurgeModeDirectly || f.Cluster.PurgeMode == api.PurgeModeImmediately) {
+		direct = true
+	}
+	byCluster := map[string]*shoalpb.Eviction{}
+	for _, e := range old.GetEvictions() {
+		if records[e.GetCluster()] == nil {
+			continue
+		}
+		expires := time.UnixMilli(e.GetCreatedUnixMs()).Add(l.cfg.EvictionTimeout)
+		if !now.Before(expires) {
+			continue
+		}
+		l.due(expires)
+		byCluster[e.GetCluster()] = e
+	}
+	for _, p := range prev {
+		if present[p.Cluster] && newReplicas[p.Cluster] >= p.Replicas {
+			continue
+		}
+		reason := ""
+		switch {
+		case EffectiveHealth(records[p.Cluster]) != shoalpb.Health_HEALTH_READY:
+			if !direct {
+				reason = reasonFailover
+			}
+		case fresh:
+			reason = reasonFailback
+		}
+		if reason == "" || byCluster[p.Cluster] != nil {
+			continue
+		}
+		byCluster[p.Cluster] = &shoalpb.Eviction{Cluster: p.Cluster, Replicas: p.Replicas, Reason: reason, CreatedUnixMs: now.UnixMilli()}
+		l.due(now.Add(l.cfg.EvictionTimeout))
+	}
+	var out []*shoalpb.Eviction
+	for name, e := range byCluster {
+		if present[name] && newReplicas[name] >= e.GetReplicas() {
+			continue // it runs at least as many there again
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetCluster() < out[j].GetCluster() })
+	return out
+}
+
+// replacementsReady reports whether the clusters a workload is bound to
+// run it Ready at its current generation, so evicted replicas may go.
+func replacementsReady(b *shoalpb.Binding, statuses []*shoalpb.WorkStatus) bool {
+	if len(b.GetEvictions()) == 0 {
+		return false
+	}
+	byCluster := map[string]*shoalpb.WorkStatus{}
+	for _, s := range statuses {
+		byCluster[s.GetCluster()] = s
+	}
+	var ready int32
+	for _, t := range b.GetClusters() {
+		s := byCluster[t.GetName()]
+		if s == nil || s.GetAppliedGeneration() != b.GetGeneration() {
+			if b.GetDesiredReplicas() == 0 {
+				return false
+			}
+			continue
+		}
+		if b.GetDesiredReplicas() == 0 && s.GetHealth() != "Healthy" {
+			return false
+		}
+		ready += min(s.GetReadyReplicas(), t.GetReplicas())
+	}
+	return ready >= b.GetDesiredReplicas() && len(b.GetClusters()) > 0
+}
+
+// noteTolerationDeadlines schedules a pass when a NoExecute taint stops
+// being tolerated.
+func (l *Leader) noteTolerationDeadlines(p api.Placement, clusters []ClusterInfo) {
+	for _, c := range clusters {
+		for _, taint := range c.Taints {
+			if taint.Effect != api.TaintEffectNoExecute {
+				continue
+			}
+			for _, tol := range p.ClusterTolerations {
+				if tol.TolerationSeconds != nil && tol.ToleratesTaint(taint) {
+					l.due(taint.Added.Add(time.Duration(*tol.TolerationSeconds) * time.Second))
+				}
+			}
+		}
+	}
+}

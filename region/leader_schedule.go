@@ -1,0 +1,237 @@
+package region
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// schedInput is what one scheduling pass reads from the state, copied out
+// under the read lock so the pass itself runs without holding it.
+type schedInput struct {
+	rev      Revisions
+	objects  []*shoalpb.Object
+	policies []*shoalpb.Object
+	clusters []*shoalpb.ClusterRecord
+	bindings map[string]*shoalpb.Binding
+	statuses map[string][]*shoalpb.WorkStatus // only for bindings with evictions
+}
+
+func (l *Leader) readSchedInput() schedInput {
+	in := schedInput{bindings: map[string]*shoalpb.Binding{}, statuses: map[string][]*shoalpb.WorkStatus{}}
+	l.fsm.Read(func(s *State) {
+		in.rev = s.Revisions()
+		for _, o := range s.Objects() {
+			if api.KeyFromProto(o.GetKey()).IsPolicy() {
+				in.policies = append(in.policies, o)
+			} else {
+				in.objects = append(in.objects, o)
+			}
+		}
+		in.clusters = s.Clusters()
+		for _, b := range s.Bindings() {
+			k := api.KeyFromProto(b.GetWorkload())
+			in.bindings[k.String()] = b
+			if len(b.GetEvictions()) > 0 {
+				in.statuses[k.String()] = s.Statuses(k)
+			}
+		}
+	})
+	return in
+}
+
+// scheduleCommands runs the scheduler over every template whose inputs
+// changed (or whose time-based rules came due) and returns the commands
+// that commit the changed bindings.
+func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
+	in := l.readSchedInput()
+	evicting := len(in.statuses) > 0
+	if l.lastRev != (Revisions{}) &&
+		in.rev.Objects == l.lastRev.Objects && in.rev.Clusters == l.lastRev.Clusters &&
+		in.rev.Bindings == l.lastRev.Bindings && (!evicting || in.rev.Statuses == l.lastRev.Statuses) &&
+		(l.nextDue.IsZero() || now.Before(l.nextDue)) {
+		return nil
+	}
+	l.lastRev = in.rev
+	l.nextDue = time.Time{}
+
+	policies := l.decodePolicies(in.policies)
+	infos := clusterInfos(in.clusters)
+	records := map[string]*shoalpb.ClusterRecord{}
+	for _, c := range in.clusters {
+		records[c.GetName()] = c
+	}
+	live := map[string]bool{}
+	var changed []*shoalpb.Binding
+	for _, o := range in.objects {
+		key := api.KeyFromProto(o.GetKey())
+		live[key.String()] = true
+		old := in.bindings[key.String()]
+		nb := l.place(now, o, policies, old, infos, records, in.statuses[key.String()])
+		if !bindingsEqual(old, nb) {
+			changed = append(changed, nb)
+		}
+	}
+	var remove []*shoalpb.ObjectKey
+	for ks, b := range in.bindings {
+		if !live[ks] {
+			remove = append(remove, b.GetWorkload())
+		}
+	}
+	sort.Slice(remove, func(i, j int) bool {
+		return api.KeyFromProto(remove[i]).String() < api.KeyFromProto(remove[j]).String()
+	})
+	var cmds []*shoalpb.Command
+	for len(changed) > 0 || len(remove) > 0 {
+		n := min(len(changed), l.cfg.BatchSize)
+		cmd := &shoalpb.SetBindings{Bindings: changed[:n], Remove: remove}
+		changed, remove = changed[n:], nil
+		cmds = append(cmds, &shoalpb.Command{Cmd: &shoalpb.Command_SetBindings{SetBindings: cmd}})
+	}
+	return cmds
+}
+
+// due records that a time-based rule needs another pass at t.
+func (l *Leader) due(t time.Time) {
+	if l.nextDue.IsZero() || t.Before(l.nextDue) {
+		l.nextDue = t
+	}
+}
+
+func (l *Leader) decodePolicies(objs []*shoalpb.Object) []*api.Policy {
+	seen := map[string]bool{}
+	var out []*api.Policy
+	for _, o := range objs {
+		ks := api.KeyFromProto(o.GetKey()).String()
+		seen[ks] = true
+		c, ok := l.policies[ks]
+		if !ok || c.gen != o.GetGeneration() {
+			p, _, err := api.DecodePolicy(o.GetManifest())
+			c = cachedPolicy{gen: o.GetGeneration(), p: p, err: err}
+			l.policies[ks] = c
+			if err != nil {
+				l.cfg.Logger.Error("stored policy does not decode", "policy", ks, "err", err)
+			}
+		}
+		if c.p != nil {
+			out = append(out, c.p)
+		}
+	}
+	for ks := range l.policies {
+		if !seen[ks] {
+			delete(l.policies, ks)
+		}
+	}
+	return out
+}
+
+func (l *Leader) template(o *shoalpb.Object) (*api.Template, error) {
+	ks := api.KeyFromProto(o.GetKey()).String()
+	c, ok := l.templates[ks]
+	if !ok || c.gen != o.GetGeneration() {
+		t, err := api.ParseTemplate(o.GetManifest())
+		c = cachedTemplate{gen: o.GetGeneration(), t: t, err: err}
+		l.templates[ks] = c
+	}
+	return c.t, c.err
+}
+
+func clusterInfos(recs []*shoalpb.ClusterRecord) []ClusterInfo {
+	out := make([]ClusterInfo, 0, len(recs))
+	for _, c := range recs {
+		ci := ClusterInfo{ClusterFacts: api.ClusterFacts{
+			Name: c.GetName(), Region: c.GetRegion(), Zone: c.GetZone(), Provider: c.GetProvider(), Labels: c.GetLabels(),
+		}}
+		for _, t := range c.GetTaints() {
+			ci.Taints = append(ci.Taints, api.Taint{Key: t.GetKey(), Value: t.GetValue(), Effect: t.GetEffect(), Added: time.UnixMilli(t.GetAddedUnixMs())})
+		}
+		if av := c.GetCapacity().GetAvailable(); av != nil && c.GetCapacity().GetAllocatable().GetPods() > 0 {
+			ci.Available = &api.Resources{CPUMilli: av.GetCpuMilli(), MemoryBytes: av.GetMemoryBytes(), Pods: av.GetPods()}
+		}
+		out = append(out, ci)
+	}
+	return out
+}
+
+// usable reports whether a cluster can take work back: Ready, untainted by
+// failover, for at least the failback delay.
+func (l *Leader) usable(c *shoalpb.ClusterRecord, now time.Time) (bool, time.Time) {
+	if c == nil || EffectiveHealth(c) != shoalpb.Health_HEALTH_READY {
+		return false, time.Time{}
+	}
+	for _, t := range c.GetTaints() {
+		if t.GetEffect() == api.TaintEffectNoExecute || t.GetEffect() == api.TaintEffectNoSchedule {
+			return false, time.Time{}
+		}
+	}
+	at := time.UnixMilli(c.GetHealthSinceUnixMs()).Add(l.cfg.FailbackDelay)
+	return !now.Before(at), at
+}
+
+// withDefaultTolerations adds the region's default tolerations of the
+// failover taints unless the policy tolerates them itself.
+func (l *Leader) withDefaultTolerations(p api.Placement) api.Placement {
+	add := func(key string, d time.Duration) {
+		if d <= 0 {
+			return
+		}
+		for _, t := range p.ClusterTolerations {
+			if t.Key == key || (t.Key == "" && t.Operator == "Exists") {
+				return
+			}
+		}
+		secs := int64(d / time.Second)
+		p.ClusterTolerations = append(slices.Clone(p.ClusterTolerations), api.Toleration{
+			Key: key, Operator: "Exists", Effect: api.TaintEffectNoExecute, TolerationSeconds: &secs,
+		})
+	}
+	add(api.TaintClusterUnreachable, l.cfg.UnreachableToleration)
+	add(api.TaintClusterNotReady, l.cfg.NotReadyToleration)
+	return p
+}
+
+func targetsFromProto(ts []*shoalpb.TargetCluster) []Target {
+	out := make([]Target, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, Target{Cluster: t.GetName(), Replicas: t.GetReplicas()})
+	}
+	return out
+}
+
+func targetsToProto(ts []Target) []*shoalpb.TargetCluster {
+	out := make([]*shoalpb.TargetCluster, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &shoalpb.TargetCluster{Name: t.Cluster, Replicas: t.Replicas})
+	}
+	return out
+}
+
+func bindingsEqual(a, b *shoalpb.Binding) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.GetGeneration() == b.GetGeneration() && a.GetPolicy() == b.GetPolicy() &&
+		targetString(a.GetClusters()) == targetString(b.GetClusters()) &&
+		evictionString(a.GetEvictions()) == evictionString(b.GetEvictions()) &&
+		a.GetUnschedulable() == b.GetUnschedulable() && a.GetReason() == b.GetReason() &&
+		a.GetAffinityTerm() == b.GetAffinityTerm() && a.GetDesiredReplicas() == b.GetDesiredReplicas() &&
+		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
+}
+
+func describeTargets(ts []Target) string {
+	if len(ts) == 0 {
+		return "no clusters"
+	}
+	s := ""
+	for i, t := range ts {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s=%d", t.Cluster, t.Replicas)
+	}
+	return s
+}
