@@ -1,0 +1,32 @@
+// Package gossip is a peer's membership in its region's gossip pool, built
+// on hashicorp/memberlist (SWIM with Lifeguard). Each peer of a region runs
+// one Pool; the pool tells it which peers are alive, which failed and which
+// left, and carries every peer's metadata (shoalpb.PeerMeta: cluster, zone,
+// provider, labels, capacity summary, health, Raft and HTTP addresses).
+//
+// The contract is a record and a stream. Members returns the record: every
+// member seen since the pool started, with its state (alive, dead, left)
+// and since when, and its last readable metadata. Events is the stream of
+// changes to that record (join, update, failed, left). memberlist calls the
+// pool's delegates inline from its network goroutines; they only update the
+// record under a short lock and queue the event, never blocking. A slow
+// reader of Events sees changes coalesced per member (the latest one wins)
+// and never stalls the gossip; the record is always current.
+//
+// Pools of different regions never merge: memberlist's Label is
+// "shoal/<region>", so packets of another region are dropped, and a member
+// whose metadata names another region is refused. Metadata from the network
+// is decoded defensively: garbage or an unknown format version leaves the
+// member tracked with its last readable metadata (or none) and logs a
+// warning. With Config.SecretKey all gossip is encrypted and authenticated
+// (memberlist keyring); a member without the key cannot join.
+//
+// A graceful Leave is told apart from a failure by a leave announcement sent
+// to every member before memberlist's own leave message, because memberlist
+// v0.6.0 does not tell its users which of the two happened. memberlist does
+// not report suspicion either, so StateSuspect is never reported.
+//
+// Timing comes from a profile: DefaultLANConfig (a killed peer is dead in
+// about 2 s), DefaultEdgeConfig (tens of seconds, for flapping links) and
+// DefaultLocalConfig (one machine, tests).
+package gossip
