@@ -58,18 +58,25 @@ type PlacementView struct {
 // WorkloadView is one resource template and where it runs, as
 // `GET /v1/workloads` returns it.
 type WorkloadView struct {
-	APIVersion      string          `json:"apiVersion"`
-	Kind            string          `json:"kind"`
-	Namespace       string          `json:"namespace,omitempty"`
-	Name            string          `json:"name"`
-	Generation      int64           `json:"generation"`
-	DesiredReplicas int32           `json:"desiredReplicas"`
-	ReadyReplicas   int32           `json:"readyReplicas"`
-	Policy          string          `json:"policy,omitempty"`
-	Unschedulable   bool            `json:"unschedulable,omitempty"`
-	Reason          string          `json:"reason,omitempty"`
-	Placements      []PlacementView `json:"placements"`
-	FailedOverFrom  []string        `json:"failedOverFrom,omitempty"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	Generation int64  `json:"generation"`
+	// DesiredReplicas is the template's replica count (0 for kinds
+	// without replicas).
+	DesiredReplicas int32 `json:"desiredReplicas"`
+	// BoundReplicas is the sum of the replicas bound to clusters: equal to
+	// DesiredReplicas when Divided, a multiple of it when Duplicated.
+	BoundReplicas int32 `json:"boundReplicas"`
+	// ReadyReplicas is the sum of the Ready replicas the bound clusters
+	// report for the current generation (kept evicted replicas excluded).
+	ReadyReplicas  int32           `json:"readyReplicas"`
+	Policy         string          `json:"policy,omitempty"`
+	Unschedulable  bool            `json:"unschedulable,omitempty"`
+	Reason         string          `json:"reason,omitempty"`
+	Placements     []PlacementView `json:"placements"`
+	FailedOverFrom []string        `json:"failedOverFrom,omitempty"`
 }
 
 // EventView is something that happened to a workload or a cluster.

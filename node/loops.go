@@ -67,7 +67,10 @@ func (p *Peer) membershipLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.pool.Events():
+		case _, ok := <-p.pool.Events():
+			if !ok {
+				return // the pool shut down
+			}
 			update()
 		case <-tick.C:
 			update()
@@ -209,7 +212,9 @@ func (p *Peer) desiredWorks(cache map[string]cachedHasReplicas) []deploy.Work {
 }
 
 // clusterReportLoop reports the cluster's health and capacity into gossip
-// and the region state when they change, and at least every 30 s.
+// and the region state when they change (checked every second), and at
+// least every 30 s. It does not read the cluster's Changed channel: that
+// belongs to the reconciler.
 func (p *Peer) clusterReportLoop(ctx context.Context) {
 	var last *shoalpb.ClusterRecord
 	var lastSent time.Time
@@ -232,7 +237,6 @@ func (p *Peer) clusterReportLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-p.cluster.Changed():
 		}
 	}
 }

@@ -138,6 +138,7 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 		v.Placements = append(v.Placements, pv)
 	}
 	for _, t := range b.GetClusters() {
+		v.BoundReplicas += t.GetReplicas()
 		place(t.GetName(), t.GetReplicas(), false)
 	}
 	for _, e := range b.GetEvictions() {

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/shoalmesh/shoal/gossip"
+	"github.com/shoalmesh/shoal/node"
+)
+
+type labelsFlag map[string]string
+
+func (l labelsFlag) String() string { return sortedLabels(l) }
+func (l labelsFlag) Set(v string) error {
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("label %q: want key=value", kv)
+		}
+		l[k] = val
+	}
+	return nil
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+type quantityFlag struct {
+	q     *int64
+	milli bool
+}
+
+func (f quantityFlag) String() string {
+	if f.q == nil {
+		return ""
+	}
+	if f.milli {
+		return fmt.Sprintf("%dm", *f.q)
+	}
+	return fmt.Sprint(*f.q)
+}
+
+func (f quantityFlag) Set(v string) error {
+	q, err := resource.ParseQuantity(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a quantity like 4, 500m or 8Gi", v)
+	}
+	if f.milli {
+		*f.q = q.MilliValue()
+	} else {
+		*f.q = q.Value()
+	}
+	return nil
+}
+
+func runAgent(env *cliEnv, args []string) error {
+	cfg := node.DefaultConfig()
+	fs := newFlagSet(env, "agent", "agent --region R --cluster C --data-dir DIR [flags]  |  agent -dev")
+	dev := fs.Bool("dev", false, "development mode: one peer, one simulated cluster, a temporary data dir, nothing to configure")
+	fs.StringVar(&cfg.Region, "region", "", "region of this peer (a DNS label)")
+	fs.StringVar(&cfg.Cluster, "cluster", "", "name of this peer's cluster, unique in the region")
+	fs.StringVar(&cfg.Zone, "zone", "", "zone of the cluster")
+	fs.StringVar(&cfg.Provider, "provider", "", "cloud provider of the cluster")
+	labels := labelsFlag{}
+	fs.Var(labels, "label", "cluster label key=value (repeatable)")
+	fs.BoolVar(&cfg.Edge, "edge", false, "the cluster is an edge site")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "IP address every listener binds to")
+	fs.StringVar(&cfg.AdvertiseAddr, "advertise", "", "IP address other peers use (default the bind address)")
+	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP API port (0 picks a free one)")
+	fs.IntVar(&cfg.GossipPort, "gossip-port", cfg.GossipPort, "gossip port, UDP and TCP (0 picks a free one)")
+	fs.IntVar(&cfg.RaftPort, "raft-port", cfg.RaftPort, "Raft port (0 picks a free one)")
+	var join listFlag
+	fs.Var(&join, "join", "gossip address of a peer to join, host[:port] (repeatable or comma-separated)")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "wait for this many peers, then form the region's Raft group")
+	profile := fs.String("gossip-profile", string(cfg.Gossip), "gossip timing: lan, edge or local")
+	gossipKey := fs.String("gossip-key", "", "base64 key (16, 24 or 32 bytes) that encrypts gossip")
+	fs.IntVar(&cfg.Sim.Nodes, "sim-nodes", cfg.Sim.Nodes, "simulated cluster: number of nodes")
+	fs.Var(quantityFlag{&cfg.Sim.NodeCPUMilli, true}, "sim-node-cpu", "simulated cluster: allocatable cpu per node (e.g. 4 or 3500m)")
+	fs.Var(quantityFlag{&cfg.Sim.NodeMemoryBytes, false}, "sim-node-memory", "simulated cluster: allocatable memory per node (e.g. 8Gi)")
+	fs.Int64Var(&cfg.Sim.NodePods, "sim-node-pods", cfg.Sim.NodePods, "simulated cluster: pods per node")
+	fs.DurationVar(&cfg.Sim.ReadyDelay, "sim-ready-delay", cfg.Sim.ReadyDelay, "simulated cluster: time a replica takes to become Ready")
+	fs.DurationVar(&cfg.UnreachableToleration, "unreachable-toleration", cfg.UnreachableToleration, "how long workloads stay on an unreachable cluster before moving")
+	fs.DurationVar(&cfg.NotReadyToleration, "not-ready-toleration", cfg.NotReadyToleration, "how long workloads stay on a NotReady cluster before moving")
+	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", cfg.FailbackDelay, "how long a recovered cluster must be Ready before work moves back")
+	fs.DurationVar(&cfg.DeadClusterGrace, "dead-cluster-grace", cfg.DeadClusterGrace, "how long a cluster may be unreachable before it is removed from the region")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest HTTP request body accepted")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	cfg.Labels = labels
+	cfg.Join = join
+	cfg.Gossip = gossip.Profile(*profile)
+	if *gossipKey != "" {
+		key, err := base64.StdEncoding.DecodeString(*gossipKey)
+		if err != nil {
+			return usageErr("--gossip-key is not base64: %v", err)
+		}
+		cfg.GossipKey = key
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageErr("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch *logFormat {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(env.stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(env.stderr, opts))
+	default:
+		return usageErr("--log-format %q: use text or json", *logFormat)
+	}
+
+	if *dev {
+		if cfg.Region == "" {
+			cfg.Region = "dev"
+		}
+		if cfg.Cluster == "" {
+			cfg.Cluster = "dev-1"
+		}
+		if cfg.DataDir == "" {
+			dir, err := os.MkdirTemp("", "shoal-dev-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cfg.DataDir = dir
+		}
+		cfg.BootstrapExpect = 1
+		cfg.Gossip = gossip.ProfileLocal
+		if len(cfg.Labels) == 0 {
+			cfg.Labels = map[string]string{"env": "dev"}
+		}
+	}
+
+	peer, err := node.Start(cfg)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	fmt.Fprintf(env.stdout, "==> Shoal peer %s/%s: HTTP API at %s, gossip %s, raft %s\n",
+		cfg.Region, cfg.Cluster, peer.URL(), peer.GossipAddr(), peer.Raft().Addr())
+	if *dev {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, err := node.NewClient(peer.URL())
+			if err == nil {
+				_, err = c.WaitLeader(ctx)
+			}
+			if err != nil {
+				fmt.Fprintf(env.stderr, "dev peer not ready: %v\n", err)
+				return
+			}
+			fmt.Fprintf(env.stdout, "==> Shoal dev agent ready: %s\n    try: shoal apply -f examples/ && shoal get workloads\n", peer.URL())
+		}()
+	}
+	select {
+	case sig := <-sigs:
+		fmt.Fprintf(env.stdout, "==> %s: shutting down (the region sees this peer fail; use 'shoal leave' to leave for good)\n", sig)
+		return peer.Shutdown()
+	case <-peer.Done():
+		fmt.Fprintln(env.stdout, "==> peer stopped")
+		return nil
+	}
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/examples"
+	"github.com/shoalmesh/shoal/node"
+)
+
+// demo is the script of `shoal demo`.
+type demo struct {
+	env    *cliEnv
+	mesh   *node.Mesh
+	client *node.Client
+	start  time.Time
+}
+
+func runDemo(env *cliEnv, args []string) error {
+	fset := newFlagSet(env, "demo", "demo [--clusters N] [--kill CLUSTER] [--failback-delay D]")
+	clusters := fset.Int("clusters", 3, "clusters (peers) in the region")
+	victim := fset.String("kill", "eu-3", "cluster whose peer is killed")
+	failback := fset.Duration("failback-delay", 5*time.Second, "how long the killed cluster must be Ready again before work moves back")
+	keep := fset.Bool("keep", false, "keep the data dirs and logs (printed at the end)")
+	if rest, err := parseFlags(fset, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "shoal-demo-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+
+	d := &demo{env: env, start: time.Now()}
+	d.say("Shoal demo: one region, %d clusters, each with its own peer. No hub: the peers", *clusters)
+	d.say("gossip, elect a leader among themselves with Raft, and the leader places replicas.")
+	d.step("Starting %d peer processes on loopback (each drives a simulated cluster)", *clusters)
+	d.mesh, err = node.StartMesh(node.MeshSpec{
+		Binary: self, Regions: 1, Clusters: *clusters, Dir: dir,
+		ExtraArgs: []string{"--failback-delay", failback.String(), "--log-level", "warn"},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		d.step("Stopping every peer")
+		d.mesh.Stop()
+		if *keep {
+			d.say("data dirs and logs kept in %s", dir)
+		}
+		d.say("done in %s.", time.Since(d.start).Round(100*time.Millisecond))
+	}()
+	if _, err := d.mesh.Peer(*victim); err != nil {
+		return err
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	if err := d.mesh.WaitReady(wctx); err != nil {
+		return err
+	}
+	// Talk to a peer that survives the kill.
+	for _, p := range d.mesh.Peers() {
+		if p.Cluster != *victim {
+			d.client, _ = node.NewClient(p.HTTP)
+			break
+		}
+	}
+	st, err := d.client.Status(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range d.mesh.Peers() {
+		d.say("  %-8s %-5s zone %-10s labels %-22s %s", p.Region, p.Cluster, p.Zone, sortedLabels(p.Labels), p.HTTP)
+	}
+	d.say("  region leader: %s (Raft term %d), elected %s after start", st.Leader, st.Term, time.Since(d.start).Round(100*time.Millisecond))
+
+	d.step("Applying the examples (a Karmada PropagationPolicy each, unchanged)")
+	d.say("  web:       Deployment, 8 replicas, Divided by static weight eu-1:eu-2:eu-3 = 2:1:1")
+	d.say("  log-agent: Deployment (2 replicas) + ConfigMap, Duplicated to every cluster")
+	data, err := exampleDocuments()
+	if err != nil {
+		return err
+	}
+	resp, err := d.client.Apply(ctx, data)
+	if err != nil {
+		return err
+	}
+	for _, r := range resp.Results {
+		d.say("  %s %s", r.Object, r.Result)
+	}
+	if err := d.waitFor(ctx, "every replica Ready", func(ws []api.WorkloadView) bool { return allReady(ws, "") }); err != nil {
+		return err
+	}
+	d.show(ctx)
+
+	p, _ := d.mesh.Peer(*victim)
+	d.step("Killing the peer of %s (pid %d, SIGKILL): its simulated cluster dies with it", *victim, p.PID)
+	if st.Leader == *victim {
+		d.say("  it is the region leader: the others elect a new one first")
+	}
+	killed := time.Now()
+	if err := d.mesh.Kill(*victim); err != nil {
+		return err
+	}
+	if err := d.waitFor(ctx, "replacement replicas Ready elsewhere", func(ws []api.WorkloadView) bool { return allReady(ws, *victim) }); err != nil {
+		return err
+	}
+	d.say("  failover took %s: %s marked Unreachable by gossip, tainted %s:NoExecute,",
+		time.Since(killed).Round(10*time.Millisecond), *victim, api.TaintClusterUnreachable)
+	d.say("  its replicas rescheduled and Ready on the other clusters.")
+	d.show(ctx)
+
+	d.step("Restarting the peer of %s with the same data dir", *victim)
+	restarted := time.Now()
+	if err := d.mesh.Restart(*victim); err != nil {
+		return err
+	}
+	d.say("  it rejoins gossip and Raft and catches up from the log; work moves back only")
+	d.say("  after the cluster has been Ready for the failback delay (%s), and the replicas", failback)
+	d.say("  that stood in for it are removed only once its own are Ready.")
+	if err := d.waitFor(ctx, "failback", func(ws []api.WorkloadView) bool { return allReady(ws, "") && runsOn(ws, *victim) }); err != nil {
+		return err
+	}
+	d.say("  failback took %s after the restart.", time.Since(restarted).Round(10*time.Millisecond))
+	d.show(ctx)
+	return nil
+}
+
+func exampleDocuments() ([]byte, error) {
+	names, err := fs.Glob(examples.Files, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		b, err := examples.Files.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, string(b))
+	}
+	return []byte(strings.Join(parts, "\n---\n")), nil
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.env.stdout, format+"\n", args...)
+}
+
+func (d *demo) step(format string, args ...any) {
+	fmt.Fprintf(d.env.stdout, "\n[%5.1fs] ==> %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *demo) show(ctx context.Context) {
+	ws, err := d.client.Workloads(ctx)
+	if err == nil {
+		fmt.Fprintln(d.env.stdout)
+		printWorkloads(d.env.stdout, ws, false)
+	}
+	cs, err := d.client.Clusters(ctx)
+	if err == nil {
+		fmt.Fprintln(d.env.stdout)
+		printClusters(d.env.stdout, cs, false)
+	}
+}
+
+func (d *demo) waitFor(ctx context.Context, what string, cond func([]api.WorkloadView) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for {
+		ws, err := d.client.Workloads(ctx)
+		if err == nil && cond(ws) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// allReady: every workload has all its replicas Ready, none is placed on
+// the excluded cluster, and no old replicas are being kept anywhere.
+func allReady(ws []api.WorkloadView, excluded string) bool {
+	if len(ws) == 0 {
+		return false
+	}
+	for _, w := range ws {
+		if len(w.Placements) == 0 || w.ReadyReplicas < w.BoundReplicas || w.BoundReplicas < w.DesiredReplicas {
+			return false
+		}
+		for _, p := range w.Placements {
+			if p.Cluster == excluded && !p.Evicting {
+				return false
+			}
+			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func runsOn(ws []api.WorkloadView, cluster string) bool {
+	for _, w := range ws {
+		found := false
+		for _, p := range w.Placements {
+			if p.Cluster == cluster && !p.Evicting {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

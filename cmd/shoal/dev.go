@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/shoalmesh/shoal/node"
+)
+
+func runDev(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "dev", "dev [--regions N] [--clusters N] [--dir DIR] [-- AGENT FLAGS...]")
+	regions := fs.Int("regions", 1, "number of regions (regions do not exchange state yet: each runs on its own)")
+	clusters := fs.Int("clusters", 3, "clusters (peers) per region")
+	dir := fs.String("dir", ".shoal/dev", "directory for data dirs, logs and peers.json")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	mesh, err := node.StartMesh(node.MeshSpec{Binary: self, Regions: *regions, Clusters: *clusters, Dir: abs, ExtraArgs: rest})
+	if err != nil {
+		return err
+	}
+	defer mesh.Stop()
+	if *regions > 1 {
+		fmt.Fprintln(env.stderr, "note: regions do not exchange state yet; each region runs on its own")
+	}
+	for _, p := range mesh.Peers() {
+		fmt.Fprintf(env.stdout, "%s %s %s\n", p.Region, p.Cluster, p.HTTP)
+	}
+	fmt.Fprintf(env.stderr, "wrote %s; logs in %s; Ctrl-C stops every peer\n", filepath.Join(abs, "peers.json"), abs)
+	sig := <-sigs
+	fmt.Fprintf(env.stderr, "%s: stopping %d peers\n", sig, len(mesh.Peers()))
+	return nil
+}

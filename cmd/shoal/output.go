@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+func tw(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+// age renders an RFC 3339 time as kubectl does (5s, 3m, 2h, 4d).
+func age(ts string) string {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return "<unknown>"
+	}
+	d := time.Since(t)
+	switch {
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printClusters(w io.Writer, cs []api.ClusterView, wide bool) {
+	t := tw(w)
+	if wide {
+		fmt.Fprintln(t, "NAME\tREGION\tZONE\tPROVIDER\tHEALTH\tWORKLOADS\tNODES\tCPU(avail/alloc)\tPODS(avail/alloc)\tTAINTS\tLABELS")
+	} else {
+		fmt.Fprintln(t, "NAME\tREGION\tZONE\tHEALTH\tWORKLOADS\tTAINTS")
+	}
+	for _, c := range cs {
+		taints := make([]string, 0, len(c.Taints))
+		for _, tn := range c.Taints {
+			taints = append(taints, tn.Key+":"+tn.Effect)
+		}
+		if wide {
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%dm/%dm\t%d/%d\t%s\t%s\n", c.Name, c.Region, orDash(c.Zone), orDash(c.Provider),
+				c.Health, c.Workloads, c.Capacity.Nodes, c.Capacity.Available.CPUMilli, c.Capacity.Allocatable.CPUMilli,
+				c.Capacity.Available.Pods, c.Capacity.Allocatable.Pods, orDash(strings.Join(taints, ",")), sortedLabels(c.Labels))
+		} else {
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", c.Name, c.Region, orDash(c.Zone), c.Health, c.Workloads, orDash(strings.Join(taints, ",")))
+		}
+	}
+	t.Flush()
+}
+
+func placementString(ps []api.PlacementView) string {
+	parts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		s := fmt.Sprintf("%s=%d/%d", p.Cluster, p.ReadyReplicas, p.Replicas)
+		if p.Evicting {
+			s += "(evicting)"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "<none>"
+	}
+	return strings.Join(parts, " ")
+}
+
+func printWorkloads(w io.Writer, ws []api.WorkloadView, wide bool) {
+	t := tw(w)
+	if wide {
+		fmt.Fprintln(t, "NAMESPACE\tKIND\tNAME\tREADY\tPLACEMENT (ready/replicas)\tPOLICY\tREASON")
+	} else {
+		fmt.Fprintln(t, "NAMESPACE\tKIND\tNAME\tREADY\tPLACEMENT (ready/replicas)")
+	}
+	for _, v := range ws {
+		ready := fmt.Sprintf("%d/%d", v.ReadyReplicas, v.BoundReplicas)
+		if v.Unschedulable {
+			ready += " (unschedulable)"
+		}
+		if wide {
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(v.Namespace), v.Kind, v.Name, ready, placementString(v.Placements), orDash(v.Policy), v.Reason)
+		} else {
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", orDash(v.Namespace), v.Kind, v.Name, ready, placementString(v.Placements))
+		}
+	}
+	t.Flush()
+}
+
+func printPolicies(w io.Writer, ps []api.PolicyView, wide bool) {
+	t := tw(w)
+	fmt.Fprintln(t, "KIND\tNAMESPACE\tNAME\tPRIORITY\tSELECTS")
+	for _, p := range ps {
+		sel := "<nothing>"
+		if len(p.Selects) > 0 {
+			sel = strings.Join(p.Selects, ", ")
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%d\t%s\n", p.Kind, orDash(p.Namespace), p.Name, p.Priority, sel)
+		if wide {
+			for _, warn := range p.Warnings {
+				fmt.Fprintf(t, "\t\t\t\twarning: %s\n", warn)
+			}
+		}
+	}
+	t.Flush()
+}
+
+func printDetail(w io.Writer, d api.WorkloadDetail) {
+	fmt.Fprintf(w, "Name:          %s\n", d.Name)
+	fmt.Fprintf(w, "Namespace:     %s\n", orDash(d.Namespace))
+	fmt.Fprintf(w, "Kind:          %s (%s)\n", d.Kind, d.APIVersion)
+	fmt.Fprintf(w, "Generation:    %d\n", d.Generation)
+	fmt.Fprintf(w, "Replicas:      %d desired, %d bound to clusters, %d ready\n", d.DesiredReplicas, d.BoundReplicas, d.ReadyReplicas)
+	fmt.Fprintf(w, "Policy:        %s\n", orDash(d.Policy))
+	if d.AffinityTerm != "" {
+		fmt.Fprintf(w, "Affinity term: %s\n", d.AffinityTerm)
+	}
+	state := "scheduled"
+	if d.Unschedulable {
+		state = "UNSCHEDULABLE"
+	}
+	fmt.Fprintf(w, "Scheduling:    %s: %s\n", state, orDash(d.Reason))
+	if len(d.FailedOverFrom) > 0 {
+		fmt.Fprintf(w, "Failed over:   from %s (moves back once they are stable)\n", strings.Join(d.FailedOverFrom, ", "))
+	}
+	fmt.Fprintln(w, "Placement:")
+	if len(d.Placements) == 0 {
+		fmt.Fprintln(w, "  <none>")
+	} else {
+		t := tw(w)
+		fmt.Fprintln(t, "  CLUSTER\tREGION\tREPLICAS\tREADY\tHEALTH\tGENERATION\tDETAIL")
+		for _, p := range d.Placements {
+			detail := p.Reason
+			if p.Error != "" {
+				detail = "error: " + p.Error
+			}
+			if p.Evicting {
+				detail = strings.TrimSpace("evicting: kept until replacements are Ready. " + detail)
+			}
+			fmt.Fprintf(t, "  %s\t%s\t%d\t%d\t%s\t%d\t%s\n", p.Cluster, orDash(p.Region), p.Replicas, p.ReadyReplicas, p.Health, p.AppliedGeneration, detail)
+		}
+		t.Flush()
+	}
+	fmt.Fprintln(w, "Events:")
+	if len(d.Events) == 0 {
+		fmt.Fprintln(w, "  <none>")
+		return
+	}
+	t := tw(w)
+	fmt.Fprintln(t, "  AGE\tTYPE\tREASON\tCLUSTER\tMESSAGE")
+	for _, e := range d.Events {
+		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\n", age(e.Time), e.Type, e.Reason, orDash(e.Cluster), e.Message)
+	}
+	t.Flush()
+}
+
+func printStatus(w io.Writer, st api.StatusView) {
+	fmt.Fprintf(w, "Region:   %s\n", st.Region)
+	fmt.Fprintf(w, "This peer: %s (%s)\n", st.Cluster, st.State)
+	leader := st.Leader
+	if leader == "" {
+		leader = "<none: election in progress>"
+	}
+	fmt.Fprintf(w, "Leader:   %s (term %d)\n", leader, st.Term)
+	fmt.Fprintf(w, "Log:      commit %d, applied %d\n", st.CommitIndex, st.AppliedIndex)
+	fmt.Fprintln(w, "Peers:")
+	t := tw(w)
+	fmt.Fprintln(t, "  CLUSTER\tGOSSIP\tRAFT\tHEALTH\tHTTP")
+	for _, p := range st.Peers {
+		raft := orDash(p.Suffrage)
+		if p.Leader {
+			raft += " (leader)"
+		}
+		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\n", p.Cluster, p.Gossip, raft, orDash(p.Health), orDash(p.HTTPAddr))
+	}
+	t.Flush()
+}

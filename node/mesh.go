@@ -1,0 +1,283 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// MeshSpec describes a local mesh of peer processes on loopback, the
+// playground behind `shoal dev` and `shoal demo`.
+type MeshSpec struct {
+	// Binary is the shoal executable to run as `agent`.
+	Binary string
+	// Regions and Clusters (per region) to start.
+	Regions, Clusters int
+	// Dir holds each peer's data dir and log, and peers.json.
+	Dir string
+	// ExtraArgs are passed to every agent (e.g. --failback-delay 5s).
+	ExtraArgs []string
+}
+
+// MeshPeer is one peer process of a local mesh.
+type MeshPeer struct {
+	Region  string            `json:"region"`
+	Cluster string            `json:"cluster"`
+	HTTP    string            `json:"http"`
+	Gossip  string            `json:"gossip"`
+	Raft    string            `json:"raft"`
+	Zone    string            `json:"zone"`
+	Labels  map[string]string `json:"labels"`
+	DataDir string            `json:"dataDir"`
+	Log     string            `json:"log"`
+	PID     int               `json:"pid"`
+	args    []string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// Mesh is a running local mesh.
+type Mesh struct {
+	spec  MeshSpec
+	mu    sync.Mutex
+	peers []*MeshPeer
+}
+
+var regionNames = []string{"eu-west", "us-east", "ap-south", "sa-east", "af-south", "me-central"}
+
+// MeshRegionName is the name of the i-th region of a local mesh.
+func MeshRegionName(i int) string {
+	if i < len(regionNames) {
+		return regionNames[i]
+	}
+	return fmt.Sprintf("region-%d", i+1)
+}
+
+// freePort finds a port free for both TCP and UDP on 127.0.0.1.
+func freePort() (int, error) {
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port on 127.0.0.1")
+}
+
+// StartMesh starts every peer of the mesh. Each region's first peer is the
+// others' join address; every peer waits for all of its region's peers
+// before bootstrapping Raft.
+func StartMesh(spec MeshSpec) (*Mesh, error) {
+	if spec.Regions < 1 || spec.Clusters < 1 {
+		return nil, fmt.Errorf("a mesh needs at least 1 region and 1 cluster, got %d and %d", spec.Regions, spec.Clusters)
+	}
+	if spec.Clusters > 26 {
+		return nil, fmt.Errorf("at most 26 clusters per region on one machine, got %d", spec.Clusters)
+	}
+	if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	m := &Mesh{spec: spec}
+	providers := []string{"aws", "gcp", "onprem"}
+	for r := 0; r < spec.Regions; r++ {
+		region := MeshRegionName(r)
+		var join string
+		for c := 0; c < spec.Clusters; c++ {
+			ports := make([]int, 3)
+			for i := range ports {
+				p, err := freePort()
+				if err != nil {
+					m.Stop()
+					return nil, err
+				}
+				ports[i] = p
+			}
+			prefix := region[:2]
+			cluster := fmt.Sprintf("%s-%d", prefix, c+1)
+			tier := "silver"
+			if c == 0 {
+				tier = "gold"
+			}
+			p := &MeshPeer{
+				Region: region, Cluster: cluster,
+				HTTP:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
+				Gossip:  "127.0.0.1:" + strconv.Itoa(ports[1]),
+				Raft:    "127.0.0.1:" + strconv.Itoa(ports[2]),
+				Zone:    fmt.Sprintf("%s-%c", region, 'a'+c%3),
+				Labels:  map[string]string{"env": "prod", "tier": tier},
+				DataDir: filepath.Join(spec.Dir, region, cluster),
+				Log:     filepath.Join(spec.Dir, region, cluster+".log"),
+			}
+			p.args = []string{"agent",
+				"--region", region, "--cluster", cluster, "--zone", p.Zone,
+				"--provider", providers[c%len(providers)],
+				"--label", "env=prod", "--label", "tier=" + tier,
+				"--data-dir", p.DataDir, "--bind", "127.0.0.1",
+				"--http-port", strconv.Itoa(ports[0]), "--gossip-port", strconv.Itoa(ports[1]), "--raft-port", strconv.Itoa(ports[2]),
+				"--bootstrap-expect", strconv.Itoa(spec.Clusters), "--gossip-profile", "local",
+			}
+			if join != "" {
+				p.args = append(p.args, "--join", join)
+			} else {
+				join = p.Gossip
+			}
+			p.args = append(p.args, spec.ExtraArgs...)
+			if err := m.start(p); err != nil {
+				m.Stop()
+				return nil, err
+			}
+			m.peers = append(m.peers, p)
+		}
+	}
+	return m, m.writeJSON()
+}
+
+func (m *Mesh) start(p *MeshPeer) error {
+	if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(m.spec.Binary, p.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The children die with the mesh process, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting %s: %w", p.Cluster, err)
+	}
+	p.cmd, p.PID, p.exited = cmd, cmd.Process.Pid, make(chan struct{})
+	go func(exited chan struct{}) {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}(p.exited)
+	return nil
+}
+
+// Peers returns the mesh's peers.
+func (m *Mesh) Peers() []*MeshPeer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*MeshPeer(nil), m.peers...)
+}
+
+// Peer finds a peer by cluster name.
+func (m *Mesh) Peer(cluster string) (*MeshPeer, error) {
+	for _, p := range m.Peers() {
+		if p.Cluster == cluster {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("no peer for cluster %q in the mesh", cluster)
+}
+
+func (m *Mesh) writeJSON() error {
+	data, err := json.MarshalIndent(m.Peers(), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(m.spec.Dir, "peers.json"), append(data, '\n'), 0o644)
+}
+
+// Kill kills a peer process with SIGKILL: to the region it is a crash.
+func (m *Mesh) Kill(cluster string) error {
+	p, err := m.Peer(cluster)
+	if err != nil {
+		return err
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	<-p.exited
+	return nil
+}
+
+// Restart starts a killed or stopped peer again with the same data dir and
+// ports.
+func (m *Mesh) Restart(cluster string) error {
+	p, err := m.Peer(cluster)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.exited:
+	default:
+		return fmt.Errorf("peer %s is still running", cluster)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.start(p); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Stop ends every peer: SIGTERM, then SIGKILL for those still running
+// after a grace period. It waits for all of them.
+func (m *Mesh) Stop() {
+	peers := m.Peers()
+	for _, p := range peers {
+		if p.cmd != nil {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	grace := time.After(10 * time.Second)
+	for _, p := range peers {
+		if p.cmd == nil {
+			continue
+		}
+		select {
+		case <-p.exited:
+		case <-grace:
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.exited
+		}
+	}
+}
+
+// WaitReady waits until every peer of every region knows its leader and the
+// leader sees all the region's clusters.
+func (m *Mesh) WaitReady(ctx context.Context) error {
+	for _, p := range m.Peers() {
+		c, err := NewClient(p.HTTP)
+		if err != nil {
+			return err
+		}
+		for {
+			st, err := c.Status(ctx)
+			if err == nil && st.Leader != "" {
+				cs, err := c.Clusters(ctx)
+				if err == nil && len(cs) >= m.spec.Clusters {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("peer %s not ready (see its log %s): %w", p.Cluster, p.Log, ctx.Err())
+			case <-p.exited:
+				return fmt.Errorf("peer %s exited; see its log %s", p.Cluster, p.Log)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
