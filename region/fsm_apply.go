@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -108,6 +109,7 @@ func (a *applier) setClusterState(c *shoalpb.SetClusterState) error {
 	switch {
 	case !n.Reachable && old.GetReachable():
 		n.UnreachableSinceUnixMs = a.now
+		a.forgetReadiness(n.GetName())
 	case n.Reachable:
 		n.UnreachableSinceUnixMs = 0
 	}
@@ -127,6 +129,24 @@ func (a *applier) setClusterState(c *shoalpb.SetClusterState) error {
 	a.st.rev.Clusters = a.index
 	a.changed = true
 	return nil
+}
+
+// forgetReadiness marks what a cluster last reported as unknown once its
+// peer is unreachable: its replicas may or may not still run, and a stale
+// "Ready" must not count as a replacement being Ready.
+func (a *applier) forgetReadiness(cluster string) {
+	for _, m := range a.st.statuses {
+		old := m[cluster]
+		if old == nil {
+			continue
+		}
+		n := proto.Clone(old).(*shoalpb.WorkStatus)
+		n.ReadyReplicas = 0
+		n.Health = "Unknown"
+		n.Reason = "cluster unreachable; last report " + time.UnixMilli(old.GetObservedUnixMs()).UTC().Format(time.RFC3339)
+		m[cluster] = n
+		a.st.rev.Statuses = a.index
+	}
 }
 
 func taintString(ts []*shoalpb.Taint) string {
