@@ -152,7 +152,8 @@ func duplicateDocument(docs []api.Document) string {
 	seen := map[string]int{}
 	for _, d := range docs {
 		if first, ok := seen[d.Key.String()]; ok {
-			return fmt.Sprintf("document %d (%s): the same object is already document %d", d.Index, d.Key.Display(), first)
+			// Documents are counted from 1, as DocumentError does.
+			return fmt.Sprintf("document %d (%s): the same object is already document %d", d.Index+1, d.Key.Display(), first+1)
 		}
 		seen[d.Key.String()] = d.Index
 	}
