@@ -135,7 +135,11 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			// A bad flag is a usage error (exit 2), as for the global flags.
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
