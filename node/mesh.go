@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -225,6 +226,16 @@ func (m *Mesh) Restart(cluster string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// A region's first peer was the seed and started with no --join. Its
+	// old members hold it as dead and no longer talk to it, so restarted
+	// it would stay alone in gossip: it joins through the others.
+	if !slices.Contains(p.args, "--join") {
+		for _, o := range m.peers {
+			if o.Region == p.Region && o != p {
+				p.args = append(p.args, "--join", o.Gossip)
+			}
+		}
+	}
 	if err := m.start(p); err != nil {
 		return err
 	}
