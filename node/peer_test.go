@@ -25,13 +25,13 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // mesh is a region of in-process peers on loopback.
 type mesh struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	peers map[string]*Peer
 	cfgs  map[string]Config
 }
 
-func peerConfig(t *testing.T, dir, name string, expect int, join []string, labels map[string]string) Config {
+func peerConfig(t testing.TB, dir, name string, expect int, join []string, labels map[string]string) Config {
 	cfg := DefaultConfig()
 	cfg.Region = "eu"
 	cfg.Cluster = name
@@ -48,11 +48,20 @@ func peerConfig(t *testing.T, dir, name string, expect int, join []string, label
 	return cfg
 }
 
-func newMesh(t *testing.T, names ...string) *mesh {
+func newMesh(t testing.TB, names ...string) *mesh {
+	return newMeshWith(t, nil, names...)
+}
+
+// newMeshWith starts a region like newMesh, with tweak (if not nil)
+// applied to every peer's configuration before it starts.
+func newMeshWith(t testing.TB, tweak func(*Config), names ...string) *mesh {
 	m := &mesh{t: t, dir: t.TempDir(), peers: map[string]*Peer{}, cfgs: map[string]Config{}}
 	var join []string
 	for _, n := range names {
 		cfg := peerConfig(t, m.dir, n, len(names), join, map[string]string{"env": "prod"})
+		if tweak != nil {
+			tweak(&cfg)
+		}
 		p, err := Start(cfg)
 		if err != nil {
 			t.Fatalf("start %s: %v", n, err)
@@ -119,7 +128,7 @@ func (m *mesh) leader() string {
 }
 
 // eventually polls cond until it returns nil or the deadline passes.
-func eventually(t *testing.T, what string, cond func() error) {
+func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
 	end := time.Now().Add(deadline)
 	var err error
@@ -144,7 +153,7 @@ func (m *mesh) running(key api.ObjectKey) map[string]int32 {
 	return out
 }
 
-func readExamples(t *testing.T) []byte {
+func readExamples(t testing.TB) []byte {
 	web, err := os.ReadFile("../examples/web.yaml")
 	if err != nil {
 		t.Fatal(err)
