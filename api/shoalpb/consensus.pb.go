@@ -4,7 +4,10 @@
 // 	protoc        v3.21.12
 // source: consensus.proto
 
-// Messages between the peers of one Raft group outside Raft itself.
+// Messages between the peers of one Raft group outside Raft itself: a
+// follower forwards work that only the leader may do. One request and one
+// response per connection, each a length-prefixed frame (see package
+// consensus).
 
 package shoalpb
 
@@ -28,16 +31,22 @@ type Code int32
 
 const (
 	Code_CODE_OK Code = 0
-	// The receiver is not the leader (and knows no leader to try).
+	// The receiver is not the leader: nothing was done, the sender may retry
+	// with the current leader.
 	Code_CODE_NOT_LEADER Code = 1
-	// The command was rejected by the state machine.
+	// The command was rejected by the state machine (it was committed, and the
+	// state machine answered with an error).
 	Code_CODE_REJECTED Code = 2
-	// The request was malformed.
+	// The request was malformed or not allowed (e.g. removing the leader).
 	Code_CODE_BAD_REQUEST Code = 3
 	// The outcome is unknown (leadership lost, timeout): the command may or may
 	// not have been committed.
-	Code_CODE_UNKNOWN  Code = 4
+	Code_CODE_UNKNOWN Code = 4
+	// The receiver is shutting down: nothing was done.
 	Code_CODE_SHUTDOWN Code = 5
+	// The leader's deadline expired before the outcome was known: the
+	// command may or may not have been committed.
+	Code_CODE_TIMEOUT Code = 6
 )
 
 // Enum value maps for Code.
@@ -49,6 +58,7 @@ var (
 		3: "CODE_BAD_REQUEST",
 		4: "CODE_UNKNOWN",
 		5: "CODE_SHUTDOWN",
+		6: "CODE_TIMEOUT",
 	}
 	Code_value = map[string]int32{
 		"CODE_OK":          0,
@@ -57,6 +67,7 @@ var (
 		"CODE_BAD_REQUEST": 3,
 		"CODE_UNKNOWN":     4,
 		"CODE_SHUTDOWN":    5,
+		"CODE_TIMEOUT":     6,
 	}
 )
 
@@ -87,12 +98,17 @@ func (Code) EnumDescriptor() ([]byte, []int) {
 	return file_consensus_proto_rawDescGZIP(), []int{0}
 }
 
-// ForwardRequest carries a command from a follower to the leader.
+// ForwardRequest carries work from a follower to the leader. Exactly one of
+// the request kinds is set; an empty request is answered CODE_BAD_REQUEST.
 type ForwardRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Command []byte                 `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
-	// Milliseconds the leader may spend committing it.
-	TimeoutMs     int64 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Milliseconds the leader may spend on it.
+	TimeoutMs int64 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*ForwardRequest_Apply
+	//	*ForwardRequest_RemoveServer
+	Request       isForwardRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -127,13 +143,6 @@ func (*ForwardRequest) Descriptor() ([]byte, []int) {
 	return file_consensus_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *ForwardRequest) GetCommand() []byte {
-	if x != nil {
-		return x.Command
-	}
-	return nil
-}
-
 func (x *ForwardRequest) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -141,13 +150,146 @@ func (x *ForwardRequest) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *ForwardRequest) GetRequest() isForwardRequest_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetApply() *ApplyRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ForwardRequest_Apply); ok {
+			return x.Apply
+		}
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetRemoveServer() *RemoveServerRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ForwardRequest_RemoveServer); ok {
+			return x.RemoveServer
+		}
+	}
+	return nil
+}
+
+type isForwardRequest_Request interface {
+	isForwardRequest_Request()
+}
+
+type ForwardRequest_Apply struct {
+	Apply *ApplyRequest `protobuf:"bytes,3,opt,name=apply,proto3,oneof"`
+}
+
+type ForwardRequest_RemoveServer struct {
+	RemoveServer *RemoveServerRequest `protobuf:"bytes,4,opt,name=remove_server,json=removeServer,proto3,oneof"`
+}
+
+func (*ForwardRequest_Apply) isForwardRequest_Request() {}
+
+func (*ForwardRequest_RemoveServer) isForwardRequest_Request() {}
+
+// ApplyRequest asks the leader to commit a command to the log.
+type ApplyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Command       []byte                 `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyRequest) Reset() {
+	*x = ApplyRequest{}
+	mi := &file_consensus_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyRequest) ProtoMessage() {}
+
+func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_consensus_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
+func (*ApplyRequest) Descriptor() ([]byte, []int) {
+	return file_consensus_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ApplyRequest) GetCommand() []byte {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+// RemoveServerRequest asks the leader to remove a server from the Raft
+// configuration; a leaving peer sends it for itself.
+type RemoveServerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveServerRequest) Reset() {
+	*x = RemoveServerRequest{}
+	mi := &file_consensus_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveServerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveServerRequest) ProtoMessage() {}
+
+func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_consensus_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
+func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
+	return file_consensus_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RemoveServerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 // ForwardResponse tells the follower what became of it.
 type ForwardResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Code    Code                   `protobuf:"varint,1,opt,name=code,proto3,enum=shoal.v1.Code" json:"code,omitempty"`
 	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	Index   uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
-	// Leader-side error text from the state machine, if any.
+	// Log index of the committed command or configuration change.
+	Index uint64 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	// Leader-side error text from the state machine, if any (CODE_REJECTED).
 	ResultError   string `protobuf:"bytes,4,opt,name=result_error,json=resultError,proto3" json:"result_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -155,7 +297,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_consensus_proto_msgTypes[1]
+	mi := &file_consensus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +309,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[1]
+	mi := &file_consensus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +322,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{1}
+	return file_consensus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ForwardResponse) GetCode() Code {
@@ -215,23 +357,30 @@ var File_consensus_proto protoreflect.FileDescriptor
 
 const file_consensus_proto_rawDesc = "" +
 	"\n" +
-	"\x0fconsensus.proto\x12\bshoal.v1\"I\n" +
-	"\x0eForwardRequest\x12\x18\n" +
-	"\acommand\x18\x01 \x01(\fR\acommand\x12\x1d\n" +
+	"\x0fconsensus.proto\x12\bshoal.v1\"\xb6\x01\n" +
+	"\x0eForwardRequest\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"\x88\x01\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12.\n" +
+	"\x05apply\x18\x03 \x01(\v2\x16.shoal.v1.ApplyRequestH\x00R\x05apply\x12D\n" +
+	"\rremove_server\x18\x04 \x01(\v2\x1d.shoal.v1.RemoveServerRequestH\x00R\fremoveServerB\t\n" +
+	"\arequestJ\x04\b\x01\x10\x02\"(\n" +
+	"\fApplyRequest\x12\x18\n" +
+	"\acommand\x18\x01 \x01(\fR\acommand\"%\n" +
+	"\x13RemoveServerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x88\x01\n" +
 	"\x0fForwardResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.shoal.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x04R\x05index\x12!\n" +
-	"\fresult_error\x18\x04 \x01(\tR\vresultError*v\n" +
+	"\fresult_error\x18\x04 \x01(\tR\vresultError*\x88\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x13\n" +
 	"\x0fCODE_NOT_LEADER\x10\x01\x12\x11\n" +
 	"\rCODE_REJECTED\x10\x02\x12\x14\n" +
 	"\x10CODE_BAD_REQUEST\x10\x03\x12\x10\n" +
 	"\fCODE_UNKNOWN\x10\x04\x12\x11\n" +
-	"\rCODE_SHUTDOWN\x10\x05B(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
+	"\rCODE_SHUTDOWN\x10\x05\x12\x10\n" +
+	"\fCODE_TIMEOUT\x10\x06B(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
 
 var (
 	file_consensus_proto_rawDescOnce sync.Once
@@ -246,19 +395,23 @@ func file_consensus_proto_rawDescGZIP() []byte {
 }
 
 var file_consensus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_consensus_proto_goTypes = []any{
-	(Code)(0),               // 0: shoal.v1.Code
-	(*ForwardRequest)(nil),  // 1: shoal.v1.ForwardRequest
-	(*ForwardResponse)(nil), // 2: shoal.v1.ForwardResponse
+	(Code)(0),                   // 0: shoal.v1.Code
+	(*ForwardRequest)(nil),      // 1: shoal.v1.ForwardRequest
+	(*ApplyRequest)(nil),        // 2: shoal.v1.ApplyRequest
+	(*RemoveServerRequest)(nil), // 3: shoal.v1.RemoveServerRequest
+	(*ForwardResponse)(nil),     // 4: shoal.v1.ForwardResponse
 }
 var file_consensus_proto_depIdxs = []int32{
-	0, // 0: shoal.v1.ForwardResponse.code:type_name -> shoal.v1.Code
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: shoal.v1.ForwardRequest.apply:type_name -> shoal.v1.ApplyRequest
+	3, // 1: shoal.v1.ForwardRequest.remove_server:type_name -> shoal.v1.RemoveServerRequest
+	0, // 2: shoal.v1.ForwardResponse.code:type_name -> shoal.v1.Code
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_consensus_proto_init() }
@@ -266,13 +419,17 @@ func file_consensus_proto_init() {
 	if File_consensus_proto != nil {
 		return
 	}
+	file_consensus_proto_msgTypes[0].OneofWrappers = []any{
+		(*ForwardRequest_Apply)(nil),
+		(*ForwardRequest_RemoveServer)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_consensus_proto_rawDesc), len(file_consensus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,134 @@
+package consensus
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures one peer's membership in its region's Raft group.
+// Build it from DefaultConfig and change what differs; New calls Validate.
+type Config struct {
+	// ID is the Raft server ID: the peer's cluster name, unique in the region.
+	ID string
+	// BindAddr is the TCP address to listen on for Raft and forwarding, e.g.
+	// "127.0.0.1:0" (port 0 picks a free port; see Node.Addr).
+	BindAddr string
+	// AdvertiseAddr is the address other peers dial; "" means the bound
+	// address. It is the RaftAddr other peers see in gossip.
+	AdvertiseAddr string
+	// DataDir holds raft.db (bolt log and stable store) and snapshots/.
+	DataDir string
+	// BootstrapExpect is the number of peers that form the group the first
+	// time (Consul-style). 0 never bootstraps: the peer waits to be added by
+	// an existing leader. 1 bootstraps alone at once (dev mode). A peer with
+	// existing Raft state never bootstraps again.
+	BootstrapExpect int
+	// MaxVoters is the number of voters the leader keeps; further members
+	// join as non-voters and are promoted when a voter goes away.
+	MaxVoters int
+	// DeadServerGrace is how long a member must have been Dead in the gossip
+	// view before the leader removes it from the Raft configuration.
+	DeadServerGrace time.Duration
+	// ReconcileInterval is how often the leader reconciles the Raft
+	// configuration with the gossip view even when the view did not change
+	// (to notice grace periods running out and to retry failed changes).
+	ReconcileInterval time.Duration
+
+	// Raft timing; see hashicorp/raft's Config for their meaning.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// SnapshotInterval is how often raft checks whether to snapshot;
+	// SnapshotThreshold is how many new log entries trigger one;
+	// TrailingLogs is how many entries are kept behind a snapshot so that a
+	// slightly lagging follower does not need the whole snapshot.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	// SnapshotRetain is how many snapshots are kept on disk.
+	SnapshotRetain int
+
+	// ApplyTimeout bounds Apply, Barrier and membership changes when the
+	// context carries no deadline.
+	ApplyTimeout time.Duration
+
+	// Logger receives the node's structured logs and raft's own (raft's
+	// "info" is logged at slog Info, its "debug" and "trace" at Debug).
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns hashicorp/raft's default timing (1 s heartbeat and
+// election timeout, 500 ms leader lease; measured about 2 s to a new leader
+// on a LAN) and the region defaults: at most 5 voters, dead members removed
+// after 5 minutes. ID, BindAddr and DataDir must still be set.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr:           "127.0.0.1:0",
+		BootstrapExpect:    0,
+		MaxVoters:          5,
+		DeadServerGrace:    5 * time.Minute,
+		ReconcileInterval:  2 * time.Second,
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		SnapshotInterval:   120 * time.Second,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		SnapshotRetain:     2,
+		ApplyTimeout:       10 * time.Second,
+	}
+}
+
+// Validate checks ranges and relations between fields; errors wrap
+// ErrBadConfig and name the field.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.ID == "":
+		return bad("ID is empty: set it to the peer's cluster name")
+	case c.BindAddr == "":
+		return bad("BindAddr is empty: set a host:port such as 127.0.0.1:0")
+	case c.DataDir == "":
+		return bad("DataDir is empty: raft.db and snapshots need a directory")
+	case c.BootstrapExpect < 0:
+		return bad("BootstrapExpect (%d) is negative", c.BootstrapExpect)
+	case c.MaxVoters < 1:
+		return bad("MaxVoters (%d) must be at least 1", c.MaxVoters)
+	case c.BootstrapExpect > c.MaxVoters:
+		return bad("BootstrapExpect (%d) is larger than MaxVoters (%d)", c.BootstrapExpect, c.MaxVoters)
+	case c.DeadServerGrace <= 0:
+		return bad("DeadServerGrace (%v) must be positive", c.DeadServerGrace)
+	case c.ReconcileInterval < 10*time.Millisecond:
+		return bad("ReconcileInterval (%v) must be at least 10ms", c.ReconcileInterval)
+	case c.HeartbeatTimeout < 5*time.Millisecond:
+		return bad("HeartbeatTimeout (%v) must be at least 5ms", c.HeartbeatTimeout)
+	case c.ElectionTimeout < 5*time.Millisecond:
+		return bad("ElectionTimeout (%v) must be at least 5ms", c.ElectionTimeout)
+	case c.LeaderLeaseTimeout < 5*time.Millisecond:
+		return bad("LeaderLeaseTimeout (%v) must be at least 5ms", c.LeaderLeaseTimeout)
+	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return bad("LeaderLeaseTimeout (%v) is larger than HeartbeatTimeout (%v)", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	case c.ElectionTimeout < c.HeartbeatTimeout:
+		return bad("ElectionTimeout (%v) is smaller than HeartbeatTimeout (%v)", c.ElectionTimeout, c.HeartbeatTimeout)
+	case c.CommitTimeout < time.Millisecond:
+		return bad("CommitTimeout (%v) must be at least 1ms", c.CommitTimeout)
+	case c.SnapshotInterval < 5*time.Millisecond:
+		return bad("SnapshotInterval (%v) must be at least 5ms", c.SnapshotInterval)
+	case c.SnapshotThreshold < 1:
+		return bad("SnapshotThreshold must be at least 1")
+	case c.TrailingLogs < 1:
+		return bad("TrailingLogs must be at least 1")
+	case c.SnapshotRetain < 1:
+		return bad("SnapshotRetain (%d) must be at least 1", c.SnapshotRetain)
+	case c.ApplyTimeout <= 0:
+		return bad("ApplyTimeout (%v) must be positive", c.ApplyTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package consensus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// Forwarding wire format: after the mux byte muxForward the follower writes
+// one frame holding a shoalpb.ForwardRequest; the leader answers with one
+// frame holding a shoalpb.ForwardResponse and closes the connection. A frame
+// is a 4-byte big-endian length followed by that many bytes of protobuf.
+// One request per connection keeps the outcome unambiguous when a
+// connection cannot be opened: nothing was sent.
+
+// MaxFrameSize is the largest forward frame accepted, in bytes. Apply
+// refuses larger commands with ErrTooLarge on every node, leader included,
+// so that a command's acceptance does not depend on where it was sent.
+const MaxFrameSize = 4 << 20
+
+// frameOverhead is room for the request envelope around a command.
+const frameOverhead = 64
+
+// MaxCommandSize is the largest command Apply accepts, in bytes.
+const MaxCommandSize = MaxFrameSize - frameOverhead
+
+// maxServerIDLen bounds server IDs in remove requests.
+const maxServerIDLen = 256
+
+// maxForwardTimeout caps the time a follower may ask the leader to spend.
+const maxForwardTimeout = 5 * time.Minute
+
+// errBadRequest marks a request the leader refuses to carry out; it travels
+// as CODE_BAD_REQUEST.
+var errBadRequest = errors.New("consensus: bad request")
+
+// rejectedError carries the FSM's error for a committed command. It
+// matches ErrRejected with errors.Is and unwraps to the FSM's error.
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string        { return ErrRejected.Error() + ": " + e.err.Error() }
+func (e *rejectedError) Is(target error) bool { return target == ErrRejected }
+func (e *rejectedError) Unwrap() error        { return e.err }
+
+// writeFrame writes m as one length-prefixed frame, prefix byte first if
+// prefix is not zero, in a single write.
+func writeFrame(w io.Writer, prefix byte, m proto.Message) error {
+	body, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(body) > MaxFrameSize {
+		return fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrTooLarge, len(body), MaxFrameSize)
+	}
+	buf := make([]byte, 0, 5+len(body))
+	if prefix != 0 {
+		buf = append(buf, prefix)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(body)))
+	buf = append(buf, body...)
+	_, err = w.Write(buf)
+	return err
+}
+
+// readFrame reads one length-prefixed frame of at most MaxFrameSize bytes;
+// the length is checked before anything is allocated.
+func readFrame(r io.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxFrameSize {
+		return nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrBadFrame, n, MaxFrameSize)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// readForwardRequest reads and validates one ForwardRequest frame. Any
+// malformed input is an error wrapping ErrBadFrame or an I/O error; it never
+// panics.
+func readForwardRequest(r io.Reader) (*shoalpb.ForwardRequest, error) {
+	body, err := readFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeForwardRequest(body)
+}
+
+func decodeForwardRequest(body []byte) (*shoalpb.ForwardRequest, error) {
+	req := &shoalpb.ForwardRequest{}
+	if err := proto.Unmarshal(body, req); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	}
+	if req.GetTimeoutMs() < 0 {
+		return nil, fmt.Errorf("%w: negative timeout_ms %d", ErrBadFrame, req.GetTimeoutMs())
+	}
+	switch r := req.GetRequest().(type) {
+	case *shoalpb.ForwardRequest_Apply:
+		if r.Apply == nil {
+			return nil, fmt.Errorf("%w: empty apply request", ErrBadFrame)
+		}
+	case *shoalpb.ForwardRequest_RemoveServer:
+		id := r.RemoveServer.GetId()
+		if id == "" || len(id) > maxServerIDLen {
+			return nil, fmt.Errorf("%w: remove_server id of %d bytes", ErrBadFrame, len(id))
+		}
+	default:
+		return nil, fmt.Errorf("%w: no request kind set", ErrBadFrame)
+	}
+	return req, nil
+}
+
+// handleForwardConn serves one forward connection (after the mux byte).
+func (n *Node) handleForwardConn(conn net.Conn) {
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	req, err := readForwardRequest(conn)
+	if err != nil {
+		n.log.Warn("bad forward request; closing connection", "remote", conn.RemoteAddr().String(), "err", err)
+		return
+	}
+	resp := n.serveForward(req)
+	_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	if err := writeFrame(conn, 0, resp); err != nil {
+		n.log.Warn("writing forward response failed", "remote", conn.RemoteAddr().String(), "err", err)
+	}
+}
+
+// serveForward carries out a decoded request on this node if it is the
+// leader. It never forwards again: a non-leader answers CODE_NOT_LEADER.
+func (n *Node) serveForward(req *shoalpb.ForwardRequest) *shoalpb.ForwardResponse {
+	if n.ctx.Err() != nil {
+		return &shoalpb.ForwardResponse{Code: shoalpb.Code_CODE_SHUTDOWN}
+	}
+	if !n.IsLeader() {
+		return &shoalpb.ForwardResponse{Code: shoalpb.Code_CODE_NOT_LEADER}
+	}
+	timeout := time.Duration(req.GetTimeoutMs()) * time.Millisecond
+	if timeout <= 0 {
+		timeout = n.cfg.ApplyTimeout
+	}
+	timeout = min(timeout, maxForwardTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, timeout)
+	defer cancel()
+
+	var idx uint64
+	var err error
+	switch r := req.GetRequest().(type) {
+	case *shoalpb.ForwardRequest_Apply:
+		if len(r.Apply.GetCommand()) > MaxCommandSize {
+			err = fmt.Errorf("%w: command of %d bytes", errBadRequest, len(r.Apply.GetCommand()))
+			break
+		}
+		idx, err = n.applyLocal(ctx, r.Apply.GetCommand())
+	case *shoalpb.ForwardRequest_RemoveServer:
+		idx, err = n.removeServerLocal(ctx, r.RemoveServer.GetId())
+	}
+	return responseFor(idx, err)
+}
+
+// responseFor turns a local outcome into a wire code.
+func responseFor(idx uint64, err error) *shoalpb.ForwardResponse {
+	resp := &shoalpb.ForwardResponse{Index: idx}
+	var rej *rejectedError
+	switch {
+	case err == nil:
+		resp.Code = shoalpb.Code_CODE_OK
+	case errors.As(err, &rej):
+		resp.Code = shoalpb.Code_CODE_REJECTED
+		resp.ResultError = rej.err.Error()
+	case errors.Is(err, ErrNotLeader):
+		resp.Code = shoalpb.Code_CODE_NOT_LEADER
+	case errors.Is(err, errBadRequest):
+		resp.Code = shoalpb.Code_CODE_BAD_REQUEST
+	case errors.Is(err, ErrTimeout):
+		resp.Code = shoalpb.Code_CODE_TIMEOUT
+	default:
+		resp.Code = shoalpb.Code_CODE_UNKNOWN
+	}
+	if err != nil {
+		resp.Message = err.Error()
+	}
+	return resp
+}
+
+// forwardOutcome says whether a forward attempt may be retried: only when
+// nothing was done on the leader.
+type forwardOutcome int
+
+const (
+	outcomeDone  forwardOutcome = iota // final: success or an error to return
+	outcomeRetry                       // nothing was done: try again
+)
+
+// forward sends req to the node at addr and waits for its answer within
+// ctx (which must have a deadline).
+func (n *Node) forward(ctx context.Context, addr string, req *shoalpb.ForwardRequest) (uint64, forwardOutcome, error) {
+	deadline, _ := ctx.Deadline()
+	// Ask the leader to answer a little before our own deadline, so that we
+	// hear its verdict rather than time out ourselves.
+	remaining := time.Until(deadline)
+	req.TimeoutMs = max(1, (remaining - remaining/10).Milliseconds())
+
+	d := net.Dialer{}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, outcomeRetry, fmt.Errorf("%w: leader %s unreachable: %v", ErrNoLeader, addr, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+
+	if err := writeFrame(conn, muxForward, req); err != nil {
+		// A partly written frame is never decoded, so nothing was done.
+		if errors.Is(err, ErrTooLarge) {
+			return 0, outcomeDone, err
+		}
+		return 0, outcomeRetry, fmt.Errorf("%w: sending to leader %s: %v", ErrNoLeader, addr, err)
+	}
+	body, err := readFrame(conn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, outcomeDone, fmt.Errorf("%w: waiting for leader %s: %w", ErrTimeout, addr, ctx.Err())
+		}
+		return 0, outcomeDone, fmt.Errorf("%w: connection to leader %s broke: %v", ErrLeadershipLost, addr, err)
+	}
+	resp := &shoalpb.ForwardResponse{}
+	if err := proto.Unmarshal(body, resp); err != nil {
+		return 0, outcomeDone, fmt.Errorf("%w: undecodable answer from leader %s: %v", ErrLeadershipLost, addr, err)
+	}
+	switch resp.GetCode() {
+	case shoalpb.Code_CODE_OK:
+		return resp.GetIndex(), outcomeDone, nil
+	case shoalpb.Code_CODE_NOT_LEADER:
+		return 0, outcomeRetry, fmt.Errorf("%w: %s", ErrNotLeader, addr)
+	case shoalpb.Code_CODE_SHUTDOWN:
+		return 0, outcomeRetry, fmt.Errorf("%w: leader %s is shutting down", ErrNoLeader, addr)
+	case shoalpb.Code_CODE_REJECTED:
+		return resp.GetIndex(), outcomeDone, &rejectedError{err: errors.New(resp.GetResultError())}
+	case shoalpb.Code_CODE_BAD_REQUEST:
+		return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", errBadRequest, addr, resp.GetMessage())
+	case shoalpb.Code_CODE_TIMEOUT:
+		return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrTimeout, addr, resp.GetMessage())
+	default: // CODE_UNKNOWN and codes from newer peers
+		if ctx.Err() != nil {
+			return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrTimeout, addr, resp.GetMessage())
+		}
+		return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrLeadershipLost, addr, resp.GetMessage())
+	}
+}
