@@ -181,6 +181,10 @@ func bootstrapVoters(expect int, members []Member) ([]Member, error) {
 // has no deadline). The node keeps running; call Shutdown afterwards, and
 // leave gossip so the leader does not wait for the dead-server grace.
 // The last voter of a group cannot hand over and just returns nil.
+// The leader remembers the request and does not add this server back while
+// gossip still shows it alive with the same Since; that memory is the
+// leader's own, so a new leader elected before this peer leaves gossip may
+// add it back.
 func (n *Node) Leave(ctx context.Context) error {
 	if n.ctx.Err() != nil {
 		return ErrShutdown
