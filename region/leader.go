@@ -164,6 +164,9 @@ func (l *Leader) Run(ctx context.Context) error {
 		return fmt.Errorf("region: leader barrier: %w", err)
 	}
 	l.started = l.cfg.Now()
+	// A new term starts from nothing cached: what an earlier term decided
+	// may not have been committed.
+	l.lastRev, l.nextDue = Revisions{}, time.Time{}
 	changes, cancel := l.fsm.Subscribe()
 	defer cancel()
 	tick := time.NewTicker(l.cfg.Tick)
@@ -193,7 +196,11 @@ func (l *Leader) step(ctx context.Context) error {
 		return l.commit(ctx, cmd...)
 	}
 	cmds := l.scheduleCommands(now)
-	return l.commit(ctx, cmds...)
+	if err := l.commit(ctx, cmds...); err != nil {
+		l.lastRev = Revisions{} // decide again next time
+		return err
+	}
+	return nil
 }
 
 func (l *Leader) commit(ctx context.Context, cmds ...*shoalpb.Command) error {
