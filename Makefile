@@ -29,7 +29,7 @@ fmt-check:
 
 ## bench: measured figures, written to BENCHMARKS.md.
 bench: build
-	SHOAL_BIN=$(CURDIR)/bin/shoal $(GO) run ./cmd/shoal bench --out BENCHMARKS.md
+	./bin/shoal bench --out BENCHMARKS.md
 
 ## proto: regenerate api/shoalpb from the .proto files (needs protoc and protoc-gen-go).
 proto:

@@ -24,6 +24,7 @@ Peer and local mesh:
   agent      run one peer for one cluster (shoal agent -dev for a one-peer playground)
   dev        start a local mesh of peer processes on loopback
   demo       start a mesh, deploy the examples, kill a peer, watch failover and failback
+  bench      measure failover, propagation, scheduling and footprint; write BENCHMARKS.md
   leave      make the peer at --server leave its region gracefully and exit
   simulate   set the simulated cluster of the peer at --server ready or not-ready
 
@@ -78,6 +79,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runDev(env, cargs)
 	case "demo":
 		err = runDemo(env, cargs)
+	case "bench":
+		err = runBench(env, cargs)
 	case "apply":
 		err = runApply(env, cargs)
 	case "get":

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// `shoal bench` runs the benchmark scenarios and writes their figures, with
+// how each was measured and on what machine, to a Markdown file
+// (BENCHMARKS.md through `make bench`).
+//
+// Each scenario returns figures; a figure is a set of samples (one per
+// trial) summarised as median, p99, min and max, next to the target the
+// project set for it. Scenarios that need peer processes start a local mesh
+// of `shoal agent` processes (node.StartMesh) and always stop it, whatever
+// happens; the peers also die with this process (Pdeathsig).
+
+// benchScenario is one scenario of `shoal bench`.
+type benchScenario struct {
+	name string
+	what string
+	run  func(ctx context.Context, b *bencher) ([]*benchFigure, error)
+}
+
+var benchScenarios = []benchScenario{
+	{"cluster-failover", "peer killed -> replacement replicas Ready elsewhere (LAN and local gossip profiles)", benchClusterFailover},
+	{"leader-failover", "leader killed -> next write acknowledged", benchLeaderFailover},
+	{"propagation", "apply acknowledged -> every bound cluster running (multi-process and in-process)", benchPropagation},
+	{"scheduler", "region.Schedule throughput: 10,000 workloads over 100 clusters", benchScheduler},
+	{"footprint", "peer RSS and idle CPU with 1,000 workloads", benchFootprint},
+}
+
+// benchFigure is one measured figure.
+type benchFigure struct {
+	Title   string
+	Command string // the --only name that reproduces it
+	Unit    string // unit of the samples: "ms", "placements/s", "MiB", "%"
+	Samples []float64
+	// Target says what the project aims for; Check tells whether the
+	// summary meets it (nil: no target).
+	Target string
+	Check  func(s benchStats) bool
+	// Compare is the comparison point from the issue (Karmada).
+	Compare string
+	How     string   // the "how measured" paragraph
+	Details []string // further Markdown lines (tables, notes)
+}
+
+// benchStats summarises samples; P99 is the nearest-rank 99th percentile
+// (with fewer than 100 samples it is the largest or second largest).
+type benchStats struct {
+	N                     int
+	Median, P99, Min, Max float64
+}
+
+func summarize(xs []float64) benchStats {
+	if len(xs) == 0 {
+		return benchStats{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	rank := int(math.Ceil(0.99*float64(n))) - 1
+	return benchStats{N: n, Median: med, P99: s[rank], Min: s[0], Max: s[n-1]}
+}
+
+// bencher is what every scenario gets.
+type bencher struct {
+	out    io.Writer
+	bin    string // the shoal binary the mesh runs as agents
+	trials int
+	start  time.Time
+}
+
+func (b *bencher) progress(format string, args ...any) {
+	fmt.Fprintf(b.out, "[%6.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// failoverTrials is the number of trials of the failover figures: at least
+// 10, whatever --trials says.
+func (b *bencher) failoverTrials() int { return max(b.trials, 10) }
+
+func runBench(env *cliEnv, args []string) error {
+	fset := newFlagSet(env, "bench", "bench [--trials N] [--only NAME] [--out FILE]")
+	trials := fset.Int("trials", 10, "trials per figure (failover figures: at least 10; propagation: 5 times this)")
+	only := fset.String("only", "", "run only this scenario: "+benchNames())
+	out := fset.String("out", "BENCHMARKS.md", "Markdown file the figures are written to")
+	if rest, err := parseFlags(fset, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	if *trials < 1 {
+		return usageErr("--trials %d: need at least 1", *trials)
+	}
+	scenarios := benchScenarios
+	if *only != "" {
+		i := slices.IndexFunc(benchScenarios, func(s benchScenario) bool { return s.name == *only })
+		if i < 0 {
+			return usageErr("--only %q: no such scenario; choose one of %s", *only, benchNames())
+		}
+		scenarios = benchScenarios[i : i+1]
+	}
+	bin := os.Getenv("SHOAL_BIN")
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bin = self
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+
+	b := &bencher{out: env.stdout, bin: bin, trials: *trials, start: time.Now()}
+	m := readMachine()
+	b.progress("shoal bench: %d scenario(s), %d trial(s); %d CPUs, load average %s", len(scenarios), *trials, m.CPUs, m.LoadStart)
+	var figures []*benchFigure
+	var failed []string
+	for _, s := range scenarios {
+		b.progress("==> %s: %s", s.name, s.what)
+		t0 := time.Now()
+		fs, err := s.run(ctx, b)
+		for _, f := range fs {
+			f.Command = s.name
+		}
+		figures = append(figures, fs...)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted during %s: %w", s.name, ctx.Err())
+			}
+			b.progress("    %s FAILED: %v", s.name, err)
+			failed = append(failed, fmt.Sprintf("%s: %v", s.name, err))
+			continue
+		}
+		for _, f := range fs {
+			st := summarize(f.Samples)
+			b.progress("    %s: median %s, p99 %s (n=%d) %s", f.Title, fmtValue(st.Median, f.Unit), fmtValue(st.P99, f.Unit), st.N, verdict(f, st))
+		}
+		b.progress("    %s done in %s", s.name, time.Since(t0).Round(time.Second))
+	}
+	m.LoadEnd = loadAvg()
+	m.Duration = time.Since(b.start)
+	doc := renderBenchmarks(m, scenarios, figures, failed, *only != "", *trials)
+	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+		return err
+	}
+	b.progress("wrote %s in %s", *out, m.Duration.Round(time.Second))
+	if len(failed) > 0 {
+		return errors.New("some scenarios failed:\n  " + strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+func benchNames() string {
+	var names []string
+	for _, s := range benchScenarios {
+		names = append(names, s.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func fmtValue(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		if v >= 1000 {
+			return fmt.Sprintf("%.2f s", v/1000)
+		}
+		return fmt.Sprintf("%.1f ms", v)
+	case "placements/s":
+		return fmt.Sprintf("%.0f/s", v)
+	case "MiB":
+		return fmt.Sprintf("%.1f MiB", v)
+	case "%":
+		return fmt.Sprintf("%.2f %%", v)
+	case "µs":
+		return fmt.Sprintf("%.1f µs", v)
+	}
+	return fmt.Sprintf("%.3g %s", v, unit)
+}
+
+func verdict(f *benchFigure, st benchStats) string {
+	switch {
+	case f.Check == nil || st.N == 0:
+		return ""
+	case f.Check(st):
+		return "meets the target (" + f.Target + ")"
+	default:
+		return "MISSES the target (" + f.Target + ")"
+	}
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t)) / float64(time.Millisecond) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// machine describes where the figures were taken.
+type machine struct {
+	CPUs               int
+	CPUModel           string
+	MemTotal           string
+	GoVersion          string
+	Kernel             string
+	Date               time.Time
+	LoadStart, LoadEnd string
+	Duration           time.Duration
+}
+
+func readMachine() machine {
+	m := machine{CPUs: nprocs(), GoVersion: goVersion(), Date: time.Now().UTC(), LoadStart: loadAvg()}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(v), &kb)
+				m.MemTotal = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}

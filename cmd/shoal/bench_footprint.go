@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+const (
+	footprintWorkloads = 1000
+	footprintIdle      = 30 * time.Second
+	// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat
+	// (100 on Linux for every architecture Go supports).
+	clockTicks = 100
+)
+
+// footprintPolicies: half of the Deployments are Duplicated (1 replica on
+// every cluster), half Divided by equal static weights (3 replicas, one per
+// cluster).
+const footprintPolicies = `apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: fp-dup, namespace: default}
+spec:
+  resourceSelectors:
+    - apiVersion: apps/v1
+      kind: Deployment
+      labelSelector: {matchLabels: {footprint: dup}}
+  placement:
+    replicaScheduling: {replicaSchedulingType: Duplicated}
+---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: fp-div, namespace: default}
+spec:
+  resourceSelectors:
+    - apiVersion: apps/v1
+      kind: Deployment
+      labelSelector: {matchLabels: {footprint: div}}
+  placement:
+    replicaScheduling:
+      replicaSchedulingType: Divided
+      replicaDivisionPreference: Weighted
+      weightPreference:
+        staticWeightList:
+          - {targetCluster: {clusterNames: [eu-1, eu-2, eu-3]}, weight: 1}
+`
+
+func footprintDeployment(i int) string {
+	kind, replicas := "dup", 1
+	if i%2 == 1 {
+		kind, replicas = "div", 3
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: fp-%04[1]d
+  namespace: default
+  labels: {app: fp-%04[1]d, footprint: %[2]s}
+spec:
+  replicas: %[3]d
+  selector:
+    matchLabels: {app: fp-%04[1]d}
+  template:
+    metadata:
+      labels: {app: fp-%04[1]d}
+    spec:
+      containers:
+        - name: app
+          image: nginx:1.27
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+`, i, kind, replicas)
+}
+
+// procStatus reads a field of /proc/PID/status in kB, returned in MiB.
+func procStatusMiB(pid int, field string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return float64(kb) / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// procCPUTicks is utime+stime of a process, in clock ticks.
+func procCPUTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; it ends at the last ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	return ut + st, nil
+}
+
+func benchFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error) {
+	rss := &benchFigure{
+		Title: "Peer footprint: RSS per peer, 1,000 workloads, idle", Unit: "MiB", Target: "≤ 50 MiB (max over peers)",
+		Check:   func(s benchStats) bool { return s.Max <= 50 },
+		Compare: "karmada-agent: 266 MiB",
+	}
+	hwm := &benchFigure{
+		Title: "Peer footprint: peak RSS per peer (VmHWM, includes applying the 1,000)", Unit: "MiB", Target: "≤ 50 MiB (max over peers)",
+		Check:   func(s benchStats) bool { return s.Max <= 50 },
+		Compare: "karmada-agent: 266 MiB",
+	}
+	cpu := &benchFigure{
+		Title: "Peer footprint: CPU per peer over 30 s idle, 1,000 workloads", Unit: "%", Target: "none set",
+		Compare: "–",
+	}
+	figs := []*benchFigure{rss, hwm, cpu}
+	b.progress("  starting 3 peer processes (20 simulated nodes of 64 CPUs, 256Gi, 1000 pods each)")
+	m, err := startBenchMesh(ctx, b, 3, []string{"--gossip-profile", "lan",
+		"--sim-nodes", "20", "--sim-node-cpu", "64", "--sim-node-memory", "256Gi", "--sim-node-pods", "1000"})
+	if err != nil {
+		return figs, err
+	}
+	defer m.close()
+	peers := m.Peers()
+	var base []string
+	for _, p := range peers {
+		r, err := procStatusMiB(p.PID, "VmRSS")
+		if err != nil {
+			return figs, err
+		}
+		base = append(base, fmt.Sprintf("%s %.1f MiB", p.Cluster, r))
+	}
+	c := m.clients[peers[0].Cluster]
+	t0 := time.Now()
+	if _, err := c.Apply(ctx, []byte(footprintPolicies)); err != nil {
+		return figs, err
+	}
+	const batch = 50
+	for i := 0; i < footprintWorkloads; i += batch {
+		var docs []string
+		for j := i; j < i+batch && j < footprintWorkloads; j++ {
+			docs = append(docs, footprintDeployment(j))
+		}
+		if _, err := c.Apply(ctx, []byte(strings.Join(docs, "---\n"))); err != nil {
+			return figs, fmt.Errorf("applying workloads %d-%d: %w", i, i+batch-1, err)
+		}
+	}
+	applied := time.Since(t0)
+	b.progress("  applied %d Deployments in %s; waiting for every replica Ready", footprintWorkloads, applied.Round(time.Millisecond))
+	if _, err := waitWorkloads(ctx, c, time.Second, 5*time.Minute, "1,000 workloads Ready", func(ws []api.WorkloadView) bool {
+		return len(ws) == footprintWorkloads && allReady(ws, "")
+	}); err != nil {
+		return figs, err
+	}
+	ready := time.Since(t0)
+	b.progress("  all Ready %s after the first apply; idle for %s", ready.Round(100*time.Millisecond), footprintIdle)
+
+	startTicks := make([]int64, len(peers))
+	peak := make([]float64, len(peers))
+	series := make([][]string, len(peers))
+	for i, p := range peers {
+		if startTicks[i], err = procCPUTicks(p.PID); err != nil {
+			return figs, err
+		}
+	}
+	idleStart := time.Now()
+	for time.Since(idleStart) < footprintIdle {
+		select {
+		case <-ctx.Done():
+			return figs, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		for i, p := range peers {
+			if r, err := procStatusMiB(p.PID, "VmRSS"); err == nil {
+				peak[i] = max(peak[i], r)
+				series[i] = append(series[i], fmt.Sprintf("%.1f", r))
+			}
+		}
+	}
+	idle := time.Since(idleStart)
+	var rows []string
+	for i, p := range peers {
+		end, err := procCPUTicks(p.PID)
+		if err != nil {
+			return figs, err
+		}
+		r, err := procStatusMiB(p.PID, "VmRSS")
+		if err != nil {
+			return figs, err
+		}
+		hw, err := procStatusMiB(p.PID, "VmHWM")
+		if err != nil {
+			return figs, err
+		}
+		anon, _ := procStatusMiB(p.PID, "RssAnon")
+		file, _ := procStatusMiB(p.PID, "RssFile")
+		pct := float64(end-startTicks[i]) / clockTicks / idle.Seconds() * 100
+		rss.Samples = append(rss.Samples, r)
+		hwm.Samples = append(hwm.Samples, hw)
+		cpu.Samples = append(cpu.Samples, pct)
+		rows = append(rows, fmt.Sprintf("| %s | %.1f | %.1f / %.1f | %.1f | %.1f | %.2f |", p.Cluster, r, anon, file, peak[i], hw, pct))
+	}
+	leader, _ := m.leader(ctx, "")
+	rss.How = fmt.Sprintf("A region of 3 `shoal agent` processes (LAN gossip profile), each simulating a cluster of 20 "+
+		"nodes (64 CPUs, 256Gi, 1000 pods each: `--sim-nodes 20 --sim-node-cpu 64 --sim-node-memory 256Gi "+
+		"--sim-node-pods 1000`). Two PropagationPolicies select Deployments by label: 500 Deployments of 1 replica "+
+		"Duplicated to the 3 clusters, 500 of 3 replicas Divided by equal static weights (one per cluster), each replica "+
+		"requesting 10m CPU and 16Mi; 1,000 pods per cluster in all. They are applied in batches of 50 per "+
+		"`POST /v1/apply` (%s for all) and were all Ready (seen in `GET /v1/workloads`) %s after the first apply. "+
+		"Then nothing is sent for %s. The figure is each peer's VmRSS (/proc/PID/status) at the end of that idle "+
+		"window: the samples are the 3 peers, so the median is the middle peer and max is the largest (the "+
+		"target is on the max). The leader was %s.",
+		applied.Round(time.Millisecond), ready.Round(100*time.Millisecond), footprintIdle, leader)
+	rss.Details = append(rss.Details,
+		"| peer | VmRSS at end of idle (MiB) | of which RssAnon / RssFile (MiB) | max VmRSS sampled every 1 s while idle | VmHWM (peak since start) | CPU % while idle |",
+		"|---|---|---|---|---|---|")
+	rss.Details = append(rss.Details, rows...)
+	rss.Details = append(rss.Details, "", "VmRSS (MiB) sampled every second of the idle window:", "")
+	for i, p := range peers {
+		rss.Details = append(rss.Details, fmt.Sprintf("- %s: %s", p.Cluster, strings.Join(series[i], " ")))
+	}
+	hwm.How = "The same peers: VmHWM from /proc/PID/status at the end of the idle window, the largest resident " +
+		"set each peer process had since it started, so it includes receiving, committing, scheduling and " +
+		"reconciling the 1,000 Deployments (applied in 20 requests within about a second) on top of the idle state."
+	hwm.Details = append(hwm.Details, "**Why the leader peaks higher** (from a heap profile of 3 in-process peers loading "+
+		"the same 1,000 Deployments, taken when this benchmark was written and not re-measured by each run): the live "+
+		"heap after loading is about 10 MiB per peer, but loading allocates about 160 MiB per peer of short-lived "+
+		"garbage, and with the default GOGC=100 the heap grows to about twice the live heap between collections. The "+
+		"largest source on every peer is `deploy.Reconciler.Run`: each change signal of the cluster (every replica "+
+		"becoming Ready fires one) lists every known key (`knownKeys`) and nudges each into the work queue, O(n) per "+
+		"change and so O(n²) for a burst of n workloads (about a quarter of all bytes allocated). Only the leader "+
+		"also runs the scheduling passes (`region.Leader.place`, about 70 MiB over the burst) and decodes the applies. "+
+		"The idle figure above shows the memory is given back within about 10 s. Nudging only the keys a change "+
+		"concerns (the simulated and the client-go cluster would have to say which) would remove the quadratic part.")
+	rss.Details = append(rss.Details, "", "VmRSS of each peer right after the region formed, before any workload: "+strings.Join(base, ", ")+".")
+	cpu.How = fmt.Sprintf("The same peers over the same %s idle window: (utime + stime) from /proc/PID/stat at the end "+
+		"minus at the start, in clock ticks of 1/100 s, divided by the window's wall time. 100%% is one CPU. Idle "+
+		"work is gossip probes, Raft heartbeats, the periodic cluster report and the reconcilers' resync.", idle.Round(time.Second))
+	return figs, nil
+}
