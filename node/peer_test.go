@@ -179,37 +179,10 @@ func sum(m map[string]int32) int32 {
 }
 
 func TestRegionPlacesFailsOverAndFailsBack(t *testing.T) {
-	m := newMesh(t, "eu-1", "eu-2", "eu-3")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := m.client("eu-2")
-	if _, err := c.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "three clusters registered", func() error {
-		cs, err := c.Clusters(ctx)
-		if err != nil {
-			return err
-		}
-		if len(cs) != 3 {
-			return fmt.Errorf("%d clusters", len(cs))
-		}
-		return nil
-	})
-	if _, err := c.Apply(ctx, readExamples(t)); err != nil {
-		t.Fatal(err)
-	}
-	// Weights 2:1:1 over 8 replicas.
-	eventually(t, "web divided 4/2/2 and agent duplicated", func() error {
-		web, agent := m.running(webKey), m.running(agentKey)
-		if web["eu-1"] != 4 || web["eu-2"] != 2 || web["eu-3"] != 2 {
-			return fmt.Errorf("web %v", web)
-		}
-		if agent["eu-1"] != 2 || agent["eu-2"] != 2 || agent["eu-3"] != 2 {
-			return fmt.Errorf("agent %v", agent)
-		}
-		return nil
-	})
+	// Weights 2:1:1 over 8 replicas; log-agent duplicated.
+	m := startRegion(t, ctx)
 
 	m.kill("eu-3")
 	// Weights 2:1 over 8: 5.33 and 2.67, the remainder to the heavier.
@@ -221,14 +194,5 @@ func TestRegionPlacesFailsOverAndFailsBack(t *testing.T) {
 		return nil
 	})
 	m.restart("eu-3")
-	eventually(t, "failback to 3 clusters", func() error {
-		web := m.running(webKey)
-		if web["eu-1"] != 4 || web["eu-2"] != 2 || web["eu-3"] != 2 {
-			return fmt.Errorf("web %v", web)
-		}
-		if a := m.running(agentKey); a["eu-3"] != 2 {
-			return fmt.Errorf("agent %v", a)
-		}
-		return nil
-	})
+	waitPlaced(t, m, map[string]int32{"eu-1": 4, "eu-2": 2, "eu-3": 2})
 }
