@@ -238,6 +238,9 @@ func (p *Peer) deleteKeys(w http.ResponseWriter, r *http.Request, keys []api.Obj
 			}
 			resp.Results = append(resp.Results, api.ApplyResult{Document: i + 1, Object: k.Display(), Result: res})
 			cmd.Keys = append(cmd.Keys, k.Proto())
+			if s.Binding(k).GetPreserveResourcesOnDeletion() {
+				cmd.Preserve = append(cmd.Preserve, k.Proto())
+			}
 		}
 	})
 	idx, err := p.commitIndex(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_DeleteObjects{DeleteObjects: cmd}})

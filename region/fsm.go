@@ -326,6 +326,10 @@ func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
 			return err
 		}
 	}
+	preserve := map[string]bool{}
+	for _, k := range c.GetPreserve() {
+		preserve[api.KeyFromProto(k).String()] = true
+	}
 	for _, k := range c.GetKeys() {
 		key := api.KeyFromProto(k)
 		ks := key.String()
@@ -334,12 +338,13 @@ func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
 			continue
 		}
 		a.st.objects[ks] = &shoalpb.Object{
-			Key:           key.Proto(),
-			Version:       a.stamp(),
-			Generation:    old.GetGeneration(),
-			Deleted:       true,
-			CreatedUnixMs: old.GetCreatedUnixMs(),
-			UpdatedUnixMs: a.now,
+			Key:                key.Proto(),
+			Version:            a.stamp(),
+			Generation:         old.GetGeneration(),
+			Deleted:            true,
+			CreatedUnixMs:      old.GetCreatedUnixMs(),
+			UpdatedUnixMs:      a.now,
+			PreserveOnClusters: preserve[ks],
 		}
 		delete(a.st.events, ks)
 		a.st.rev.Objects = a.index

@@ -293,3 +293,21 @@ func FuzzFSMApply(f *testing.F) {
 		}
 	})
 }
+
+func TestFSMDeletePreserveMarksTombstone(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(applyObjects(obj(webKey, `{"a":1}`), obj(cmKey, `{"b":1}`)))
+	h.mustApply(&shoalpb.Command{Cmd: &shoalpb.Command_DeleteObjects{DeleteObjects: &shoalpb.DeleteObjects{
+		Keys: []*shoalpb.ObjectKey{webKey.Proto(), cmKey.Proto()}, Preserve: []*shoalpb.ObjectKey{webKey.Proto()}}}})
+	var tombs []*shoalpb.Object
+	h.fsm.Read(func(s *State) { tombs = s.Tombstones() })
+	if len(tombs) != 2 {
+		t.Fatalf("%d tombstones", len(tombs))
+	}
+	for _, o := range tombs {
+		want := api.KeyFromProto(o.GetKey()) == webKey
+		if o.GetPreserveOnClusters() != want {
+			t.Errorf("%s: preserve %v, want %v", api.KeyFromProto(o.GetKey()).Display(), o.GetPreserveOnClusters(), want)
+		}
+	}
+}

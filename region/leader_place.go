@@ -30,6 +30,10 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		return nb
 	}
 	nb.Policy = pol.Ref()
+	nb.ConflictResolution = string(pol.Spec.ConflictResolution)
+	if p := pol.Spec.PreserveResourcesOnDeletion; p != nil && *p {
+		nb.PreserveResourcesOnDeletion = true
+	}
 
 	// Failback: the clusters it failed over from that are stable again are
 	// offered to a fresh schedule; those still recovering are kept out.

@@ -219,6 +219,8 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		evictionString(a.GetEvictions()) == evictionString(b.GetEvictions()) &&
 		a.GetUnschedulable() == b.GetUnschedulable() && a.GetReason() == b.GetReason() &&
 		a.GetAffinityTerm() == b.GetAffinityTerm() && a.GetDesiredReplicas() == b.GetDesiredReplicas() &&
+		a.GetConflictResolution() == b.GetConflictResolution() &&
+		a.GetPreserveResourcesOnDeletion() == b.GetPreserveResourcesOnDeletion() &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
 }
 

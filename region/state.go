@@ -62,6 +62,17 @@ func (s *State) Tombstone(key api.ObjectKey) *shoalpb.Object {
 	return o
 }
 
+// Tombstones returns the deleted objects still remembered, sorted by key.
+func (s *State) Tombstones() []*shoalpb.Object {
+	var out []*shoalpb.Object
+	for _, k := range sortedKeys(s.objects) {
+		if o := s.objects[k]; o.GetDeleted() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // Cluster returns a cluster record, or nil.
 func (s *State) Cluster(name string) *shoalpb.ClusterRecord { return s.clusters[name] }
 

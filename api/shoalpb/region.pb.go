@@ -166,8 +166,11 @@ type Object struct {
 	Deleted       bool  `protobuf:"varint,5,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	CreatedUnixMs int64 `protobuf:"varint,6,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
 	UpdatedUnixMs int64 `protobuf:"varint,7,opt,name=updated_unix_ms,json=updatedUnixMs,proto3" json:"updated_unix_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// On a tombstone: the policy had preserveResourcesOnDeletion, so member
+	// clusters keep the object and only stop managing it.
+	PreserveOnClusters bool `protobuf:"varint,8,opt,name=preserve_on_clusters,json=preserveOnClusters,proto3" json:"preserve_on_clusters,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Object) Reset() {
@@ -247,6 +250,13 @@ func (x *Object) GetUpdatedUnixMs() int64 {
 		return x.UpdatedUnixMs
 	}
 	return 0
+}
+
+func (x *Object) GetPreserveOnClusters() bool {
+	if x != nil {
+		return x.PreserveOnClusters
+	}
+	return false
 }
 
 // Taint marks a cluster, as Kubernetes node taints do (key, value, effect).
@@ -640,9 +650,15 @@ type Binding struct {
 	// Clusters the workload was failed over from, awaiting failback.
 	FailedOverFrom []string `protobuf:"bytes,11,rep,name=failed_over_from,json=failedOverFrom,proto3" json:"failed_over_from,omitempty"`
 	// Fingerprint of the scheduler inputs that produced this binding.
-	InputHash     string `protobuf:"bytes,12,opt,name=input_hash,json=inputHash,proto3" json:"input_hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	InputHash string `protobuf:"bytes,12,opt,name=input_hash,json=inputHash,proto3" json:"input_hash,omitempty"`
+	// From the policy: Abort or Overwrite an object that exists in a member
+	// cluster and is not Shoal's.
+	ConflictResolution string `protobuf:"bytes,13,opt,name=conflict_resolution,json=conflictResolution,proto3" json:"conflict_resolution,omitempty"`
+	// From the policy: keep the member clusters' objects when the template
+	// is deleted.
+	PreserveResourcesOnDeletion bool `protobuf:"varint,14,opt,name=preserve_resources_on_deletion,json=preserveResourcesOnDeletion,proto3" json:"preserve_resources_on_deletion,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -759,6 +775,20 @@ func (x *Binding) GetInputHash() string {
 	return ""
 }
 
+func (x *Binding) GetConflictResolution() string {
+	if x != nil {
+		return x.ConflictResolution
+	}
+	return ""
+}
+
+func (x *Binding) GetPreserveResourcesOnDeletion() bool {
+	if x != nil {
+		return x.PreserveResourcesOnDeletion
+	}
+	return false
+}
+
 // WorkStatus is how one workload fares on one cluster, reported by its peer.
 type WorkStatus struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -772,8 +802,10 @@ type WorkStatus struct {
 	Reason         string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	Error          string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	ObservedUnixMs int64  `protobuf:"varint,9,opt,name=observed_unix_ms,json=observedUnixMs,proto3" json:"observed_unix_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The override policies applied to this cluster's copy.
+	AppliedOverrides []string `protobuf:"bytes,10,rep,name=applied_overrides,json=appliedOverrides,proto3" json:"applied_overrides,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WorkStatus) Reset() {
@@ -867,6 +899,13 @@ func (x *WorkStatus) GetObservedUnixMs() int64 {
 		return x.ObservedUnixMs
 	}
 	return 0
+}
+
+func (x *WorkStatus) GetAppliedOverrides() []string {
+	if x != nil {
+		return x.AppliedOverrides
+	}
+	return nil
 }
 
 // Event is a record of something that happened to a workload or cluster.
@@ -1000,8 +1039,10 @@ func (x *ApplyObjects) GetObjects() []*Object {
 }
 
 type DeleteObjects struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Keys          []*ObjectKey           `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Keys  []*ObjectKey           `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Those of keys whose member-cluster objects are kept (released).
+	Preserve      []*ObjectKey `protobuf:"bytes,2,rep,name=preserve,proto3" json:"preserve,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1039,6 +1080,13 @@ func (*DeleteObjects) Descriptor() ([]byte, []int) {
 func (x *DeleteObjects) GetKeys() []*ObjectKey {
 	if x != nil {
 		return x.Keys
+	}
+	return nil
+}
+
+func (x *DeleteObjects) GetPreserve() []*ObjectKey {
+	if x != nil {
+		return x.Preserve
 	}
 	return nil
 }
@@ -1638,7 +1686,7 @@ const file_region_proto_rawDesc = "" +
 	"apiVersion\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\x82\x02\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\xb4\x02\n" +
 	"\x06Object\x12%\n" +
 	"\x03key\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\x03key\x12\x1a\n" +
 	"\bmanifest\x18\x02 \x01(\fR\bmanifest\x12+\n" +
@@ -1648,7 +1696,8 @@ const file_region_proto_rawDesc = "" +
 	"generation\x12\x18\n" +
 	"\adeleted\x18\x05 \x01(\bR\adeleted\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\x12&\n" +
-	"\x0fupdated_unix_ms\x18\a \x01(\x03R\rupdatedUnixMs\"k\n" +
+	"\x0fupdated_unix_ms\x18\a \x01(\x03R\rupdatedUnixMs\x120\n" +
+	"\x14preserve_on_clusters\x18\b \x01(\bR\x12preserveOnClusters\"k\n" +
 	"\x05Taint\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
@@ -1683,7 +1732,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xdc\x03\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xd2\x04\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -1700,7 +1749,9 @@ const file_region_proto_rawDesc = "" +
 	" \x01(\x05R\x0fdesiredReplicas\x12(\n" +
 	"\x10failed_over_from\x18\v \x03(\tR\x0efailedOverFrom\x12\x1d\n" +
 	"\n" +
-	"input_hash\x18\f \x01(\tR\tinputHash\"\xb9\x02\n" +
+	"input_hash\x18\f \x01(\tR\tinputHash\x12/\n" +
+	"\x13conflict_resolution\x18\r \x01(\tR\x12conflictResolution\x12C\n" +
+	"\x1epreserve_resources_on_deletion\x18\x0e \x01(\bR\x1bpreserveResourcesOnDeletion\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -1711,7 +1762,9 @@ const file_region_proto_rawDesc = "" +
 	"\x06health\x18\x06 \x01(\tR\x06health\x12\x16\n" +
 	"\x06reason\x18\a \x01(\tR\x06reason\x12\x14\n" +
 	"\x05error\x18\b \x01(\tR\x05error\x12(\n" +
-	"\x10observed_unix_ms\x18\t \x01(\x03R\x0eobservedUnixMs\"\xb1\x01\n" +
+	"\x10observed_unix_ms\x18\t \x01(\x03R\x0eobservedUnixMs\x12+\n" +
+	"\x11applied_overrides\x18\n" +
+	" \x03(\tR\x10appliedOverrides\"\xb1\x01\n" +
 	"\x05Event\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12/\n" +
 	"\bworkload\x18\x02 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -1720,9 +1773,10 @@ const file_region_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x06 \x01(\tR\amessage\":\n" +
 	"\fApplyObjects\x12*\n" +
-	"\aobjects\x18\x01 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\"8\n" +
+	"\aobjects\x18\x01 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\"i\n" +
 	"\rDeleteObjects\x12'\n" +
-	"\x04keys\x18\x01 \x03(\v2\x13.shoal.v1.ObjectKeyR\x04keys\"B\n" +
+	"\x04keys\x18\x01 \x03(\v2\x13.shoal.v1.ObjectKeyR\x04keys\x12/\n" +
+	"\bpreserve\x18\x02 \x03(\v2\x13.shoal.v1.ObjectKeyR\bpreserve\"B\n" +
 	"\rReportCluster\x121\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.shoal.v1.ClusterRecordR\acluster\"l\n" +
 	"\x0fSetClusterState\x12\x12\n" +
@@ -1811,32 +1865,33 @@ var file_region_proto_depIdxs = []int32{
 	1,  // 10: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
 	2,  // 11: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
 	1,  // 12: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	4,  // 13: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 14: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 15: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 16: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	8,  // 17: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 18: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	9,  // 19: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	10, // 20: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 21: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 22: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 23: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 24: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 25: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 26: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 27: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	2,  // 28: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 29: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 30: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 31: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 32: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 33: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	1,  // 13: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 14: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 15: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 16: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 17: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	8,  // 18: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 19: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	9,  // 20: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	10, // 21: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 22: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 23: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 24: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 25: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 26: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 27: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 28: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	2,  // 29: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 30: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 31: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 32: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 33: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 34: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
