@@ -27,6 +27,7 @@ Peer and local mesh:
   bench      measure failover, propagation, scheduling and footprint; write BENCHMARKS.md
   leave      make the peer at --server leave its region gracefully and exit
   simulate   set the simulated cluster of the peer at --server ready or not-ready
+  install    print the manifests that run a peer inside a member cluster
 
 Client (any peer answers; writes are forwarded to the region leader):
   apply      apply -f FILE|DIR|- (templates and PropagationPolicies)
@@ -95,6 +96,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runLeave(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
+	case "install":
+		err = runInstall(env, cargs)
 	case "version":
 		fmt.Fprintln(stdout, "shoal", node.Version)
 	case "help", "-h", "--help":

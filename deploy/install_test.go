@@ -1,0 +1,99 @@
+package deploy
+
+import (
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+func installDocs(t *testing.T, opts InstallOptions) map[string]map[string]any {
+	t.Helper()
+	out, err := InstallManifests(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]map[string]any{}
+	for _, d := range strings.Split(string(out), "\n---\n") {
+		var v map[string]any
+		if err := yaml.Unmarshal([]byte(d), &v); err != nil {
+			t.Fatalf("not YAML: %v\n%s", err, d)
+		}
+		docs[v["kind"].(string)] = v
+	}
+	return docs
+}
+
+func TestInstallManifests(t *testing.T) {
+	docs := installDocs(t, InstallOptions{
+		Region: "eu-west", Cluster: "eu-1", Zone: "eu-west-1a", Labels: []string{"env=prod"},
+		Image: "registry.example/shoal:v1", Advertise: "203.0.113.10", Join: "203.0.113.11:7481",
+		BootstrapExpect: 3, Allow: []string{"deployments.apps", "configmaps", "widgets.example.com"},
+	})
+	for _, kind := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Secret", "Service", "StatefulSet"} {
+		if docs[kind] == nil {
+			t.Errorf("no %s rendered", kind)
+		}
+	}
+	rules := docs["ClusterRole"]["rules"].([]any)
+	var managed []string
+	for _, r := range rules {
+		rule := r.(map[string]any)
+		for _, g := range rule["apiGroups"].([]any) {
+			for _, res := range rule["resources"].([]any) {
+				managed = append(managed, g.(string)+"/"+res.(string))
+			}
+		}
+	}
+	want := "/nodes /pods /namespaces /configmaps apps/deployments example.com/widgets"
+	if got := strings.Join(managed, " "); got != want {
+		t.Errorf("RBAC resources %q, want %q (nothing more)", got, want)
+	}
+	sts := docs["StatefulSet"]
+	args := sts["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["args"].([]any)
+	joined := ""
+	for _, a := range args {
+		joined += a.(string) + " "
+	}
+	for _, want := range []string{"--in-cluster", "--region=eu-west", "--cluster=eu-1", "--zone=eu-west-1a", "--label=env=prod",
+		"--advertise=203.0.113.10", "--join=203.0.113.11:7481", "--bootstrap-expect=3", "--data-dir=/var/lib/shoal"} {
+		if !strings.Contains(joined, want+" ") {
+			t.Errorf("peer args lack %s: %s", want, joined)
+		}
+	}
+	if sts["spec"].(map[string]any)["volumeClaimTemplates"] == nil {
+		t.Error("the data dir is not on a persistent volume")
+	}
+}
+
+func TestInstallManifestsRejectsBadOptions(t *testing.T) {
+	good := InstallOptions{Region: "eu", Cluster: "eu-1", Image: "shoal:v1", Advertise: "198.51.100.1"}
+	if _, err := InstallManifests(good); err != nil {
+		t.Fatalf("good options: %v", err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*InstallOptions)
+		want string
+	}{
+		{"region", func(o *InstallOptions) { o.Region = "EU West" }, "--region"},
+		{"no image", func(o *InstallOptions) { o.Image = "" }, "--image"},
+		{"no advertise", func(o *InstallOptions) { o.Advertise = "" }, "--advertise is required"},
+		{"injection", func(o *InstallOptions) { o.Zone = "a\n  evil: true" }, "--zone"},
+		{"allow", func(o *InstallOptions) { o.Allow = []string{"Deployments.apps"} }, "--allow"},
+		{"gossip key", func(o *InstallOptions) { o.GossipKey = "c2hvcnQ=" }, "--gossip-key"},
+		{"expect", func(o *InstallOptions) { o.BootstrapExpect = 9 }, "--bootstrap-expect"},
+		{"storage", func(o *InstallOptions) { o.StorageSize = "lots" }, "--storage-size"},
+		{"label", func(o *InstallOptions) { o.Labels = []string{"novalue"} }, "--label"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := good
+			tt.mod(&o)
+			_, err := InstallManifests(o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
