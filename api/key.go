@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/shoalmesh/shoal/api/shoalpb"
 )
@@ -41,8 +42,22 @@ func KeyFromProto(p *shoalpb.ObjectKey) ObjectKey {
 	return ObjectKey{APIVersion: p.GetApiVersion(), Kind: p.GetKind(), Namespace: p.GetNamespace(), Name: p.GetName()}
 }
 
-// IsPolicy reports whether the key names a propagation policy.
+// IsPolicy reports whether the key names a Karmada policy of any kind
+// (propagation or override) rather than a resource template.
 func (k ObjectKey) IsPolicy() bool {
+	return strings.HasPrefix(k.APIVersion, PolicyGroup+"/")
+}
+
+// IsPropagationPolicy reports whether the key names a PropagationPolicy or
+// ClusterPropagationPolicy.
+func (k ObjectKey) IsPropagationPolicy() bool {
 	return k.APIVersion == PolicyAPIVersion &&
 		(k.Kind == KindPropagationPolicy || k.Kind == KindClusterPropagationPolicy)
+}
+
+// IsOverridePolicy reports whether the key names an OverridePolicy or
+// ClusterOverridePolicy.
+func (k ObjectKey) IsOverridePolicy() bool {
+	return k.APIVersion == PolicyAPIVersion &&
+		(k.Kind == KindOverridePolicy || k.Kind == KindClusterOverridePolicy)
 }

@@ -26,9 +26,12 @@ func (l *Leader) readSchedInput() schedInput {
 	l.fsm.Read(func(s *State) {
 		in.rev = s.Revisions()
 		for _, o := range s.Objects() {
-			if api.KeyFromProto(o.GetKey()).IsPolicy() {
+			switch k := api.KeyFromProto(o.GetKey()); {
+			case k.IsPropagationPolicy():
 				in.policies = append(in.policies, o)
-			} else {
+			case k.IsPolicy():
+				// Override policies change what a cluster runs, not where.
+			default:
 				in.objects = append(in.objects, o)
 			}
 		}
