@@ -30,18 +30,13 @@ var (
 	ErrUnknownKind = errors.New("unknown policy kind")
 
 	// ErrNotSupported is returned for a Karmada policy kind that Shoal knows
-	// but does not accept yet (OverridePolicy, ClusterOverridePolicy).
+	// but does not accept yet. Every kind of policy.karmada.io/v1alpha1 that
+	// Shoal knows is accepted now; the error stays for kinds to come.
 	ErrNotSupported = errors.New("not supported yet")
 
 	// ErrInvalid is returned for a policy that breaks Karmada's schema or
 	// rules. The error is a *PolicyError listing every problem found.
 	ErrInvalid = errors.New("invalid policy")
-)
-
-// Kinds of the Karmada policy group that Shoal knows but does not accept yet.
-const (
-	KindOverridePolicy        = "OverridePolicy"
-	KindClusterOverridePolicy = "ClusterOverridePolicy"
 )
 
 // Document is one YAML document of an apply request.
@@ -55,6 +50,8 @@ type Document struct {
 	Manifest []byte
 	// Policy is non-nil for PropagationPolicy and ClusterPropagationPolicy.
 	Policy *Policy
+	// Override is non-nil for OverridePolicy and ClusterOverridePolicy.
+	Override *OverridePolicy
 	// Warnings are things the user should know but that do not stop the
 	// apply, e.g. a Karmada field Shoal does not implement yet.
 	Warnings []string
@@ -88,8 +85,9 @@ func (e *DocumentError) Unwrap() error { return e.Err }
 //
 // Any Kubernetes object (apiVersion, kind and metadata.name set) is a
 // resource template and is kept as written. Policies of policy.karmada.io/v1alpha1
-// (PropagationPolicy, ClusterPropagationPolicy) are decoded strictly,
-// defaulted and validated as DecodePolicy does.
+// are decoded strictly, defaulted and validated: PropagationPolicy and
+// ClusterPropagationPolicy as DecodePolicy does, OverridePolicy and
+// ClusterOverridePolicy as DecodeOverridePolicy does.
 //
 // It stops at the first bad document and returns a *DocumentError naming it:
 // `document 2 (Deployment default/web): …`, or `document 3: …` when the
@@ -303,6 +301,9 @@ func decodeDocument(index int, j []byte) (Document, error) {
 		}
 		return Document{Index: index, Key: key, Manifest: j}, nil
 	}
+	if key.APIVersion == PolicyAPIVersion && (key.Kind == KindOverridePolicy || key.Kind == KindClusterOverridePolicy) {
+		return decodeOverrideDocument(index, key, j)
+	}
 	if err := checkPolicyKind(key); err != nil {
 		return Document{}, &DocumentError{Index: index, Key: key, Err: err}
 	}
@@ -336,10 +337,16 @@ func checkPolicyKind(k ObjectKey) error {
 		case KindPropagationPolicy, KindClusterPropagationPolicy:
 			return nil
 		case KindOverridePolicy, KindClusterOverridePolicy:
-			return fmt.Errorf("%s: %w by Shoal; only PropagationPolicy and ClusterPropagationPolicy are accepted for now", k.Kind, ErrNotSupported)
+			// Only a caller of DecodePolicy gets here; DecodeDocuments
+			// takes override policies to DecodeOverridePolicy's path.
+			return fmt.Errorf("%w: %s is not a propagation policy; decode it with DecodeOverridePolicy", ErrUnknownKind, k.Kind)
 		}
 	}
-	return fmt.Errorf("%w: apiVersion %q kind %q; Shoal accepts %s PropagationPolicy and ClusterPropagationPolicy",
+	return unknownPolicyKind(k)
+}
+
+func unknownPolicyKind(k ObjectKey) error {
+	return fmt.Errorf("%w: apiVersion %q kind %q; Shoal accepts %s PropagationPolicy, ClusterPropagationPolicy, OverridePolicy and ClusterOverridePolicy",
 		ErrUnknownKind, k.APIVersion, k.Kind, PolicyAPIVersion)
 }
 

@@ -190,8 +190,8 @@ spec:
 		{
 			name:   "override policy",
 			in:     "apiVersion: policy.karmada.io/v1alpha1\nkind: OverridePolicy\nmetadata: {name: a}\nspec: {}\n",
-			target: ErrNotSupported,
-			want:   []string{"OverridePolicy: not supported yet"},
+			target: ErrUnknownKind,
+			want:   []string{"OverridePolicy is not a propagation policy; decode it with DecodeOverridePolicy"},
 		},
 		{
 			name:   "other version",
@@ -337,8 +337,8 @@ func TestDecodeDocumentsErrors(t *testing.T) {
 		{"not a document separator", good + "---foo\n" + good, ErrSyntax, 0, "document 1: malformed YAML or JSON"},
 		{"content after the separator", good + "--- # c\n--- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n--- [\n", ErrSyntax, 2, "document 3: malformed YAML or JSON: yaml: line 1"},
 		{"bad JSON stream", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}} {"kind": `, ErrSyntax, 1, "document 2: malformed YAML or JSON: JSON: unexpected EOF"},
-		{"override policy", good + "---\napiVersion: policy.karmada.io/v1alpha1\nkind: ClusterOverridePolicy\nmetadata: {name: o}\nspec: {}\n",
-			ErrNotSupported, 1, "document 2 (ClusterOverridePolicy o): ClusterOverridePolicy: not supported yet"},
+		{"invalid override policy", good + "---\napiVersion: policy.karmada.io/v1alpha1\nkind: ClusterOverridePolicy\nmetadata: {name: o}\nspec: {overrideRules: [{overriders: {plaintext: [{path: spec/x, operator: remove}]}}]}\n",
+			ErrInvalid, 1, `document 2 (ClusterOverridePolicy o): spec.overrideRules[0].overriders.plaintext[0].path: "spec/x" is not a JSON pointer: it must start with "/"`},
 		{"unknown policy kind", "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicies\nmetadata: {name: o}\n",
 			ErrUnknownKind, 0, `document 1 (PropagationPolicies o): unknown policy kind: apiVersion "policy.karmada.io/v1alpha1" kind "PropagationPolicies"`},
 	}
