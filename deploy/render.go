@@ -3,11 +3,91 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/shoalmesh/shoal/api"
 )
+
+// ErrOverride is returned by Render when an override cannot be applied to
+// a template for a cluster: a path that does not exist, a field of the wrong
+// type, an image that is not an image reference. The error is an
+// *OverrideError naming the policy, the rule and the overrider.
+var ErrOverride = errors.New("override cannot be applied")
+
+// OverrideError says which override could not be applied, and why. Its
+// message reads
+// `ClusterOverridePolicy all: overrideRules[0].overriders.plaintext[1]: path /spec/foo: not found`.
+type OverrideError struct {
+	Policy string // the policy's Ref()
+	Path   string // the overrider: overrideRules[0].overriders.plaintext[1]
+	Err    error  // what failed
+}
+
+func (e *OverrideError) Error() string { return e.Policy + ": " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap gives what failed.
+func (e *OverrideError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrOverride) true.
+func (e *OverrideError) Is(target error) bool { return target == ErrOverride }
+
+// AppliedOverride records one override policy applied to a cluster's copy.
+type AppliedOverride struct {
+	Policy string // the policy's Ref()
+	Rules  []int  // indexes of the rules that matched the cluster, ascending
+}
+
+// Render applies the override policies, already selected and ordered by
+// api.SelectOverrides, to a template's JSON manifest for one cluster, as
+// Karmada's override manager does: policy by policy, and within a policy
+// every rule whose targetCluster matches the cluster, in order; within a
+// rule the overriders in Karmada's order (imageOverrider, commandOverrider,
+// argsOverrider, labelsOverrider, annotationsOverrider, fieldOverrider,
+// plaintext). Nil policies are skipped.
+//
+// It returns the rendered JSON and the policies that applied (those with at
+// least one matching rule). When none applied, the output is a copy of
+// manifest, byte for byte. When one override cannot be applied, the error
+// is an *OverrideError naming the policy, rule, overrider and what failed
+// ("ClusterOverridePolicy all: overrideRules[0].overriders.plaintext[1]: path /spec/foo: not found"),
+// and nothing is rendered: the caller reports the error on the workload for
+// this cluster. Render never modifies manifest or the policies, and is safe
+// for concurrent use.
+func Render(manifest []byte, overrides []*api.OverridePolicy, cluster api.ClusterFacts) ([]byte, []AppliedOverride, error) {
+	if t := bytes.TrimSpace(manifest); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return nil, nil, fmt.Errorf("%w: the manifest is not a JSON object", ErrOverride)
+	}
+	doc := manifest
+	var applied []AppliedOverride
+	for _, o := range overrides {
+		if o == nil {
+			continue
+		}
+		var rules []int
+		for i := range o.Spec.OverrideRules {
+			r := &o.Spec.OverrideRules[i]
+			if ok, _ := r.TargetCluster.Matches(cluster); !ok {
+				continue
+			}
+			out, err := applyOverriders(doc, &r.Overriders)
+			if err != nil {
+				return nil, nil, &OverrideError{
+					Policy: o.Ref(),
+					Path:   fmt.Sprintf("overrideRules[%d].overriders.%s", i, err.where),
+					Err:    err.err,
+				}
+			}
+			doc = out
+			rules = append(rules, i)
+		}
+		if len(rules) > 0 {
+			applied = append(applied, AppliedOverride{Policy: o.Ref(), Rules: rules})
+		}
+	}
+	return bytes.Clone(doc), applied, nil
+}
 
 // render turns w into the manifest the cluster should hold: the template with
 // this cluster's replica share, the managed-by label and the generation
