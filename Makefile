@@ -5,7 +5,7 @@ LDFLAGS  := -X github.com/shoalmesh/shoal/node.Version=$(VERSION)
 # The whole suite, race detector on; generous, CI allows 90 minutes.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build demo test vet fmt-check unit bench proto clean
+.PHONY: all build demo test vet fmt-check unit bench proto clean k8s-tools k8s-rebuild
 
 all: build
 
@@ -17,8 +17,8 @@ demo: build
 	./bin/shoal demo
 
 ## test: formatting, vet, and every test with the race detector.
-test: fmt-check vet build
-	SHOAL_BIN=$(CURDIR)/bin/shoal $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+test: fmt-check vet build k8s-tools
+	SHOAL_BIN=$(CURDIR)/bin/shoal SHOAL_K8S_BIN=$(K8S_BIN) $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
 vet:
 	$(GO) vet ./...
@@ -39,3 +39,45 @@ proto:
 
 clean:
 	rm -rf bin
+
+## k8s-tools: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the
+## end-to-end tests (deploy/kubetest), built from the Go modules pinned in deploy/k8stools and
+## deploy/k8stools/kwok into $(K8S_BIN). A version-keyed stamp skips what is already built;
+## the builds run one after another (each go build already uses every core).
+K8S_TOOLS    := deploy/k8stools
+modver        = $(shell awk '{for(i=1;i<NF;i++)if($$i=="$(1)"){print $$(i+1);exit}}' $(2))
+K8S_VERSION  := $(call modver,k8s.io/kubernetes,$(K8S_TOOLS)/go.mod)
+ETCD_VERSION := $(call modver,go.etcd.io/etcd/server/v3,$(K8S_TOOLS)/go.mod)
+KWOK_VERSION := $(call modver,sigs.k8s.io/kwok,$(K8S_TOOLS)/kwok/go.mod)
+K8S_BIN      ?= $(CURDIR)/bin/k8s-$(K8S_VERSION)
+K8S_GO        = cd $(1) && GOWORK=off CGO_ENABLED=0 $(GO)
+K8S_BUILD    := build -mod=readonly -trimpath
+K8S_VERPKGS  := k8s.io/component-base/version k8s.io/client-go/pkg/version
+K8S_LDFLAGS  := -s -w $(foreach p,$(K8S_VERPKGS),-X $(p).gitVersion=$(K8S_VERSION) \
+	-X $(p).gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION:v%=%))) \
+	-X $(p).gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION:v%=%))) -X $(p).gitTreeState=clean)
+KWOK_STAGES  := node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+	pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml
+
+# A stamp whose binaries went missing is rebuilt too.
+k8s_gone      = $(if $(filter-out $(wildcard $(addprefix $(K8S_BIN)/,$(1))),$(addprefix $(K8S_BIN)/,$(1))),k8s-rebuild)
+
+k8s-tools: $(K8S_BIN)/.kube-$(K8S_VERSION) $(K8S_BIN)/.etcd-$(ETCD_VERSION) $(K8S_BIN)/.kwok-$(KWOK_VERSION)
+
+$(K8S_BIN)/.kube-$(K8S_VERSION): $(call k8s_gone,kube-apiserver kube-controller-manager kube-scheduler)
+	@mkdir -p $(@D)
+	$(call K8S_GO,$(K8S_TOOLS)) $(K8S_BUILD) -ldflags "$(K8S_LDFLAGS)" -o $(@D)/ k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+	@touch $@
+
+# Order-only prerequisites keep make -j from running two heavy builds at once.
+$(K8S_BIN)/.etcd-$(ETCD_VERSION): $(call k8s_gone,etcd) | $(K8S_BIN)/.kube-$(K8S_VERSION)
+	$(call K8S_GO,$(K8S_TOOLS)) $(K8S_BUILD) -ldflags "-s -w" -o $(@D)/etcd go.etcd.io/etcd/server/v3
+	@touch $@
+
+# kwok refuses to start without Stage objects: its own stage files, one YAML stream.
+$(K8S_BIN)/.kwok-$(KWOK_VERSION): $(call k8s_gone,kwok kwok-stages.yaml) | $(K8S_BIN)/.etcd-$(ETCD_VERSION)
+	$(call K8S_GO,$(K8S_TOOLS)/kwok) $(K8S_BUILD) -ldflags "-s -w" -o $(@D)/kwok sigs.k8s.io/kwok/cmd/kwok
+	@dir=$$($(call K8S_GO,$(K8S_TOOLS)/kwok) list -m -f '{{.Dir}}' sigs.k8s.io/kwok) && \
+	for f in $(KWOK_STAGES); do echo "---"; cat "$$dir/kustomize/stage/$$f"; done > $(@D)/kwok-stages.yaml
+	@touch $@
