@@ -41,6 +41,7 @@ type Cluster struct {
 	cp    *ControlPlane
 	index int
 	port  int
+	token string // admin bearer token
 	caPEM []byte
 
 	mu        sync.Mutex // guards the processes and apiserver restarts
@@ -58,7 +59,6 @@ const serviceRange = "10.96.0.0/16"
 func (c *Cluster) start(ctx context.Context) error {
 	cp := c.cp
 	c.Dir = filepath.Join(cp.Dir, c.Name)
-	c.Server = "https://127.0.0.1:" + strconv.Itoa(c.port)
 	c.caPEM = cp.ca.certPEM
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
@@ -71,14 +71,14 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	token := randomToken()
+	c.token = randomToken()
 	files := map[string][]byte{
 		"ca.crt":     c.caPEM,
 		"tls.crt":    certPEM,
 		"tls.key":    keyPEM,
 		"sa.key":     saKey,
 		"sa.pub":     saPub,
-		"tokens.csv": []byte(token + ",kubetest-admin,kubetest-admin,system:masters\n"),
+		"tokens.csv": []byte(c.token + ",kubetest-admin,kubetest-admin,system:masters\n"),
 	}
 	for name, data := range files {
 		if _, err := writeFile(c.Dir, name, data, 0o600); err != nil {
@@ -86,16 +86,24 @@ func (c *Cluster) start(ctx context.Context) error {
 		}
 	}
 	c.CAFile = filepath.Join(c.Dir, "ca.crt")
-	if c.Kubeconfig, err = writeKubeconfig(c.Dir, "admin.kubeconfig", c.Name, c.Server, c.caPEM, token); err != nil {
-		return err
-	}
-	c.RESTConfig = restConfig(c.Server, c.caPEM, token)
-	if c.Client, err = kubernetes.NewForConfig(c.RESTConfig); err != nil {
-		return err
-	}
-
-	if err := c.StartAPIServer(ctx); err != nil {
-		return err
+	// Another process may take the free port before the API server binds
+	// it: then try another.
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		if err := c.listenOn(ports[0]); err != nil {
+			return err
+		}
+		err = c.StartAPIServer(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errAddrInUse) || attempt == maxAttempts {
+			return err
+		}
+		cp.opts.Logf("kubetest: %s: port %d was taken, trying another", c.Name, ports[0])
 	}
 	for _, comp := range []string{"kube-controller-manager", "kube-scheduler", "kwok"} {
 		if err := c.startComponent(comp, c.componentArgs(comp)); err != nil {
@@ -114,6 +122,19 @@ func (c *Cluster) start(ctx context.Context) error {
 		_, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, err
 	})
+}
+
+// listenOn sets the API server's port and the admin kubeconfig and
+// clients that reach it there.
+func (c *Cluster) listenOn(port int) (err error) {
+	c.port = port
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(port)
+	if c.Kubeconfig, err = writeKubeconfig(c.Dir, "admin.kubeconfig", c.Name, c.Server, c.caPEM, c.token); err != nil {
+		return err
+	}
+	c.RESTConfig = restConfig(c.Server, c.caPEM, c.token)
+	c.Client, err = kubernetes.NewForConfig(c.RESTConfig)
+	return err
 }
 
 // apiserverArgs keep the API server small: no priority and fairness, few

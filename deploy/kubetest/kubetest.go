@@ -152,6 +152,10 @@ func requiredVersion(path, mod string) (string, error) {
 	return "", fmt.Errorf("%s does not require %s", path, mod)
 }
 
+// maxAttempts bounds the tries to start etcd or an API server on a free
+// port that another process took meanwhile.
+const maxAttempts = 3
+
 // ControlPlane is a running set of member clusters sharing one etcd.
 type ControlPlane struct {
 	// Clusters in the order of Options.Names.
@@ -202,15 +206,18 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if cp.ca, err = newCA(); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2 + len(opts.Names))
-	if err != nil {
-		return nil, err
-	}
-	if err := cp.startEtcd(ctx, ports[0], ports[1]); err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		err := cp.startEtcd(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errAddrInUse) || attempt == maxAttempts {
+			return nil, err
+		}
+		opts.Logf("kubetest: etcd's port was taken, trying another")
 	}
 	for i, name := range opts.Names {
-		cp.Clusters = append(cp.Clusters, &Cluster{Name: name, cp: cp, index: i, port: ports[2+i]})
+		cp.Clusters = append(cp.Clusters, &Cluster{Name: name, cp: cp, index: i})
 	}
 	errs := make([]error, len(cp.Clusters))
 	var wg sync.WaitGroup
@@ -229,9 +236,13 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 // startEtcd runs the etcd every API server shares, tuned for tests: no
 // fsync (the data dies with the test), a 1 GiB quota, frequent snapshots so
 // that little raft log stays in memory.
-func (cp *ControlPlane) startEtcd(ctx context.Context, clientPort, peerPort int) error {
-	cp.EtcdURL = "http://127.0.0.1:" + strconv.Itoa(clientPort)
-	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+func (cp *ControlPlane) startEtcd(ctx context.Context) error {
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	cp.EtcdURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	peer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	args := []string{
 		"--name=kubetest",
 		"--data-dir=" + filepath.Join(cp.Dir, "etcd"),

@@ -118,12 +118,18 @@ func (p *process) kill() {
 // failure wraps err with the process's name, its log's path and the log's
 // last lines, which usually say what went wrong.
 func (p *process) failure(err error) error {
-	who := p.name
+	who, end := p.name, tail(p.log, 20)
 	if p.exited() {
 		who = fmt.Sprintf("%s exited (%v)", p.name, p.err)
+		if strings.Contains(end, "address already in use") {
+			err = fmt.Errorf("%w: %w", errAddrInUse, err)
+		}
 	}
-	return fmt.Errorf("%s: %w; its log %s ends:\n%s", who, err, p.log, tail(p.log, 20))
+	return fmt.Errorf("%s: %w; its log %s ends:\n%s", who, err, p.log, end)
 }
+
+// errAddrInUse marks the failure of a process that could not bind its port.
+var errAddrInUse = errors.New("address already in use")
 
 // tail returns the last n lines of the file at path, indented.
 func tail(path string, n int) string {
