@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -23,7 +24,27 @@ type Work struct {
 	// spec.replicas (spec.parallelism for a Job) is set to it when
 	// HasReplicas.
 	Replicas int32
+	// ConflictResolution says what Apply does when the object already
+	// exists in the cluster and is not Shoal's (Karmada's
+	// conflictResolution): ConflictAbort (also when empty) leaves it alone
+	// and fails with ErrConflict; ConflictOverwrite adopts it.
+	ConflictResolution string
+	// Release means the template was deleted under
+	// preserveResourcesOnDeletion: the Reconciler calls Cluster.Release,
+	// which stops managing the object but leaves it in the cluster, and then
+	// reports the key removed. Manifest may be empty.
+	Release bool
+	// RenderError, when set, says why this cluster's overrides could not be
+	// rendered: the Reconciler leaves the object as it is and reports it
+	// Unhealthy with this error.
+	RenderError string
 }
+
+// Values of Work.ConflictResolution.
+const (
+	ConflictAbort     = "Abort"
+	ConflictOverwrite = "Overwrite"
+)
 
 // Health values of a Status.
 const (
@@ -42,14 +63,27 @@ type Status struct {
 	Health            string // HealthHealthy, HealthProgressing, HealthUnhealthy or HealthUnknown
 	Reason            string // e.g. "2/3 replicas Pending: insufficient cpu"
 	Error             string // last apply/delete error; filled by the Reconciler
+	// Drifted is set by a Cluster that can tell that the live object no
+	// longer holds what Shoal last applied (edited by hand or by another
+	// controller), or that it has not applied the object since it started;
+	// the Reconciler then applies the work again even though generation
+	// and replicas match. It is never reported.
+	Drifted bool
 }
 
 // Labels and annotations Shoal puts on every object it applies. List returns
 // exactly the objects carrying ManagedByLabel=ManagedByValue.
+// TemplateAnnotation holds the template's api.ObjectKey.String() and
+// ClusterLabel the member cluster's name (KubeCluster only). A namespace
+// that KubeCluster creates because an object needs it carries
+// CreatedNamespaceLabel=true instead: it is not owned, and never deleted.
 const (
-	ManagedByLabel       = "app.kubernetes.io/managed-by"
-	ManagedByValue       = "shoal"
-	GenerationAnnotation = "shoal.io/generation"
+	ManagedByLabel        = "app.kubernetes.io/managed-by"
+	ManagedByValue        = "shoal"
+	GenerationAnnotation  = "shoal.io/generation"
+	TemplateAnnotation    = "shoal.io/template"
+	ClusterLabel          = "shoal.io/cluster"
+	CreatedNamespaceLabel = "shoal.io/created-namespace"
 )
 
 // Cluster is one member cluster as Shoal drives it. Implementations must be
@@ -57,13 +91,21 @@ const (
 type Cluster interface {
 	// Apply makes the cluster hold w: creates the object, or updates it in
 	// place (server-side apply). It is idempotent. It returns ErrUnavailable
-	// when the cluster cannot take changes; on any error the object may or
-	// may not have been changed, and Status tells which.
+	// when the cluster cannot take changes, and ErrConflict (leaving the
+	// object alone) when an object of that name exists, is not Shoal's and
+	// w.ConflictResolution is not ConflictOverwrite; on any other error the
+	// object may or may not have been changed, and Status tells which.
+	// Works with Release or RenderError set are not for Apply.
 	Apply(ctx context.Context, w Work) error
 	// Delete removes the object. Deleting an absent object returns nil.
 	// Deletion may complete after Delete returns (finalizers); Status
 	// returns ErrNotFound once it has.
 	Delete(ctx context.Context, key api.ObjectKey) error
+	// Release stops managing the object without deleting it: Shoal's
+	// labels and annotations are removed and the object is left as it is.
+	// Afterwards Status returns ErrNotFound and List leaves the key out.
+	// Releasing an absent object returns nil.
+	Release(ctx context.Context, key api.ObjectKey) error
 	// List returns the keys of the objects Shoal owns in this cluster.
 	List(ctx context.Context) ([]api.ObjectKey, error)
 	// Status returns what the cluster holds for key, or ErrNotFound.
@@ -86,4 +128,19 @@ var (
 	// ErrUnavailable is returned when the cluster cannot take changes: its
 	// API server does not answer, or (SimCluster) it is set NotReady.
 	ErrUnavailable = errors.New("deploy: cluster unavailable")
+	// ErrConflict is returned by Apply when the object exists in the
+	// cluster, is not Shoal's, and the work's ConflictResolution is Abort.
+	// The object is left as it is.
+	ErrConflict = errors.New("exists in the cluster and is not Shoal's; conflictResolution Abort")
 )
+
+// applicable rejects works that are not for Cluster.Apply.
+func applicable(w Work) error {
+	switch {
+	case w.Release:
+		return fmt.Errorf("%s: a released work is not applied (use Release)", w.Key.Display())
+	case w.RenderError != "":
+		return fmt.Errorf("%s: overrides could not be rendered: %s", w.Key.Display(), w.RenderError)
+	}
+	return nil
+}

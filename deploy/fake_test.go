@@ -29,6 +29,8 @@ type fakeCluster struct {
 	applies    []deploy.Work
 	applyTimes []time.Time
 	deletes    []api.ObjectKey
+	releases   []api.ObjectKey
+	foreign    map[api.ObjectKey]bool // objects that exist but are not Shoal's
 	lists      int
 	statusOf   map[api.ObjectKey]int // Status calls per key
 }
@@ -40,6 +42,7 @@ func newFakeCluster(clock *deploytest.FakeClock) *fakeCluster {
 		clock:    clock,
 		changed:  make(chan struct{}, 1),
 		objs:     map[api.ObjectKey]deploy.Status{},
+		foreign:  map[api.ObjectKey]bool{},
 		statusOf: map[api.ObjectKey]int{},
 	}
 }
@@ -67,6 +70,12 @@ func (f *fakeCluster) Apply(ctx context.Context, w deploy.Work) error {
 		f.failApply--
 		return errors.New("boom")
 	}
+	if f.foreign[w.Key] {
+		if w.ConflictResolution != deploy.ConflictOverwrite {
+			return fmt.Errorf("%s %w", w.Key.Display(), deploy.ErrConflict)
+		}
+		delete(f.foreign, w.Key) // adopted
+	}
 	f.objs[w.Key] = deploy.Status{Key: w.Key, AppliedGeneration: w.Generation, Replicas: w.Replicas, ReadyReplicas: w.Replicas, Health: deploy.HealthHealthy}
 	return nil
 }
@@ -76,6 +85,19 @@ func (f *fakeCluster) Delete(ctx context.Context, k api.ObjectKey) error {
 	defer f.mu.Unlock()
 	f.deletes = append(f.deletes, k)
 	delete(f.objs, k)
+	return nil
+}
+
+// Release forgets the object as Shoal's: it stays in the cluster as a
+// foreign one.
+func (f *fakeCluster) Release(ctx context.Context, k api.ObjectKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases = append(f.releases, k)
+	if _, ok := f.objs[k]; ok {
+		delete(f.objs, k)
+		f.foreign[k] = true
+	}
 	return nil
 }
 

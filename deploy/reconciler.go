@@ -174,7 +174,7 @@ func (r *Reconciler) SetDesired(works []Work) {
 	// prev and next are never modified once published, so the diff needs
 	// no lock.
 	for k, w := range next {
-		if p, ok := prev[k]; !ok || p.Generation != w.Generation || p.HasReplicas != w.HasReplicas || p.Replicas != w.Replicas {
+		if p, ok := prev[k]; !ok || !sameWork(p, w) {
 			r.queue.Add(k)
 		}
 	}
@@ -186,6 +186,13 @@ func (r *Reconciler) SetDesired(works []Work) {
 	if first {
 		r.triggerResync() // now held-but-undesired keys may be deleted
 	}
+}
+
+// sameWork reports whether a and b ask the same of the cluster, manifests
+// aside (a changed manifest comes with a new generation).
+func sameWork(a, b Work) bool {
+	return a.Generation == b.Generation && a.HasReplicas == b.HasReplicas && a.Replicas == b.Replicas &&
+		a.ConflictResolution == b.ConflictResolution && a.Release == b.Release && a.RenderError == b.RenderError
 }
 
 // Ready reports whether the first desired set has been reconciled: every
@@ -380,13 +387,38 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		delete(r.errs, k)
 		return true, r.refresh(ctx, k)
 	}
-	if exists && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) {
+	switch {
+	case w.Release:
+		return true, r.release(ctx, k, st, exists)
+	case w.RenderError != "":
+		// Leave the object as it is; a new desired work brings the fix.
+		if !exists {
+			st = Status{}
+		}
+		st.Health, st.Reason, st.Error = HealthUnhealthy, "overrides could not be rendered for this cluster", w.RenderError
+		delete(r.errs, k)
+		r.setStatus(k, st)
+		return true, nil
+	}
+	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) {
 		delete(r.errs, k)
 		r.setStatus(k, st)
 		return true, nil
 	}
 	r.log.Debug("applying", "key", k.String(), "generation", w.Generation, "replicas", w.Replicas)
 	if err := r.cluster.Apply(ctx, w); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// Not retried with backoff: the object stays someone else's
+			// until it goes away (the periodic resync tries again) or the
+			// policy says Overwrite (a new desired work).
+			msg := "apply: " + err.Error()
+			if r.errs[k] != msg {
+				r.log.Warn("not applying over an object that is not Shoal's", "key", k.String(), "err", err)
+			}
+			r.errs[k] = msg
+			r.setStatus(k, Status{Health: HealthUnhealthy, Reason: "not applied: conflict with an existing object", Error: msg})
+			return true, nil
+		}
 		if !exists {
 			st = Status{Key: k, Health: HealthUnknown, Reason: "not applied"}
 		}
@@ -397,6 +429,22 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 	}
 	delete(r.errs, k)
 	return true, r.refresh(ctx, k)
+}
+
+// release stops managing k, leaving the object in the cluster, and reports
+// k removed.
+func (r *Reconciler) release(ctx context.Context, k api.ObjectKey, st Status, exists bool) error {
+	if exists {
+		r.log.Info("releasing object: its template was deleted with preserveResourcesOnDeletion", "key", k.String())
+		if err := r.cluster.Release(ctx, k); err != nil {
+			r.errs[k] = "release: " + err.Error()
+			st.Error = r.errs[k]
+			r.setStatus(k, st)
+			return fmt.Errorf("release: %w", err)
+		}
+	}
+	r.setRemoved(k)
+	return nil
 }
 
 // refresh reads and records k's status after a change.
@@ -416,7 +464,7 @@ func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
 
 // setStatus queues st for the next report if it differs from the last one.
 func (r *Reconciler) setStatus(k api.ObjectKey, st Status) {
-	st.Key = k
+	st.Key, st.Drifted = k, false
 	r.mu.Lock()
 	r.held[k] = struct{}{}
 	r.mu.Unlock()

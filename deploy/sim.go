@@ -160,6 +160,9 @@ func (s *SimCluster) Apply(ctx context.Context, w Work) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := applicable(w); err != nil {
+		return err
+	}
 	manifest, t, err := render(w)
 	if err != nil {
 		return err
@@ -214,9 +217,15 @@ func (s *SimCluster) Delete(ctx context.Context, key api.ObjectKey) error {
 	if !s.ready {
 		return fmt.Errorf("delete %s: %w", key.Display(), ErrUnavailable)
 	}
+	s.forget(key)
+	return nil
+}
+
+// forget removes key's object and its replicas; s.mu is held.
+func (s *SimCluster) forget(key api.ObjectKey) {
 	o := s.objects[key]
 	if o == nil {
-		return nil
+		return
 	}
 	freed := false
 	for _, r := range o.replicas {
@@ -228,6 +237,21 @@ func (s *SimCluster) Delete(ctx context.Context, key api.ObjectKey) error {
 		s.placePending()
 	}
 	s.signal()
+}
+
+// Release implements Cluster. The sim keeps nothing it does not manage, so
+// a released object is simply forgotten: it leaves the sim without being
+// deleted (its replicas no longer count against the nodes).
+func (s *SimCluster) Release(ctx context.Context, key api.ObjectKey) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ready {
+		return fmt.Errorf("release %s: %w", key.Display(), ErrUnavailable)
+	}
+	s.forget(key)
 	return nil
 }
 
