@@ -1,7 +1,8 @@
 // Package deploy is everything that touches a member cluster: the Cluster
-// interface, its simulated implementation (SimCluster) and the Reconciler
-// that keeps one cluster matching the work Shoal has bound to it. A client-go
-// implementation (KubeCluster) will sit behind the same interface.
+// interface, its client-go implementation (KubeCluster: server-side apply,
+// informers, status per kind, health and capacity), its simulated twin
+// (SimCluster) and the Reconciler that keeps one cluster matching the work
+// Shoal has bound to it.
 //
 // The Reconciler follows the sample-controller pattern. Three things produce
 // object keys: SetDesired (keys whose desired work changed), the cluster's
@@ -9,10 +10,15 @@
 // periodic resync (everything the cluster lists plus everything desired).
 // Keys go into a deduplicating, rate-limited queue; one worker takes a key
 // and runs sync(ctx, key), which is idempotent: it reads the object's status
-// from the cluster, applies the desired work if the object is absent or its
-// generation or replica count differ, deletes it if it is held but no longer
-// desired, and reports the resulting status if it differs from the last one
-// reported. A failing sync is retried with per-key exponential backoff.
+// from the cluster, applies the desired work if the object is absent, its
+// generation or replica count differ or the cluster says it drifted
+// (Status.Drifted), deletes it if it is held but no longer desired, and
+// reports the resulting status if it differs from the last one reported. A
+// work with Release set is released (left in the cluster, unmanaged) and
+// reported removed; one with RenderError is reported Unhealthy and not
+// applied; an apply refused with ErrConflict (conflictResolution Abort) is
+// reported and tried again on the next resync. A failing sync is retried
+// with per-key exponential backoff.
 //
 // Nothing is deleted until the first SetDesired call has arrived: before it,
 // an empty desired set means "not known yet", never "delete everything".

@@ -19,6 +19,7 @@ func TestLayering(t *testing.T) {
 		module + "api/shoalpb":       true,
 		module + "deploy":            true, // from deploytest and external tests
 		module + "deploy/deploytest": true, // from tests
+		module + "deploy/kubetest":   true, // from tests
 	}
 	checked := 0
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

@@ -1,0 +1,543 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// KubeConfig configures a KubeCluster.
+type KubeConfig struct {
+	// ClusterName names the member cluster in logs and in the ClusterLabel
+	// of every object applied. Required.
+	ClusterName string
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Resync is the informers' resync period; 0 disables it (the
+	// Reconciler compares everything on its own resync anyway).
+	Resync time.Duration
+	// FieldManager is the server-side apply field manager. Default "shoal".
+	FieldManager string
+}
+
+// DefaultKubeConfig returns the defaults for the named cluster.
+func DefaultKubeConfig(clusterName string) KubeConfig {
+	return KubeConfig{ClusterName: clusterName, Logger: slog.Default(), FieldManager: "shoal"}
+}
+
+// Validate checks that the cluster is named and the resync not negative.
+func (c KubeConfig) Validate() error {
+	var errs []error
+	if c.ClusterName == "" {
+		errs = append(errs, errors.New("kube cluster config: cluster name is required"))
+	}
+	if c.Resync < 0 {
+		errs = append(errs, fmt.Errorf("kube cluster config: resync must not be negative, got %s", c.Resync))
+	}
+	return errors.Join(errs...)
+}
+
+func (c KubeConfig) withDefaults() KubeConfig {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FieldManager == "" {
+		c.FieldManager = "shoal"
+	}
+	return c
+}
+
+// ErrKindNotServed is returned by Apply for an object whose kind the
+// cluster does not serve (yet): typically a custom resource whose
+// CustomResourceDefinition is not Established. The REST mapper is reset, so
+// a retry after a backoff sees the kind once it is served.
+var ErrKindNotServed = errors.New("kind not served by the cluster")
+
+// KubeCluster is a real member cluster driven through client-go, the twin of
+// SimCluster.
+//
+// Apply renders the work (this cluster's replicas, Shoal's labels and
+// annotations: see ManagedByLabel) and server-side applies it with the
+// configured field manager, forcing conflicts, after mapping its kind
+// through discovery and creating its namespace if missing. Before taking
+// over an object it does not own, Apply checks whether one of that name
+// exists: under ConflictAbort it fails with ErrConflict, under
+// ConflictOverwrite it adopts it.
+//
+// Reads come from informers. Objects Shoal owns are watched with the label
+// selector ManagedByLabel=ManagedByValue, one informer per resource, started
+// for every resource Shoal applies and, at Start, for every served resource
+// that already holds such objects (orphans of an earlier run, which List
+// returns so that the Reconciler deletes those not desired). Nodes and pods
+// are watched for Health and Capacity. Every informer event signals
+// Changed; handlers do nothing else.
+//
+// Drift: after each apply KubeCluster remembers the object's UID and the
+// fields its field manager owns (managedFields). A hand edit of an owned
+// field moves that field to another manager, so Status reports Drifted when
+// the owned set differs, when the UID differs (deleted and re-created by
+// someone else), or when the object was not applied since this KubeCluster
+// started; the Reconciler then applies again. A hand scale also shows as a
+// replica count that differs from the work's.
+//
+// Because the informers lag behind writes, KubeCluster remembers the
+// resource version of its last write per object; until the cache has caught
+// up, Status and Delete read the object from the API server instead.
+type KubeCluster struct {
+	cfg     KubeConfig
+	log     *slog.Logger
+	dyn     dynamic.Interface
+	kube    kubernetes.Interface
+	disc    discovery.DiscoveryInterface
+	mapper  *restmapper.DeferredDiscoveryRESTMapper
+	owned   dynamicinformer.DynamicSharedInformerFactory
+	changed chan struct{}
+	started atomic.Bool
+	synced  atomic.Bool
+
+	mu         sync.Mutex
+	stop       <-chan struct{} // set by Start
+	informers  map[schema.GroupVersionResource]*ownedInformer
+	pending    map[api.ObjectKey]string // resource version of a write the cache may not show yet
+	applied    map[api.ObjectKey]appliedMark
+	namespaces map[string]bool // known to exist
+	nodes      cache.SharedIndexInformer
+	pods       cache.SharedIndexInformer
+}
+
+var _ Cluster = (*KubeCluster)(nil)
+
+type ownedInformer struct {
+	inf     cache.SharedIndexInformer
+	lastErr atomic.Pointer[error] // last list/watch failure, for messages
+}
+
+// appliedMark is what KubeCluster remembers of its last apply of an object.
+type appliedMark struct {
+	uid    string
+	fields string // the field manager's Apply entry in managedFields
+}
+
+// mapping is where an object's kind is served.
+type mapping struct {
+	gvr        schema.GroupVersionResource
+	namespaced bool
+}
+
+// NewKubeCluster returns a KubeCluster for the API server rc points at.
+// Nothing is read until Start.
+func NewKubeCluster(cfg KubeConfig, rc *rest.Config) (*KubeCluster, error) {
+	if rc == nil {
+		return nil, errors.New("kube cluster: REST config is required")
+	}
+	rc = rest.CopyConfig(rc)
+	if rc.UserAgent == "" {
+		rc.UserAgent = "shoal"
+	}
+	if rc.QPS == 0 && rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = 50, 100
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
+		// Deprecation warnings (listing every resource at Start meets
+		// many) go to the debug log rather than klog's standard error.
+		rc.WarningHandler = warningLogger{log.With("cluster", cfg.ClusterName)}
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kube cluster: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kube cluster: %w", err)
+	}
+	return newKubeCluster(cfg, dyn, kube)
+}
+
+// warningLogger logs the API server's warnings at debug level.
+type warningLogger struct{ log *slog.Logger }
+
+func (w warningLogger) HandleWarningHeader(code int, agent, text string) {
+	w.log.Debug("API server warning", "code", code, "text", text)
+}
+
+func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, kube kubernetes.Interface) (*KubeCluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	disc := kube.Discovery()
+	selector := ManagedByLabel + "=" + ManagedByValue
+	return &KubeCluster{
+		cfg:    cfg,
+		log:    cfg.Logger.With("cluster", cfg.ClusterName),
+		dyn:    dyn,
+		kube:   kube,
+		disc:   disc,
+		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		owned: dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, cfg.Resync, metav1.NamespaceAll,
+			func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+		changed:    make(chan struct{}, 1),
+		informers:  map[schema.GroupVersionResource]*ownedInformer{},
+		pending:    map[api.ObjectKey]string{},
+		applied:    map[api.ObjectKey]appliedMark{},
+		namespaces: map[string]bool{},
+	}, nil
+}
+
+// LoadRESTConfig reads the kubeconfig file, or, when kubeconfig is empty,
+// the in-cluster configuration of the pod this runs in.
+func LoadRESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		}
+		return rc, nil
+	}
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no kubeconfig given and not running in a pod (%w); pass --kubeconfig", err)
+	}
+	return rc, nil
+}
+
+// Start starts the informers and finds the objects Shoal owns from an
+// earlier run. It returns nil once every informer has synced, or ctx's
+// error if ctx ends first; the informers run until ctx ends. While the API
+// server cannot be reached it keeps retrying. List and Capacity fail with
+// ErrUnavailable until Start has returned nil. It may be called once.
+func (k *KubeCluster) Start(ctx context.Context) error {
+	if !k.started.CompareAndSwap(false, true) {
+		return errors.New("kube cluster: Start called twice")
+	}
+	k.mu.Lock()
+	k.stop = ctx.Done()
+	k.mu.Unlock()
+	k.startNodesAndPods()
+	for failures := 1; ; failures++ {
+		err := k.findOwnedResources(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d := backoff(time.Second, 30*time.Second, failures)
+		k.log.Warn("finding the resources Shoal owns failed; retrying", "err", err, "retry_in", d)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	k.mu.Lock()
+	nodes, pods := k.nodes, k.pods
+	k.mu.Unlock()
+	if !cache.WaitForCacheSync(ctx.Done(), nodes.HasSynced, pods.HasSynced) {
+		return ctx.Err()
+	}
+	k.synced.Store(true)
+	k.signal()
+	k.log.Info("kube cluster synced")
+	return nil
+}
+
+// findOwnedResources lists every served, listable resource with Shoal's
+// label selector and starts an informer for each that holds an object.
+func (k *KubeCluster) findOwnedResources(ctx context.Context) error {
+	lists, err := discovery.ServerPreferredResources(k.disc)
+	if err != nil {
+		if !discovery.IsGroupDiscoveryFailedError(err) || len(lists) == 0 {
+			return fmt.Errorf("discover served resources: %w", err)
+		}
+		k.log.Warn("some API groups could not be discovered; objects Shoal owns in them are not looked for", "err", err)
+	}
+	selector := ManagedByLabel + "=" + ManagedByValue
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") {
+				continue
+			}
+			m := mapping{gvr: gv.WithResource(r.Name), namespaced: r.Namespaced}
+			found, err := k.dyn.Resource(m.gvr).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
+			switch {
+			case err == nil:
+			case transportError(err):
+				return fmt.Errorf("list %s: %w", m.gvr, err) // retry it all
+			case apierrors.IsForbidden(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err):
+				k.log.Debug("cannot look for owned objects", "resource", m.gvr.String(), "err", err)
+				continue
+			default:
+				// A broken aggregated API must not hold up the rest.
+				k.log.Warn("cannot look for owned objects", "resource", m.gvr.String(), "err", err)
+				continue
+			}
+			if len(found.Items) == 0 {
+				continue
+			}
+			if _, err := k.informerFor(ctx, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// informerFor returns the synced informer of m's owned objects, starting it
+// if needed. It waits at most informerSyncTimeout for the first sync.
+func (k *KubeCluster) informerFor(ctx context.Context, m mapping) (cache.SharedIndexInformer, error) {
+	k.mu.Lock()
+	if k.stop == nil {
+		k.mu.Unlock()
+		return nil, fmt.Errorf("kube cluster not started: %w", ErrUnavailable)
+	}
+	oi := k.informers[m.gvr]
+	if oi == nil {
+		oi = &ownedInformer{inf: k.owned.ForResource(m.gvr).Informer()}
+		gvr := m.gvr.String()
+		_ = oi.inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+			oi.lastErr.Store(&err)
+			k.log.Debug("watch of owned objects failed", "resource", gvr, "err", err)
+		})
+		_, _ = oi.inf.AddEventHandler(k.signalHandler())
+		k.informers[m.gvr] = oi
+		k.owned.Start(k.stop)
+	}
+	k.mu.Unlock()
+	if oi.inf.HasSynced() {
+		return oi.inf, nil
+	}
+	deadline := time.Now().Add(informerSyncTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !oi.inf.HasSynced() {
+		var last error
+		if p := oi.lastErr.Load(); p != nil {
+			last = *p
+		}
+		switch {
+		case last != nil && (apierrors.IsForbidden(last) || apierrors.IsUnauthorized(last) || apierrors.IsNotFound(last)):
+			// Waiting will not help; the informer keeps trying.
+			return nil, fmt.Errorf("list %s: %w", m.gvr, last)
+		case time.Now().After(deadline):
+			why := "no answer"
+			if last != nil {
+				why = last.Error()
+			}
+			return nil, fmt.Errorf("objects of %s not listed within %s (%s): %w", m.gvr, informerSyncTimeout, why, ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return oi.inf, nil
+}
+
+const informerSyncTimeout = 30 * time.Second
+
+func (k *KubeCluster) signalHandler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { k.signal() },
+		UpdateFunc: func(any, any) { k.signal() },
+		DeleteFunc: func(any) { k.signal() },
+	}
+}
+
+func (k *KubeCluster) signal() {
+	select {
+	case k.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed implements Cluster: informer events of owned objects, nodes
+// (readiness, schedulability, allocatable) and pods (placement, phase).
+func (k *KubeCluster) Changed() <-chan struct{} { return k.changed }
+
+// List implements Cluster: the keys of the owned objects in the informers'
+// caches, named by their TemplateAnnotation, sorted. It may still include an
+// object released or deleted a moment ago; Status tells.
+func (k *KubeCluster) List(ctx context.Context) ([]api.ObjectKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !k.synced.Load() {
+		return nil, fmt.Errorf("kube cluster not synced yet: %w", ErrUnavailable)
+	}
+	k.mu.Lock()
+	infs := make([]cache.SharedIndexInformer, 0, len(k.informers))
+	for _, oi := range k.informers {
+		infs = append(infs, oi.inf)
+	}
+	k.mu.Unlock()
+	seen := map[api.ObjectKey]bool{}
+	for _, inf := range infs {
+		for _, o := range inf.GetStore().List() {
+			if u, ok := o.(*unstructured.Unstructured); ok {
+				seen[keyOf(u)] = true
+			}
+		}
+	}
+	keys := make([]api.ObjectKey, 0, len(seen))
+	for key := range seen {
+		keys = append(keys, key)
+	}
+	slices.SortFunc(keys, func(a, b api.ObjectKey) int { return strings.Compare(a.String(), b.String()) })
+	return keys, nil
+}
+
+// Status implements Cluster; see health.go for how each kind is read.
+func (k *KubeCluster) Status(ctx context.Context, key api.ObjectKey) (Status, error) {
+	m, err := k.mappingFor(key, false)
+	if errors.Is(err, ErrKindNotServed) {
+		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	u, err := k.live(ctx, key, m)
+	if err != nil {
+		return Status{}, err
+	}
+	if u == nil || !ownedBy(u, key) {
+		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
+	}
+	h := interpret(u)
+	st := Status{Key: key, Replicas: h.Replicas, ReadyReplicas: h.Ready, Health: h.Health, Reason: h.Reason}
+	st.AppliedGeneration, _ = strconv.ParseInt(u.GetAnnotations()[GenerationAnnotation], 10, 64)
+	st.Drifted = k.drifted(key, u)
+	return st, nil
+}
+
+// drifted reports whether u no longer holds what was last applied (see
+// KubeCluster).
+func (k *KubeCluster) drifted(key api.ObjectKey, u *unstructured.Unstructured) bool {
+	k.mu.Lock()
+	a, ok := k.applied[key]
+	k.mu.Unlock()
+	return !ok || a.uid != string(u.GetUID()) || a.fields != managedBy(u, k.cfg.FieldManager)
+}
+
+// mappingFor maps key's kind to its resource. With reset, a kind the
+// cluster does not serve resets the discovery cache, so that a later call
+// sees kinds added since (a CRD just established).
+func (k *KubeCluster) mappingFor(key api.ObjectKey, reset bool) (mapping, error) {
+	gv, err := schema.ParseGroupVersion(key.APIVersion)
+	if err != nil {
+		return mapping{}, fmt.Errorf("%s: %w", key.Display(), err)
+	}
+	rm, err := k.mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: key.Kind}, gv.Version)
+	switch {
+	case meta.IsNoMatchError(err):
+		if reset {
+			k.mapper.Reset()
+		}
+		return mapping{}, fmt.Errorf("%s: %s %s (is its CustomResourceDefinition established?): %w", key.Display(), key.APIVersion, key.Kind, ErrKindNotServed)
+	case err != nil:
+		return mapping{}, fmt.Errorf("%s: discover its resource: %w", key.Display(), unavailable(err))
+	}
+	return mapping{gvr: rm.Resource, namespaced: rm.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+}
+
+// namespaceOf is where key's object lives under m: its namespace
+// ("default" if none) when namespaced, none otherwise.
+func namespaceOf(key api.ObjectKey, m mapping) string {
+	switch {
+	case !m.namespaced:
+		return ""
+	case key.Namespace == "":
+		return metav1.NamespaceDefault
+	}
+	return key.Namespace
+}
+
+// live returns key's object as Shoal's informer sees it (owned or not
+// there), or as the API server holds it while the informer lags behind
+// Shoal's last write of it. It returns nil for an absent object.
+func (k *KubeCluster) live(ctx context.Context, key api.ObjectKey, m mapping) (*unstructured.Unstructured, error) {
+	inf, err := k.informerFor(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	ns := namespaceOf(key, m)
+	storeKey := key.Name
+	if ns != "" {
+		storeKey = ns + "/" + key.Name
+	}
+	o, exists, err := inf.GetStore().GetByKey(storeKey)
+	if err != nil {
+		return nil, err
+	}
+	cached, _ := o.(*unstructured.Unstructured)
+	k.mu.Lock()
+	rv, pending := k.pending[key]
+	if pending && exists && cached != nil && notOlder(cached.GetResourceVersion(), rv) {
+		delete(k.pending, key)
+		pending = false
+	}
+	k.mu.Unlock()
+	if !pending {
+		if !exists || cached == nil {
+			return nil, nil
+		}
+		return cached, nil
+	}
+	u, err := k.dyn.Resource(m.gvr).Namespace(ns).Get(ctx, key.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		u = nil
+	case err != nil:
+		return nil, fmt.Errorf("get %s: %w", key.Display(), unavailable(err))
+	}
+	if u == nil || u.GetLabels()[ManagedByLabel] != ManagedByValue {
+		// Gone or released: out of the label-selected cache too.
+		k.mu.Lock()
+		if k.pending[key] == rv {
+			delete(k.pending, key)
+		}
+		k.mu.Unlock()
+	}
+	return u, nil
+}
+
+// notOlder reports whether resource version a is at least b; versions
+// that do not compare count as caught up.
+func notOlder(a, b string) bool {
+	c, err := resourceversion.CompareResourceVersion(a, b)
+	return err != nil || c >= 0
+}
