@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,8 +118,12 @@ type Reconciler struct {
 	passStarted bool
 
 	// Owned by the worker goroutine.
-	reported     map[api.ObjectKey]Status
-	errs         map[api.ObjectKey]string
+	reported map[api.ObjectKey]Status
+	errs     map[api.ObjectKey]string
+	// applied is a digest of the manifest last applied per key (worker
+	// only): a manifest that changes without a new generation, because an
+	// override policy changed, is applied again.
+	applied      map[api.ObjectKey][sha256.Size]byte
 	batch        map[api.ObjectKey]Status
 	batchRemoved map[api.ObjectKey]struct{}
 }
@@ -146,6 +152,7 @@ func NewReconciler(cfg ReconcilerConfig, cluster Cluster, report Report) (*Recon
 		held:         map[api.ObjectKey]struct{}{},
 		reported:     map[api.ObjectKey]Status{},
 		errs:         map[api.ObjectKey]string{},
+		applied:      map[api.ObjectKey][sha256.Size]byte{},
 		batch:        map[api.ObjectKey]Status{},
 		batchRemoved: map[api.ObjectKey]struct{}{},
 	}, nil
@@ -192,7 +199,8 @@ func (r *Reconciler) SetDesired(works []Work) {
 // aside (a changed manifest comes with a new generation).
 func sameWork(a, b Work) bool {
 	return a.Generation == b.Generation && a.HasReplicas == b.HasReplicas && a.Replicas == b.Replicas &&
-		a.ConflictResolution == b.ConflictResolution && a.Release == b.Release && a.RenderError == b.RenderError
+		a.ConflictResolution == b.ConflictResolution && a.Release == b.Release && a.RenderError == b.RenderError &&
+		bytes.Equal(a.Manifest, b.Manifest)
 }
 
 // Ready reports whether the first desired set has been reconciled: every
@@ -373,6 +381,7 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		return false, nil // never delete before the desired set is known
 	}
 	if !want {
+		delete(r.applied, k)
 		if !exists {
 			r.setRemoved(k)
 			return true, nil
@@ -400,7 +409,10 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		r.setStatus(k, st)
 		return true, nil
 	}
-	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) {
+	sum := sha256.Sum256(w.Manifest)
+	last, known := r.applied[k]
+	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) &&
+		(!known || last == sum) {
 		delete(r.errs, k)
 		r.setStatus(k, st)
 		return true, nil
@@ -428,12 +440,14 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		return true, fmt.Errorf("apply: %w", err)
 	}
 	delete(r.errs, k)
+	r.applied[k] = sum
 	return true, r.refresh(ctx, k)
 }
 
 // release stops managing k, leaving the object in the cluster, and reports
 // k removed.
 func (r *Reconciler) release(ctx context.Context, k api.ObjectKey, st Status, exists bool) error {
+	delete(r.applied, k)
 	if exists {
 		r.log.Info("releasing object: its template was deleted with preserveResourcesOnDeletion", "key", k.String())
 		if err := r.cluster.Release(ctx, k); err != nil {

@@ -150,3 +150,32 @@ func TestReconcilerReappliesDrift(t *testing.T) {
 		}
 	}
 }
+
+// A manifest that changes without a new generation (an override policy
+// changed) is applied again.
+func TestReconcilerReappliesChangedManifest(t *testing.T) {
+	clock := deploytest.NewFakeClock(epoch)
+	fc := newFakeCluster(clock)
+	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{})
+	h.run(t)
+	w := work("web", "100m", "1Mi", 1, 2)
+	h.r.SetDesired([]deploy.Work{w})
+	h.waitStatus(t, w.Key, "applied", func(st deploy.Status) bool { return st.AppliedGeneration == 1 })
+	applies := func() int {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		return len(fc.applies)
+	}
+	if n := applies(); n != 1 {
+		t.Fatalf("%d applies, want 1", n)
+	}
+	w.Manifest = []byte(strings.Replace(string(w.Manifest), `"100m"`, `"200m"`, 1))
+	h.r.SetDesired([]deploy.Work{w})
+	waitFor(t, "the changed manifest applied", func() bool { return applies() == 2 })
+	fc.mu.Lock()
+	last := fc.applies[len(fc.applies)-1]
+	fc.mu.Unlock()
+	if !strings.Contains(string(last.Manifest), `"200m"`) {
+		t.Fatalf("applied %s", last.Manifest)
+	}
+}
