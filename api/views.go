@@ -53,6 +53,8 @@ type PlacementView struct {
 	// Evicting is true for replicas kept on a cluster the workload moved
 	// away from, until their replacements are Ready.
 	Evicting bool `json:"evicting,omitempty"`
+	// Overrides are the override policies applied to this cluster's copy.
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 // WorkloadView is one resource template and where it runs, as

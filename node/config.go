@@ -52,6 +52,11 @@ type Config struct {
 	// GossipKey optionally encrypts gossip (16, 24 or 32 bytes).
 	GossipKey []byte
 
+	// Kubeconfig makes the peer drive a real cluster through client-go;
+	// InCluster does the same with the pod's service account. Without
+	// either the peer drives a simulated cluster configured by Sim.
+	Kubeconfig string
+	InCluster  bool
 	// Sim configures the simulated cluster the peer drives (no kubeconfig).
 	Sim deploy.SimConfig
 
@@ -125,8 +130,13 @@ func (c Config) Validate() error {
 	if _, err := gossip.ProfileConfig(c.Gossip); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Sim.Validate(); err != nil {
-		errs = append(errs, err)
+	if c.Kubeconfig != "" && c.InCluster {
+		errs = append(errs, errors.New("give either a kubeconfig or in-cluster, not both"))
+	}
+	if !c.real() {
+		if err := c.Sim.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.MaxBodyBytes <= 0 {
 		errs = append(errs, errors.New("max body bytes must be positive"))
@@ -139,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// real reports whether the peer drives a real cluster.
+func (c Config) real() bool { return c.Kubeconfig != "" || c.InCluster }
 
 func (c Config) advertise() string {
 	if c.AdvertiseAddr != "" {

@@ -265,6 +265,10 @@ func (p *Peer) handleLeave(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Peer) handleSimulation(w http.ResponseWriter, r *http.Request) {
+	if p.sim == nil {
+		writeError(w, http.StatusConflict, errors.New("this peer drives a real cluster through client-go; it has no simulated cluster to switch"))
+		return
+	}
 	body, ok := p.readBody(w, r)
 	if !ok {
 		return

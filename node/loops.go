@@ -7,10 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/consensus"
-	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/region"
 )
@@ -129,86 +127,6 @@ func (p *Peer) leadershipLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// desiredLoop turns the local copy of the region state into the desired set
-// of this cluster whenever objects or bindings change.
-func (p *Peer) desiredLoop(ctx context.Context) {
-	changes, unsubscribe := p.fsm.Subscribe()
-	defer unsubscribe()
-	templates := map[string]cachedHasReplicas{}
-	var last region.Revisions
-	first := true
-	for {
-		var rev region.Revisions
-		p.fsm.Read(func(s *region.State) { rev = s.Revisions() })
-		if first || rev.Objects != last.Objects || rev.Bindings != last.Bindings {
-			first = false
-			last = rev
-			p.reconciler.SetDesired(p.desiredWorks(templates))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changes:
-		}
-	}
-}
-
-type cachedHasReplicas struct {
-	gen         int64
-	hasReplicas bool
-}
-
-// desiredWorks lists what this cluster must run: its share in every binding
-// and, where the workload was moved away gracefully, the replicas it keeps
-// until their replacements are Ready.
-func (p *Peer) desiredWorks(cache map[string]cachedHasReplicas) []deploy.Work {
-	me := p.cfg.Cluster
-	var works []deploy.Work
-	seen := map[string]bool{}
-	p.fsm.Read(func(s *region.State) {
-		for _, b := range s.Bindings() {
-			var replicas int32
-			bound := false
-			for _, t := range b.GetClusters() {
-				if t.GetName() == me {
-					replicas, bound = t.GetReplicas(), true
-				}
-			}
-			for _, e := range b.GetEvictions() {
-				if e.GetCluster() == me {
-					replicas, bound = max(replicas, e.GetReplicas()), true
-				}
-			}
-			if !bound {
-				continue
-			}
-			key := api.KeyFromProto(b.GetWorkload())
-			o := s.Object(key)
-			if o == nil {
-				continue
-			}
-			ks := key.String()
-			seen[ks] = true
-			c, ok := cache[ks]
-			if !ok || c.gen != o.GetGeneration() {
-				t, err := api.ParseTemplate(o.GetManifest())
-				c = cachedHasReplicas{gen: o.GetGeneration(), hasReplicas: err == nil && t.HasReplicas}
-				cache[ks] = c
-			}
-			works = append(works, deploy.Work{
-				Key: key, Manifest: o.GetManifest(), Generation: o.GetGeneration(),
-				HasReplicas: c.hasReplicas, Replicas: replicas,
-			})
-		}
-	})
-	for ks := range cache {
-		if !seen[ks] {
-			delete(cache, ks)
-		}
-	}
-	return works
 }
 
 // clusterReportLoop reports the cluster's health and capacity into gossip

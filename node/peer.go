@@ -31,11 +31,13 @@ type Peer struct {
 	fsm        *region.FSM
 	raft       *consensus.Node
 	pool       *gossip.Pool
-	sim        *deploy.SimCluster
+	sim        *deploy.SimCluster  // nil when driving a real cluster
+	kube       *deploy.KubeCluster // nil when simulating
 	cluster    deploy.Cluster
 	reconciler *deploy.Reconciler
 	leader     *region.Leader
 	statuses   *statusReporter
+	rendered   *renderer
 
 	httpLn     net.Listener
 	httpSrv    *http.Server
@@ -85,11 +87,25 @@ func (p *Peer) open() error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	p.sim, err = deploy.NewSimCluster(cfg.Sim)
-	if err != nil {
-		return fmt.Errorf("simulated cluster: %w", err)
+	if cfg.real() {
+		rc, err := deploy.LoadRESTConfig(cfg.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		kc := deploy.DefaultKubeConfig(cfg.Cluster)
+		kc.Logger = p.logger.With("component", "kube")
+		p.kube, err = deploy.NewKubeCluster(kc, rc)
+		if err != nil {
+			return fmt.Errorf("member cluster: %w", err)
+		}
+		p.cluster = p.kube
+	} else {
+		p.sim, err = deploy.NewSimCluster(cfg.Sim)
+		if err != nil {
+			return fmt.Errorf("simulated cluster: %w", err)
+		}
+		p.cluster = p.sim
 	}
-	p.cluster = p.sim
 
 	p.fsm = region.NewFSM(cfg.Region, p.logger.With("component", "fsm"))
 	rc := consensus.DefaultConfig()
@@ -136,6 +152,7 @@ func (p *Peer) open() error {
 		return err
 	}
 
+	p.rendered = newRenderer(cfg.Cluster)
 	p.statuses = newStatusReporter(p)
 	p.reconciler, err = deploy.NewReconciler(deploy.ReconcilerConfig{
 		ClusterName: cfg.Cluster,
@@ -184,6 +201,15 @@ func (p *Peer) startLoops() {
 			}
 		})
 	}
+	if p.kube != nil {
+		p.goLoop("kube", func(ctx context.Context) {
+			// Retries while the API server cannot be reached; meanwhile
+			// the reconciler's calls fail as unavailable and are retried.
+			if err := p.kube.Start(ctx); err != nil && ctx.Err() == nil {
+				p.logger.Error("member cluster informers stopped", "err", err)
+			}
+		})
+	}
 	p.goLoop("membership", p.membershipLoop)
 	p.goLoop("leadership", p.leadershipLoop)
 	p.goLoop("desired", p.desiredLoop)
@@ -217,7 +243,8 @@ func (p *Peer) FSM() *region.FSM { return p.fsm }
 // Raft gives the peer's Raft node.
 func (p *Peer) Raft() *consensus.Node { return p.raft }
 
-// Sim gives the simulated cluster the peer drives.
+// Sim gives the simulated cluster the peer drives, or nil when it drives a
+// real cluster.
 func (p *Peer) Sim() *deploy.SimCluster { return p.sim }
 
 // Done is closed when the peer has shut down.

@@ -37,6 +37,7 @@ func (r *statusReporter) report(statuses []deploy.Status, removed []api.ObjectKe
 		r.pending[ks] = &shoalpb.WorkStatus{
 			Workload: s.Key.Proto(), AppliedGeneration: s.AppliedGeneration, Replicas: s.Replicas,
 			ReadyReplicas: s.ReadyReplicas, Health: s.Health, Reason: s.Reason, Error: s.Error,
+			AppliedOverrides: r.p.rendered.appliedOverrides(ks),
 		}
 	}
 	for _, k := range removed {

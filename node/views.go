@@ -129,8 +129,8 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 			pv.Region = c.GetRegion()
 		}
 		if st := s.Status(k, cluster); st != nil {
-			pv.ReadyReplicas, pv.Health, pv.Reason, pv.Error, pv.AppliedGeneration =
-				st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration()
+			pv.ReadyReplicas, pv.Health, pv.Reason, pv.Error, pv.AppliedGeneration, pv.Overrides =
+				st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration(), st.GetAppliedOverrides()
 			if !evicting && st.GetAppliedGeneration() == o.GetGeneration() {
 				v.ReadyReplicas += min(st.GetReadyReplicas(), replicas)
 			}
@@ -213,48 +213,59 @@ func (p *Peer) handleDescribe(w http.ResponseWriter, r *http.Request) {
 func (p *Peer) handlePolicies(w http.ResponseWriter, r *http.Request) {
 	out := []api.PolicyView{}
 	p.fsm.Read(func(s *region.State) {
-		objs := s.Objects()
-		type decoded struct {
-			o *shoalpb.Object
-			p *api.Policy
-			w []string
-		}
-		var pols []decoded
-		var all []*api.Policy
-		for _, o := range objs {
-			if isTemplate(o) {
-				continue
-			}
-			pol, warns, err := api.DecodePolicy(o.GetManifest())
-			if err != nil {
-				continue
-			}
-			pols = append(pols, decoded{o, pol, warns})
-			all = append(all, pol)
-		}
-		selects := map[*api.Policy]map[string]bool{}
-		for _, o := range objs {
-			if !isTemplate(o) {
-				continue
-			}
-			t, err := api.ParseTemplate(o.GetManifest())
-			if err != nil {
-				continue
-			}
-			if pol := api.SelectPolicy(all, t); pol != nil {
-				if selects[pol] == nil {
-					selects[pol] = map[string]bool{}
+		var templates []*api.Template
+		var props []*api.Policy
+		var views []api.PolicyView
+		props2view := map[*api.Policy]int{}
+		var overrides []*api.OverridePolicy
+		over2view := map[*api.OverridePolicy]int{}
+		for _, o := range s.Objects() {
+			k := api.KeyFromProto(o.GetKey())
+			switch {
+			case k.IsPropagationPolicy():
+				pol, warns, err := api.DecodePolicy(o.GetManifest())
+				if err != nil {
+					continue
 				}
-				selects[pol][t.Key.Display()] = true
+				pv := api.PolicyView{Kind: pol.Kind, Namespace: pol.Namespace, Name: pol.Name, Generation: o.GetGeneration(), Warnings: warns, Spec: pol.Spec}
+				if pol.Spec.Priority != nil {
+					pv.Priority = *pol.Spec.Priority
+				}
+				props2view[pol] = len(views)
+				props = append(props, pol)
+				views = append(views, pv)
+			case k.IsOverridePolicy():
+				op, warns, err := api.DecodeOverridePolicy(o.GetManifest())
+				if err != nil {
+					continue
+				}
+				over2view[op] = len(views)
+				overrides = append(overrides, op)
+				views = append(views, api.PolicyView{Kind: op.Kind, Namespace: op.Namespace, Name: op.Name, Generation: o.GetGeneration(), Warnings: warns, Spec: op.Spec})
+			case !k.IsPolicy():
+				if t, err := api.ParseTemplate(o.GetManifest()); err == nil {
+					templates = append(templates, t)
+				}
 			}
 		}
-		for _, d := range pols {
-			pv := api.PolicyView{Kind: d.p.Kind, Namespace: d.p.Namespace, Name: d.p.Name, Generation: d.o.GetGeneration(),
-				Selects: sortedStrings(selects[d.p]), Warnings: d.w, Spec: d.p.Spec}
-			if d.p.Spec.Priority != nil {
-				pv.Priority = *d.p.Spec.Priority
+		// A propagation policy selects what it wins; an override policy
+		// every template it applies to.
+		for _, t := range templates {
+			if pol := api.SelectPolicy(props, t); pol != nil {
+				i := props2view[pol]
+				views[i].Selects = append(views[i].Selects, t.Key.Display())
 			}
-			out = append(out, pv)
+			for _, op := range api.SelectOverrides(overrides, t) {
+				i := over2view[op]
+				views[i].Selects = append(views[i].Selects, t.Key.Display())
+			}
+		}
+		for _, v := range views {
+			if v.Selects == nil {
+				v.Selects = []string{}
+			}
+			sort.Strings(v.Selects)
+			out = append(out, v)
 		}
 	})
 	writeJSON(w, http.StatusOK, out)

@@ -83,6 +83,8 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.Var(labels, "label", "cluster label key=value (repeatable)")
 	fs.BoolVar(&cfg.Edge, "edge", false, "the cluster is an edge site")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "drive the member cluster of this kubeconfig (default: a simulated cluster)")
+	fs.BoolVar(&cfg.InCluster, "in-cluster", false, "drive the cluster this peer runs in as a pod, with its service account")
 	fs.StringVar(&cfg.BindAddr, "bind", cfg.BindAddr, "IP address every listener binds to")
 	fs.StringVar(&cfg.AdvertiseAddr, "advertise", "", "IP address other peers use (default the bind address)")
 	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP API port (0 picks a free one)")

@@ -137,16 +137,20 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 		fmt.Fprintln(w, "  <none>")
 	} else {
 		t := tw(w)
-		fmt.Fprintln(t, "  CLUSTER\tREGION\tREPLICAS\tREADY\tHEALTH\tGENERATION\tDETAIL")
+		fmt.Fprintln(t, "  CLUSTER\tREGION\tREPLICAS\tREADY\tHEALTH\tGENERATION\tOVERRIDES\tDETAIL")
 		for _, p := range d.Placements {
 			detail := p.Reason
 			if p.Error != "" {
 				detail = "error: " + p.Error
 			}
+			overrides := "-"
+			if len(p.Overrides) > 0 {
+				overrides = strings.Join(p.Overrides, ", ")
+			}
 			if p.Evicting {
 				detail = strings.TrimSpace("evicting: kept until replacements are Ready. " + detail)
 			}
-			fmt.Fprintf(t, "  %s\t%s\t%d\t%d\t%s\t%d\t%s\n", p.Cluster, orDash(p.Region), p.Replicas, p.ReadyReplicas, p.Health, p.AppliedGeneration, detail)
+			fmt.Fprintf(t, "  %s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\n", p.Cluster, orDash(p.Region), p.Replicas, p.ReadyReplicas, p.Health, p.AppliedGeneration, overrides, detail)
 		}
 		t.Flush()
 	}
