@@ -27,6 +27,9 @@ type MeshSpec struct {
 	Dir string
 	// ExtraArgs are passed to every agent (e.g. --failback-delay 5s).
 	ExtraArgs []string
+	// PeerArgs are passed, after ExtraArgs, only to the agent of the named
+	// cluster ("eu-1", ...): e.g. the --kubeconfig of its own member cluster.
+	PeerArgs map[string][]string
 }
 
 // MeshPeer is one peer process of a local mesh.
@@ -139,6 +142,7 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 				join = p.Gossip
 			}
 			p.args = append(p.args, spec.ExtraArgs...)
+			p.args = append(p.args, spec.PeerArgs[cluster]...)
 			if err := m.start(p); err != nil {
 				m.Stop()
 				return nil, err
