@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 )
 
@@ -105,6 +107,11 @@ func (r *statusReporter) run(ctx context.Context) {
 			err := r.p.commit(ctx, &shoalpb.Command{Cmd: &shoalpb.Command_ReportStatus{ReportStatus: rs}})
 			if err == nil {
 				backoff = 100 * time.Millisecond
+				continue
+			}
+			if errors.Is(err, consensus.ErrRejected) {
+				// The region refused it; sending it again would not help.
+				r.p.logger.Error("status report rejected by the region", "err", err)
 				continue
 			}
 			r.putBack(rs)
