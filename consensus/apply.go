@@ -34,6 +34,8 @@ const (
 //     committed. Callers retry idempotent commands, or make commands
 //     idempotent (a request ID the FSM remembers) before retrying.
 //   - ErrTooLarge: cmd exceeds MaxCommandSize; nothing was sent.
+//   - ErrRefused: with TLS, the leader refused this node's certificate or
+//     this node the leader's; nothing was done.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (index uint64, err error) {
 	if len(cmd) > MaxCommandSize {
 		return 0, fmt.Errorf("%w: command of %d bytes exceeds %d", ErrTooLarge, len(cmd), MaxCommandSize)

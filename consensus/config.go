@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -54,6 +55,18 @@ type Config struct {
 	// ApplyTimeout bounds Apply, Barrier and membership changes when the
 	// context carries no deadline.
 	ApplyTimeout time.Duration
+
+	// TLS, if not nil, puts the whole listener under mutual TLS: every
+	// accepted connection must complete a handshake presenting a
+	// certificate before its mux byte is read, and every Raft and forward
+	// connection this node opens presents Certificates and checks the other
+	// side. The same config serves both sides, so it must have
+	// Certificates, ClientAuth RequireAndVerifyClientCert and, since
+	// addresses are dialed, either a ServerName or InsecureSkipVerify with
+	// a VerifyConnection that checks the chain (pki's PeerTLSConfig does:
+	// same mesh CA, same region). New raises MinVersion to TLS 1.3. nil
+	// means plain TCP, open to anyone who can reach the port.
+	TLS *tls.Config
 
 	// Logger receives the node's structured logs and raft's own (raft's
 	// "info" is logged at slog Info, its "debug" and "trace" at Debug).
@@ -129,6 +142,12 @@ func (c Config) Validate() error {
 		return bad("SnapshotRetain (%d) must be at least 1", c.SnapshotRetain)
 	case c.ApplyTimeout <= 0:
 		return bad("ApplyTimeout (%v) must be positive", c.ApplyTimeout)
+	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil:
+		return bad("TLS has no certificate: both sides of a connection present one")
+	case c.TLS != nil && c.TLS.ClientAuth != tls.RequireAndVerifyClientCert:
+		return bad("TLS.ClientAuth is %v: the Raft port needs RequireAndVerifyClientCert", c.TLS.ClientAuth)
+	case c.TLS != nil && c.TLS.InsecureSkipVerify && c.TLS.VerifyConnection == nil && c.TLS.VerifyPeerCertificate == nil:
+		return bad("TLS.InsecureSkipVerify without VerifyConnection would accept any server")
 	}
 	return nil
 }

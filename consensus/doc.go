@@ -6,7 +6,9 @@
 //
 // One TCP listener carries both Raft and forwarding; the first byte of a
 // connection selects which (see mux.go). Frames are size-bounded; garbage
-// closes the connection.
+// closes the connection. With Config.TLS every connection is mutual TLS
+// from its first byte, and the config decides who is let in (pki's
+// PeerTLSConfig: peers of the same mesh CA and region only).
 //
 // The contract, in the order a peer lives it:
 //

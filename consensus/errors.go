@@ -40,6 +40,13 @@ var (
 	// forwarded within the maximum frame size (MaxFrameSize).
 	ErrTooLarge = errors.New("consensus: command too large")
 
+	// ErrRefused is returned when a TLS handshake with the leader failed
+	// on a certificate: the leader refused this node's (another CA, mesh or
+	// region) or this node refused the leader's. Nothing was sent, so
+	// nothing was done; retrying does not help until the certificates are
+	// fixed.
+	ErrRefused = errors.New("consensus: certificate refused")
+
 	// ErrBadFrame is returned by the forwarding decoder for malformed or
 	// oversized input from the network.
 	ErrBadFrame = errors.New("consensus: malformed forward frame")

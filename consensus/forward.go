@@ -214,9 +214,11 @@ func (n *Node) forward(ctx context.Context, addr string, req *shoalpb.ForwardReq
 	remaining := time.Until(deadline)
 	req.TimeoutMs = max(1, (remaining - remaining/10).Milliseconds())
 
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := n.mux.dial(ctx, addr)
 	if err != nil {
+		if refusedByTLS(err) {
+			return 0, outcomeDone, fmt.Errorf("%w: %v", ErrRefused, err)
+		}
 		return 0, outcomeRetry, fmt.Errorf("%w: leader %s unreachable: %v", ErrNoLeader, addr, err)
 	}
 	defer conn.Close()
@@ -229,10 +231,17 @@ func (n *Node) forward(ctx context.Context, addr string, req *shoalpb.ForwardReq
 		if errors.Is(err, ErrTooLarge) {
 			return 0, outcomeDone, err
 		}
+		if refusedByTLS(err) {
+			return 0, outcomeDone, fmt.Errorf("%w: leader %s refused this node's certificate: %v", ErrRefused, addr, err)
+		}
 		return 0, outcomeRetry, fmt.Errorf("%w: sending to leader %s: %v", ErrNoLeader, addr, err)
 	}
 	body, err := readFrame(conn)
 	if err != nil {
+		if refusedByTLS(err) {
+			// The leader refused the handshake: it never read the request.
+			return 0, outcomeDone, fmt.Errorf("%w: leader %s refused this node's certificate: %v", ErrRefused, addr, err)
+		}
 		if ctx.Err() != nil {
 			return 0, outcomeDone, fmt.Errorf("%w: waiting for leader %s: %w", ErrTimeout, addr, ctx.Err())
 		}

@@ -1,6 +1,8 @@
 package consensus
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +15,9 @@ import (
 
 // The first byte of every connection on the node's one TCP listener says
 // what speaks on it (as Consul's RPC types do). Anything else closes the
-// connection.
+// connection. With Config.TLS the whole connection is TLS and the byte is
+// the first one inside it: nothing, not even the kind of connection, is
+// read from a side that has not shown a certificate of its region.
 const (
 	muxRaft    byte = 0x01 // hashicorp/raft's NetworkTransport protocol
 	muxForward byte = 0x02 // one ForwardRequest, one ForwardResponse
@@ -38,6 +42,8 @@ type mux struct {
 	ln        net.Listener
 	advertise net.Addr
 	log       *slog.Logger
+	tls       *tls.Config // server side; nil for plain TCP
+	dialTLS   *tls.Config // client side
 
 	raftConns  chan net.Conn
 	raftClosed chan struct{}
@@ -49,11 +55,19 @@ type mux struct {
 	sem       chan struct{}
 }
 
-func newMux(ln net.Listener, advertise net.Addr, log *slog.Logger) *mux {
+func newMux(ln net.Listener, advertise net.Addr, tlsCfg *tls.Config, log *slog.Logger) *mux {
+	var dialTLS *tls.Config
+	if tlsCfg != nil {
+		tlsCfg = tlsCfg.Clone()
+		tlsCfg.MinVersion = max(tlsCfg.MinVersion, tls.VersionTLS13)
+		dialTLS = tlsCfg.Clone()
+	}
 	return &mux{
 		ln:         ln,
 		advertise:  advertise,
 		log:        log,
+		tls:        tlsCfg,
+		dialTLS:    dialTLS,
 		raftConns:  make(chan net.Conn, raftAcceptBacklog),
 		raftClosed: make(chan struct{}),
 		closed:     make(chan struct{}),
@@ -100,7 +114,16 @@ func (m *mux) serve(handle func(net.Conn)) {
 
 func (m *mux) dispatch(conn net.Conn, handle func(net.Conn)) {
 	var b [1]byte
-	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if m.tls != nil {
+		tconn := tls.Server(conn, m.tls)
+		if err := tconn.Handshake(); err != nil {
+			m.log.Warn("refused a connection: TLS handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+			conn.Close()
+			return
+		}
+		conn = tconn
+	}
 	if _, err := conn.Read(b[:]); err != nil {
 		conn.Close()
 		return
@@ -177,10 +200,46 @@ func (l raftLayer) Close() error {
 // Addr is the advertised address, which raft uses as this node's address.
 func (l raftLayer) Addr() net.Addr { return l.m.advertise }
 
+// dial opens a connection to another node's mux, with a completed TLS
+// handshake when the node uses TLS. With TLS 1.3 a refusal of this node's
+// certificate shows only on the first read.
+func (m *mux) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || m.dialTLS == nil {
+		return conn, err
+	}
+	cfg := m.dialTLS
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tconn := tls.Client(conn, cfg)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return tconn, nil
+}
+
+// refusedByTLS reports whether err is a refusal at the TLS level rather
+// than a broken connection: this side refused the other's certificate
+// (pki's checks return CertificateVerificationError too), the other side
+// answered with a TLS alert (on a fresh connection: it refused this
+// side's certificate), or it does not speak TLS at all.
+func refusedByTLS(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var rerr tls.RecordHeaderError
+	var op *net.OpError
+	return errors.As(err, &verr) || errors.As(err, &rerr) ||
+		errors.As(err, &op) && op.Op == "remote error" // how crypto/tls reports a received alert
+}
+
 // Dial opens a raft connection to another node.
 func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.Dial("tcp", string(address))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := l.m.dial(ctx, string(address))
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	n.mux = newMux(ln, adv, log)
+	n.mux = newMux(ln, adv, cfg.TLS, log)
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  raftLayer{n.mux},
 		MaxPool: transportMaxPool,
