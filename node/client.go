@@ -3,12 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -17,9 +20,25 @@ import (
 
 // Client talks to any peer's HTTP API.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
 }
+
+// ClientOptions says how a client reaches an HTTPS API and proves who it
+// is. The zero value is a plain client.
+type ClientOptions struct {
+	// CACert is a PEM file with the CA the peers' certificates chain to
+	// (the mesh's ca.crt); empty means the system's roots.
+	CACert string
+	// ClientCert and ClientKey are PEM files of a client certificate of
+	// the mesh (shoal ca issue --client NAME); both or neither.
+	ClientCert, ClientKey string
+	// Token is a bearer token the peers accept.
+	Token string
+}
+
+func (o ClientOptions) empty() bool { return o == ClientOptions{} }
 
 // APIError is an error answered by a peer.
 type APIError struct {
@@ -29,16 +48,63 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.Message }
 
-// NewClient returns a client for the peer at base (http://host:port).
+// NewClient returns a plain client for the peer at base
+// (http://host:port, or https:// verified against the system's roots).
 func NewClient(base string) (*Client, error) {
+	return NewClientWith(base, ClientOptions{})
+}
+
+// NewClientWith returns a client for the peer at base that verifies the
+// peer against o.CACert and presents o's certificate and token. Options
+// other than none need an https:// base: credentials never travel in
+// clear.
+func NewClientWith(base string, o ClientOptions) (*Client, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
 	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("server %q is not a URL like http://127.0.0.1:7480", base)
 	}
-	return &Client{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: 60 * time.Second}}, nil
+	if u.Scheme == "http" && !o.empty() {
+		return nil, fmt.Errorf("server %s is plain http: a CA, client certificate or token needs an https:// server", base)
+	}
+	c := &Client{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Timeout: 60 * time.Second}, token: o.Token}
+	if u.Scheme == "https" {
+		cfg, err := o.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		c.http.Transport = tr
+	}
+	return c, nil
+}
+
+func (o ClientOptions) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CACert != "" {
+		pem, err := os.ReadFile(o.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", o.CACert)
+		}
+	}
+	switch {
+	case o.ClientCert != "" && o.ClientKey != "":
+		pair, err := tls.LoadX509KeyPair(o.ClientCert, o.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	case o.ClientCert != "" || o.ClientKey != "":
+		return nil, errors.New("a client certificate needs both its certificate and its key file")
+	}
+	return cfg, nil
 }
 
 // Base is the peer's base URL.
@@ -55,6 +121,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/yaml")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

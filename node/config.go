@@ -52,6 +52,18 @@ type Config struct {
 	// GossipKey optionally encrypts gossip (16, 24 or 32 bytes).
 	GossipKey []byte
 
+	// TLSCA, TLSCert and TLSKey are PEM files: the mesh CA, and this
+	// peer's certificate and key from `shoal ca issue`, which must name
+	// this peer's region and cluster. All three or none. With them the Raft
+	// port is mutual TLS between peers of the region, and the HTTP API is
+	// HTTPS and needs a client certificate of the mesh or a bearer token.
+	// Without them both are open to anyone who can reach the ports.
+	TLSCA, TLSCert, TLSKey string
+	// HTTPTokenFile lists the bearer tokens the HTTP API accepts, one a
+	// line (blank lines and lines starting with # are skipped). It needs
+	// TLS: a token must not travel in clear.
+	HTTPTokenFile string
+
 	// Kubeconfig makes the peer drive a real cluster through client-go;
 	// InCluster does the same with the pod's service account. Without
 	// either the peer drives a simulated cluster configured by Sim.
@@ -130,6 +142,12 @@ func (c Config) Validate() error {
 	if _, err := gossip.ProfileConfig(c.Gossip); err != nil {
 		errs = append(errs, err)
 	}
+	if n := countSet(c.TLSCA, c.TLSCert, c.TLSKey); n != 0 && n != 3 {
+		errs = append(errs, errors.New("TLS needs all three of --tls-ca, --tls-cert and --tls-key, or none"))
+	}
+	if c.HTTPTokenFile != "" && !c.tls() {
+		errs = append(errs, errors.New("--http-token-file needs TLS (--tls-ca, --tls-cert, --tls-key): tokens must not travel in clear"))
+	}
 	if c.Kubeconfig != "" && c.InCluster {
 		errs = append(errs, errors.New("give either a kubeconfig or in-cluster, not both"))
 	}
@@ -148,6 +166,19 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("failover durations must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// tls reports whether the peer's ports use TLS.
+func (c Config) tls() bool { return c.TLSCA != "" && c.TLSCert != "" && c.TLSKey != "" }
+
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // real reports whether the peer drives a real cluster.

@@ -39,7 +39,7 @@ func (p *Peer) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see the README's HTTP API)", r.Method, r.URL.Path))
 	})
-	return recoverer(p, mux)
+	return recoverer(p, authorize(p.tls, p.tokens, mux))
 }
 
 // recoverer turns a panic in a handler into a 500, so no request can take

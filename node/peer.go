@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
+	"github.com/shoalmesh/shoal/pki"
 	"github.com/shoalmesh/shoal/region"
 )
 
@@ -39,6 +41,8 @@ type Peer struct {
 	statuses   *statusReporter
 	rendered   *renderer
 
+	tls        *pki.Material // nil without TLS
+	tokens     [][]byte      // bearer tokens the API accepts
 	httpLn     net.Listener
 	httpSrv    *http.Server
 	gossipAddr string
@@ -83,6 +87,9 @@ func Start(cfg Config) (*Peer, error) {
 func (p *Peer) open() error {
 	cfg := p.cfg
 	var err error
+	if err := p.loadTLS(); err != nil {
+		return err
+	}
 	p.httpLn, err = net.Listen("tcp", net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.HTTPPort)))
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
@@ -117,6 +124,9 @@ func (p *Peer) open() error {
 	rc.DataDir = filepath.Join(cfg.DataDir, "raft")
 	rc.BootstrapExpect = cfg.BootstrapExpect
 	rc.Logger = p.logger.With("component", "raft")
+	if p.tls != nil {
+		rc.TLS = p.tls.PeerTLSConfig()
+	}
 	p.raft, err = consensus.New(rc, p.fsm)
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
@@ -163,10 +173,44 @@ func (p *Peer) open() error {
 	}
 	p.httpSrv = &http.Server{
 		Handler:           p.routes(),
+		TLSConfig:         p.serverTLS(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+// loadTLS loads the peer's certificate and tokens, or warns that its ports
+// are open.
+func (p *Peer) loadTLS() error {
+	cfg := p.cfg
+	if !cfg.tls() {
+		p.logger.Warn("no TLS: the HTTP API and the Raft port are unauthenticated, open to anyone who can reach them; " +
+			"give the peer --tls-ca, --tls-cert and --tls-key (see shoal ca)")
+		return nil
+	}
+	m, err := pki.LoadFiles(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	if err := m.CheckPeer(cfg.Region, cfg.Cluster); err != nil {
+		return fmt.Errorf("tls: %s: %w", cfg.TLSCert, err)
+	}
+	if cfg.HTTPTokenFile != "" {
+		if p.tokens, err = loadTokens(cfg.HTTPTokenFile); err != nil {
+			return err
+		}
+	}
+	p.tls = m
+	p.logger.Info("TLS on", "mesh", m.Mesh, "identity", m.Identity.String(), "tokens", len(p.tokens))
+	return nil
+}
+
+func (p *Peer) serverTLS() *tls.Config {
+	if p.tls == nil {
+		return nil
+	}
+	return p.tls.ServerTLSConfig()
 }
 
 func (p *Peer) initialMeta() *shoalpb.PeerMeta {
@@ -190,7 +234,11 @@ func (p *Peer) goLoop(name string, fn func(ctx context.Context)) {
 
 func (p *Peer) startLoops() {
 	p.goLoop("http", func(ctx context.Context) {
-		if err := p.httpSrv.Serve(p.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := p.httpSrv.Serve
+		if p.tls != nil {
+			serve = func(ln net.Listener) error { return p.httpSrv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(p.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.logger.Error("http server stopped", "err", err)
 		}
 	})
@@ -228,8 +276,13 @@ func (p *Peer) HTTPAddr() string {
 	return net.JoinHostPort(p.cfg.advertise(), port)
 }
 
-// URL is the base URL of the HTTP API.
-func (p *Peer) URL() string { return "http://" + p.HTTPAddr() }
+// URL is the base URL of the HTTP API: https:// with TLS.
+func (p *Peer) URL() string {
+	if p.tls != nil {
+		return "https://" + p.HTTPAddr()
+	}
+	return "http://" + p.HTTPAddr()
+}
 
 // GossipAddr is the address others join (host:port).
 func (p *Peer) GossipAddr() string { return p.gossipAddr }
