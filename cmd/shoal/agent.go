@@ -104,6 +104,10 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.DurationVar(&cfg.NotReadyToleration, "not-ready-toleration", cfg.NotReadyToleration, "how long workloads stay on a NotReady cluster before moving")
 	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", cfg.FailbackDelay, "how long a recovered cluster must be Ready before work moves back")
 	fs.DurationVar(&cfg.DeadClusterGrace, "dead-cluster-grace", cfg.DeadClusterGrace, "how long a cluster may be unreachable before it is removed from the region")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "mesh CA certificate (ca.crt from shoal ca init); with --tls-cert and --tls-key turns on TLS")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this peer's certificate (shoal ca issue --region R --cluster C)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "key of this peer's certificate")
+	fs.StringVar(&cfg.HTTPTokenFile, "http-token-file", "", "file of bearer tokens the HTTP API accepts, one a line (needs TLS)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest HTTP request body accepted")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
@@ -172,7 +176,8 @@ func runAgent(env *cliEnv, args []string) error {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c, err := node.NewClient(peer.URL())
+			// The peer's own certificate is a client certificate of the mesh.
+			c, err := node.NewClientWith(peer.URL(), node.ClientOptions{CACert: cfg.TLSCA, ClientCert: cfg.TLSCert, ClientKey: cfg.TLSKey})
 			if err == nil {
 				_, err = c.WaitLeader(ctx)
 			}

@@ -28,6 +28,7 @@ Peer and local mesh:
   leave      make the peer at --server leave its region gracefully and exit
   simulate   set the simulated cluster of the peer at --server ready or not-ready
   install    print the manifests that run a peer inside a member cluster
+  ca         the mesh CA: ca init, ca issue (certificates of peers and CLI users)
 
 Client (any peer answers; writes are forwarded to the region leader):
   apply      apply -f FILE|DIR|- (templates and PropagationPolicies)
@@ -37,7 +38,10 @@ Client (any peer answers; writes are forwarded to the region leader):
   status     the region: leader, term, peers and their health
   version    print the version
 
-The server defaults to $SHOAL_SERVER, else http://127.0.0.1:7480.
+The server defaults to $SHOAL_SERVER, else http://127.0.0.1:7480. For a peer
+with TLS: --server https://..., --ca-cert (the mesh's ca.crt) and either
+--client-cert/--client-key or --token ($SHOAL_CACERT, $SHOAL_CLIENT_CERT,
+$SHOAL_CLIENT_KEY, $SHOAL_TOKEN).
 Run "shoal COMMAND -h" for a command's flags.
 `
 
@@ -53,6 +57,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
 	server := global.String("server", "", "URL of any peer's HTTP API (default $SHOAL_SERVER or http://127.0.0.1:7480)")
+	var auth node.ClientOptions
+	global.StringVar(&auth.CACert, "ca-cert", os.Getenv("SHOAL_CACERT"), "CA certificate the peers' certificates chain to (default $SHOAL_CACERT; else the system's roots)")
+	global.StringVar(&auth.ClientCert, "client-cert", os.Getenv("SHOAL_CLIENT_CERT"), "client certificate of the mesh (default $SHOAL_CLIENT_CERT)")
+	global.StringVar(&auth.ClientKey, "client-key", os.Getenv("SHOAL_CLIENT_KEY"), "key of the client certificate (default $SHOAL_CLIENT_KEY)")
+	global.StringVar(&auth.Token, "token", os.Getenv("SHOAL_TOKEN"), "bearer token (default $SHOAL_TOKEN)")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -64,7 +73,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	env := &cliEnv{server: *server, stdin: stdin, stdout: stdout, stderr: stderr}
+	env := &cliEnv{server: *server, auth: auth, stdin: stdin, stdout: stdout, stderr: stderr}
 	if env.server == "" {
 		env.server = os.Getenv("SHOAL_SERVER")
 	}
@@ -98,6 +107,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runSimulate(env, cargs)
 	case "install":
 		err = runInstall(env, cargs)
+	case "ca":
+		err = runCA(env, cargs)
 	case "version":
 		fmt.Fprintln(stdout, "shoal", node.Version)
 	case "help", "-h", "--help":
@@ -122,13 +133,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // cliEnv is what every command gets.
 type cliEnv struct {
 	server string
+	auth   node.ClientOptions
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
 
 func (e *cliEnv) client() (*node.Client, error) {
-	return node.NewClient(e.server)
+	return node.NewClientWith(e.server, e.auth)
 }
 
 func usageErr(format string, args ...any) error {
