@@ -28,8 +28,8 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 ## bench: measured figures, written to BENCHMARKS.md.
-bench: build
-	./bin/shoal bench --out BENCHMARKS.md
+bench: build k8s-tools
+	SHOAL_K8S_BIN=$(K8S_BIN) ./bin/shoal bench --out BENCHMARKS.md
 
 ## proto: regenerate api/shoalpb from the .proto files (needs protoc and protoc-gen-go).
 proto:

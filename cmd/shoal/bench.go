@@ -37,6 +37,9 @@ var benchScenarios = []benchScenario{
 	{"propagation", "apply acknowledged -> every bound cluster running (multi-process and in-process)", benchPropagation},
 	{"scheduler", "region.Schedule throughput: 10,000 workloads over 100 clusters", benchScheduler},
 	{"footprint", "peer RSS and idle CPU with 1,000 workloads", benchFootprint},
+	{"real-propagation", "real member clusters: apply -> Deployment Ready in every bound member; 50 at once", benchRealPropagation},
+	{"real-failover", "real member clusters: kube-apiserver killed -> replacement pods Ready in the survivors", benchRealFailover},
+	{"real-footprint", "real member clusters: peer RSS and idle CPU with 200 workloads", benchRealFootprint},
 }
 
 // benchFigure is one measured figure.

@@ -23,12 +23,18 @@ type benchMesh struct {
 // startBenchMesh starts a region of n peer processes with extra agent flags
 // and waits until it is ready. The caller must call close.
 func startBenchMesh(ctx context.Context, b *bencher, n int, extra []string) (*benchMesh, error) {
+	return startBenchMeshPeers(ctx, b, n, extra, nil)
+}
+
+// startBenchMeshPeers is startBenchMesh with flags for single peers, by
+// cluster name (node.MeshSpec.PeerArgs).
+func startBenchMeshPeers(ctx context.Context, b *bencher, n int, extra []string, peerArgs map[string][]string) (*benchMesh, error) {
 	dir, err := os.MkdirTemp("", "shoal-bench-")
 	if err != nil {
 		return nil, err
 	}
 	args := append([]string{"--log-level", "warn"}, extra...)
-	m, err := node.StartMesh(node.MeshSpec{Binary: b.bin, Regions: 1, Clusters: n, Dir: dir, ExtraArgs: args})
+	m, err := node.StartMesh(node.MeshSpec{Binary: b.bin, Regions: 1, Clusters: n, Dir: dir, ExtraArgs: args, PeerArgs: peerArgs})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, scrubPaths(err)

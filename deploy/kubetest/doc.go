@@ -1,5 +1,6 @@
 // Package kubetest starts real Kubernetes control planes on 127.0.0.1 for
-// end-to-end tests. It is a test helper: only tests import it.
+// end-to-end tests. It is a test helper: only tests and the real-cluster
+// scenarios of `shoal bench` import it.
 //
 // Start runs one etcd and, for each member cluster, a kube-apiserver that
 // keeps its objects under its own etcd prefix (/<cluster name>), a
