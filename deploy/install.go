@@ -46,7 +46,21 @@ type InstallOptions struct {
 	// ("deployments.apps", "configmaps" for the core group). Empty means
 	// DefaultAllowedResources.
 	Allow []string
+	// TLS, if not nil, is the peer's certificate: rendered as the
+	// kubernetes.io/tls Secret shoal-tls, mounted read-only and given to
+	// the peer as --tls-ca, --tls-cert and --tls-key. nil leaves the
+	// peer's ports unauthenticated.
+	TLS *InstallTLS
 }
+
+// InstallTLS is a peer's certificate material, PEM. The caller checks it
+// (shoal install does, with the mesh CA); here it is only carried.
+type InstallTLS struct {
+	CACert, Cert, Key []byte
+}
+
+// TLSMountPath is where the shoal-tls Secret is mounted in the peer's pod.
+const TLSMountPath = "/etc/shoal/tls"
 
 // DefaultAllowedResources are the kinds a peer manages unless told
 // otherwise: the usual workload and configuration kinds.
@@ -144,6 +158,9 @@ func (o *InstallOptions) validate() error {
 	if key, err := base64.StdEncoding.DecodeString(o.GossipKey); err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
 		errs = append(errs, errors.New("--gossip-key must be base64 of 16, 24 or 32 bytes"))
 	}
+	if t := o.TLS; t != nil {
+		check(len(t.CACert) > 0 && len(t.Cert) > 0 && len(t.Key) > 0, "--tls-dir: the CA certificate, the peer certificate and its key are all required")
+	}
 	for _, l := range o.Labels {
 		check(labelKVRE.MatchString(l), "--label %q: want key=value with Kubernetes label syntax", l)
 	}
@@ -176,8 +193,8 @@ func (o *InstallOptions) rules() []rbacRule {
 
 // InstallManifests renders the manifests that run a peer in its member
 // cluster: namespace, service account, the narrowest RBAC it needs, the
-// gossip key Secret, a Service for its ports and a StatefulSet whose data
-// dir is on a persistent volume. The result is checked to be valid YAML.
+// gossip key Secret, the certificate Secret (with opts.TLS), a Service for
+// its ports and a StatefulSet whose data dir is on a persistent volume. The result is checked to be valid YAML.
 func InstallManifests(opts InstallOptions) ([]byte, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
@@ -190,11 +207,19 @@ func InstallManifests(opts InstallOptions) ([]byte, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
+	b64 := base64.StdEncoding.EncodeToString
 	data := struct {
 		InstallOptions
 		Rules           []rbacRule
 		GossipKeyBase64 string
-	}{opts, opts.rules(), base64.StdEncoding.EncodeToString([]byte(opts.GossipKey))}
+		TLSMountPath    string
+		TLSCABase64     string
+		TLSCertBase64   string
+		TLSKeyBase64    string
+	}{InstallOptions: opts, Rules: opts.rules(), GossipKeyBase64: b64([]byte(opts.GossipKey)), TLSMountPath: TLSMountPath}
+	if t := opts.TLS; t != nil {
+		data.TLSCABase64, data.TLSCertBase64, data.TLSKeyBase64 = b64(t.CACert), b64(t.Cert), b64(t.Key)
+	}
 	if err := tmpl.Execute(&buf, data); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -19,9 +20,23 @@ func installDocs(t *testing.T, opts InstallOptions) map[string]map[string]any {
 		if err := yaml.Unmarshal([]byte(d), &v); err != nil {
 			t.Fatalf("not YAML: %v\n%s", err, d)
 		}
-		docs[v["kind"].(string)] = v
+		docs[v["kind"].(string)+"/"+v["metadata"].(map[string]any)["name"].(string)] = v
 	}
 	return docs
+}
+
+// container returns the peer container of the rendered StatefulSet.
+func container(docs map[string]map[string]any) map[string]any {
+	spec := docs["StatefulSet/shoal"]["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	return spec["containers"].([]any)[0].(map[string]any)
+}
+
+func argsOf(docs map[string]map[string]any) string {
+	joined := ""
+	for _, a := range container(docs)["args"].([]any) {
+		joined += a.(string) + " "
+	}
+	return joined
 }
 
 func TestInstallManifests(t *testing.T) {
@@ -30,12 +45,13 @@ func TestInstallManifests(t *testing.T) {
 		Image: "registry.example/shoal:v1", Advertise: "203.0.113.10", Join: "203.0.113.11:7481",
 		BootstrapExpect: 3, Allow: []string{"deployments.apps", "configmaps", "widgets.example.com"},
 	})
-	for _, kind := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Secret", "Service", "StatefulSet"} {
+	for _, kind := range []string{"Namespace/shoal-system", "ServiceAccount/shoal", "ClusterRole/shoal-peer", "ClusterRoleBinding/shoal-peer",
+		"Secret/shoal-gossip", "Service/shoal", "StatefulSet/shoal"} {
 		if docs[kind] == nil {
 			t.Errorf("no %s rendered", kind)
 		}
 	}
-	rules := docs["ClusterRole"]["rules"].([]any)
+	rules := docs["ClusterRole/shoal-peer"]["rules"].([]any)
 	var managed []string
 	for _, r := range rules {
 		rule := r.(map[string]any)
@@ -49,12 +65,8 @@ func TestInstallManifests(t *testing.T) {
 	if got := strings.Join(managed, " "); got != want {
 		t.Errorf("RBAC resources %q, want %q (nothing more)", got, want)
 	}
-	sts := docs["StatefulSet"]
-	args := sts["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["args"].([]any)
-	joined := ""
-	for _, a := range args {
-		joined += a.(string) + " "
-	}
+	sts := docs["StatefulSet/shoal"]
+	joined := argsOf(docs)
 	for _, want := range []string{"--in-cluster", "--region=eu-west", "--cluster=eu-1", "--zone=eu-west-1a", "--label=env=prod",
 		"--advertise=203.0.113.10", "--join=203.0.113.11:7481", "--bootstrap-expect=3", "--data-dir=/var/lib/shoal"} {
 		if !strings.Contains(joined, want+" ") {
@@ -63,6 +75,61 @@ func TestInstallManifests(t *testing.T) {
 	}
 	if sts["spec"].(map[string]any)["volumeClaimTemplates"] == nil {
 		t.Error("the data dir is not on a persistent volume")
+	}
+}
+
+func TestInstallManifestsTLS(t *testing.T) {
+	base := InstallOptions{Region: "eu", Cluster: "eu-1", Image: "shoal:v1", Advertise: "198.51.100.1"}
+	probe := func(docs map[string]map[string]any) map[string]any {
+		return container(docs)["readinessProbe"].(map[string]any)["httpGet"].(map[string]any)
+	}
+
+	plain := installDocs(t, base)
+	if plain["Secret/shoal-tls"] != nil || strings.Contains(argsOf(plain), "--tls") {
+		t.Error("without TLS material the peer still gets a TLS Secret or --tls flags")
+	}
+	if s := probe(plain)["scheme"]; s != nil {
+		t.Errorf("plain peer probed with scheme %v", s)
+	}
+
+	withTLS := base
+	withTLS.TLS = &InstallTLS{CACert: []byte("ca-pem"), Cert: []byte("cert-pem"), Key: []byte("key-pem")}
+	docs := installDocs(t, withTLS)
+	sec := docs["Secret/shoal-tls"]
+	if sec == nil || sec["type"] != "kubernetes.io/tls" {
+		t.Fatalf("no kubernetes.io/tls Secret shoal-tls: %v", sec)
+	}
+	data := sec["data"].(map[string]any)
+	for key, want := range map[string]string{"tls.crt": "cert-pem", "tls.key": "key-pem", "ca.crt": "ca-pem"} {
+		got, err := base64.StdEncoding.DecodeString(data[key].(string))
+		if err != nil || string(got) != want {
+			t.Errorf("Secret %s = %q (%v), want %q", key, got, err, want)
+		}
+	}
+	args := argsOf(docs)
+	for _, want := range []string{"--tls-ca=" + TLSMountPath + "/ca.crt", "--tls-cert=" + TLSMountPath + "/tls.crt", "--tls-key=" + TLSMountPath + "/tls.key"} {
+		if !strings.Contains(args, want+" ") {
+			t.Errorf("peer args lack %s: %s", want, args)
+		}
+	}
+	mounted := false
+	for _, m := range container(docs)["volumeMounts"].([]any) {
+		m := m.(map[string]any)
+		if m["name"] == "tls" && m["mountPath"] == TLSMountPath && m["readOnly"] == true {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("the TLS Secret is not mounted read-only at %s", TLSMountPath)
+	}
+	if s := probe(docs)["scheme"]; s != "HTTPS" {
+		t.Errorf("TLS peer probed with scheme %v, want HTTPS", s)
+	}
+
+	missing := base
+	missing.TLS = &InstallTLS{CACert: []byte("ca-pem")}
+	if _, err := InstallManifests(missing); err == nil || !strings.Contains(err.Error(), "--tls-dir") {
+		t.Errorf("incomplete TLS material: %v", err)
 	}
 }
 

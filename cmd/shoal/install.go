@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/node"
+	"github.com/shoalmesh/shoal/pki"
 )
 
 func runInstall(env *cliEnv, args []string) error {
@@ -30,6 +33,7 @@ func runInstall(env *cliEnv, args []string) error {
 	fs.IntVar(&o.RaftPort, "raft-port", node.DefaultRaftPort, "Raft port")
 	fs.StringVar(&o.StorageSize, "storage-size", "1Gi", "size of the peer's data volume")
 	fs.StringVar(&o.StorageClass, "storage-class", "", "storage class of the data volume (default: the cluster's)")
+	tlsDir := fs.String("tls-dir", "", "directory with the mesh CA's ca.crt and this peer's REGION-CLUSTER.crt/.key (shoal ca issue ... --ip ADVERTISE); rendered as the Secret shoal-tls")
 	var allow listFlag
 	fs.Var(&allow, "allow", "resource the peer may manage, RESOURCE.GROUP (repeatable; default the usual workload kinds)")
 	if rest, err := parseFlags(fs, args); err != nil {
@@ -40,6 +44,13 @@ func runInstall(env *cliEnv, args []string) error {
 	o.Labels, o.Allow = labels, allow
 	if len(join) > 0 {
 		o.Join = join.String()
+	}
+	if *tlsDir != "" && o.Region != "" && o.Cluster != "" { // without them InstallManifests says what is missing
+		t, err := installTLS(*tlsDir, o.Region, o.Cluster, o.Advertise)
+		if err != nil {
+			return err
+		}
+		o.TLS = t
 	}
 	if o.GossipKey == "" {
 		key, err := deploy.NewGossipKey()
@@ -53,6 +64,39 @@ func runInstall(env *cliEnv, args []string) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	if o.TLS == nil {
+		fmt.Fprintln(env.stderr, "warning: no --tls-dir: the peer's HTTP API and Raft port will be unauthenticated, open to anyone who reaches its Service (see shoal ca)")
+	}
 	_, err = env.stdout.Write(out)
 	return err
+}
+
+// installTLS reads and checks a peer's certificate for install: it must
+// chain to the CA in dir, name the peer's region and cluster, and cover the
+// address the other peers dial (--advertise).
+func installTLS(dir, region, cluster, advertise string) (*deploy.InstallTLS, error) {
+	name := region + "-" + cluster
+	files := [3]string{filepath.Join(dir, pki.CACertFile), filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")}
+	var data [3][]byte
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-dir: %w (issue the peer's certificate with shoal ca issue --dir %s --region %s --cluster %s --ip %s)",
+				err, dir, region, cluster, advertise)
+		}
+		data[i] = b
+	}
+	m, err := pki.LoadPEM(data[0], data[1], data[2])
+	if err != nil {
+		return nil, fmt.Errorf("--tls-dir: %s: %w", files[1], err)
+	}
+	if err := m.CheckPeer(region, cluster); err != nil {
+		return nil, fmt.Errorf("--tls-dir: %s: %w", files[1], err)
+	}
+	if advertise != "" {
+		if err := m.Cert.Leaf.VerifyHostname(advertise); err != nil {
+			return nil, fmt.Errorf("--tls-dir: %s does not cover the --advertise address %s; issue it again with --ip %s: %w", files[1], advertise, advertise, err)
+		}
+	}
+	return &deploy.InstallTLS{CACert: data[0], Cert: data[1], Key: data[2]}, nil
 }

@@ -30,3 +30,41 @@ func TestInstallPrintsManifests(t *testing.T) {
 		t.Errorf("missing flags: stdout %q stderr %q", out.String(), errOut.String())
 	}
 }
+
+func TestInstallWithTLSDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"ca", "init", "--dir", dir, "--mesh", "prod"},
+		{"ca", "issue", "--dir", dir, "--region", "eu", "--cluster", "eu-1", "--ip", "198.51.100.7"},
+	} {
+		if code, out, errOut := shoal(args...); code != 0 {
+			t.Fatalf("shoal %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	install := []string{"install", "--region", "eu", "--cluster", "eu-1", "--image", "shoal:v1", "--advertise", "198.51.100.7"}
+	code, out, errOut := shoal(append(install, "--tls-dir", dir)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	wantIn(t, "manifests", out, "name: shoal-tls", "type: kubernetes.io/tls", "--tls-cert=/etc/shoal/tls/tls.crt", "scheme: HTTPS")
+	if strings.Contains(errOut, "unauthenticated") {
+		t.Errorf("warned about unauthenticated ports with TLS: %s", errOut)
+	}
+
+	// Without --tls-dir: no TLS Secret, and a warning.
+	code, out, errOut = shoal(install...)
+	if code != 0 || strings.Contains(out, "shoal-tls") || !strings.Contains(errOut, "unauthenticated") {
+		t.Errorf("without --tls-dir: exit %d, TLS Secret %v, stderr %q", code, strings.Contains(out, "shoal-tls"), errOut)
+	}
+
+	// A certificate that does not cover the advertised address, or of
+	// another cluster, is refused.
+	install[len(install)-1] = "198.51.100.8"
+	if code, _, errOut := shoal(append(install, "--tls-dir", dir)...); code != 1 || !strings.Contains(errOut, "--ip 198.51.100.8") {
+		t.Errorf("advertise not covered: exit %d: %s", code, errOut)
+	}
+	install[4] = "eu-2"
+	if code, _, errOut := shoal(append(install, "--tls-dir", dir)...); code != 1 || !strings.Contains(errOut, "--cluster eu-2") {
+		t.Errorf("no certificate of eu-2: exit %d: %s", code, errOut)
+	}
+}
