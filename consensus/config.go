@@ -63,7 +63,7 @@ type Config struct {
 	// side. The same config serves both sides, so it must have
 	// Certificates, ClientAuth RequireAndVerifyClientCert and, since
 	// addresses are dialed, either a ServerName or InsecureSkipVerify with
-	// a VerifyConnection that checks the chain (pki's PeerTLSConfig does:
+	// a VerifyConnection that checks the chain (transport's PeerTLSConfig does:
 	// same mesh CA, same region). New raises MinVersion to TLS 1.3. nil
 	// means plain TCP, open to anyone who can reach the port.
 	TLS *tls.Config

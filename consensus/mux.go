@@ -224,7 +224,7 @@ func (m *mux) dial(ctx context.Context, addr string) (net.Conn, error) {
 
 // refusedByTLS reports whether err is a refusal at the TLS level rather
 // than a broken connection: this side refused the other's certificate
-// (pki's checks return CertificateVerificationError too), the other side
+// (transport's checks return CertificateVerificationError too), the other side
 // answered with a TLS alert (on a fresh connection: it refused this
 // side's certificate), or it does not speak TLS at all.
 func refusedByTLS(err error) bool {

@@ -11,19 +11,19 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shoalmesh/shoal/api/shoalpb"
-	"github.com/shoalmesh/shoal/pki"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 // testCA is a mesh CA that issues Raft TLS configs.
 type testCA struct {
 	t     *testing.T
-	ca    *pki.CA
+	ca    *transport.CA
 	caPEM []byte
 }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	ca, caPEM, _, err := pki.NewCA("prod", time.Now())
+	ca, caPEM, _, err := transport.NewCA("prod", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +33,14 @@ func newTestCA(t *testing.T) *testCA {
 // peer returns the Raft TLS config of the peer of cluster in region.
 func (c *testCA) peer(region, cluster string) *tls.Config {
 	c.t.Helper()
-	certPEM, keyPEM, err := c.ca.Issue(pki.IssueRequest{
-		Identity: pki.PeerIdentity("prod", region, cluster),
+	certPEM, keyPEM, err := c.ca.Issue(transport.IssueRequest{
+		Identity: transport.PeerIdentity("prod", region, cluster),
 		IPs:      []net.IP{net.IPv4(127, 0, 0, 1)},
 	}, time.Now())
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	m, err := pki.LoadPEM(c.caPEM, certPEM, keyPEM)
+	m, err := transport.LoadPEM(c.caPEM, certPEM, keyPEM)
 	if err != nil {
 		c.t.Fatal(err)
 	}

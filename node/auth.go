@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/shoalmesh/shoal/pki"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 // maxTokens bounds the token file.
@@ -52,7 +52,7 @@ func loadTokens(path string) ([][]byte, error) {
 // is open, as warned at start), if it is GET /v1/health (probes), if its
 // connection has a verified client certificate of the mesh, or if it
 // carries a listed bearer token. Anything else gets 401.
-func authorize(mat *pki.Material, tokens [][]byte, h http.Handler) http.Handler {
+func authorize(mat *transport.Material, tokens [][]byte, h http.Handler) http.Handler {
 	if mat == nil {
 		return h
 	}

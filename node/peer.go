@@ -18,8 +18,8 @@ import (
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
-	"github.com/shoalmesh/shoal/pki"
 	"github.com/shoalmesh/shoal/region"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 // Version is the Shoal version, set at build time.
@@ -41,8 +41,8 @@ type Peer struct {
 	statuses   *statusReporter
 	rendered   *renderer
 
-	tls        *pki.Material // nil without TLS
-	tokens     [][]byte      // bearer tokens the API accepts
+	tls        *transport.Material // nil without TLS
+	tokens     [][]byte            // bearer tokens the API accepts
 	httpLn     net.Listener
 	httpSrv    *http.Server
 	gossipAddr string
@@ -189,7 +189,7 @@ func (p *Peer) loadTLS() error {
 			"give the peer --tls-ca, --tls-cert and --tls-key (see shoal ca)")
 		return nil
 	}
-	m, err := pki.LoadFiles(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+	m, err := transport.LoadFiles(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}

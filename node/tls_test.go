@@ -11,20 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalmesh/shoal/pki"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 // testPKI writes a mesh CA in dir and issues certificates from it.
 type testPKI struct {
 	t   testing.TB
 	dir string
-	ca  *pki.CA
+	ca  *transport.CA
 }
 
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := pki.InitCA(dir, "prod", time.Now())
+	ca, err := transport.InitCA(dir, "prod", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,23 +32,23 @@ func newTestPKI(t testing.TB) *testPKI {
 }
 
 // issue writes NAME.crt and NAME.key for id and returns their paths.
-func (k *testPKI) issue(name string, id pki.Identity) (crt, key string) {
+func (k *testPKI) issue(name string, id transport.Identity) (crt, key string) {
 	k.t.Helper()
-	certPEM, keyPEM, err := k.ca.Issue(pki.IssueRequest{Identity: id, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, time.Now())
+	certPEM, keyPEM, err := k.ca.Issue(transport.IssueRequest{Identity: id, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, time.Now())
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	if err := pki.WritePair(k.dir, name, certPEM, keyPEM); err != nil {
+	if err := transport.WritePair(k.dir, name, certPEM, keyPEM); err != nil {
 		k.t.Fatal(err)
 	}
 	return filepath.Join(k.dir, name+".crt"), filepath.Join(k.dir, name+".key")
 }
 
-func (k *testPKI) caFile() string { return filepath.Join(k.dir, pki.CACertFile) }
+func (k *testPKI) caFile() string { return filepath.Join(k.dir, transport.CACertFile) }
 
 func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 	k := newTestPKI(t)
-	crt, key := k.issue("eu-eu-1", pki.PeerIdentity("prod", "eu", "eu-1"))
+	crt, key := k.issue("eu-eu-1", transport.PeerIdentity("prod", "eu", "eu-1"))
 	tokens := filepath.Join(k.dir, "tokens")
 	if err := os.WriteFile(tokens, []byte("# operators\n\ns3cret-one\ns3cret-two\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 	if !strings.HasPrefix(p.URL(), "https://") {
 		t.Fatalf("URL %s is not https", p.URL())
 	}
-	aliceCrt, aliceKey := k.issue("client-alice", pki.ClientIdentity("prod", "alice"))
+	aliceCrt, aliceKey := k.issue("client-alice", transport.ClientIdentity("prod", "alice"))
 	client := func(o ClientOptions) *Client {
 		t.Helper()
 		c, err := NewClientWith(p.URL(), o)
@@ -111,7 +111,7 @@ func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 
 	// A client certificate of another CA fails the handshake.
 	other := newTestPKI(t)
-	mCrt, mKey := other.issue("client-mallory", pki.ClientIdentity("prod", "mallory"))
+	mCrt, mKey := other.issue("client-mallory", transport.ClientIdentity("prod", "mallory"))
 	_, err := client(ClientOptions{CACert: k.caFile(), ClientCert: mCrt, ClientKey: mKey}).Status(ctx)
 	var apiErr *APIError
 	if err == nil || errors.As(err, &apiErr) {
@@ -125,9 +125,9 @@ func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 
 func TestTLSPeerRefusesToStartWithAWrongCertificate(t *testing.T) {
 	k := newTestPKI(t)
-	crt, key := k.issue("eu-eu-2", pki.PeerIdentity("prod", "eu", "eu-2"))
+	crt, key := k.issue("eu-eu-2", transport.PeerIdentity("prod", "eu", "eu-2"))
 	other := newTestPKI(t)
-	oCrt, oKey := other.issue("eu-eu-1", pki.PeerIdentity("prod", "eu", "eu-1"))
+	oCrt, oKey := other.issue("eu-eu-1", transport.PeerIdentity("prod", "eu", "eu-1"))
 	tests := map[string]struct {
 		mod  func(*Config)
 		want string

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/shoalmesh/shoal/pki"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 const caUsage = `Usage:
@@ -49,14 +49,14 @@ func runCAInit(env *cliEnv, args []string) error {
 	if *dir == "" || *mesh == "" {
 		return usageErr("--dir and --mesh are required")
 	}
-	if err := pki.CheckName("--mesh", *mesh); err != nil {
+	if err := transport.CheckName("--mesh", *mesh); err != nil {
 		return usageErr("%v", err)
 	}
-	if _, err := pki.InitCA(*dir, *mesh, time.Now()); err != nil {
+	if _, err := transport.InitCA(*dir, *mesh, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "created the CA of mesh %s: %s (share it), %s (keep it private)\n",
-		*mesh, filepath.Join(*dir, pki.CACertFile), filepath.Join(*dir, pki.CAKeyFile))
+		*mesh, filepath.Join(*dir, transport.CACertFile), filepath.Join(*dir, transport.CAKeyFile))
 	return nil
 }
 
@@ -81,23 +81,23 @@ func runCAIssue(env *cliEnv, args []string) error {
 	if *days < 1 {
 		return usageErr("--days %d must be at least 1", *days)
 	}
-	ca, err := pki.LoadCA(*dir)
+	ca, err := transport.LoadCA(*dir)
 	if err != nil {
 		return fmt.Errorf("loading the CA (create it with shoal ca init): %w", err)
 	}
-	req := pki.IssueRequest{Validity: time.Duration(*days) * 24 * time.Hour}
+	req := transport.IssueRequest{Validity: time.Duration(*days) * 24 * time.Hour}
 	var name string
 	switch {
 	case *client != "" && (*region != "" || *cluster != ""):
 		return usageErr("give either --client or --region and --cluster")
 	case *client != "":
-		req.Identity = pki.ClientIdentity(ca.Mesh, *client)
+		req.Identity = transport.ClientIdentity(ca.Mesh, *client)
 		name = "client-" + *client
 		if len(ips) > 0 || len(dns) > 0 {
 			return usageErr("--ip and --dns are for peers")
 		}
 	case *region != "" && *cluster != "":
-		req.Identity = pki.PeerIdentity(ca.Mesh, *region, *cluster)
+		req.Identity = transport.PeerIdentity(ca.Mesh, *region, *cluster)
 		name = *region + "-" + *cluster
 		if len(ips) == 0 && len(dns) == 0 {
 			ips, dns = listFlag{"127.0.0.1"}, listFlag{"localhost"}
@@ -120,7 +120,7 @@ func runCAIssue(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := pki.WritePair(*dir, name, certPEM, keyPEM); err != nil {
+	if err := transport.WritePair(*dir, name, certPEM, keyPEM); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "issued %s: %s, %s\n", req.Identity, filepath.Join(*dir, name+".crt"), filepath.Join(*dir, name+".key"))

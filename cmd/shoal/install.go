@@ -7,7 +7,7 @@ import (
 
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/node"
-	"github.com/shoalmesh/shoal/pki"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 func runInstall(env *cliEnv, args []string) error {
@@ -76,7 +76,7 @@ func runInstall(env *cliEnv, args []string) error {
 // address the other peers dial (--advertise).
 func installTLS(dir, region, cluster, advertise string) (*deploy.InstallTLS, error) {
 	name := region + "-" + cluster
-	files := [3]string{filepath.Join(dir, pki.CACertFile), filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")}
+	files := [3]string{filepath.Join(dir, transport.CACertFile), filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")}
 	var data [3][]byte
 	for i, f := range files {
 		b, err := os.ReadFile(f)
@@ -86,7 +86,7 @@ func installTLS(dir, region, cluster, advertise string) (*deploy.InstallTLS, err
 		}
 		data[i] = b
 	}
-	m, err := pki.LoadPEM(data[0], data[1], data[2])
+	m, err := transport.LoadPEM(data[0], data[1], data[2])
 	if err != nil {
 		return nil, fmt.Errorf("--tls-dir: %s: %w", files[1], err)
 	}

@@ -1,4 +1,4 @@
-package pki
+package transport
 
 import (
 	"crypto/x509"

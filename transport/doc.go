@@ -1,5 +1,10 @@
-// Package pki is the mesh's certificate authority and the identities it
-// vouches for. One CA per mesh (InitCA writes ca.crt and ca.key); the CA
+// Package transport holds what crosses the network between peers. Today
+// that is the mesh's identity: its certificate authority and the
+// identities it vouches for, used for mutual TLS on the Raft port and the
+// HTTPS API. The QUIC links between regions (framing, reconnect, fault
+// hooks) come here next and use the same identities.
+//
+// The mesh CA and the identities it vouches for. One CA per mesh (InitCA writes ca.crt and ca.key); the CA
 // certificate names the mesh with the URI shoal://MESH. Every certificate
 // it issues carries exactly one URI naming who holds it:
 //
@@ -13,4 +18,4 @@
 // a client certificate is verified if given; MeshIdentity says whether a
 // request's certificate belongs to the mesh). Nothing here reads flags or
 // talks to the network.
-package pki
+package transport
