@@ -45,6 +45,13 @@ type Pool struct {
 	// updateMu serialises UpdateMeta.
 	updateMu sync.Mutex
 
+	// The local node's advertised address, read once at New: memberlist's
+	// LocalNode is its live record, which UpdateNode rewrites, so reading
+	// it later races.
+	localIP   net.IP
+	localPort int
+	localAddr string
+
 	mu        sync.Mutex
 	localMeta []byte // what NodeMeta gossips
 	members   map[string]*record
@@ -90,6 +97,8 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
 		return nil, fmt.Errorf("gossip: start memberlist for cluster %q on %s:%d: %w", cfg.Name, cfg.BindAddr, cfg.BindPort, err)
 	}
 	p.ml = ml
+	local := ml.LocalNode()
+	p.localIP, p.localPort, p.localAddr = append(net.IP(nil), local.Addr...), int(local.Port), local.Address()
 	p.log.Info("gossip pool started", "addr", p.LocalAddr(), "profile", cfg.Profile, "encrypted", len(cfg.SecretKey) > 0)
 	return p, nil
 }
@@ -183,13 +192,12 @@ func (p *Pool) isSelf(ctx context.Context, addr string) bool {
 		}
 		addr = rest
 	}
-	local := p.ml.LocalNode()
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		host, portStr = addr, strconv.Itoa(p.cfg.BindPort)
 	}
 	port, err := strconv.Atoi(portStr)
-	if err != nil || port != int(local.Port) {
+	if err != nil || port != p.localPort {
 		return false
 	}
 	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
@@ -198,7 +206,7 @@ func (p *Pool) isSelf(ctx context.Context, addr string) bool {
 	}
 	bind := net.ParseIP(p.cfg.BindAddr)
 	for _, ip := range ips {
-		if ip.Equal(local.Addr) || ip.IsUnspecified() {
+		if ip.Equal(p.localIP) || ip.IsUnspecified() {
 			return true
 		}
 		if ip.IsLoopback() && (bind.IsLoopback() || bind.IsUnspecified()) {
@@ -284,7 +292,7 @@ func (p *Pool) LocalMember() Member {
 
 // LocalAddr returns the gossip address (host:port) other members use to
 // reach this one, with the real port when Config.BindPort was 0.
-func (p *Pool) LocalAddr() string { return p.ml.LocalNode().Address() }
+func (p *Pool) LocalAddr() string { return p.localAddr }
 
 // Leave leaves the pool gracefully: the other members see StateLeft and
 // EventLeft instead of a failure. It first tells every live member that it
