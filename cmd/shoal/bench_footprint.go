@@ -50,6 +50,18 @@ spec:
           - {targetCluster: {clusterNames: [eu-1, eu-2, eu-3]}, weight: 1}
 `
 
+// rssFileNote explains the file-backed part of a peer's RSS, where both
+// footprint figures miss their target.
+const rssFileNote = "**Why RSS is above the target.** RssAnon (the peer's own memory) is 23 to 32 MiB; the rest " +
+	"is RssFile, file-backed pages, mostly the shoal executable's code and read-only data that the process touched. " +
+	"RssFile was about 15 MiB when this benchmark was first written (simulated clusters only, a 21 MB binary) and is " +
+	"about 33 to 39 MiB since client-go and the Kubernetes API types were linked in to drive real clusters (a 76 MB " +
+	"binary; an idle `shoal agent -dev` alone shows about 31 to 33 MiB of RssFile, with or without the bench's own " +
+	"real-cluster code). These pages are shared by processes running the same file and the kernel can drop and " +
+	"re-read them, so they cost less than anonymous memory, but VmRSS counts them and the 50 MiB target is on VmRSS. " +
+	"Not fixed here: trimming what the binary links (for example the typed clientset of every API group, where the " +
+	"dynamic client would do) may be the lever; not measured, and a separate change."
+
 func footprintDeployment(i int) string {
 	kind, replicas := "dup", 1
 	if i%2 == 1 {
@@ -247,6 +259,7 @@ func benchFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error) {
 		"The idle figure above shows the memory is given back within about 10 s. Nudging only the keys a change "+
 		"concerns (the simulated and the client-go cluster would have to say which) would remove the quadratic part.")
 	rss.Details = append(rss.Details, "", "VmRSS of each peer right after the region formed, before any workload: "+strings.Join(base, ", ")+".")
+	rss.Details = append(rss.Details, "", rssFileNote)
 	cpu.How = fmt.Sprintf("The same peers over the same %s idle window: (utime + stime) from /proc/PID/stat at the end "+
 		"minus at the start, in clock ticks of 1/100 s, divided by the window's wall time. 100%% is one CPU. Idle "+
 		"work is gossip probes, Raft heartbeats, the periodic cluster report and the reconcilers' resync.", idle.Round(time.Second))

@@ -194,6 +194,7 @@ func benchRealFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error)
 		"of the idle window (`kubetest.ControlPlane.RSS`, summed over the 3 members; one etcd is shared): %.0f MiB "+
 		"in all.", total), "", "| component | RSS (MiB) |", "|---|---|")
 	rss.Details = append(rss.Details, cpRows...)
+	rss.Details = append(rss.Details, "", rssFileNote)
 	hwm.How = fmt.Sprintf("The same peer processes: VmHWM from /proc/PID/status at the end of the idle window, the "+
 		"largest resident set each had since it started, so it includes receiving, committing, scheduling and "+
 		"applying the %d Deployments to its member and following their status, on top of the idle state.", realFootprintWorkloads)
