@@ -16,13 +16,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
@@ -109,16 +110,17 @@ var ErrKindNotServed = errors.New("kind not served by the cluster")
 // resource version of its last write per object; until the cache has caught
 // up, Status and Delete read the object from the API server instead.
 type KubeCluster struct {
-	cfg     KubeConfig
-	log     *slog.Logger
-	dyn     dynamic.Interface
-	kube    kubernetes.Interface
-	disc    discovery.DiscoveryInterface
-	mapper  *restmapper.DeferredDiscoveryRESTMapper
-	owned   dynamicinformer.DynamicSharedInformerFactory
-	changed chan struct{}
-	started atomic.Bool
-	synced  atomic.Bool
+	cfg    KubeConfig
+	log    *slog.Logger
+	dyn    dynamic.Interface
+	core   corev1client.CoreV1Interface
+	disc   discovery.DiscoveryInterface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+	// selector picks the objects Shoal owns.
+	selector string
+	changed  chan struct{}
+	started  atomic.Bool
+	synced   atomic.Bool
 
 	mu         sync.Mutex
 	stop       <-chan struct{} // set by Start
@@ -175,11 +177,18 @@ func NewKubeCluster(cfg KubeConfig, rc *rest.Config) (*KubeCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube cluster: %w", err)
 	}
-	kube, err := kubernetes.NewForConfig(rc)
+	// Only the core group's typed client: the whole clientset (every API
+	// group's typed client and informers) more than doubles the binary and
+	// the memory a peer needs.
+	core, err := corev1client.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kube cluster: %w", err)
 	}
-	return newKubeCluster(cfg, dyn, kube)
+	disc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kube cluster: %w", err)
+	}
+	return newKubeCluster(cfg, dyn, core, disc)
 }
 
 // warningLogger logs the API server's warnings at debug level.
@@ -189,22 +198,20 @@ func (w warningLogger) HandleWarningHeader(code int, agent, text string) {
 	w.log.Debug("API server warning", "code", code, "text", text)
 }
 
-func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, kube kubernetes.Interface) (*KubeCluster, error) {
+func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, core corev1client.CoreV1Interface, disc discovery.DiscoveryInterface) (*KubeCluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	disc := kube.Discovery()
 	selector := ManagedByLabel + "=" + ManagedByValue
 	return &KubeCluster{
-		cfg:    cfg,
-		log:    cfg.Logger.With("cluster", cfg.ClusterName),
-		dyn:    dyn,
-		kube:   kube,
-		disc:   disc,
-		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
-		owned: dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, cfg.Resync, metav1.NamespaceAll,
-			func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+		cfg:        cfg,
+		log:        cfg.Logger.With("cluster", cfg.ClusterName),
+		dyn:        dyn,
+		core:       core,
+		disc:       disc,
+		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		selector:   selector,
 		changed:    make(chan struct{}, 1),
 		informers:  map[schema.GroupVersionResource]*ownedInformer{},
 		pending:    map[api.ObjectKey]string{},
@@ -318,6 +325,23 @@ func (k *KubeCluster) findOwnedResources(ctx context.Context) error {
 
 // informerFor returns the synced informer of m's owned objects, starting it
 // if needed. It waits at most informerSyncTimeout for the first sync.
+// ownedInformer watches the objects of one resource that carry Shoal's
+// label, in every namespace. (dynamicinformer's factory would do the same
+// but links every API group's typed informers into the binary.)
+func (k *KubeCluster) ownedInformer(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+	ri := k.dyn.Resource(gvr)
+	return cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = k.selector
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = k.selector
+			return ri.Watch(ctx, o)
+		},
+	}, &unstructured.Unstructured{}, k.cfg.Resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+}
+
 func (k *KubeCluster) informerFor(ctx context.Context, m mapping) (cache.SharedIndexInformer, error) {
 	k.mu.Lock()
 	if k.stop == nil {
@@ -326,7 +350,7 @@ func (k *KubeCluster) informerFor(ctx context.Context, m mapping) (cache.SharedI
 	}
 	oi := k.informers[m.gvr]
 	if oi == nil {
-		oi = &ownedInformer{inf: k.owned.ForResource(m.gvr).Informer()}
+		oi = &ownedInformer{inf: k.ownedInformer(m.gvr)}
 		gvr := m.gvr.String()
 		_ = oi.inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 			oi.lastErr.Store(&err)
@@ -334,7 +358,7 @@ func (k *KubeCluster) informerFor(ctx context.Context, m mapping) (cache.SharedI
 		})
 		_, _ = oi.inf.AddEventHandler(k.signalHandler())
 		k.informers[m.gvr] = oi
-		k.owned.Start(k.stop)
+		go oi.inf.Run(k.stop)
 	}
 	k.mu.Unlock()
 	if oi.inf.HasSynced() {

@@ -245,10 +245,10 @@ func (k *KubeCluster) ensureNamespace(ctx context.Context, ns string) error {
 	if known {
 		return nil
 	}
-	cur, err := k.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	cur, err := k.core.Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		_, err = k.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		_, err = k.core.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 			Name: ns, Labels: map[string]string{CreatedNamespaceLabel: "true"},
 		}}, metav1.CreateOptions{FieldManager: k.cfg.FieldManager})
 		if err != nil && !apierrors.IsAlreadyExists(err) {

@@ -11,7 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/shoalmesh/shoal/api"
@@ -22,12 +23,30 @@ import (
 // pod not yet Succeeded or Failed), keeping only the fields Health and
 // Capacity read. k.stop is set.
 func (k *KubeCluster) startNodesAndPods() {
-	nf := informers.NewSharedInformerFactoryWithOptions(k.kube, k.cfg.Resync, informers.WithTransform(slimNode))
-	pf := informers.NewSharedInformerFactoryWithOptions(k.kube, k.cfg.Resync, informers.WithTransform(slimPod),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
-		}))
-	nodes, pods := nf.Core().V1().Nodes().Informer(), pf.Core().V1().Pods().Informer()
+	informer := func(lw *cache.ListWatch, obj runtime.Object, slim cache.TransformFunc) cache.SharedIndexInformer {
+		inf := cache.NewSharedIndexInformer(lw, obj, k.cfg.Resync, cache.Indexers{})
+		_ = inf.SetTransform(slim)
+		return inf
+	}
+	nodes := informer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return k.core.Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return k.core.Nodes().Watch(ctx, o)
+		},
+	}, &corev1.Node{}, slimNode)
+	livePods := func(o *metav1.ListOptions) { o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed" }
+	pods := informer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			livePods(&o)
+			return k.core.Pods(metav1.NamespaceAll).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			livePods(&o)
+			return k.core.Pods(metav1.NamespaceAll).Watch(ctx, o)
+		},
+	}, &corev1.Pod{}, slimPod)
 	_, _ = nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { k.signal() },
 		UpdateFunc: func(o, n any) {
@@ -53,8 +72,8 @@ func (k *KubeCluster) startNodesAndPods() {
 	k.nodes, k.pods = nodes, pods
 	stop := k.stop
 	k.mu.Unlock()
-	nf.Start(stop)
-	pf.Start(stop)
+	go nodes.Run(stop)
+	go pods.Run(stop)
 }
 
 // Health implements Cluster: NotReady when the API server does not answer
@@ -93,7 +112,7 @@ func (k *KubeCluster) nodeList(ctx context.Context) ([]*corev1.Node, error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	l, err := k.kube.CoreV1().Nodes().List(lctx, metav1.ListOptions{})
+	l, err := k.core.Nodes().List(lctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
