@@ -22,6 +22,7 @@ test: fmt-check vet build k8s-tools
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./cmd/shoal
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -29,7 +30,8 @@ fmt-check:
 
 ## bench: measured figures, written to BENCHMARKS.md.
 bench: build k8s-tools
-	SHOAL_K8S_BIN=$(K8S_BIN) ./bin/shoal bench --out BENCHMARKS.md
+	$(GO) build -tags bench -ldflags "$(LDFLAGS)" -o bin/shoal-bench ./cmd/shoal
+	SHOAL_BIN=$(CURDIR)/bin/shoal SHOAL_K8S_BIN=$(K8S_BIN) ./bin/shoal-bench bench --out BENCHMARKS.md
 
 ## proto: regenerate api/shoalpb from the .proto files (needs protoc and protoc-gen-go).
 proto:

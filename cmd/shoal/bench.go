@@ -1,3 +1,5 @@
+//go:build bench
+
 package main
 
 import (
@@ -96,7 +98,9 @@ func (b *bencher) progress(format string, args ...any) {
 // 10, whatever --trials says.
 func (b *bencher) failoverTrials() int { return max(b.trials, 10) }
 
-func runBench(env *cliEnv, args []string) error {
+func init() { runBench = benchMain }
+
+func benchMain(env *cliEnv, args []string) error {
 	fset := newFlagSet(env, "bench", "bench [--trials N] [--only NAME] [--out FILE]")
 	trials := fset.Int("trials", 10, "trials per figure (failover figures: at least 10; propagation: 5 times this)")
 	only := fset.String("only", "", "run only this scenario: "+benchNames())

@@ -45,6 +45,11 @@ $SHOAL_CLIENT_KEY, $SHOAL_TOKEN).
 Run "shoal COMMAND -h" for a command's flags.
 `
 
+// runBench is `shoal bench`, compiled in only with the build tag bench
+// (make bench): it links the test harness that starts real Kubernetes
+// control planes, which a peer must not carry.
+var runBench func(env *cliEnv, args []string) error
+
 // errUsage marks an error in how the command was called (exit code 2).
 var errUsage = errors.New("usage")
 
@@ -90,6 +95,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "demo":
 		err = runDemo(env, cargs)
 	case "bench":
+		if runBench == nil {
+			err = errors.New("this binary was built without the benchmarks (they start real control planes and are kept out of the peer); run make bench")
+			break
+		}
 		err = runBench(env, cargs)
 	case "apply":
 		err = runApply(env, cargs)
