@@ -13,19 +13,14 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -110,12 +105,10 @@ var ErrKindNotServed = errors.New("kind not served by the cluster")
 // resource version of its last write per object; until the cache has caught
 // up, Status and Delete read the object from the API server instead.
 type KubeCluster struct {
-	cfg    KubeConfig
-	log    *slog.Logger
-	dyn    dynamic.Interface
-	core   corev1client.CoreV1Interface
-	disc   discovery.DiscoveryInterface
-	mapper *restmapper.DeferredDiscoveryRESTMapper
+	cfg  KubeConfig
+	log  *slog.Logger
+	dyn  dynamic.Interface
+	disc *apiDiscovery
 	// selector picks the objects Shoal owns.
 	selector string
 	changed  chan struct{}
@@ -177,18 +170,14 @@ func NewKubeCluster(cfg KubeConfig, rc *rest.Config) (*KubeCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube cluster: %w", err)
 	}
-	// Only the core group's typed client: the whole clientset (every API
-	// group's typed client and informers) more than doubles the binary and
-	// the memory a peer needs.
-	core, err := corev1client.NewForConfig(rc)
+	// Only the dynamic client and plain GETs for discovery: the typed
+	// clientset, its scheme and client-go's discovery link every API
+	// group's types, which more than doubles what a peer weighs.
+	disc, err := newAPIDiscovery(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kube cluster: %w", err)
 	}
-	disc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kube cluster: %w", err)
-	}
-	return newKubeCluster(cfg, dyn, core, disc)
+	return newKubeCluster(cfg, dyn, disc)
 }
 
 // warningLogger logs the API server's warnings at debug level.
@@ -198,7 +187,7 @@ func (w warningLogger) HandleWarningHeader(code int, agent, text string) {
 	w.log.Debug("API server warning", "code", code, "text", text)
 }
 
-func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, core corev1client.CoreV1Interface, disc discovery.DiscoveryInterface) (*KubeCluster, error) {
+func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, disc *apiDiscovery) (*KubeCluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -208,9 +197,7 @@ func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, core corev1client.Cor
 		cfg:        cfg,
 		log:        cfg.Logger.With("cluster", cfg.ClusterName),
 		dyn:        dyn,
-		core:       core,
 		disc:       disc,
-		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		selector:   selector,
 		changed:    make(chan struct{}, 1),
 		informers:  map[schema.GroupVersionResource]*ownedInformer{},
@@ -281,15 +268,19 @@ func (k *KubeCluster) Start(ctx context.Context) error {
 // findOwnedResources lists every served, listable resource with Shoal's
 // label selector and starts an informer for each that holds an object.
 func (k *KubeCluster) findOwnedResources(ctx context.Context) error {
-	lists, err := discovery.ServerPreferredResources(k.disc)
+	served, err := k.disc.resources(ctx)
 	if err != nil {
-		if !discovery.IsGroupDiscoveryFailedError(err) || len(lists) == 0 {
+		if !errors.Is(err, errGroupsUndiscovered) || len(served) == 0 {
 			return fmt.Errorf("discover served resources: %w", err)
 		}
 		k.log.Warn("some API groups could not be discovered; objects Shoal owns in them are not looked for", "err", err)
 	}
 	selector := ManagedByLabel + "=" + ManagedByValue
-	for _, l := range lists {
+	for _, sl := range served {
+		if !sl.preferred {
+			continue
+		}
+		l := sl.list
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
 		if err != nil {
 			continue
@@ -323,8 +314,6 @@ func (k *KubeCluster) findOwnedResources(ctx context.Context) error {
 	return nil
 }
 
-// informerFor returns the synced informer of m's owned objects, starting it
-// if needed. It waits at most informerSyncTimeout for the first sync.
 // ownedInformer watches the objects of one resource that carry Shoal's
 // label, in every namespace. (dynamicinformer's factory would do the same
 // but links every API group's typed informers into the binary.)
@@ -342,6 +331,8 @@ func (k *KubeCluster) ownedInformer(gvr schema.GroupVersionResource) cache.Share
 	}, &unstructured.Unstructured{}, k.cfg.Resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 }
 
+// informerFor returns the synced informer of m's owned objects, starting it
+// if needed. It waits at most informerSyncTimeout for the first sync.
 func (k *KubeCluster) informerFor(ctx context.Context, m mapping) (cache.SharedIndexInformer, error) {
 	k.mu.Lock()
 	if k.stop == nil {
@@ -485,17 +476,17 @@ func (k *KubeCluster) mappingFor(key api.ObjectKey, reset bool) (mapping, error)
 	if err != nil {
 		return mapping{}, fmt.Errorf("%s: %w", key.Display(), err)
 	}
-	rm, err := k.mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: key.Kind}, gv.Version)
+	m, err := k.disc.mapping(gv.WithKind(key.Kind))
 	switch {
-	case meta.IsNoMatchError(err):
+	case errors.Is(err, errNoMatch):
 		if reset {
-			k.mapper.Reset()
+			k.disc.reset()
 		}
 		return mapping{}, fmt.Errorf("%s: %s %s (is its CustomResourceDefinition established?): %w", key.Display(), key.APIVersion, key.Kind, ErrKindNotServed)
 	case err != nil:
 		return mapping{}, fmt.Errorf("%s: discover its resource: %w", key.Display(), unavailable(err))
 	}
-	return mapping{gvr: rm.Resource, namespaced: rm.Scope.Name() == meta.RESTScopeNameNamespace}, nil
+	return m, nil
 }
 
 // namespaceOf is where key's object lives under m: its namespace

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -245,19 +244,22 @@ func (k *KubeCluster) ensureNamespace(ctx context.Context, ns string) error {
 	if known {
 		return nil
 	}
-	cur, err := k.core.Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	cur, err := k.dyn.Resource(namespacesGVR).Get(ctx, ns, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		_, err = k.core.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name: ns, Labels: map[string]string{CreatedNamespaceLabel: "true"},
-		}}, metav1.CreateOptions{FieldManager: k.cfg.FieldManager})
+		created := &unstructured.Unstructured{}
+		created.SetAPIVersion("v1")
+		created.SetKind("Namespace")
+		created.SetName(ns)
+		created.SetLabels(map[string]string{CreatedNamespaceLabel: "true"})
+		_, err = k.dyn.Resource(namespacesGVR).Create(ctx, created, metav1.CreateOptions{FieldManager: k.cfg.FieldManager})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create namespace %s: %w", ns, unavailable(err))
 		}
 		k.log.Info("created namespace", "namespace", ns)
 	case err != nil:
 		return fmt.Errorf("read namespace %s: %w", ns, unavailable(err))
-	case cur.DeletionTimestamp != nil:
+	case cur.GetDeletionTimestamp() != nil:
 		return fmt.Errorf("namespace %s is being deleted; waiting until it is gone to create it again", ns)
 	}
 	k.mu.Lock()

@@ -11,7 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 
@@ -30,23 +32,35 @@ func (k *KubeCluster) startNodesAndPods() {
 	}
 	nodes := informer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return k.core.Nodes().List(ctx, o)
+			return k.dyn.Resource(nodesGVR).List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return k.core.Nodes().Watch(ctx, o)
+			return k.dyn.Resource(nodesGVR).Watch(ctx, o)
 		},
-	}, &corev1.Node{}, slimNode)
+	}, &unstructured.Unstructured{}, func(obj any) (any, error) {
+		n, err := typed[corev1.Node](obj)
+		if err != nil {
+			return nil, err
+		}
+		return slimNode(n)
+	})
 	livePods := func(o *metav1.ListOptions) { o.FieldSelector = "status.phase!=Succeeded,status.phase!=Failed" }
 	pods := informer(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			livePods(&o)
-			return k.core.Pods(metav1.NamespaceAll).List(ctx, o)
+			return k.dyn.Resource(podsGVR).List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			livePods(&o)
-			return k.core.Pods(metav1.NamespaceAll).Watch(ctx, o)
+			return k.dyn.Resource(podsGVR).Watch(ctx, o)
 		},
-	}, &corev1.Pod{}, slimPod)
+	}, &unstructured.Unstructured{}, func(obj any) (any, error) {
+		p, err := typed[corev1.Pod](obj)
+		if err != nil {
+			return nil, err
+		}
+		return slimPod(p)
+	})
 	_, _ = nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { k.signal() },
 		UpdateFunc: func(o, n any) {
@@ -83,12 +97,9 @@ func (k *KubeCluster) Health(ctx context.Context) (shoalpb.Health, string, error
 	if err := ctx.Err(); err != nil {
 		return shoalpb.Health_HEALTH_UNKNOWN, "", err
 	}
-	var readyz error
-	if rc := k.disc.RESTClient(); rc != nil {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, readyz = rc.Get().AbsPath("/readyz").Do(rctx).Raw()
-		cancel()
-	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	readyz := k.disc.readyz(rctx)
+	cancel()
 	if readyz != nil {
 		h, reason := clusterHealth(readyz, nil)
 		return h, reason, nil
@@ -112,13 +123,40 @@ func (k *KubeCluster) nodeList(ctx context.Context) ([]*corev1.Node, error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	l, err := k.core.Nodes().List(lctx, metav1.ListOptions{})
+	l, err := k.dyn.Resource(nodesGVR).List(lctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*corev1.Node, len(l.Items))
+	out := make([]*corev1.Node, 0, len(l.Items))
 	for i := range l.Items {
-		out[i] = &l.Items[i]
+		n, err := typed[corev1.Node](&l.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n.(*corev1.Node))
+	}
+	return out, nil
+}
+
+// The core resources a peer reads through the dynamic client. (The typed
+// core client would link the typed clientset's scheme: every API group's
+// types.)
+var (
+	nodesGVR      = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	podsGVR       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+)
+
+// typed converts an object read through the dynamic client into T (a
+// pointer to a new T); other objects (a deletion tombstone) pass through.
+func typed[T any](obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+		return nil, fmt.Errorf("convert %s: %w", u.GetKind(), err)
 	}
 	return out, nil
 }
