@@ -52,17 +52,15 @@ spec:
           - {targetCluster: {clusterNames: [eu-1, eu-2, eu-3]}, weight: 1}
 `
 
-// rssFileNote explains the file-backed part of a peer's RSS, where both
-// footprint figures miss their target.
-const rssFileNote = "**Why RSS is above the target.** RssAnon (the peer's own memory) is 23 to 32 MiB; the rest " +
-	"is RssFile, file-backed pages, mostly the shoal executable's code and read-only data that the process touched. " +
-	"RssFile was about 15 MiB when this benchmark was first written (simulated clusters only, a 21 MB binary) and is " +
-	"about 33 to 39 MiB since client-go and the Kubernetes API types were linked in to drive real clusters (a 76 MB " +
-	"binary; an idle `shoal agent -dev` alone shows about 31 to 33 MiB of RssFile, with or without the bench's own " +
-	"real-cluster code). These pages are shared by processes running the same file and the kernel can drop and " +
-	"re-read them, so they cost less than anonymous memory, but VmRSS counts them and the 50 MiB target is on VmRSS. " +
-	"Not fixed here: trimming what the binary links (for example the typed clientset of every API group, where the " +
-	"dynamic client would do) may be the lever; not measured, and a separate change."
+// rssFileNote explains what a peer's RSS is made of.
+const rssFileNote = "**What the RSS is made of.** VmRSS is RssAnon (the peer's own memory: the region state, " +
+	"Raft, gossip, caches) plus RssFile, the file-backed pages of the shoal executable (code and read-only data the " +
+	"process touched) and of the Raft log's memory-mapped bolt file. RssFile was about 15 MiB with simulated " +
+	"clusters only; linking client-go's typed clientset, discovery and informer factories to drive real clusters " +
+	"took it to 31-39 MiB (a 76 MB binary), over the target. A peer now reaches member clusters through the dynamic " +
+	"client and its own discovery, which keeps every API group's types out (a 35 MB binary, about 20 MiB of " +
+	"RssFile). The peak (VmHWM) is higher than the idle figure: applying many workloads at once makes short-lived " +
+	"garbage (see the leader's note below) that the Go runtime returns within seconds."
 
 func footprintDeployment(i int) string {
 	kind, replicas := "dup", 1
