@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/node"
 )
 
 const (
@@ -181,50 +182,9 @@ func benchFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error) {
 	ready := time.Since(t0)
 	b.progress("  all Ready %s after the first apply; idle for %s", ready.Round(100*time.Millisecond), footprintIdle)
 
-	startTicks := make([]int64, len(peers))
-	peak := make([]float64, len(peers))
-	series := make([][]string, len(peers))
-	for i, p := range peers {
-		if startTicks[i], err = procCPUTicks(p.PID); err != nil {
-			return figs, err
-		}
-	}
-	idleStart := time.Now()
-	for time.Since(idleStart) < footprintIdle {
-		select {
-		case <-ctx.Done():
-			return figs, ctx.Err()
-		case <-time.After(time.Second):
-		}
-		for i, p := range peers {
-			if r, err := procStatusMiB(p.PID, "VmRSS"); err == nil {
-				peak[i] = max(peak[i], r)
-				series[i] = append(series[i], fmt.Sprintf("%.1f", r))
-			}
-		}
-	}
-	idle := time.Since(idleStart)
-	var rows []string
-	for i, p := range peers {
-		end, err := procCPUTicks(p.PID)
-		if err != nil {
-			return figs, err
-		}
-		r, err := procStatusMiB(p.PID, "VmRSS")
-		if err != nil {
-			return figs, err
-		}
-		hw, err := procStatusMiB(p.PID, "VmHWM")
-		if err != nil {
-			return figs, err
-		}
-		anon, _ := procStatusMiB(p.PID, "RssAnon")
-		file, _ := procStatusMiB(p.PID, "RssFile")
-		pct := float64(end-startTicks[i]) / clockTicks / idle.Seconds() * 100
-		rss.Samples = append(rss.Samples, r)
-		hwm.Samples = append(hwm.Samples, hw)
-		cpu.Samples = append(cpu.Samples, pct)
-		rows = append(rows, fmt.Sprintf("| %s | %.1f | %.1f / %.1f | %.1f | %.1f | %.2f |", p.Cluster, r, anon, file, peak[i], hw, pct))
+	rows, series, err := measureIdle(ctx, peers, rss, hwm, cpu)
+	if err != nil {
+		return figs, err
 	}
 	leader, _ := m.leader(ctx, "")
 	rss.How = fmt.Sprintf("A region of 3 `shoal agent` processes (LAN gossip profile), each simulating a cluster of 20 "+
@@ -262,6 +222,58 @@ func benchFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error) {
 	rss.Details = append(rss.Details, "", rssFileNote)
 	cpu.How = fmt.Sprintf("The same peers over the same %s idle window: (utime + stime) from /proc/PID/stat at the end "+
 		"minus at the start, in clock ticks of 1/100 s, divided by the window's wall time. 100%% is one CPU. Idle "+
-		"work is gossip probes, Raft heartbeats, the periodic cluster report and the reconcilers' resync.", idle.Round(time.Second))
+		"work is gossip probes, Raft heartbeats, the periodic cluster report and the reconcilers' resync.", footprintIdle)
 	return figs, nil
+}
+
+// measureIdle watches the peers for footprintIdle without sending them
+// anything and adds to rss, hwm and cpu each peer's VmRSS at the end, its
+// VmHWM and its CPU share over the window. It returns a table row per peer
+// and each peer's VmRSS sampled every second.
+func measureIdle(ctx context.Context, peers []*node.MeshPeer, rss, hwm, cpu *benchFigure) (rows []string, series [][]string, err error) {
+	startTicks := make([]int64, len(peers))
+	peak := make([]float64, len(peers))
+	series = make([][]string, len(peers))
+	for i, p := range peers {
+		if startTicks[i], err = procCPUTicks(p.PID); err != nil {
+			return nil, nil, err
+		}
+	}
+	idleStart := time.Now()
+	for time.Since(idleStart) < footprintIdle {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		for i, p := range peers {
+			if r, err := procStatusMiB(p.PID, "VmRSS"); err == nil {
+				peak[i] = max(peak[i], r)
+				series[i] = append(series[i], fmt.Sprintf("%.1f", r))
+			}
+		}
+	}
+	idle := time.Since(idleStart)
+	for i, p := range peers {
+		end, err := procCPUTicks(p.PID)
+		if err != nil {
+			return nil, nil, err
+		}
+		r, err := procStatusMiB(p.PID, "VmRSS")
+		if err != nil {
+			return nil, nil, err
+		}
+		hw, err := procStatusMiB(p.PID, "VmHWM")
+		if err != nil {
+			return nil, nil, err
+		}
+		anon, _ := procStatusMiB(p.PID, "RssAnon")
+		file, _ := procStatusMiB(p.PID, "RssFile")
+		pct := float64(end-startTicks[i]) / clockTicks / idle.Seconds() * 100
+		rss.Samples = append(rss.Samples, r)
+		hwm.Samples = append(hwm.Samples, hw)
+		cpu.Samples = append(cpu.Samples, pct)
+		rows = append(rows, fmt.Sprintf("| %s | %.1f | %.1f / %.1f | %.1f | %.1f | %.2f |", p.Cluster, r, anon, file, peak[i], hw, pct))
+	}
+	return rows, series, nil
 }

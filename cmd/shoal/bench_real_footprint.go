@@ -113,50 +113,9 @@ func benchRealFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error)
 	w.close() // the bench's own watches play no part in the idle window
 	b.progress("  all Ready %s after the first apply; idle for %s", ready.Round(100*time.Millisecond), footprintIdle)
 
-	startTicks := make([]int64, len(peers))
-	peak := make([]float64, len(peers))
-	series := make([][]string, len(peers))
-	for i, p := range peers {
-		if startTicks[i], err = procCPUTicks(p.PID); err != nil {
-			return figs, err
-		}
-	}
-	idleStart := time.Now()
-	for time.Since(idleStart) < footprintIdle {
-		select {
-		case <-ctx.Done():
-			return figs, ctx.Err()
-		case <-time.After(time.Second):
-		}
-		for i, p := range peers {
-			if v, err := procStatusMiB(p.PID, "VmRSS"); err == nil {
-				peak[i] = max(peak[i], v)
-				series[i] = append(series[i], fmt.Sprintf("%.1f", v))
-			}
-		}
-	}
-	idle := time.Since(idleStart)
-	var rows []string
-	for i, p := range peers {
-		end, err := procCPUTicks(p.PID)
-		if err != nil {
-			return figs, err
-		}
-		v, err := procStatusMiB(p.PID, "VmRSS")
-		if err != nil {
-			return figs, err
-		}
-		hw, err := procStatusMiB(p.PID, "VmHWM")
-		if err != nil {
-			return figs, err
-		}
-		anon, _ := procStatusMiB(p.PID, "RssAnon")
-		file, _ := procStatusMiB(p.PID, "RssFile")
-		pct := float64(end-startTicks[i]) / clockTicks / idle.Seconds() * 100
-		rss.Samples = append(rss.Samples, v)
-		hwm.Samples = append(hwm.Samples, hw)
-		cpu.Samples = append(cpu.Samples, pct)
-		rows = append(rows, fmt.Sprintf("| %s | %.1f | %.1f / %.1f | %.1f | %.1f | %.2f |", p.Cluster, v, anon, file, peak[i], hw, pct))
+	rows, series, err := measureIdle(ctx, peers, rss, hwm, cpu)
+	if err != nil {
+		return figs, err
 	}
 	byComp, total := controlPlaneRSS(r.cp)
 	var cpRows []string
@@ -204,6 +163,6 @@ func benchRealFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error)
 		"/proc/PID/stat at the end minus at the start, in clock ticks of 1/100 s, divided by the window's wall time. "+
 		"100%% is one CPU. Idle work against a real member is gossip probes, Raft heartbeats, the cluster report loop "+
 		"(a `/readyz` request to the member's API server every second, capacity from the informers' caches), the "+
-		"reconciler's resync, and the watch events of the members' own status updates.", idle.Round(time.Second))
+		"reconciler's resync, and the watch events of the members' own status updates.", footprintIdle)
 	return figs, nil
 }
