@@ -383,18 +383,11 @@ const DefaultNamespace = "default"
 // not implement yet. An invalid policy gives a *PolicyError listing every
 // problem; errors.Is(err, ErrInvalid) holds for it.
 func DecodePolicy(manifest []byte) (*Policy, []string, error) {
-	raws, err := splitDocuments(manifest)
+	raw, err := singleDocument(manifest, "policy")
 	if err != nil {
 		return nil, nil, err
 	}
-	switch len(raws) {
-	case 0:
-		return nil, nil, ErrEmpty
-	case 1:
-	default:
-		return nil, nil, fmt.Errorf("%w: expected one policy, got %d documents", ErrInvalid, len(raws))
-	}
-	p, _, warnings, err := decodePolicyJSON(raws[0])
+	p, _, warnings, err := decodePolicyJSON(raw)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -501,4 +494,21 @@ func typeErrorMessage(err error) string {
 		want = te.Type.String()
 	}
 	return fmt.Sprintf("must be %s, got %s", want, te.Value)
+}
+
+// singleDocument returns the one document of manifest, as JSON; what names
+// the expected object in the error for zero or several documents.
+func singleDocument(manifest []byte, what string) ([]byte, error) {
+	raws, err := splitDocuments(manifest)
+	if err != nil {
+		return nil, err
+	}
+	switch len(raws) {
+	case 0:
+		return nil, ErrEmpty
+	case 1:
+		return raws[0], nil
+	default:
+		return nil, fmt.Errorf("%w: expected one %s, got %d documents", ErrInvalid, what, len(raws))
+	}
 }

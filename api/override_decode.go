@@ -26,18 +26,11 @@ type overrideObject struct {
 // can never match). An invalid policy gives a *PolicyError listing every
 // problem; errors.Is(err, ErrInvalid) holds for it.
 func DecodeOverridePolicy(manifest []byte) (*OverridePolicy, []string, error) {
-	raws, err := splitDocuments(manifest)
+	raw, err := singleDocument(manifest, "override policy")
 	if err != nil {
 		return nil, nil, err
 	}
-	switch len(raws) {
-	case 0:
-		return nil, nil, ErrEmpty
-	case 1:
-	default:
-		return nil, nil, fmt.Errorf("%w: expected one override policy, got %d documents", ErrInvalid, len(raws))
-	}
-	o, _, warnings, err := decodeOverrideJSON(raws[0])
+	o, _, warnings, err := decodeOverrideJSON(raw)
 	if err != nil {
 		return nil, nil, err
 	}
