@@ -262,3 +262,32 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// benchDeployment is the small Deployment every scenario applies: nginx
+// replicas asking 10m CPU and 16Mi each, labelled app=NAME and, if given,
+// with the extra labels ("key: value, key: value").
+func benchDeployment(name, namespace string, replicas int, labels string) string {
+	if labels != "" {
+		labels = ", " + labels
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+  labels: {app: %[1]s%[4]s}
+spec:
+  replicas: %[3]d
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      containers:
+        - name: app
+          image: nginx:1.27
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+`, name, namespace, replicas, labels)
+}

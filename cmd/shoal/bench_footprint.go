@@ -68,26 +68,7 @@ func footprintDeployment(i int) string {
 	if i%2 == 1 {
 		kind, replicas = "div", 3
 	}
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: fp-%04[1]d
-  namespace: default
-  labels: {app: fp-%04[1]d, footprint: %[2]s}
-spec:
-  replicas: %[3]d
-  selector:
-    matchLabels: {app: fp-%04[1]d}
-  template:
-    metadata:
-      labels: {app: fp-%04[1]d}
-    spec:
-      containers:
-        - name: app
-          image: nginx:1.27
-          resources:
-            requests: {cpu: 10m, memory: 16Mi}
-`, i, kind, replicas)
+	return benchDeployment(fmt.Sprintf("fp-%04d", i), "default", replicas, "footprint: "+kind)
 }
 
 // procStatus reads a field of /proc/PID/status in kB, returned in MiB.

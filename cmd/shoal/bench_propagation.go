@@ -28,26 +28,7 @@ const propReplicas = 2
 // propDocuments is one trial's application: a Deployment and its
 // PropagationPolicy, Duplicated to every cluster of the region.
 func propDocuments(name string) []byte {
-	return fmt.Appendf(nil, `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  namespace: default
-  labels: {app: %[1]s}
-spec:
-  replicas: %[2]d
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-        - name: app
-          image: nginx:1.27
-          resources:
-            requests: {cpu: 10m, memory: 16Mi}
----
+	return fmt.Appendf([]byte(benchDeployment(name, "default", propReplicas, "")), `---
 apiVersion: policy.karmada.io/v1alpha1
 kind: PropagationPolicy
 metadata:
@@ -59,7 +40,7 @@ spec:
   placement:
     replicaScheduling:
       replicaSchedulingType: Duplicated
-`, name, propReplicas)
+`, name)
 }
 
 func benchPropagation(ctx context.Context, b *bencher) ([]*benchFigure, error) {

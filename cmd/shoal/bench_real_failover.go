@@ -19,26 +19,7 @@ const (
 
 // realFailoverDocuments: a Deployment of 6 replicas Divided by equal static
 // weights over the 3 members.
-var realFailoverDocuments = fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  namespace: %[2]s
-  labels: {app: %[1]s}
-spec:
-  replicas: %[3]d
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-        - name: app
-          image: nginx:1.27
-          resources:
-            requests: {cpu: 10m, memory: 16Mi}
----
+var realFailoverDocuments = benchDeployment(realFailoverName, realNamespace, realFailoverReplicas, "") + fmt.Sprintf(`---
 apiVersion: policy.karmada.io/v1alpha1
 kind: PropagationPolicy
 metadata: {name: %[1]s, namespace: %[2]s}
@@ -52,7 +33,7 @@ spec:
       weightPreference:
         staticWeightList:
           - {targetCluster: {clusterNames: [eu-1, eu-2, eu-3]}, weight: 1}
-`, realFailoverName, realNamespace, realFailoverReplicas)
+`, realFailoverName, realNamespace)
 
 func benchRealFailover(ctx context.Context, b *bencher) ([]*benchFigure, error) {
 	n := b.failoverTrials()

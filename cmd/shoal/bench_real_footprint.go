@@ -27,26 +27,7 @@ spec:
 
 func realFootprintDeployment(i int) (string, string) {
 	name := fmt.Sprintf("rfp-%03d", i)
-	return name, fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  namespace: %[2]s
-  labels: {app: %[1]s, footprint: real}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-        - name: app
-          image: nginx:1.27
-          resources:
-            requests: {cpu: 10m, memory: 16Mi}
-`, name, realNamespace)
+	return name, benchDeployment(name, realNamespace, 1, "footprint: real")
 }
 
 func benchRealFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error) {

@@ -40,26 +40,7 @@ spec:
 	for i := range realBurstSize {
 		name := fmt.Sprintf("rb%d-%02d", burst, i)
 		names = append(names, name)
-		docs = append(docs, fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  namespace: %[2]s
-  labels: {app: %[1]s, burst: %[3]s}
-spec:
-  replicas: %[4]d
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-        - name: app
-          image: nginx:1.27
-          resources:
-            requests: {cpu: 10m, memory: 16Mi}
-`, name, realNamespace, label, propReplicas))
+		docs = append(docs, benchDeployment(name, realNamespace, propReplicas, "burst: "+label))
 	}
 	return []byte(strings.Join(docs, "---\n")), names
 }
