@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -284,13 +283,4 @@ func (p *Peer) handleSimulation(w http.ResponseWriter, r *http.Request) {
 	}
 	p.sim.SetReady(*req.Ready)
 	writeJSON(w, http.StatusOK, map[string]bool{"ready": *req.Ready})
-}
-
-func sortedStrings(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,7 +1,6 @@
 package region
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -225,18 +224,4 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetConflictResolution() == b.GetConflictResolution() &&
 		a.GetPreserveResourcesOnDeletion() == b.GetPreserveResourcesOnDeletion() &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
-}
-
-func describeTargets(ts []Target) string {
-	if len(ts) == 0 {
-		return "no clusters"
-	}
-	s := ""
-	for i, t := range ts {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("%s=%d", t.Cluster, t.Replicas)
-	}
-	return s
 }
