@@ -47,6 +47,10 @@ const (
 	// The leader's deadline expired before the outcome was known: the
 	// command may or may not have been committed.
 	Code_CODE_TIMEOUT Code = 6
+	// The caller may not ask this: a peer speaking for another cluster, a
+	// command only the leader's own loop may commit, or removing another
+	// server. Nothing was done.
+	Code_CODE_FORBIDDEN Code = 7
 )
 
 // Enum value maps for Code.
@@ -59,6 +63,7 @@ var (
 		4: "CODE_UNKNOWN",
 		5: "CODE_SHUTDOWN",
 		6: "CODE_TIMEOUT",
+		7: "CODE_FORBIDDEN",
 	}
 	Code_value = map[string]int32{
 		"CODE_OK":          0,
@@ -68,6 +73,7 @@ var (
 		"CODE_UNKNOWN":     4,
 		"CODE_SHUTDOWN":    5,
 		"CODE_TIMEOUT":     6,
+		"CODE_FORBIDDEN":   7,
 	}
 )
 
@@ -108,6 +114,7 @@ type ForwardRequest struct {
 	//
 	//	*ForwardRequest_Apply
 	//	*ForwardRequest_RemoveServer
+	//	*ForwardRequest_BootstrapQuery
 	Request       isForwardRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -175,6 +182,15 @@ func (x *ForwardRequest) GetRemoveServer() *RemoveServerRequest {
 	return nil
 }
 
+func (x *ForwardRequest) GetBootstrapQuery() *BootstrapQuery {
+	if x != nil {
+		if x, ok := x.Request.(*ForwardRequest_BootstrapQuery); ok {
+			return x.BootstrapQuery
+		}
+	}
+	return nil
+}
+
 type isForwardRequest_Request interface {
 	isForwardRequest_Request()
 }
@@ -187,9 +203,156 @@ type ForwardRequest_RemoveServer struct {
 	RemoveServer *RemoveServerRequest `protobuf:"bytes,4,opt,name=remove_server,json=removeServer,proto3,oneof"`
 }
 
+type ForwardRequest_BootstrapQuery struct {
+	BootstrapQuery *BootstrapQuery `protobuf:"bytes,5,opt,name=bootstrap_query,json=bootstrapQuery,proto3,oneof"`
+}
+
 func (*ForwardRequest_Apply) isForwardRequest_Request() {}
 
 func (*ForwardRequest_RemoveServer) isForwardRequest_Request() {}
+
+func (*ForwardRequest_BootstrapQuery) isForwardRequest_Request() {}
+
+// BootstrapQuery asks a peer, before the sender bootstraps a new group with
+// it as a voter, whether it agrees: it has no Raft state and computes the
+// same candidate set from its own gossip view.
+type BootstrapQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The server ID of the peer that would bootstrap.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// Its BootstrapExpect.
+	Expect uint32 `protobuf:"varint,2,opt,name=expect,proto3" json:"expect,omitempty"`
+	// The voters it would bootstrap with, sorted.
+	Candidates    []string `protobuf:"bytes,3,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapQuery) Reset() {
+	*x = BootstrapQuery{}
+	mi := &file_consensus_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapQuery) ProtoMessage() {}
+
+func (x *BootstrapQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_consensus_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapQuery.ProtoReflect.Descriptor instead.
+func (*BootstrapQuery) Descriptor() ([]byte, []int) {
+	return file_consensus_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BootstrapQuery) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *BootstrapQuery) GetExpect() uint32 {
+	if x != nil {
+		return x.Expect
+	}
+	return 0
+}
+
+func (x *BootstrapQuery) GetCandidates() []string {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+// BootstrapAnswer is a peer's answer to a BootstrapQuery.
+type BootstrapAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The peer already has Raft state (or knows a peer that has): nobody may
+	// bootstrap.
+	HasState bool `protobuf:"varint,1,opt,name=has_state,json=hasState,proto3" json:"has_state,omitempty"`
+	// The voters the peer computes from its own view, sorted (empty while it
+	// sees too few peers).
+	Candidates []string `protobuf:"bytes,2,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// True when the peer agrees that the sender bootstraps these candidates.
+	Agrees bool `protobuf:"varint,3,opt,name=agrees,proto3" json:"agrees,omitempty"`
+	// Why not, when it does not agree.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapAnswer) Reset() {
+	*x = BootstrapAnswer{}
+	mi := &file_consensus_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapAnswer) ProtoMessage() {}
+
+func (x *BootstrapAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_consensus_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapAnswer.ProtoReflect.Descriptor instead.
+func (*BootstrapAnswer) Descriptor() ([]byte, []int) {
+	return file_consensus_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BootstrapAnswer) GetHasState() bool {
+	if x != nil {
+		return x.HasState
+	}
+	return false
+}
+
+func (x *BootstrapAnswer) GetCandidates() []string {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *BootstrapAnswer) GetAgrees() bool {
+	if x != nil {
+		return x.Agrees
+	}
+	return false
+}
+
+func (x *BootstrapAnswer) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // ApplyRequest asks the leader to commit a command to the log.
 type ApplyRequest struct {
@@ -201,7 +364,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_consensus_proto_msgTypes[1]
+	mi := &file_consensus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -213,7 +376,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[1]
+	mi := &file_consensus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -226,7 +389,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{1}
+	return file_consensus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -247,7 +410,7 @@ type RemoveServerRequest struct {
 
 func (x *RemoveServerRequest) Reset() {
 	*x = RemoveServerRequest{}
-	mi := &file_consensus_proto_msgTypes[2]
+	mi := &file_consensus_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +422,7 @@ func (x *RemoveServerRequest) String() string {
 func (*RemoveServerRequest) ProtoMessage() {}
 
 func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[2]
+	mi := &file_consensus_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +435,7 @@ func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{2}
+	return file_consensus_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RemoveServerRequest) GetId() string {
@@ -290,14 +453,19 @@ type ForwardResponse struct {
 	// Log index of the committed command or configuration change.
 	Index uint64 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	// Leader-side error text from the state machine, if any (CODE_REJECTED).
-	ResultError   string `protobuf:"bytes,4,opt,name=result_error,json=resultError,proto3" json:"result_error,omitempty"`
+	ResultError string `protobuf:"bytes,4,opt,name=result_error,json=resultError,proto3" json:"result_error,omitempty"`
+	// What the state machine answered for a committed command, when it
+	// answered with bytes (CODE_OK).
+	Result []byte `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
+	// The answer to a BootstrapQuery.
+	Bootstrap     *BootstrapAnswer `protobuf:"bytes,6,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_consensus_proto_msgTypes[3]
+	mi := &file_consensus_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +477,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[3]
+	mi := &file_consensus_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +490,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{3}
+	return file_consensus_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ForwardResponse) GetCode() Code {
@@ -353,26 +521,56 @@ func (x *ForwardResponse) GetResultError() string {
 	return ""
 }
 
+func (x *ForwardResponse) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ForwardResponse) GetBootstrap() *BootstrapAnswer {
+	if x != nil {
+		return x.Bootstrap
+	}
+	return nil
+}
+
 var File_consensus_proto protoreflect.FileDescriptor
 
 const file_consensus_proto_rawDesc = "" +
 	"\n" +
-	"\x0fconsensus.proto\x12\bshoal.v1\"\xb6\x01\n" +
+	"\x0fconsensus.proto\x12\bshoal.v1\"\xfb\x01\n" +
 	"\x0eForwardRequest\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12.\n" +
 	"\x05apply\x18\x03 \x01(\v2\x16.shoal.v1.ApplyRequestH\x00R\x05apply\x12D\n" +
-	"\rremove_server\x18\x04 \x01(\v2\x1d.shoal.v1.RemoveServerRequestH\x00R\fremoveServerB\t\n" +
-	"\arequestJ\x04\b\x01\x10\x02\"(\n" +
+	"\rremove_server\x18\x04 \x01(\v2\x1d.shoal.v1.RemoveServerRequestH\x00R\fremoveServer\x12C\n" +
+	"\x0fbootstrap_query\x18\x05 \x01(\v2\x18.shoal.v1.BootstrapQueryH\x00R\x0ebootstrapQueryB\t\n" +
+	"\arequestJ\x04\b\x01\x10\x02\"\\\n" +
+	"\x0eBootstrapQuery\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x16\n" +
+	"\x06expect\x18\x02 \x01(\rR\x06expect\x12\x1e\n" +
+	"\n" +
+	"candidates\x18\x03 \x03(\tR\n" +
+	"candidates\"~\n" +
+	"\x0fBootstrapAnswer\x12\x1b\n" +
+	"\thas_state\x18\x01 \x01(\bR\bhasState\x12\x1e\n" +
+	"\n" +
+	"candidates\x18\x02 \x03(\tR\n" +
+	"candidates\x12\x16\n" +
+	"\x06agrees\x18\x03 \x01(\bR\x06agrees\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"(\n" +
 	"\fApplyRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\"%\n" +
 	"\x13RemoveServerRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x88\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xd9\x01\n" +
 	"\x0fForwardResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.shoal.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\x04R\x05index\x12!\n" +
-	"\fresult_error\x18\x04 \x01(\tR\vresultError*\x88\x01\n" +
+	"\fresult_error\x18\x04 \x01(\tR\vresultError\x12\x16\n" +
+	"\x06result\x18\x05 \x01(\fR\x06result\x127\n" +
+	"\tbootstrap\x18\x06 \x01(\v2\x19.shoal.v1.BootstrapAnswerR\tbootstrap*\x9c\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x13\n" +
 	"\x0fCODE_NOT_LEADER\x10\x01\x12\x11\n" +
@@ -380,7 +578,8 @@ const file_consensus_proto_rawDesc = "" +
 	"\x10CODE_BAD_REQUEST\x10\x03\x12\x10\n" +
 	"\fCODE_UNKNOWN\x10\x04\x12\x11\n" +
 	"\rCODE_SHUTDOWN\x10\x05\x12\x10\n" +
-	"\fCODE_TIMEOUT\x10\x06B(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
+	"\fCODE_TIMEOUT\x10\x06\x12\x12\n" +
+	"\x0eCODE_FORBIDDEN\x10\aB(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
 
 var (
 	file_consensus_proto_rawDescOnce sync.Once
@@ -395,23 +594,27 @@ func file_consensus_proto_rawDescGZIP() []byte {
 }
 
 var file_consensus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_consensus_proto_goTypes = []any{
 	(Code)(0),                   // 0: shoal.v1.Code
 	(*ForwardRequest)(nil),      // 1: shoal.v1.ForwardRequest
-	(*ApplyRequest)(nil),        // 2: shoal.v1.ApplyRequest
-	(*RemoveServerRequest)(nil), // 3: shoal.v1.RemoveServerRequest
-	(*ForwardResponse)(nil),     // 4: shoal.v1.ForwardResponse
+	(*BootstrapQuery)(nil),      // 2: shoal.v1.BootstrapQuery
+	(*BootstrapAnswer)(nil),     // 3: shoal.v1.BootstrapAnswer
+	(*ApplyRequest)(nil),        // 4: shoal.v1.ApplyRequest
+	(*RemoveServerRequest)(nil), // 5: shoal.v1.RemoveServerRequest
+	(*ForwardResponse)(nil),     // 6: shoal.v1.ForwardResponse
 }
 var file_consensus_proto_depIdxs = []int32{
-	2, // 0: shoal.v1.ForwardRequest.apply:type_name -> shoal.v1.ApplyRequest
-	3, // 1: shoal.v1.ForwardRequest.remove_server:type_name -> shoal.v1.RemoveServerRequest
-	0, // 2: shoal.v1.ForwardResponse.code:type_name -> shoal.v1.Code
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 0: shoal.v1.ForwardRequest.apply:type_name -> shoal.v1.ApplyRequest
+	5, // 1: shoal.v1.ForwardRequest.remove_server:type_name -> shoal.v1.RemoveServerRequest
+	2, // 2: shoal.v1.ForwardRequest.bootstrap_query:type_name -> shoal.v1.BootstrapQuery
+	0, // 3: shoal.v1.ForwardResponse.code:type_name -> shoal.v1.Code
+	3, // 4: shoal.v1.ForwardResponse.bootstrap:type_name -> shoal.v1.BootstrapAnswer
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_consensus_proto_init() }
@@ -422,6 +625,7 @@ func file_consensus_proto_init() {
 	file_consensus_proto_msgTypes[0].OneofWrappers = []any{
 		(*ForwardRequest_Apply)(nil),
 		(*ForwardRequest_RemoveServer)(nil),
+		(*ForwardRequest_BootstrapQuery)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -429,7 +633,7 @@ func file_consensus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_consensus_proto_rawDesc), len(file_consensus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

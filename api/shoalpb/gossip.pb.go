@@ -234,8 +234,11 @@ type PeerMeta struct {
 	Edge bool `protobuf:"varint,11,opt,name=edge,proto3" json:"edge,omitempty"`
 	// The --bootstrap-expect this peer was started with (0: none).
 	BootstrapExpect uint32 `protobuf:"varint,12,opt,name=bootstrap_expect,json=bootstrapExpect,proto3" json:"bootstrap_expect,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The peer has Raft state (it bootstrapped or was added to a group):
+	// no peer that sees it may bootstrap a new group.
+	RaftState     bool `protobuf:"varint,13,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PeerMeta) Reset() {
@@ -352,6 +355,13 @@ func (x *PeerMeta) GetBootstrapExpect() uint32 {
 	return 0
 }
 
+func (x *PeerMeta) GetRaftState() bool {
+	if x != nil {
+		return x.RaftState
+	}
+	return false
+}
+
 var File_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_proto_rawDesc = "" +
@@ -365,7 +375,7 @@ const file_gossip_proto_rawDesc = "" +
 	"\x05nodes\x18\x01 \x01(\x05R\x05nodes\x125\n" +
 	"\vallocatable\x18\x02 \x01(\v2\x13.shoal.v1.ResourcesR\vallocatable\x121\n" +
 	"\tavailable\x18\x03 \x01(\v2\x13.shoal.v1.ResourcesR\tavailable\x12.\n" +
-	"\bmax_node\x18\x04 \x01(\v2\x13.shoal.v1.ResourcesR\amaxNode\"\xcc\x03\n" +
+	"\bmax_node\x18\x04 \x01(\v2\x13.shoal.v1.ResourcesR\amaxNode\"\xeb\x03\n" +
 	"\bPeerMeta\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x18\n" +
@@ -379,7 +389,9 @@ const file_gossip_proto_rawDesc = "" +
 	"\thttp_addr\x18\n" +
 	" \x01(\tR\bhttpAddr\x12\x12\n" +
 	"\x04edge\x18\v \x01(\bR\x04edge\x12)\n" +
-	"\x10bootstrap_expect\x18\f \x01(\rR\x0fbootstrapExpect\x1a9\n" +
+	"\x10bootstrap_expect\x18\f \x01(\rR\x0fbootstrapExpect\x12\x1d\n" +
+	"\n" +
+	"raft_state\x18\r \x01(\bR\traftState\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\\\n" +

@@ -353,8 +353,12 @@ type ClusterRecord struct {
 	HttpAddr          string `protobuf:"bytes,16,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
 	// When the leader last saw the peer go unreachable (0 while reachable).
 	UnreachableSinceUnixMs int64 `protobuf:"varint,17,opt,name=unreachable_since_unix_ms,json=unreachableSinceUnixMs,proto3" json:"unreachable_since_unix_ms,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// How long the cluster may be unreachable before its workloads are moved
+	// (an edge cluster's autonomy period; 0: the region's default). A
+	// policy's own clusterTolerations win.
+	AutonomyMs    int64 `protobuf:"varint,18,opt,name=autonomy_ms,json=autonomyMs,proto3" json:"autonomy_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterRecord) Reset() {
@@ -502,6 +506,13 @@ func (x *ClusterRecord) GetHttpAddr() string {
 func (x *ClusterRecord) GetUnreachableSinceUnixMs() int64 {
 	if x != nil {
 		return x.UnreachableSinceUnixMs
+	}
+	return 0
+}
+
+func (x *ClusterRecord) GetAutonomyMs() int64 {
+	if x != nil {
+		return x.AutonomyMs
 	}
 	return 0
 }
@@ -1400,6 +1411,161 @@ func (x *RecordEvents) GetEvents() []*Event {
 	return nil
 }
 
+// LeaveRegion is a peer's own statement that its cluster leaves the region
+// for good (shoal leave): the record is removed and its workloads move.
+type LeaveRegion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRegion) Reset() {
+	*x = LeaveRegion{}
+	mi := &file_region_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRegion) ProtoMessage() {}
+
+func (x *LeaveRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRegion.ProtoReflect.Descriptor instead.
+func (*LeaveRegion) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LeaveRegion) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+// ObjectResult is what an ApplyObjects or DeleteObjects command did to one
+// object, as the state machine decided it at the command's log index.
+type ObjectResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   *ObjectKey             `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// created, configured, unchanged, deleted or not found.
+	Result        string `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	Generation    int64  `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectResult) Reset() {
+	*x = ObjectResult{}
+	mi := &file_region_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectResult) ProtoMessage() {}
+
+func (x *ObjectResult) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectResult.ProtoReflect.Descriptor instead.
+func (*ObjectResult) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ObjectResult) GetKey() *ObjectKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ObjectResult) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *ObjectResult) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+// ObjectResults is the state machine's answer to ApplyObjects and
+// DeleteObjects.
+type ObjectResults struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*ObjectResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectResults) Reset() {
+	*x = ObjectResults{}
+	mi := &file_region_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectResults) ProtoMessage() {}
+
+func (x *ObjectResults) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectResults.ProtoReflect.Descriptor instead.
+func (*ObjectResults) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ObjectResults) GetResults() []*ObjectResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 // Command is one entry of the region's Raft log.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1413,6 +1579,7 @@ type Command struct {
 	//	*Command_SetBindings
 	//	*Command_ReportStatus
 	//	*Command_RecordEvents
+	//	*Command_LeaveRegion
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1420,7 +1587,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[18]
+	mi := &file_region_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1599,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[18]
+	mi := &file_region_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1612,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{18}
+	return file_region_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -1527,6 +1694,15 @@ func (x *Command) GetRecordEvents() *RecordEvents {
 	return nil
 }
 
+func (x *Command) GetLeaveRegion() *LeaveRegion {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_LeaveRegion); ok {
+			return x.LeaveRegion
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -1563,6 +1739,10 @@ type Command_RecordEvents struct {
 	RecordEvents *RecordEvents `protobuf:"bytes,8,opt,name=record_events,json=recordEvents,proto3,oneof"`
 }
 
+type Command_LeaveRegion struct {
+	LeaveRegion *LeaveRegion `protobuf:"bytes,9,opt,name=leave_region,json=leaveRegion,proto3,oneof"`
+}
+
 func (*Command_ApplyObjects) isCommand_Cmd() {}
 
 func (*Command_DeleteObjects) isCommand_Cmd() {}
@@ -1579,23 +1759,30 @@ func (*Command_ReportStatus) isCommand_Cmd() {}
 
 func (*Command_RecordEvents) isCommand_Cmd() {}
 
+func (*Command_LeaveRegion) isCommand_Cmd() {}
+
 // Snapshot is the whole region state.
 type Snapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Format        uint32                 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
-	Objects       []*Object              `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
-	Clusters      []*ClusterRecord       `protobuf:"bytes,3,rep,name=clusters,proto3" json:"clusters,omitempty"`
-	Bindings      []*Binding             `protobuf:"bytes,4,rep,name=bindings,proto3" json:"bindings,omitempty"`
-	Statuses      []*WorkStatus          `protobuf:"bytes,5,rep,name=statuses,proto3" json:"statuses,omitempty"`
-	Events        []*Event               `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
-	Clock         *Version               `protobuf:"bytes,7,opt,name=clock,proto3" json:"clock,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Format   uint32                 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
+	Objects  []*Object              `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	Clusters []*ClusterRecord       `protobuf:"bytes,3,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Bindings []*Binding             `protobuf:"bytes,4,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	Statuses []*WorkStatus          `protobuf:"bytes,5,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	Events   []*Event               `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
+	Clock    *Version               `protobuf:"bytes,7,opt,name=clock,proto3" json:"clock,omitempty"`
+	// The time (Unix ms) of the last applied entry: the floor of the next
+	// entry's time, so a restored replica stamps what the others stamp.
+	LastMs int64 `protobuf:"varint,8,opt,name=last_ms,json=lastMs,proto3" json:"last_ms,omitempty"`
+	// The log index of the last entry the snapshot includes.
+	AppliedIndex  uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_region_proto_msgTypes[19]
+	mi := &file_region_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1794,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[19]
+	mi := &file_region_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1807,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{19}
+	return file_region_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Snapshot) GetFormat() uint32 {
@@ -1672,6 +1859,20 @@ func (x *Snapshot) GetClock() *Version {
 	return nil
 }
 
+func (x *Snapshot) GetLastMs() int64 {
+	if x != nil {
+		return x.LastMs
+	}
+	return 0
+}
+
+func (x *Snapshot) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 var File_region_proto protoreflect.FileDescriptor
 
 const file_region_proto_rawDesc = "" +
@@ -1702,7 +1903,7 @@ const file_region_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
 	"\x06effect\x18\x03 \x01(\tR\x06effect\x12\"\n" +
-	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\xc9\x05\n" +
+	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\xea\x05\n" +
 	"\rClusterRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
@@ -1721,7 +1922,9 @@ const file_region_proto_rawDesc = "" +
 	"\x04edge\x18\x0e \x01(\bR\x04edge\x12\x1b\n" +
 	"\traft_addr\x18\x0f \x01(\tR\braftAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x10 \x01(\tR\bhttpAddr\x129\n" +
-	"\x19unreachable_since_unix_ms\x18\x11 \x01(\x03R\x16unreachableSinceUnixMs\x1a9\n" +
+	"\x19unreachable_since_unix_ms\x18\x11 \x01(\x03R\x16unreachableSinceUnixMs\x12\x1f\n" +
+	"\vautonomy_ms\x18\x12 \x01(\x03R\n" +
+	"autonomyMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
@@ -1793,7 +1996,17 @@ const file_region_proto_rawDesc = "" +
 	"\bstatuses\x18\x02 \x03(\v2\x14.shoal.v1.WorkStatusR\bstatuses\x12-\n" +
 	"\aremoved\x18\x03 \x03(\v2\x13.shoal.v1.ObjectKeyR\aremoved\"7\n" +
 	"\fRecordEvents\x12'\n" +
-	"\x06events\x18\x01 \x03(\v2\x0f.shoal.v1.EventR\x06events\"\x98\x04\n" +
+	"\x06events\x18\x01 \x03(\v2\x0f.shoal.v1.EventR\x06events\"'\n" +
+	"\vLeaveRegion\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\"m\n" +
+	"\fObjectResult\x12%\n" +
+	"\x03key\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\x03key\x12\x16\n" +
+	"\x06result\x18\x02 \x01(\tR\x06result\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x03R\n" +
+	"generation\"A\n" +
+	"\rObjectResults\x120\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.shoal.v1.ObjectResultR\aresults\"\xd4\x04\n" +
 	"\aCommand\x12=\n" +
 	"\rapply_objects\x18\x01 \x01(\v2\x16.shoal.v1.ApplyObjectsH\x00R\fapplyObjects\x12@\n" +
 	"\x0edelete_objects\x18\x02 \x01(\v2\x17.shoal.v1.DeleteObjectsH\x00R\rdeleteObjects\x12@\n" +
@@ -1802,8 +2015,9 @@ const file_region_proto_rawDesc = "" +
 	"\x0eremove_cluster\x18\x05 \x01(\v2\x17.shoal.v1.RemoveClusterH\x00R\rremoveCluster\x12:\n" +
 	"\fset_bindings\x18\x06 \x01(\v2\x15.shoal.v1.SetBindingsH\x00R\vsetBindings\x12=\n" +
 	"\rreport_status\x18\a \x01(\v2\x16.shoal.v1.ReportStatusH\x00R\freportStatus\x12=\n" +
-	"\rrecord_events\x18\b \x01(\v2\x16.shoal.v1.RecordEventsH\x00R\frecordEventsB\x05\n" +
-	"\x03cmd\"\xb6\x02\n" +
+	"\rrecord_events\x18\b \x01(\v2\x16.shoal.v1.RecordEventsH\x00R\frecordEvents\x12:\n" +
+	"\fleave_region\x18\t \x01(\v2\x15.shoal.v1.LeaveRegionH\x00R\vleaveRegionB\x05\n" +
+	"\x03cmd\"\xf4\x02\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12*\n" +
 	"\aobjects\x18\x02 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x123\n" +
@@ -1811,7 +2025,9 @@ const file_region_proto_rawDesc = "" +
 	"\bbindings\x18\x04 \x03(\v2\x11.shoal.v1.BindingR\bbindings\x120\n" +
 	"\bstatuses\x18\x05 \x03(\v2\x14.shoal.v1.WorkStatusR\bstatuses\x12'\n" +
 	"\x06events\x18\x06 \x03(\v2\x0f.shoal.v1.EventR\x06events\x12'\n" +
-	"\x05clock\x18\a \x01(\v2\x11.shoal.v1.VersionR\x05clockB(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
+	"\x05clock\x18\a \x01(\v2\x11.shoal.v1.VersionR\x05clock\x12\x17\n" +
+	"\alast_ms\x18\b \x01(\x03R\x06lastMs\x12#\n" +
+	"\rapplied_index\x18\t \x01(\x04R\fappliedIndexB(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
 
 var (
 	file_region_proto_rawDescOnce sync.Once
@@ -1825,7 +2041,7 @@ func file_region_proto_rawDescGZIP() []byte {
 	return file_region_proto_rawDescData
 }
 
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_region_proto_goTypes = []any{
 	(*Version)(nil),         // 0: shoal.v1.Version
 	(*ObjectKey)(nil),       // 1: shoal.v1.ObjectKey
@@ -1845,19 +2061,22 @@ var file_region_proto_goTypes = []any{
 	(*SetBindings)(nil),     // 15: shoal.v1.SetBindings
 	(*ReportStatus)(nil),    // 16: shoal.v1.ReportStatus
 	(*RecordEvents)(nil),    // 17: shoal.v1.RecordEvents
-	(*Command)(nil),         // 18: shoal.v1.Command
-	(*Snapshot)(nil),        // 19: shoal.v1.Snapshot
-	nil,                     // 20: shoal.v1.ClusterRecord.LabelsEntry
-	(Health)(0),             // 21: shoal.v1.Health
-	(*Capacity)(nil),        // 22: shoal.v1.Capacity
+	(*LeaveRegion)(nil),     // 18: shoal.v1.LeaveRegion
+	(*ObjectResult)(nil),    // 19: shoal.v1.ObjectResult
+	(*ObjectResults)(nil),   // 20: shoal.v1.ObjectResults
+	(*Command)(nil),         // 21: shoal.v1.Command
+	(*Snapshot)(nil),        // 22: shoal.v1.Snapshot
+	nil,                     // 23: shoal.v1.ClusterRecord.LabelsEntry
+	(Health)(0),             // 24: shoal.v1.Health
+	(*Capacity)(nil),        // 25: shoal.v1.Capacity
 }
 var file_region_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.Object.key:type_name -> shoal.v1.ObjectKey
 	0,  // 1: shoal.v1.Object.version:type_name -> shoal.v1.Version
-	20, // 2: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
+	23, // 2: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
 	3,  // 3: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
-	21, // 4: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
-	22, // 5: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
+	24, // 4: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
+	25, // 5: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
 	1,  // 6: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
 	5,  // 7: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 8: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
@@ -1873,25 +2092,28 @@ var file_region_proto_depIdxs = []int32{
 	8,  // 18: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
 	1,  // 19: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
 	9,  // 20: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	10, // 21: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 22: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 23: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 24: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 25: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 26: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 27: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 28: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	2,  // 29: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 30: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 31: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 32: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 33: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 34: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	1,  // 21: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	19, // 22: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	10, // 23: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 24: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 25: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 26: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 27: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 28: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 29: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 30: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 31: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	2,  // 32: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 33: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 34: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 35: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 36: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 37: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -1900,7 +2122,7 @@ func file_region_proto_init() {
 		return
 	}
 	file_gossip_proto_init()
-	file_region_proto_msgTypes[18].OneofWrappers = []any{
+	file_region_proto_msgTypes[21].OneofWrappers = []any{
 		(*Command_ApplyObjects)(nil),
 		(*Command_DeleteObjects)(nil),
 		(*Command_ReportCluster)(nil),
@@ -1909,6 +2131,7 @@ func file_region_proto_init() {
 		(*Command_SetBindings)(nil),
 		(*Command_ReportStatus)(nil),
 		(*Command_RecordEvents)(nil),
+		(*Command_LeaveRegion)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1916,7 +2139,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
