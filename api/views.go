@@ -156,6 +156,11 @@ type ApplyResponse struct {
 	Warnings []string      `json:"warnings,omitempty"`
 	// Index is the Raft index that committed the write.
 	Index uint64 `json:"index"`
+	// Visible is true once the peer that answered has applied the write,
+	// so that a read from it shows the write. It is false only when the
+	// write was committed but the peer did not catch up in time: read
+	// again shortly.
+	Visible bool `json:"visible"`
 }
 
 // ErrorResponse is every error's body.

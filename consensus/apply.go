@@ -18,15 +18,27 @@ const (
 	retryMax = 200 * time.Millisecond
 )
 
-// Apply commits cmd to the region's log and returns its log index once the
+// Result is the outcome of a committed command.
+type Result struct {
+	// Index is the command's log index.
+	Index uint64
+	// Response is what the state machine answered for the command when it
+	// answered with a []byte (the FSM's results, carried through
+	// forwarding); nil otherwise.
+	Response []byte
+}
+
+// Apply commits cmd to the region's log and returns its outcome once the
 // FSM has applied it on the leader. On a follower the command is forwarded
 // to the leader (one hop; a node never forwards to itself); while no leader
 // is known, Apply retries with a short backoff. ctx bounds the whole call;
 // without a deadline, Config.ApplyTimeout applies.
 //
+// The FSM answers each command with nil, an error or a []byte; the bytes
+// come back in Result.Response, from the leader's FSM.
+//
 // Errors:
-//   - ErrRejected: committed, and the FSM answered with an error (wrapped;
-//     FSM responses are nil or an error by contract).
+//   - ErrRejected: committed, and the FSM answered with an error (wrapped).
 //   - ErrNoLeader, ErrNotLeader: the deadline expired before any leader
 //     accepted the command; it was not committed.
 //   - ErrTimeout, ErrLeadershipLost, and ErrShutdown if the node shuts down
@@ -36,21 +48,43 @@ const (
 //   - ErrTooLarge: cmd exceeds MaxCommandSize; nothing was sent.
 //   - ErrRefused: with TLS, the leader refused this node's certificate or
 //     this node the leader's; nothing was done.
-func (n *Node) Apply(ctx context.Context, cmd []byte) (index uint64, err error) {
+//   - ErrForbidden: the leader refused the command for who sent it
+//     (Config.Authorize); nothing was done.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (Result, error) {
 	if len(cmd) > MaxCommandSize {
-		return 0, fmt.Errorf("%w: command of %d bytes exceeds %d", ErrTooLarge, len(cmd), MaxCommandSize)
+		return Result{}, fmt.Errorf("%w: command of %d bytes exceeds %d", ErrTooLarge, len(cmd), MaxCommandSize)
 	}
 	req := &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_Apply{
 		Apply: &shoalpb.ApplyRequest{Command: cmd},
 	}}
-	return n.onLeader(ctx, func(ctx context.Context) (uint64, error) { return n.applyLocal(ctx, cmd) }, req)
+	return n.onLeader(ctx, func(ctx context.Context) (Result, error) { return n.applyLocal(ctx, cmd) }, req)
+}
+
+// ApplyLocal commits cmd only if this node is the leader, and never
+// forwards it: it is how leader-only work (the leader loop's decisions)
+// is committed, so that a deposed leader's in-flight decisions fail with
+// ErrNotLeader or ErrLeadershipLost instead of reaching the new leader.
+// Errors are Apply's, with ErrNotLeader when this node is not the leader.
+func (n *Node) ApplyLocal(ctx context.Context, cmd []byte) (Result, error) {
+	if n.ctx.Err() != nil {
+		return Result{}, ErrShutdown
+	}
+	if len(cmd) > MaxCommandSize {
+		return Result{}, fmt.Errorf("%w: command of %d bytes exceeds %d", ErrTooLarge, len(cmd), MaxCommandSize)
+	}
+	if !n.IsLeader() {
+		return Result{}, ErrNotLeader
+	}
+	ctx, cancel := n.withDeadline(ctx)
+	defer cancel()
+	return n.applyLocal(ctx, cmd)
 }
 
 // onLeader runs local if this node is the leader, or forwards req to the
 // leader, retrying while nothing was done, until ctx expires.
-func (n *Node) onLeader(ctx context.Context, local func(context.Context) (uint64, error), req *shoalpb.ForwardRequest) (uint64, error) {
+func (n *Node) onLeader(ctx context.Context, local func(context.Context) (Result, error), req *shoalpb.ForwardRequest) (Result, error) {
 	if n.ctx.Err() != nil {
-		return 0, ErrShutdown
+		return Result{}, ErrShutdown
 	}
 	ctx, cancel := n.withDeadline(ctx)
 	defer cancel()
@@ -58,23 +92,23 @@ func (n *Node) onLeader(ctx context.Context, local func(context.Context) (uint64
 	lastErr := ErrNoLeader
 	for {
 		if n.IsLeader() {
-			idx, err := local(ctx)
+			res, err := local(ctx)
 			if !errors.Is(err, ErrNotLeader) {
-				return idx, err
+				return res, err
 			}
 			lastErr = err // lost leadership before raft took the command
 		} else if addr, id := n.raft.LeaderWithID(); addr != "" && string(id) != n.cfg.ID {
-			idx, outcome, err := n.forward(ctx, string(addr), req)
+			resp, outcome, err := n.forward(ctx, string(addr), string(id), req)
 			if outcome == outcomeDone {
-				return idx, err
+				return Result{Index: resp.GetIndex(), Response: resp.GetResult()}, err
 			}
 			lastErr = err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%w (%w)", lastErr, ctx.Err())
+			return Result{}, fmt.Errorf("%w (%w)", lastErr, ctx.Err())
 		case <-n.ctx.Done():
-			return 0, ErrShutdown
+			return Result{}, ErrShutdown
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, retryMax)
@@ -82,16 +116,22 @@ func (n *Node) onLeader(ctx context.Context, local func(context.Context) (uint64
 }
 
 // applyLocal applies cmd on this node, which should be the leader.
-func (n *Node) applyLocal(ctx context.Context, cmd []byte) (uint64, error) {
+func (n *Node) applyLocal(ctx context.Context, cmd []byte) (Result, error) {
 	deadline, _ := ctx.Deadline()
 	f := n.raft.Apply(cmd, time.Until(deadline))
 	if err := n.wait(ctx, f); err != nil {
-		return 0, err
+		return Result{}, err
 	}
-	if err, ok := f.Response().(error); ok && err != nil {
-		return f.Index(), &rejectedError{err: err}
+	res := Result{Index: f.Index()}
+	switch r := f.Response().(type) {
+	case error:
+		if r != nil {
+			return res, &rejectedError{err: r}
+		}
+	case []byte:
+		res.Response = r
 	}
-	return f.Index(), nil
+	return res, nil
 }
 
 // removeServerLocal removes server id from the configuration; this node

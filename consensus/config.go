@@ -1,10 +1,11 @@
 package consensus
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // Config configures one peer's membership in its region's Raft group.
@@ -12,14 +13,6 @@ import (
 type Config struct {
 	// ID is the Raft server ID: the peer's cluster name, unique in the region.
 	ID string
-	// BindAddr is the TCP address to listen on for Raft and forwarding, e.g.
-	// "127.0.0.1:0" (port 0 picks a free port; see Node.Addr).
-	BindAddr string
-	// AdvertiseAddr is the address other peers dial; "" means the bound
-	// address. It is the RaftAddr other peers see in gossip.
-	AdvertiseAddr string
-	// DataDir holds raft.db (bolt log and stable store) and snapshots/.
-	DataDir string
 	// BootstrapExpect is the number of peers that form the group the first
 	// time (Consul-style). 0 never bootstraps: the peer waits to be added by
 	// an existing leader. 1 bootstraps alone at once (dev mode). A peer with
@@ -56,17 +49,18 @@ type Config struct {
 	// context carries no deadline.
 	ApplyTimeout time.Duration
 
-	// TLS, if not nil, puts the whole listener under mutual TLS: every
-	// accepted connection must complete a handshake presenting a
-	// certificate before its mux byte is read, and every Raft and forward
-	// connection this node opens presents Certificates and checks the other
-	// side. The same config serves both sides, so it must have
-	// Certificates, ClientAuth RequireAndVerifyClientCert and, since
-	// addresses are dialed, either a ServerName or InsecureSkipVerify with
-	// a VerifyConnection that checks the chain (transport's PeerTLSConfig does:
-	// same mesh CA, same region). New raises MinVersion to TLS 1.3. nil
-	// means plain TCP, open to anyone who can reach the port.
-	TLS *tls.Config
+	// Authorize, if set, is asked on the leader about every command a
+	// follower forwards, with the peer that forwarded it (its verified
+	// identity with TLS): a non-nil error refuses the command
+	// (ErrForbidden on the follower) and is logged with the caller. It is
+	// how a peer is kept to speaking for itself and leader-only commands
+	// to the leader's own loop. It is called concurrently and must not
+	// block. nil accepts everything.
+	Authorize func(from Peer, cmd []byte) error
+
+	// Clock is the time source of the node's own rules (grace periods);
+	// nil means the real clock. Raft keeps its own time.
+	Clock clock.PassiveClock
 
 	// Logger receives the node's structured logs and raft's own (raft's
 	// "info" is logged at slog Info, its "debug" and "trace" at Debug).
@@ -77,10 +71,9 @@ type Config struct {
 // DefaultConfig returns hashicorp/raft's default timing (1 s heartbeat and
 // election timeout, 500 ms leader lease; measured about 2 s to a new leader
 // on a LAN) and the region defaults: at most 5 voters, dead members removed
-// after 5 minutes. ID, BindAddr and DataDir must still be set.
+// after 5 minutes. ID must still be set.
 func DefaultConfig() Config {
 	return Config{
-		BindAddr:           "127.0.0.1:0",
 		BootstrapExpect:    0,
 		MaxVoters:          5,
 		DeadServerGrace:    5 * time.Minute,
@@ -106,10 +99,6 @@ func (c Config) Validate() error {
 	switch {
 	case c.ID == "":
 		return bad("ID is empty: set it to the peer's cluster name")
-	case c.BindAddr == "":
-		return bad("BindAddr is empty: set a host:port such as 127.0.0.1:0")
-	case c.DataDir == "":
-		return bad("DataDir is empty: raft.db and snapshots need a directory")
 	case c.BootstrapExpect < 0:
 		return bad("BootstrapExpect (%d) is negative", c.BootstrapExpect)
 	case c.MaxVoters < 1:
@@ -142,12 +131,6 @@ func (c Config) Validate() error {
 		return bad("SnapshotRetain (%d) must be at least 1", c.SnapshotRetain)
 	case c.ApplyTimeout <= 0:
 		return bad("ApplyTimeout (%v) must be positive", c.ApplyTimeout)
-	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil:
-		return bad("TLS has no certificate: both sides of a connection present one")
-	case c.TLS != nil && c.TLS.ClientAuth != tls.RequireAndVerifyClientCert:
-		return bad("TLS.ClientAuth is %v: the Raft port needs RequireAndVerifyClientCert", c.TLS.ClientAuth)
-	case c.TLS != nil && c.TLS.InsecureSkipVerify && c.TLS.VerifyConnection == nil && c.TLS.VerifyPeerCertificate == nil:
-		return bad("TLS.InsecureSkipVerify without VerifyConnection would accept any server")
 	}
 	return nil
 }

@@ -47,6 +47,11 @@ var (
 	// fixed.
 	ErrRefused = errors.New("consensus: certificate refused")
 
+	// ErrForbidden is returned when the leader refused a forwarded request
+	// for who sent it (Config.Authorize said no, or a peer asked to remove
+	// another server). Nothing was done; retrying does not help.
+	ErrForbidden = errors.New("consensus: forbidden")
+
 	// ErrBadFrame is returned by the forwarding decoder for malformed or
 	// oversized input from the network.
 	ErrBadFrame = errors.New("consensus: malformed forward frame")

@@ -14,7 +14,7 @@ import (
 	"github.com/shoalmesh/shoal/api/shoalpb"
 )
 
-// Forwarding wire format: after the mux byte muxForward the follower writes
+// Forwarding wire format: on a forwarding connection the follower writes
 // one frame holding a shoalpb.ForwardRequest; the leader answers with one
 // frame holding a shoalpb.ForwardResponse and closes the connection. A frame
 // is a 4-byte big-endian length followed by that many bytes of protobuf.
@@ -34,6 +34,9 @@ const MaxCommandSize = MaxFrameSize - frameOverhead
 
 // maxServerIDLen bounds server IDs in remove requests.
 const maxServerIDLen = 256
+
+// maxBootstrapVoters bounds the candidates of a bootstrap query.
+const maxBootstrapVoters = 64
 
 // maxForwardTimeout caps the time a follower may ask the leader to spend.
 const maxForwardTimeout = 5 * time.Minute
@@ -71,7 +74,8 @@ func writeFrame(w io.Writer, prefix byte, m proto.Message) error {
 }
 
 // readFrame reads one length-prefixed frame of at most MaxFrameSize bytes;
-// the length is checked before anything is allocated.
+// the length is checked first, and memory grows only with the bytes
+// that actually arrive.
 func readFrame(r io.Reader) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -81,9 +85,13 @@ func readFrame(r io.Reader) ([]byte, error) {
 	if n > MaxFrameSize {
 		return nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrBadFrame, n, MaxFrameSize)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	// Read what arrives rather than allocate what the prefix claims.
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil {
 		return nil, err
+	}
+	if len(body) != int(n) {
+		return nil, io.ErrUnexpectedEOF
 	}
 	return body, nil
 }
@@ -117,33 +125,47 @@ func decodeForwardRequest(body []byte) (*shoalpb.ForwardRequest, error) {
 		if id == "" || len(id) > maxServerIDLen {
 			return nil, fmt.Errorf("%w: remove_server id of %d bytes", ErrBadFrame, len(id))
 		}
+	case *shoalpb.ForwardRequest_BootstrapQuery:
+		q := r.BootstrapQuery
+		if q == nil || q.GetFrom() == "" || len(q.GetFrom()) > maxServerIDLen || len(q.GetCandidates()) > maxBootstrapVoters {
+			return nil, fmt.Errorf("%w: malformed bootstrap query", ErrBadFrame)
+		}
+		for _, c := range q.GetCandidates() {
+			if c == "" || len(c) > maxServerIDLen {
+				return nil, fmt.Errorf("%w: bootstrap candidate id of %d bytes", ErrBadFrame, len(c))
+			}
+		}
 	default:
 		return nil, fmt.Errorf("%w: no request kind set", ErrBadFrame)
 	}
 	return req, nil
 }
 
-// handleForwardConn serves one forward connection (after the mux byte).
-func (n *Node) handleForwardConn(conn net.Conn) {
+// handleForwardConn serves one forward connection from the peer from.
+func (n *Node) handleForwardConn(conn net.Conn, from Peer) {
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	req, err := readForwardRequest(conn)
 	if err != nil {
-		n.log.Warn("bad forward request; closing connection", "remote", conn.RemoteAddr().String(), "err", err)
+		n.log.Warn("bad forward request; closing connection", "from", from.String(), "err", err)
 		return
 	}
-	resp := n.serveForward(req)
+	resp := n.serveForward(req, from)
 	_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
 	if err := writeFrame(conn, 0, resp); err != nil {
-		n.log.Warn("writing forward response failed", "remote", conn.RemoteAddr().String(), "err", err)
+		n.log.Warn("writing forward response failed", "from", from.String(), "err", err)
 	}
 }
 
-// serveForward carries out a decoded request on this node if it is the
-// leader. It never forwards again: a non-leader answers CODE_NOT_LEADER.
-func (n *Node) serveForward(req *shoalpb.ForwardRequest) *shoalpb.ForwardResponse {
+// serveForward carries out a decoded request from the peer from. Commands
+// and server removals need this node to be the leader; it never forwards
+// again: a non-leader answers CODE_NOT_LEADER.
+func (n *Node) serveForward(req *shoalpb.ForwardRequest, from Peer) *shoalpb.ForwardResponse {
 	if n.ctx.Err() != nil {
 		return &shoalpb.ForwardResponse{Code: shoalpb.Code_CODE_SHUTDOWN}
+	}
+	if q, ok := req.GetRequest().(*shoalpb.ForwardRequest_BootstrapQuery); ok {
+		return &shoalpb.ForwardResponse{Code: shoalpb.Code_CODE_OK, Bootstrap: n.answerBootstrap(q.BootstrapQuery, from)}
 	}
 	if !n.IsLeader() {
 		return &shoalpb.ForwardResponse{Code: shoalpb.Code_CODE_NOT_LEADER}
@@ -156,24 +178,38 @@ func (n *Node) serveForward(req *shoalpb.ForwardRequest) *shoalpb.ForwardRespons
 	ctx, cancel := context.WithTimeout(n.ctx, timeout)
 	defer cancel()
 
-	var idx uint64
+	var res Result
 	var err error
 	switch r := req.GetRequest().(type) {
 	case *shoalpb.ForwardRequest_Apply:
-		if len(r.Apply.GetCommand()) > MaxCommandSize {
-			err = fmt.Errorf("%w: command of %d bytes", errBadRequest, len(r.Apply.GetCommand()))
+		cmd := r.Apply.GetCommand()
+		if len(cmd) > MaxCommandSize {
+			err = fmt.Errorf("%w: command of %d bytes", errBadRequest, len(cmd))
 			break
 		}
-		idx, err = n.applyLocal(ctx, r.Apply.GetCommand())
+		if n.cfg.Authorize != nil {
+			if aerr := n.cfg.Authorize(from, cmd); aerr != nil {
+				n.log.Warn("refused a forwarded command", "from", from.String(), "err", aerr)
+				err = fmt.Errorf("%w: %v", ErrForbidden, aerr)
+				break
+			}
+		}
+		res, err = n.applyLocal(ctx, cmd)
 	case *shoalpb.ForwardRequest_RemoveServer:
-		idx, err = n.removeServerLocal(ctx, r.RemoveServer.GetId())
+		id := r.RemoveServer.GetId()
+		if from.Verified && from.Identity.Cluster != id {
+			n.log.Warn("refused a forwarded server removal: a peer may only remove itself", "from", from.String(), "server", id)
+			err = fmt.Errorf("%w: %s may not remove server %q", ErrForbidden, from.Identity, id)
+			break
+		}
+		res.Index, err = n.removeServerLocal(ctx, id)
 	}
-	return responseFor(idx, err)
+	return responseFor(res, err)
 }
 
 // responseFor turns a local outcome into a wire code.
-func responseFor(idx uint64, err error) *shoalpb.ForwardResponse {
-	resp := &shoalpb.ForwardResponse{Index: idx}
+func responseFor(res Result, err error) *shoalpb.ForwardResponse {
+	resp := &shoalpb.ForwardResponse{Index: res.Index, Result: res.Response}
 	var rej *rejectedError
 	switch {
 	case err == nil:
@@ -181,6 +217,8 @@ func responseFor(idx uint64, err error) *shoalpb.ForwardResponse {
 	case errors.As(err, &rej):
 		resp.Code = shoalpb.Code_CODE_REJECTED
 		resp.ResultError = rej.err.Error()
+	case errors.Is(err, ErrForbidden):
+		resp.Code = shoalpb.Code_CODE_FORBIDDEN
 	case errors.Is(err, ErrNotLeader):
 		resp.Code = shoalpb.Code_CODE_NOT_LEADER
 	case errors.Is(err, errBadRequest):
@@ -205,69 +243,76 @@ const (
 	outcomeRetry                       // nothing was done: try again
 )
 
-// forward sends req to the node at addr and waits for its answer within
-// ctx (which must have a deadline).
-func (n *Node) forward(ctx context.Context, addr string, req *shoalpb.ForwardRequest) (uint64, forwardOutcome, error) {
+// forward sends req to the node at addr, which this node believes is the
+// leader with server ID leaderID, and waits for its answer within ctx
+// (which must have a deadline). With TLS the answering node must prove it
+// is that server.
+func (n *Node) forward(ctx context.Context, addr, leaderID string, req *shoalpb.ForwardRequest) (*shoalpb.ForwardResponse, forwardOutcome, error) {
 	deadline, _ := ctx.Deadline()
 	// Ask the leader to answer a little before our own deadline, so that we
 	// hear its verdict rather than time out ourselves.
 	remaining := time.Until(deadline)
 	req.TimeoutMs = max(1, (remaining - remaining/10).Milliseconds())
 
-	conn, err := n.mux.dial(ctx, addr)
+	conn, peer, err := n.net.DialForward(ctx, addr)
 	if err != nil {
-		if refusedByTLS(err) {
-			return 0, outcomeDone, fmt.Errorf("%w: %v", ErrRefused, err)
+		if errors.Is(err, ErrRefused) {
+			return nil, outcomeDone, err
 		}
-		return 0, outcomeRetry, fmt.Errorf("%w: leader %s unreachable: %v", ErrNoLeader, addr, err)
+		return nil, outcomeRetry, fmt.Errorf("%w: leader %s unreachable: %v", ErrNoLeader, addr, err)
 	}
 	defer conn.Close()
+	if peer.Verified && leaderID != "" && peer.Identity.Cluster != leaderID {
+		return nil, outcomeRetry, fmt.Errorf("%w: %s answered at the address of leader %s", ErrNoLeader, peer.Identity, leaderID)
+	}
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 
-	if err := writeFrame(conn, muxForward, req); err != nil {
+	if err := writeFrame(conn, 0, req); err != nil {
 		// A partly written frame is never decoded, so nothing was done.
 		if errors.Is(err, ErrTooLarge) {
-			return 0, outcomeDone, err
+			return nil, outcomeDone, err
 		}
 		if refusedByTLS(err) {
-			return 0, outcomeDone, fmt.Errorf("%w: leader %s refused this node's certificate: %v", ErrRefused, addr, err)
+			return nil, outcomeDone, fmt.Errorf("%w: leader %s refused this node's certificate: %v", ErrRefused, addr, err)
 		}
-		return 0, outcomeRetry, fmt.Errorf("%w: sending to leader %s: %v", ErrNoLeader, addr, err)
+		return nil, outcomeRetry, fmt.Errorf("%w: sending to leader %s: %v", ErrNoLeader, addr, err)
 	}
 	body, err := readFrame(conn)
 	if err != nil {
 		if refusedByTLS(err) {
 			// The leader refused the handshake: it never read the request.
-			return 0, outcomeDone, fmt.Errorf("%w: leader %s refused this node's certificate: %v", ErrRefused, addr, err)
+			return nil, outcomeDone, fmt.Errorf("%w: leader %s refused this node's certificate: %v", ErrRefused, addr, err)
 		}
 		if ctx.Err() != nil {
-			return 0, outcomeDone, fmt.Errorf("%w: waiting for leader %s: %w", ErrTimeout, addr, ctx.Err())
+			return nil, outcomeDone, fmt.Errorf("%w: waiting for leader %s: %w", ErrTimeout, addr, ctx.Err())
 		}
-		return 0, outcomeDone, fmt.Errorf("%w: connection to leader %s broke: %v", ErrLeadershipLost, addr, err)
+		return nil, outcomeDone, fmt.Errorf("%w: connection to leader %s broke: %v", ErrLeadershipLost, addr, err)
 	}
 	resp := &shoalpb.ForwardResponse{}
 	if err := proto.Unmarshal(body, resp); err != nil {
-		return 0, outcomeDone, fmt.Errorf("%w: undecodable answer from leader %s: %v", ErrLeadershipLost, addr, err)
+		return nil, outcomeDone, fmt.Errorf("%w: undecodable answer from leader %s: %v", ErrLeadershipLost, addr, err)
 	}
 	switch resp.GetCode() {
 	case shoalpb.Code_CODE_OK:
-		return resp.GetIndex(), outcomeDone, nil
+		return resp, outcomeDone, nil
 	case shoalpb.Code_CODE_NOT_LEADER:
-		return 0, outcomeRetry, fmt.Errorf("%w: %s", ErrNotLeader, addr)
+		return nil, outcomeRetry, fmt.Errorf("%w: %s", ErrNotLeader, addr)
 	case shoalpb.Code_CODE_SHUTDOWN:
-		return 0, outcomeRetry, fmt.Errorf("%w: leader %s is shutting down", ErrNoLeader, addr)
+		return nil, outcomeRetry, fmt.Errorf("%w: leader %s is shutting down", ErrNoLeader, addr)
 	case shoalpb.Code_CODE_REJECTED:
-		return resp.GetIndex(), outcomeDone, &rejectedError{err: errors.New(resp.GetResultError())}
+		return resp, outcomeDone, &rejectedError{err: errors.New(resp.GetResultError())}
+	case shoalpb.Code_CODE_FORBIDDEN:
+		return nil, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrForbidden, addr, resp.GetMessage())
 	case shoalpb.Code_CODE_BAD_REQUEST:
-		return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", errBadRequest, addr, resp.GetMessage())
+		return nil, outcomeDone, fmt.Errorf("%w: leader %s: %s", errBadRequest, addr, resp.GetMessage())
 	case shoalpb.Code_CODE_TIMEOUT:
-		return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrTimeout, addr, resp.GetMessage())
+		return nil, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrTimeout, addr, resp.GetMessage())
 	default: // CODE_UNKNOWN and codes from newer peers
 		if ctx.Err() != nil {
-			return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrTimeout, addr, resp.GetMessage())
+			return nil, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrTimeout, addr, resp.GetMessage())
 		}
-		return 0, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrLeadershipLost, addr, resp.GetMessage())
+		return nil, outcomeDone, fmt.Errorf("%w: leader %s: %s", ErrLeadershipLost, addr, resp.GetMessage())
 	}
 }

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,15 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/shoalmesh/shoal/transport"
 )
 
 // kvFSM is a replicated map; the command "fail" is rejected with errFSM.
 type kvFSM struct {
-	mu sync.Mutex
-	m  map[string]string
+	mu   sync.Mutex
+	m    map[string]string
+	seen map[uint64]int // how often each log index was applied
 }
 
 type kvCmd struct {
@@ -31,10 +35,29 @@ type kvCmd struct {
 
 var errFSM = errors.New("kv: refused")
 
-func newKV() *kvFSM { return &kvFSM{m: map[string]string{}} }
+func newKV() *kvFSM { return &kvFSM{m: map[string]string{}, seen: map[uint64]int{}} }
+
+// twice returns the log indexes applied more than once.
+func (f *kvFSM) twice() []uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []uint64
+	for i, n := range f.seen {
+		if n > 1 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
 
 func setCmd(k, v string) []byte {
 	b, _ := json.Marshal(kvCmd{Op: "set", Key: k, Value: v})
+	return b
+}
+
+// addCmd appends v to the value of k: applying it twice shows.
+func addCmd(k, v string) []byte {
+	b, _ := json.Marshal(kvCmd{Op: "add", Key: k, Value: v})
 	return b
 }
 
@@ -48,12 +71,20 @@ func (f *kvFSM) Apply(l *raft.Log) any {
 	if err := json.Unmarshal(l.Data, &c); err != nil {
 		panic(fmt.Sprintf("kv: undecodable committed entry %d: %v", l.Index, err))
 	}
+	f.mu.Lock()
+	f.seen[l.Index]++
+	f.mu.Unlock()
 	switch c.Op {
 	case "set":
 		f.mu.Lock()
 		f.m[c.Key] = c.Value
 		f.mu.Unlock()
 		return nil
+	case "add":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.m[c.Key] += c.Value
+		return []byte(f.m[c.Key])
 	case "fail":
 		return fmt.Errorf("%w: by request", errFSM)
 	}
@@ -112,12 +143,10 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// fastConfig is a loopback config with short timings.
-func fastConfig(id, dir string, expect int) Config {
+// fastConfig is a config with short timings.
+func fastConfig(id string, expect int) Config {
 	c := DefaultConfig()
 	c.ID = id
-	c.BindAddr = "127.0.0.1:0"
-	c.DataDir = dir
 	c.BootstrapExpect = expect
 	c.HeartbeatTimeout = 300 * time.Millisecond
 	c.ElectionTimeout = 300 * time.Millisecond
@@ -131,39 +160,56 @@ func fastConfig(id, dir string, expect int) Config {
 }
 
 type testPeer struct {
-	cfg  Config
-	node *Node // nil while stopped
-	fsm  *kvFSM
+	cfg   Config
+	dir   string
+	bind  string      // TCP bind address; a restart binds the same one
+	tls   *tls.Config // TCP with TLS
+	ident transport.Identity
+	node  *Node // nil while stopped
+	fsm   *kvFSM
+	store *DiskStore
+	net   Network
 }
 
 // testRegion plays gossip for a set of nodes: it keeps the member view and
-// hands it to every running node on each change.
+// hands it to every running node on each change. Nodes talk over loopback
+// TCP, or over an InmemNetwork when inmem is set.
 type testRegion struct {
 	t       *testing.T
 	base    string
+	inmem   *InmemNetwork
 	mu      sync.Mutex
 	peers   map[string]*testPeer
 	members map[string]Member
+	// views, when set for a node, replace the shared member view for it.
+	views map[string][]string
 }
 
 func newRegion(t *testing.T) *testRegion {
-	r := &testRegion{t: t, base: t.TempDir(), peers: map[string]*testPeer{}, members: map[string]Member{}}
+	r := &testRegion{t: t, base: t.TempDir(), peers: map[string]*testPeer{}, members: map[string]Member{}, views: map[string][]string{}}
 	t.Cleanup(func() {
 		for _, p := range r.running() {
 			_ = p.node.Shutdown()
+			_ = p.store.Close()
 		}
 	})
 	return r
 }
 
+// newInmemRegion is a region on an InmemNetwork, where links can be cut.
+func newInmemRegion(t *testing.T) *testRegion {
+	r := newRegion(t)
+	r.inmem = NewInmemNetwork()
+	return r
+}
+
 // start starts a new peer with fastConfig, changed by mod, and announces it.
-func (r *testRegion) start(id string, expect int, mod func(*Config)) *testPeer {
+func (r *testRegion) start(id string, expect int, mod func(*testPeer)) *testPeer {
 	r.t.Helper()
-	cfg := fastConfig(id, filepath.Join(r.base, id), expect)
+	p := &testPeer{cfg: fastConfig(id, expect), dir: filepath.Join(r.base, id), bind: "127.0.0.1:0"}
 	if mod != nil {
-		mod(&cfg)
+		mod(p)
 	}
-	p := &testPeer{cfg: cfg}
 	r.mu.Lock()
 	r.peers[id] = p
 	r.mu.Unlock()
@@ -174,13 +220,28 @@ func (r *testRegion) start(id string, expect int, mod func(*Config)) *testPeer {
 func (r *testRegion) boot(p *testPeer) {
 	r.t.Helper()
 	p.fsm = newKV()
-	n, err := New(p.cfg, p.fsm)
+	store, err := OpenDiskStore(p.dir, 2, p.cfg.Logger)
 	if err != nil {
+		r.t.Fatalf("OpenDiskStore(%s): %v", p.cfg.ID, err)
+	}
+	var network Network
+	if r.inmem != nil {
+		network, err = r.inmem.Add(p.cfg.ID, p.ident)
+	} else {
+		network, err = NewTCPNetwork(TCPConfig{BindAddr: p.bind, TLS: p.tls, Logger: p.cfg.Logger})
+	}
+	if err != nil {
+		store.Close()
+		r.t.Fatalf("network of %s: %v", p.cfg.ID, err)
+	}
+	n, err := New(p.cfg, p.fsm, store.Logs, store.Stable, store.Snapshots, network)
+	if err != nil {
+		store.Close()
 		r.t.Fatalf("New(%s): %v", p.cfg.ID, err)
 	}
 	r.mu.Lock()
-	p.node = n
-	p.cfg.BindAddr = n.Addr() // a restart binds the same address
+	p.node, p.store, p.net = n, store, network
+	p.bind = n.Addr() // a restart binds the same address
 	r.members[p.cfg.ID] = Member{ID: p.cfg.ID, RaftAddr: n.Addr(), Status: Alive,
 		Since: time.Now(), BootstrapExpect: p.cfg.BootstrapExpect}
 	r.mu.Unlock()
@@ -193,6 +254,9 @@ func (r *testRegion) stop(id string) {
 	p := r.peer(id)
 	if err := p.node.Shutdown(); err != nil {
 		r.t.Errorf("Shutdown(%s): %v", id, err)
+	}
+	if err := p.store.Close(); err != nil {
+		r.t.Errorf("closing the store of %s: %v", id, err)
 	}
 	r.mu.Lock()
 	p.node = nil
@@ -216,21 +280,52 @@ func (r *testRegion) setMember(id string, f func(*Member)) {
 	r.broadcast()
 }
 
-func (r *testRegion) broadcast() {
+// setView makes node id see only the listed members (nil: all again).
+func (r *testRegion) setView(id string, members []string) {
 	r.mu.Lock()
-	view := slices.Collect(maps.Values(r.members))
-	var nodes []*Node
-	for _, p := range r.peers {
-		if p.node != nil {
-			nodes = append(nodes, p.node)
-		}
+	if members == nil {
+		delete(r.views, id)
+	} else {
+		r.views[id] = members
 	}
 	r.mu.Unlock()
-	for _, n := range nodes {
-		n.UpdateMembers(view)
-	}
+	r.broadcast()
 }
 
+func (r *testRegion) broadcast() {
+	r.mu.Lock()
+	type update struct {
+		n    *Node
+		view []Member
+	}
+	var updates []update
+	for id, p := range r.peers {
+		if p.node == nil {
+			continue
+		}
+		var view []Member
+		if only, ok := r.views[id]; ok {
+			for _, m := range only {
+				if mm, ok := r.members[m]; ok {
+					view = append(view, mm)
+				}
+			}
+		} else {
+			view = slices.Collect(maps.Values(r.members))
+		}
+		// Gossip publishes who has Raft state.
+		for i := range view {
+			if q := r.peers[view[i].ID]; q != nil && q.node != nil {
+				view[i].HasState = q.node.HasState()
+			}
+		}
+		updates = append(updates, update{p.node, view})
+	}
+	r.mu.Unlock()
+	for _, u := range updates {
+		u.n.UpdateMembers(u.view)
+	}
+}
 func (r *testRegion) peer(id string) *testPeer {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -46,6 +46,7 @@ type Member struct {
 	Status          MemberStatus // current health
 	Since           time.Time    // when Status last changed
 	BootstrapExpect int          // the member's Config.BootstrapExpect
+	HasState        bool         // the member has Raft state (gossip says)
 }
 
 // UpdateMembers hands the node the whole gossip view (every member the
@@ -75,7 +76,7 @@ func (n *Node) memberView() []Member {
 // leader does not add it back while gossip still shows it alive.
 func (n *Node) markLeaving(id string) {
 	n.mu.Lock()
-	n.leaving[id] = time.Now()
+	n.leaving[id] = n.cfg.Clock.Now()
 	n.mu.Unlock()
 }
 
@@ -89,56 +90,178 @@ func (n *Node) leavingView() map[string]time.Time {
 	return m
 }
 
+// promiseTTL is how long a node that agreed to one peer's bootstrap
+// refuses to agree to another's, and does not bootstrap itself.
+const promiseTTL = 30 * time.Second
+
+// bootstrapQueryTimeout bounds one bootstrap query.
+const bootstrapQueryTimeout = 2 * time.Second
+
+// bootstrapPromise is the bootstrap a node last agreed to.
+type bootstrapPromise struct {
+	from string
+	at   time.Time
+}
+
+// hasState reports whether this node has Raft state or knows, from
+// gossip, a member that has: then nobody may bootstrap.
+func (n *Node) hasState(view []Member) bool {
+	if n.hadState {
+		return true
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil && len(f.Configuration().Servers) > 0 {
+		return true
+	}
+	for _, m := range view {
+		if m.ID != n.cfg.ID && m.HasState && m.Status == Alive {
+			return true
+		}
+	}
+	return false
+}
+
+// HasState reports whether this node has Raft state: it bootstrapped, was
+// added to a group, or started with state. Gossip publishes it so that
+// no peer that sees this one bootstraps a second group.
+func (n *Node) HasState() bool {
+	if n.hadState {
+		return true
+	}
+	f := n.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
+}
+
+// answerBootstrap answers another peer's bootstrap query: it agrees only
+// if nobody it knows has Raft state, it expects the same number of peers,
+// it computes the same candidates from its own view, and it has not agreed
+// to another peer's bootstrap lately.
+func (n *Node) answerBootstrap(q *shoalpb.BootstrapQuery, from Peer) *shoalpb.BootstrapAnswer {
+	view := n.memberView()
+	ans := &shoalpb.BootstrapAnswer{HasState: n.hasState(view)}
+	voters, err := bootstrapVoters(n.cfg.BootstrapExpect, view)
+	for _, m := range voters {
+		ans.Candidates = append(ans.Candidates, m.ID)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.cfg.Clock.Now()
+	switch {
+	case from.Verified && from.Identity.Cluster != q.GetFrom():
+		ans.Reason = fmt.Sprintf("the query names %q but comes from %s", q.GetFrom(), from.Identity)
+	case ans.HasState:
+		ans.Reason = "a Raft group exists already"
+	case int(q.GetExpect()) != n.cfg.BootstrapExpect:
+		ans.Reason = fmt.Sprintf("this peer expects %d peers, the query %d", n.cfg.BootstrapExpect, q.GetExpect())
+	case err != nil:
+		ans.Reason = err.Error()
+	case !slices.Equal(ans.Candidates, q.GetCandidates()):
+		ans.Reason = fmt.Sprintf("this peer sees the candidates %v, the query %v", ans.Candidates, q.GetCandidates())
+	case n.promised.from != "" && n.promised.from != q.GetFrom() && now.Sub(n.promised.at) < promiseTTL:
+		ans.Reason = fmt.Sprintf("agreed to the bootstrap of %s %v ago", n.promised.from, now.Sub(n.promised.at).Round(time.Second))
+	default:
+		ans.Agrees = true
+		n.promised = bootstrapPromise{from: q.GetFrom(), at: now}
+	}
+	return ans
+}
+
 // bootstrapLoop waits for the gossip view to show enough peers and then,
-// if this node is the chosen one, bootstraps the group. It returns once
-// the node has a configuration (its own bootstrap, or a leader contacted
-// it) or at shutdown.
+// if this node is the chosen one and every other candidate agrees, it
+// bootstraps the group. It returns once the node has a configuration (its
+// own bootstrap, or a leader contacted it) or at shutdown.
 func (n *Node) bootstrapLoop() {
 	defer n.wg.Done()
 	lastProblem := ""
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.bootCh:
+		case <-retry.C:
 		}
-		if f := n.raft.GetConfiguration(); f.Error() == nil && len(f.Configuration().Servers) > 0 {
+		if n.HasState() {
 			n.log.Info("raft configuration present; not bootstrapping")
 			return
 		}
-		voters, err := bootstrapVoters(n.cfg.BootstrapExpect, n.memberView())
-		if err != nil {
-			if msg := err.Error(); msg != lastProblem {
-				n.log.Error("not bootstrapping", "err", err)
-				lastProblem = msg
-			}
-			continue
+		problem, done := n.tryBootstrap()
+		if problem != "" && problem != lastProblem {
+			n.log.Warn("not bootstrapping yet", "why", problem)
 		}
-		lastProblem = ""
-		if voters == nil {
-			continue
+		lastProblem = problem
+		if done {
+			return
 		}
-		if voters[0].ID != n.cfg.ID {
-			if slices.ContainsFunc(voters, func(m Member) bool { return m.ID == n.cfg.ID }) {
-				n.log.Info("waiting to be contacted by the bootstrapping peer", "bootstrapper", voters[0].ID)
-			}
-			continue
-		}
-		conf := raft.Configuration{}
-		ids := make([]string, 0, len(voters))
-		for _, m := range voters {
-			conf.Servers = append(conf.Servers, raft.Server{
-				Suffrage: raft.Voter, ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.RaftAddr),
-			})
-			ids = append(ids, m.ID)
-		}
-		if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			n.log.Error("bootstrap failed", "err", err)
-			continue
-		}
-		n.log.Info("bootstrapped the group", "voters", strings.Join(ids, ","))
-		return
 	}
+}
+
+// tryBootstrap bootstraps the group if this node may; it returns why not
+// (empty while simply waiting) and whether it bootstrapped.
+func (n *Node) tryBootstrap() (problem string, done bool) {
+	view := n.memberView()
+	if n.hasState(view) {
+		return "a peer already has Raft state; waiting to be added", false
+	}
+	voters, err := bootstrapVoters(n.cfg.BootstrapExpect, view)
+	if err != nil {
+		return err.Error(), false
+	}
+	if voters == nil || voters[0].ID != n.cfg.ID {
+		return "", false
+	}
+	n.mu.Lock()
+	p := n.promised
+	n.mu.Unlock()
+	if p.from != "" && p.from != n.cfg.ID && n.cfg.Clock.Now().Sub(p.at) < promiseTTL {
+		return fmt.Sprintf("agreed to the bootstrap of %s", p.from), false
+	}
+	ids := make([]string, 0, len(voters))
+	for _, m := range voters {
+		ids = append(ids, m.ID)
+	}
+	// Every other candidate must agree: the same candidates from its own
+	// view, and no Raft state anywhere. Views that differ (a peer not yet
+	// seen by all) wait for gossip to converge instead of forming two
+	// groups.
+	for _, m := range voters[1:] {
+		if why := n.askBootstrap(m, ids); why != "" {
+			return fmt.Sprintf("%s does not agree: %s", m.ID, why), false
+		}
+	}
+	conf := raft.Configuration{}
+	for _, m := range voters {
+		conf.Servers = append(conf.Servers, raft.Server{
+			Suffrage: raft.Voter, ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.RaftAddr),
+		})
+	}
+	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return "bootstrap failed: " + err.Error(), false
+	}
+	n.log.Info("bootstrapped the group", "voters", strings.Join(ids, ","))
+	return "", true
+}
+
+// askBootstrap asks candidate m whether it agrees that this node
+// bootstraps ids; it returns why not, or "" if it agrees.
+func (n *Node) askBootstrap(m Member, ids []string) string {
+	ctx, cancel := context.WithTimeout(n.ctx, bootstrapQueryTimeout)
+	defer cancel()
+	req := &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_BootstrapQuery{BootstrapQuery: &shoalpb.BootstrapQuery{
+		From: n.cfg.ID, Expect: uint32(n.cfg.BootstrapExpect), Candidates: ids,
+	}}}
+	resp, _, err := n.forward(ctx, m.RaftAddr, m.ID, req)
+	if err != nil {
+		return "not reachable: " + err.Error()
+	}
+	ans := resp.GetBootstrap()
+	switch {
+	case ans == nil:
+		return "no answer"
+	case !ans.GetAgrees():
+		return ans.GetReason()
+	}
+	return ""
 }
 
 // bootstrapVoters picks the initial voters from the gossip view: the first
@@ -217,13 +340,14 @@ func (n *Node) Leave(ctx context.Context) error {
 	req := &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_RemoveServer{
 		RemoveServer: &shoalpb.RemoveServerRequest{Id: n.cfg.ID},
 	}}
-	idx, err := n.onLeader(ctx, func(ctx context.Context) (uint64, error) {
-		return n.removeServerLocal(ctx, n.cfg.ID)
+	res, err := n.onLeader(ctx, func(ctx context.Context) (Result, error) {
+		idx, err := n.removeServerLocal(ctx, n.cfg.ID)
+		return Result{Index: idx}, err
 	}, req)
 	if err != nil {
 		return fmt.Errorf("consensus: leave: %w", err)
 	}
-	n.log.Info("left the group", "index", idx)
+	n.log.Info("left the group", "index", res.Index)
 	return nil
 }
 

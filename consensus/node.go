@@ -5,28 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
-)
-
-const (
-	// logCacheSize is how many recent log entries are kept in memory in
-	// front of the bolt store.
-	logCacheSize = 512
-	// transportMaxPool is raft's connection pool per peer.
-	transportMaxPool = 3
-	// transportTimeout bounds raft's own RPC I/O.
-	transportTimeout = 10 * time.Second
-	// boltLockTimeout bounds the wait for raft.db's file lock, held while
-	// another node (or process) has the same DataDir open.
-	boltLockTimeout = 5 * time.Second
+	"k8s.io/utils/clock"
 )
 
 // Node is this peer's member of the region's Raft group. All methods are
@@ -35,10 +18,18 @@ type Node struct {
 	cfg      Config
 	log      *slog.Logger
 	raft     *raft.Raft
-	trans    *raft.NetworkTransport
-	store    *raftboltdb.BoltStore
-	mux      *mux
+	net      Network
+	guard    *termGuard
+	fsm      *replayFSM
+	stable   raft.StableStore
 	hadState bool
+
+	// restartTarget is the restart point read at start: until Raft has
+	// applied that far, the state machine serves replayed local state.
+	restartTarget uint64
+	started       time.Time
+	restartMu     sync.Mutex
+	restartPoint  uint64 // the last one written
 
 	// ctx is cancelled by Shutdown; every goroutine of the node watches it.
 	ctx    context.Context
@@ -57,42 +48,50 @@ type Node struct {
 	leaving   map[string]time.Time // servers removed at their request, by ID
 	membersCh chan struct{}        // the view changed (leader loop)
 	bootCh    chan struct{}        // the view changed (bootstrap loop)
+	promised  bootstrapPromise     // the bootstrap this node agreed to
 }
 
-// New opens (or creates) the Raft state under cfg.DataDir, listens on
-// cfg.BindAddr and starts the node. It builds its own bolt store, snapshot
-// store and transport from cfg, because the region has exactly one way to
-// store and carry its log; fsm is the only outside dependency.
+// New starts this peer's member of the region's Raft group, as
+// hashicorp/raft's NewRaft does, from what the caller gives it: the state
+// machine, the log, stable and snapshot stores (OpenDiskStore, or
+// InmemStore in tests) and the network (NewTCPNetwork, or an
+// InmemNetwork's transport). The node owns network from here on and closes
+// it on Shutdown; the stores stay the caller's, to close after Shutdown.
 //
-// A node with existing state rejoins its group with that state. A new node
-// bootstraps as described on Config.BootstrapExpect, or waits for a leader
-// to add it.
-func New(cfg Config, fsm raft.FSM) (*Node, error) {
+// A node with existing state rejoins its group with that state: before
+// Raft starts, the newest snapshot is restored and the local log replayed
+// up to the restart point (see SetRestartPoint), so the state machine
+// serves what this node last acted on even while no leader can be
+// reached. A new node bootstraps as described on Config.BootstrapExpect,
+// or waits for a leader to add it.
+func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, network Network) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if fsm == nil {
+	switch {
+	case fsm == nil:
 		return nil, fmt.Errorf("%w: fsm is nil", ErrBadConfig)
+	case logs == nil || stable == nil || snaps == nil:
+		return nil, fmt.Errorf("%w: the log, stable and snapshot stores are required", ErrBadConfig)
+	case network == nil:
+		return nil, fmt.Errorf("%w: network is nil", ErrBadConfig)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	log := cfg.Logger.With("cluster", cfg.ID)
 	hlog := newRaftLogger(log)
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("consensus: data dir: %w", err)
-	}
-	boltOpts := *bbolt.DefaultOptions
-	boltOpts.Timeout = boltLockTimeout // the file is locked while another node uses it
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: &boltOpts})
-	if err != nil {
-		return nil, fmt.Errorf("consensus: open raft.db: %w", err)
-	}
 	n := &Node{
 		cfg:          cfg,
 		log:          log,
-		store:        store,
+		net:          network,
+		fsm:          &replayFSM{fsm: fsm},
+		stable:       stable,
+		started:      cfg.Clock.Now(),
 		notifyCh:     make(chan bool, 1),
 		leaderCh:     make(chan bool, 1),
 		leaderLoopCh: make(chan bool, 1),
@@ -107,31 +106,31 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		}
 	}()
 
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, hlog)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: snapshot store: %w", err)
-	}
-	n.hadState, err = raft.HasExistingState(store, store, snaps)
+	var err error
+	n.hadState, err = raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: reading raft state: %w", err)
 	}
-
-	ln, err := net.Listen("tcp", cfg.BindAddr)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: listen on %s: %w", cfg.BindAddr, err)
-	}
-	adv, err := advertiseAddr(cfg.AdvertiseAddr, ln.Addr())
-	if err != nil {
-		ln.Close()
+	if n.restartTarget, err = readRestartPoint(stable); err != nil {
 		return nil, err
 	}
-	n.mux = newMux(ln, adv, cfg.TLS, log)
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  raftLayer{n.mux},
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  hlog,
-	})
+	n.restartPoint = n.restartTarget
+	at, err := n.fsm.replay(logs, snaps, n.restartTarget, log)
+	if err != nil {
+		return nil, err
+	}
+	if n.restartTarget > 0 {
+		log.Info("replayed the local log: serving the state last acted on until a leader is caught up with",
+			"replayed_to", at, "restart_point", n.restartTarget)
+	}
+
+	n.guard, err = newTermGuard(network.Raft(), func() uint64 {
+		t, _ := stable.GetUint64([]byte("CurrentTerm")) // raft's own key; 0 before the first term
+		return t
+	}, log)
+	if err != nil {
+		return nil, err
+	}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -144,28 +143,27 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NotifyCh = n.notifyCh
 	rc.Logger = hlog
+	// The snapshot was restored by replay above, with the log after it.
+	rc.NoSnapshotRestoreOnStart = true
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
-	logs, err := raft.NewLogCache(logCacheSize, store)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: log cache: %w", err)
-	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.raft, err = raft.NewRaft(rc, fsm, logs, store, snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, stable, snaps, n.guard)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	n.mux.serve(n.handleForwardConn)
+	n.guard.setTerm(n.raft.CurrentTerm)
+	network.ServeForward(n.handleForwardConn)
 
 	if !n.hadState && cfg.BootstrapExpect == 1 {
 		conf := raft.Configuration{Servers: []raft.Server{{
-			Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: n.trans.LocalAddr(),
+			Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: raft.ServerAddress(network.Addr()),
 		}}}
 		if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
 		}
-		log.Info("bootstrapped a single-voter group", "addr", adv.String())
+		log.Info("bootstrapped a single-voter group", "addr", network.Addr())
 	}
 
 	n.wg.Add(2)
@@ -175,29 +173,10 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		n.wg.Add(1)
 		go n.bootstrapLoop()
 	}
-	log.Info("raft node started", "addr", adv.String(), "existing_state", n.hadState,
+	log.Info("raft node started", "addr", network.Addr(), "existing_state", n.hadState,
 		"bootstrap_expect", cfg.BootstrapExpect)
 	ok = true
 	return n, nil
-}
-
-// advertiseAddr resolves the address others dial.
-func advertiseAddr(advertise string, bound net.Addr) (net.Addr, error) {
-	if advertise == "" {
-		tcp, ok := bound.(*net.TCPAddr)
-		if ok && tcp.IP.IsUnspecified() {
-			return nil, fmt.Errorf("%w: bound to %s: set AdvertiseAddr to an address others can dial", ErrBadConfig, bound)
-		}
-		return bound, nil
-	}
-	a, err := net.ResolveTCPAddr("tcp", advertise)
-	if err != nil {
-		return nil, fmt.Errorf("%w: AdvertiseAddr %q: %v", ErrBadConfig, advertise, err)
-	}
-	if a.IP == nil || a.IP.IsUnspecified() {
-		return nil, fmt.Errorf("%w: AdvertiseAddr %q is not dialable", ErrBadConfig, advertise)
-	}
-	return a, nil
 }
 
 // closeOnError releases what New opened before it failed.
@@ -208,18 +187,15 @@ func (n *Node) closeOnError() {
 	if n.raft != nil {
 		_ = n.raft.Shutdown().Error()
 	}
-	if n.trans != nil {
-		_ = n.trans.Close()
+	if n.guard != nil {
+		_ = n.guard.Close()
 	}
-	if n.mux != nil {
-		_ = n.mux.Close()
-	}
-	_ = n.store.Close()
+	_ = n.net.Close()
 }
 
 // Addr is the address other peers dial for Raft and forwarding (the
 // RaftAddr to publish in gossip).
-func (n *Node) Addr() string { return string(n.trans.LocalAddr()) }
+func (n *Node) Addr() string { return n.net.Addr() }
 
 // ID is the node's Raft server ID.
 func (n *Node) ID() string { return n.cfg.ID }
@@ -261,6 +237,39 @@ func (n *Node) Barrier(ctx context.Context) error {
 		return ErrNotLeader
 	}
 	return n.wait(ctx, n.raft.Barrier(time.Until(deadline)))
+}
+
+// SetRestartPoint records durably that this node acted on the state up to
+// index (a peer calls it before it applies that state to its cluster).
+// When the node restarts, New replays the local log up to the restart
+// point before Raft starts, so the state machine serves what the node last
+// acted on even while no leader can be reached, and Stale reports true
+// until Raft has applied that far again. Points only move forward; a
+// lower index is ignored. It writes to the stable store (one small
+// synchronous write) only when the point moves.
+func (n *Node) SetRestartPoint(index uint64) error {
+	n.restartMu.Lock()
+	defer n.restartMu.Unlock()
+	if index <= n.restartPoint {
+		return nil
+	}
+	if err := n.stable.SetUint64(restartKey, index); err != nil {
+		return fmt.Errorf("consensus: writing the restart point: %w", err)
+	}
+	n.restartPoint = index
+	return nil
+}
+
+// Stale reports whether the node is still catching up after a restart:
+// its state machine was replayed from the local log up to the restart
+// point, and Raft has not applied that far from a leader yet. since is
+// when the node started. A node that never recorded a restart point is
+// never stale.
+func (n *Node) Stale() (stale bool, since time.Time) {
+	if n.restartTarget == 0 || n.raft.AppliedIndex() >= n.restartTarget {
+		return false, time.Time{}
+	}
+	return true, n.started
 }
 
 // Server is one entry of the Raft configuration.
@@ -317,17 +326,15 @@ func (n *Node) Status() Status {
 }
 
 // Shutdown stops the node without leaving the group (call Leave first for a
-// graceful exit). Its state stays in DataDir; New with the same DataDir
-// rejoins. Calls after the first return the first result.
+// graceful exit) and closes its network. Its state stays in its stores;
+// New with the same stores rejoins. Calls after the first return the first result.
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		n.log.Info("raft node shutting down")
 		n.cancel()
 		errs := []error{n.raft.Shutdown().Error()}
-		errs = append(errs, n.trans.Close())
-		errs = append(errs, n.mux.Close())
+		errs = append(errs, n.guard.Close(), n.net.Close())
 		n.wg.Wait()
-		errs = append(errs, n.store.Close())
 		n.shutdownErr = errors.Join(errs...)
 	})
 	return n.shutdownErr

@@ -11,7 +11,7 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	ok := func() Config { c := DefaultConfig(); c.ID, c.DataDir = "c1", "/data"; return c }
+	ok := func() Config { c := DefaultConfig(); c.ID = "c1"; return c }
 	if err := ok().Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
@@ -21,8 +21,6 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"no id", func(c *Config) { c.ID = "" }, "ID"},
-		{"no dir", func(c *Config) { c.DataDir = "" }, "DataDir"},
-		{"no bind", func(c *Config) { c.BindAddr = "" }, "BindAddr"},
 		{"negative expect", func(c *Config) { c.BootstrapExpect = -1 }, "BootstrapExpect"},
 		{"expect above max voters", func(c *Config) { c.BootstrapExpect = 6 }, "MaxVoters"},
 		{"zero voters", func(c *Config) { c.MaxVoters = 0 }, "MaxVoters"},
@@ -112,8 +110,11 @@ func TestPlanChanges(t *testing.T) {
 			[]string{"add-voter b", "add-voter c", "add-nonvoter d"}},
 		{"suspect and dead not added", []raft.Server{voter("a")},
 			view(mem("a", Alive, 0), mem("b", Suspect, 0), mem("c", Dead, 0)), 5, nil, nil},
-		{"left removed at once, non-voter promoted", []raft.Server{voter("a"), voter("b"), voter("c"), nonvoter("d")},
+		{"left within grace kept: gossip's leave is not authenticated", []raft.Server{voter("a"), voter("b"), voter("c"), nonvoter("d")},
 			view(mem("a", Alive, 0), mem("b", Left, 0), mem("c", Alive, 0), mem("d", Alive, 0)), 3, nil,
+			nil},
+		{"left beyond grace removed, non-voter promoted", []raft.Server{voter("a"), voter("b"), voter("c"), nonvoter("d")},
+			view(mem("a", Alive, 0), mem("b", Left, 2*time.Minute), mem("c", Alive, 0), mem("d", Alive, 0)), 3, nil,
 			[]string{"remove b", "add-voter d"}},
 		{"dead within grace kept", []raft.Server{voter("a"), voter("b"), voter("c")},
 			view(mem("a", Alive, 0), mem("b", Dead, 30*time.Second), mem("c", Alive, 0)), 5, nil, nil},

@@ -1,6 +1,8 @@
 package consensus
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -43,8 +45,11 @@ type change struct {
 //
 //   - The leader (self) is never touched: it leaves by Leave, which hands
 //     leadership over first.
-//   - A server whose member is Left is removed at once.
-//   - A server whose member has been Dead for at least grace is removed —
+//   - A server whose member has been Dead or Left for at least grace is
+//     removed — gossip alone never removes a server at once: a leave is
+//     not authenticated there (a peer that leaves removes itself through
+//     its leader first, over the authenticated forwarding path), so a Left
+//     member counts as a dead one —
 //     if a voter, only when the voters that remain still have a live
 //     majority (Alive or Suspect); otherwise it is kept until that holds,
 //     so a removal can never be the step that loses quorum.
@@ -96,13 +101,11 @@ func planChanges(self string, servers []raft.Server, members map[string]Member,
 		}
 		isVoter := s.Suffrage != raft.Nonvoter
 		switch {
-		case m.Status == Left:
-			plan = append(plan, change{op: opRemove, id: id, reason: "left"})
-		case m.Status == Dead && now.Sub(m.Since) >= grace:
+		case (m.Status == Dead || m.Status == Left) && now.Sub(m.Since) >= grace:
 			if isVoter && liveVoters < (voters-1)/2+1 {
 				continue // removing it would leave the rest without a live majority
 			}
-			plan = append(plan, change{op: opRemove, id: id, reason: "dead beyond grace"})
+			plan = append(plan, change{op: opRemove, id: id, reason: strings.ToLower(m.Status.String()) + " beyond grace"})
 		default:
 			continue
 		}
@@ -176,12 +179,19 @@ func (n *Node) reconcile(stop <-chan struct{}) {
 	}
 	leaving := n.leavingView()
 	plan := planChanges(n.cfg.ID, f.Configuration().Servers, members,
-		n.cfg.MaxVoters, n.cfg.DeadServerGrace, time.Now(), leaving)
+		n.cfg.MaxVoters, n.cfg.DeadServerGrace, n.cfg.Clock.Now(), leaving)
 	for _, c := range plan {
 		select {
 		case <-stop:
 			return
 		default:
+		}
+		if c.op != opRemove {
+			if err := n.proveIdentity(c.id, c.addr); err != nil {
+				n.log.Warn("reconcile: not adding a member that did not prove its identity", "op", c.op.String(),
+					"server", c.id, "addr", c.addr, "err", err)
+				continue
+			}
 		}
 		var fut raft.IndexFuture
 		switch c.op {
@@ -209,4 +219,21 @@ func (n *Node) reconcile(stop <-chan struct{}) {
 		}
 	}
 	n.mu.Unlock()
+}
+
+// proveIdentity checks, before id becomes a voter or non-voter at addr,
+// that whoever listens at addr is the peer of that cluster: with TLS its
+// certificate must name it (gossip alone makes nobody a voter). On an
+// insecure network nothing can be proven and the gossip view is trusted.
+func (n *Node) proveIdentity(id, addr string) error {
+	ctx, cancel := context.WithTimeout(n.ctx, bootstrapQueryTimeout)
+	defer cancel()
+	p, err := n.net.Identify(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if p.Verified && p.Identity.Cluster != id {
+		return fmt.Errorf("%w: %s answers at %s, not the peer of cluster %q", ErrForbidden, p.Identity, addr, id)
+	}
+	return nil
 }

@@ -47,8 +47,8 @@ func (c *testCA) peer(region, cluster string) *tls.Config {
 	return m.PeerTLSConfig()
 }
 
-func withTLS(cfg *tls.Config) func(*Config) {
-	return func(c *Config) { c.TLS = cfg }
+func withTLS(cfg *tls.Config) func(*testPeer) {
+	return func(p *testPeer) { p.tls = cfg }
 }
 
 func startThreeTLS(t *testing.T, ca *testCA) *testRegion {
@@ -77,8 +77,9 @@ func TestTLSThreeNodesElectOneLeaderAndForward(t *testing.T) {
 
 // TestTLSRefusesStrangers starts a region under one CA, then nodes whose
 // certificates are of another CA or of another region: they are announced
-// in the member view, so the leader adds them, but no Raft RPC or forward
-// passes in either direction and they never receive the log.
+// in the member view, but the leader never makes them servers (they cannot
+// prove who they are), no Raft RPC or forward passes in either direction
+// and they never receive the log.
 func TestTLSRefusesStrangers(t *testing.T) {
 	ca := newTestCA(t)
 	r := startThreeTLS(t, ca)
@@ -96,7 +97,7 @@ func TestTLSRefusesStrangers(t *testing.T) {
 			// Raft RPCs from the stranger are refused: a vote request with
 			// a higher term would otherwise depose the leader.
 			var resp raft.RequestVoteResponse
-			err := rogue.node.trans.RequestVote(raft.ServerID(leader.cfg.ID), raft.ServerAddress(laddr), &raft.RequestVoteRequest{
+			err := rogue.node.net.Raft().RequestVote(raft.ServerID(leader.cfg.ID), raft.ServerAddress(laddr), &raft.RequestVoteRequest{
 				RPCHeader:    raft.RPCHeader{ID: []byte(id), Addr: []byte(rogue.node.Addr())},
 				Term:         term + 100,
 				LastLogIndex: 1 << 40, LastLogTerm: term + 99,
@@ -109,7 +110,7 @@ func TestTLSRefusesStrangers(t *testing.T) {
 			}
 			// And the other way round: the leader does not accept the
 			// stranger as a server.
-			err = leader.node.trans.AppendEntries(raft.ServerID(id), raft.ServerAddress(rogue.node.Addr()),
+			err = leader.node.net.Raft().AppendEntries(raft.ServerID(id), raft.ServerAddress(rogue.node.Addr()),
 				&raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ID: []byte(leader.cfg.ID), Addr: []byte(laddr)}, Term: term},
 				&raft.AppendEntriesResponse{})
 			if err == nil {
@@ -119,21 +120,26 @@ func TestTLSRefusesStrangers(t *testing.T) {
 			// Forwarding is refused with ErrRefused, at once.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, _, err = rogue.node.forward(ctx, laddr, &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_Apply{
+			_, _, err = rogue.node.forward(ctx, laddr, leader.cfg.ID, &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_Apply{
 				Apply: &shoalpb.ApplyRequest{Command: setCmd("k", "from-"+id)},
 			}})
 			if !errors.Is(err, ErrRefused) {
 				t.Fatalf("forward from %s: %v, want ErrRefused", id, err)
 			}
 
-			// The leader adds the announced stranger to the configuration,
-			// but replication to it fails: it never receives an entry.
-			waitFor(t, waitLong, id+" in the leader's configuration", func() bool {
-				_, ok := servers(leader.node)[id]
-				return ok
-			})
+			// The leader does not add the announced stranger to the
+			// configuration: gossip alone makes nobody a server.
 			applyOK(t, r.peer("c2").node, setCmd("after-"+id, "v"))
 			waitValue(t, []*testPeer{r.peer("c1"), r.peer("c2"), r.peer("c3")}, "after-"+id, "v")
+			for range 5 { // several reconcile passes (100ms each)
+				if err := leader.node.Barrier(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond) // observation window for a negative condition
+			}
+			if _, ok := servers(leader.node)[id]; ok {
+				t.Fatalf("%s, which cannot prove its identity, was made a server", id)
+			}
 			if n := rogue.node.Raft().LastIndex(); n != 0 {
 				t.Fatalf("%s received log entries up to %d", id, n)
 			}
@@ -153,15 +159,13 @@ func TestTLSConfigValidate(t *testing.T) {
 		"skip without check": func(c *tls.Config) { c.VerifyConnection = nil },
 	}
 	for name, mod := range tests {
-		cfg := fastConfig("c1", t.TempDir(), 1)
-		cfg.TLS = good.Clone()
+		cfg := TCPConfig{BindAddr: "127.0.0.1:0", TLS: good.Clone()}
 		mod(cfg.TLS)
 		if err := cfg.Validate(); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%s: Validate = %v, want ErrBadConfig", name, err)
 		}
 	}
-	cfg := fastConfig("c1", t.TempDir(), 1)
-	cfg.TLS = good
+	cfg := TCPConfig{BindAddr: "127.0.0.1:0", TLS: good}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("good TLS config: %v", err)
 	}

@@ -112,7 +112,7 @@ func TestForwardResponseCodes(t *testing.T) {
 		{ErrShutdown, shoalpb.Code_CODE_UNKNOWN},
 	}
 	for _, tt := range tests {
-		if got := responseFor(1, tt.err).GetCode(); got != tt.code {
+		if got := responseFor(Result{Index: 1}, tt.err).GetCode(); got != tt.code {
 			t.Errorf("responseFor(%v) = %v, want %v", tt.err, got, tt.code)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
 )
@@ -63,6 +64,11 @@ type Config struct {
 	// line (blank lines and lines starting with # are skipped). It needs
 	// TLS: a token must not travel in clear.
 	HTTPTokenFile string
+
+	// RaftNetwork, if set, replaces the peer's TCP Raft port (RaftPort,
+	// TLS) with another consensus.Network: tests put peers on an
+	// InmemNetwork to cut links between them. The peer owns it.
+	RaftNetwork consensus.Network
 
 	// Kubeconfig makes the peer drive a real cluster through client-go;
 	// InCluster does the same with the pod's service account. Without

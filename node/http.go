@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/consensus"
@@ -93,6 +95,8 @@ func writeCommitError(w http.ResponseWriter, region string, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the documents are too large to commit together: %v", err))
 	case errors.Is(err, consensus.ErrRejected):
 		writeError(w, http.StatusUnprocessableEntity, err)
+	case errors.Is(err, consensus.ErrForbidden), errors.Is(err, consensus.ErrRefused):
+		writeError(w, http.StatusForbidden, fmt.Errorf("region %s refused the write from this peer: %v", region, err))
 	case errors.Is(err, consensus.ErrTimeout), errors.Is(err, consensus.ErrLeadershipLost), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, fmt.Errorf("region %s: the write may or may not have been committed (%v); apply again, it is idempotent", region, err))
 	case errors.Is(err, consensus.ErrNoLeader), errors.Is(err, consensus.ErrNotLeader):
@@ -118,32 +122,40 @@ func (p *Peer) handleApply(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := api.ApplyResponse{}
 	cmd := &shoalpb.ApplyObjects{}
-	p.fsm.Read(func(s *region.State) {
-		for _, d := range docs {
-			res := "created"
-			if o := s.Object(d.Key); o != nil {
-				res = "configured"
-				if string(o.GetManifest()) == string(d.Manifest) {
-					res = "unchanged"
-				}
-			}
-			resp.Results = append(resp.Results, api.ApplyResult{Document: d.Index + 1, Object: d.Key.Display(), Result: res})
-			resp.Warnings = append(resp.Warnings, d.Warnings...)
-			cmd.Objects = append(cmd.Objects, &shoalpb.Object{Key: d.Key.Proto(), Manifest: d.Manifest})
-		}
-	})
-	idx, err := p.commitIndex(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_ApplyObjects{ApplyObjects: cmd}})
+	keys := make([]api.ObjectKey, 0, len(docs))
+	for _, d := range docs {
+		resp.Warnings = append(resp.Warnings, d.Warnings...)
+		cmd.Objects = append(cmd.Objects, &shoalpb.Object{Key: d.Key.Proto(), Manifest: d.Manifest})
+		keys = append(keys, d.Key)
+	}
+	res, err := p.commitResult(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_ApplyObjects{ApplyObjects: cmd}})
 	if err != nil {
 		writeCommitError(w, p.cfg.Region, err)
 		return
 	}
-	resp.Index = idx
-	p.awaitApplied(r.Context(), idx)
-	p.fsm.Read(func(s *region.State) {
-		for i, d := range docs {
-			resp.Results[i].Generation = s.Object(d.Key).GetGeneration()
-		}
-	})
+	p.answerWrite(w, r, res, keys)
+}
+
+// answerWrite answers a committed apply or delete with what the state
+// machine did to each object at the write's own log index (concurrent
+// writes of one object each get their own result), once this peer has
+// applied it, so that the client reads its own write here.
+func (p *Peer) answerWrite(w http.ResponseWriter, r *http.Request, res consensus.Result, keys []api.ObjectKey) {
+	resp := api.ApplyResponse{Index: res.Index}
+	var results shoalpb.ObjectResults
+	if err := proto.Unmarshal(res.Response, &results); err != nil || len(results.GetResults()) != len(keys) {
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("region %s committed the write at index %d but its answer is unreadable", p.cfg.Region, res.Index))
+		return
+	}
+	for i, o := range results.GetResults() {
+		resp.Results = append(resp.Results, api.ApplyResult{Document: i + 1, Object: keys[i].Display(),
+			Result: o.GetResult(), Generation: o.GetGeneration()})
+	}
+	resp.Visible = p.awaitApplied(r.Context(), res.Index)
+	if !resp.Visible {
+		resp.Warnings = append(resp.Warnings, fmt.Sprintf(
+			"committed at index %d, but this peer has not applied it yet: a read from it may not show the write; read again shortly", res.Index))
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -160,11 +172,11 @@ func duplicateDocument(docs []api.Document) string {
 }
 
 // awaitApplied waits until this peer applied the write, so that the client
-// reads its own write from the same peer.
-func (p *Peer) awaitApplied(ctx context.Context, idx uint64) {
+// reads its own write from the same peer; false if it did not in time.
+func (p *Peer) awaitApplied(ctx context.Context, idx uint64) bool {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 	defer cancel()
-	p.fsm.WaitApplied(ctx.Done(), idx)
+	return p.fsm.WaitApplied(ctx.Done(), idx)
 }
 
 func (p *Peer) handleDeleteDocs(w http.ResponseWriter, r *http.Request) {
@@ -227,29 +239,21 @@ func (p *Peer) findObjects(apiVersion, kind, namespace, name string) []api.Objec
 }
 
 func (p *Peer) deleteKeys(w http.ResponseWriter, r *http.Request, keys []api.ObjectKey) {
-	resp := api.ApplyResponse{}
 	cmd := &shoalpb.DeleteObjects{}
 	p.fsm.Read(func(s *region.State) {
-		for i, k := range keys {
-			res := "deleted"
-			if s.Object(k) == nil {
-				res = "not found"
-			}
-			resp.Results = append(resp.Results, api.ApplyResult{Document: i + 1, Object: k.Display(), Result: res})
+		for _, k := range keys {
 			cmd.Keys = append(cmd.Keys, k.Proto())
 			if s.Binding(k).GetPreserveResourcesOnDeletion() {
 				cmd.Preserve = append(cmd.Preserve, k.Proto())
 			}
 		}
 	})
-	idx, err := p.commitIndex(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_DeleteObjects{DeleteObjects: cmd}})
+	res, err := p.commitResult(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_DeleteObjects{DeleteObjects: cmd}})
 	if err != nil {
 		writeCommitError(w, p.cfg.Region, err)
 		return
 	}
-	resp.Index = idx
-	p.awaitApplied(r.Context(), idx)
-	writeJSON(w, http.StatusOK, resp)
+	p.answerWrite(w, r, res, keys)
 }
 
 func (p *Peer) handleLeave(w http.ResponseWriter, r *http.Request) {

@@ -36,7 +36,8 @@ func raftMembers(ms []gossip.Member) []consensus.Member {
 		if m.Meta == nil || m.Meta.GetRaftAddr() == "" {
 			continue
 		}
-		cm := consensus.Member{ID: m.Name, RaftAddr: m.Meta.GetRaftAddr(), Since: m.Since, BootstrapExpect: int(m.Meta.GetBootstrapExpect())}
+		cm := consensus.Member{ID: m.Name, RaftAddr: m.Meta.GetRaftAddr(), Since: m.Since,
+			BootstrapExpect: int(m.Meta.GetBootstrapExpect()), HasState: m.Meta.GetRaftState()}
 		switch m.State {
 		case gossip.StateAlive:
 			cm.Status = consensus.Alive
@@ -77,8 +78,10 @@ func (p *Peer) membershipLoop(ctx context.Context) {
 }
 
 // leadershipLoop runs the region leader loop while this peer leads, as
-// Nomad's monitorLeadership does: cancel on loss, restart on regain, and
-// restart after a failed commit while still leader.
+// Nomad's monitorLeadership does: cancel on loss; on every gain — also a
+// "lost and regained" that reaches it as one more true while the loop
+// runs — stop the old loop and start a new one, which begins with a
+// Barrier; and restart after a failed commit while still leader.
 func (p *Peer) leadershipLoop(ctx context.Context) {
 	var (
 		cancel  context.CancelFunc
@@ -118,10 +121,15 @@ func (p *Peer) leadershipLoop(ctx context.Context) {
 			return
 		case isLeader := <-p.raft.LeaderCh():
 			switch {
-			case isLeader && cancel == nil:
-				p.logger.Info("became the region leader")
+			case isLeader:
+				if cancel != nil {
+					p.logger.Info("leadership lost and regained: restarting the leader loop")
+					stop()
+				} else {
+					p.logger.Info("became the region leader")
+				}
 				start()
-			case !isLeader && cancel != nil:
+			case cancel != nil:
 				p.logger.Info("lost region leadership")
 				stop()
 			}
@@ -140,6 +148,9 @@ func (p *Peer) clusterReportLoop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		rec := p.clusterRecord(ctx)
+		if p.leaving.Load() {
+			rec = nil
+		}
 		if rec != nil && (last == nil || !proto.Equal(rec, last) || time.Since(lastSent) > 30*time.Second) {
 			p.updateMeta(rec)
 			cmd := &shoalpb.Command{Cmd: &shoalpb.Command_ReportCluster{ReportCluster: &shoalpb.ReportCluster{Cluster: rec}}}
@@ -183,6 +194,7 @@ func (p *Peer) updateMeta(rec *shoalpb.ClusterRecord) {
 	m := proto.Clone(p.meta).(*shoalpb.PeerMeta)
 	m.Health = rec.GetReportedHealth()
 	m.Capacity = rec.GetCapacity()
+	m.RaftState = p.raft.HasState()
 	if proto.Equal(m, p.meta) {
 		return
 	}
@@ -198,14 +210,16 @@ func (p *Peer) updateMeta(rec *shoalpb.ClusterRecord) {
 // commit encodes and commits a command through Raft (forwarded to the
 // leader), bounded by the write timeout.
 func (p *Peer) commit(ctx context.Context, cmd *shoalpb.Command) error {
-	_, err := p.commitIndex(ctx, cmd)
+	_, err := p.commitResult(ctx, cmd)
 	return err
 }
 
-func (p *Peer) commitIndex(ctx context.Context, cmd *shoalpb.Command) (uint64, error) {
+// commitResult commits cmd like commit and returns its outcome: the log
+// index and what the state machine answered.
+func (p *Peer) commitResult(ctx context.Context, cmd *shoalpb.Command) (consensus.Result, error) {
 	data, err := proto.Marshal(cmd)
 	if err != nil {
-		return 0, err
+		return consensus.Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -32,6 +33,7 @@ type Peer struct {
 
 	fsm        *region.FSM
 	raft       *consensus.Node
+	store      *consensus.DiskStore
 	pool       *gossip.Pool
 	sim        *deploy.SimCluster  // nil when driving a real cluster
 	kube       *deploy.KubeCluster // nil when simulating
@@ -53,6 +55,10 @@ type Peer struct {
 
 	metaMu sync.Mutex
 	meta   *shoalpb.PeerMeta
+
+	// leaving stops the cluster reports once the peer has said it leaves,
+	// so that no late report brings its cluster back.
+	leaving atomic.Bool
 
 	shutdownOnce sync.Once
 	done         chan struct{}
@@ -117,17 +123,30 @@ func (p *Peer) open() error {
 	p.fsm = region.NewFSM(cfg.Region, p.logger.With("component", "fsm"))
 	rc := consensus.DefaultConfig()
 	rc.ID = cfg.Cluster
-	rc.BindAddr = net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort))
-	if cfg.AdvertiseAddr != "" {
-		rc.AdvertiseAddr = net.JoinHostPort(cfg.AdvertiseAddr, strconv.Itoa(cfg.RaftPort))
-	}
-	rc.DataDir = filepath.Join(cfg.DataDir, "raft")
 	rc.BootstrapExpect = cfg.BootstrapExpect
 	rc.Logger = p.logger.With("component", "raft")
-	if p.tls != nil {
-		rc.TLS = p.tls.PeerTLSConfig()
+	rc.Authorize = func(from consensus.Peer, cmd []byte) error {
+		return region.AuthorizeForward(from.Identity.Cluster, from.Verified, cmd)
 	}
-	p.raft, err = consensus.New(rc, p.fsm)
+	raftLog := p.logger.With("component", "raft")
+	p.store, err = consensus.OpenDiskStore(filepath.Join(cfg.DataDir, "raft"), rc.SnapshotRetain, raftLog)
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	network := cfg.RaftNetwork
+	if network == nil {
+		tc := consensus.TCPConfig{BindAddr: net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.RaftPort)), Logger: raftLog}
+		if cfg.AdvertiseAddr != "" {
+			tc.AdvertiseAddr = net.JoinHostPort(cfg.AdvertiseAddr, strconv.Itoa(cfg.RaftPort))
+		}
+		if p.tls != nil {
+			tc.TLS = p.tls.PeerTLSConfig()
+		}
+		if network, err = consensus.NewTCPNetwork(tc); err != nil {
+			return fmt.Errorf("raft: %w", err)
+		}
+	}
+	p.raft, err = consensus.New(rc, p.fsm, p.store.Logs, p.store.Stable, p.store.Snapshots, network)
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
 	}
@@ -218,7 +237,7 @@ func (p *Peer) initialMeta() *shoalpb.PeerMeta {
 		Region: p.cfg.Region, Cluster: p.cfg.Cluster, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
 		Labels: p.cfg.Labels, Health: shoalpb.Health_HEALTH_UNKNOWN,
 		RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(), Edge: p.cfg.Edge,
-		BootstrapExpect: uint32(p.cfg.BootstrapExpect),
+		BootstrapExpect: uint32(p.cfg.BootstrapExpect), RaftState: p.raft.HasState(),
 	}
 }
 
@@ -309,6 +328,14 @@ func (p *Peer) Done() <-chan struct{} { return p.done }
 func (p *Peer) Leave(ctx context.Context) error {
 	p.logger.Info("leaving the region")
 	var errs []error
+	// The region learns of the leave from this peer itself, through its
+	// leader (with TLS, under this peer's certificate): gossip's leave is
+	// not authenticated and only counts as a failure.
+	p.leaving.Store(true)
+	leave := &shoalpb.Command{Cmd: &shoalpb.Command_LeaveRegion{LeaveRegion: &shoalpb.LeaveRegion{Cluster: p.cfg.Cluster}}}
+	if err := p.commit(ctx, leave); err != nil {
+		errs = append(errs, fmt.Errorf("leaving the region state: %w", err))
+	}
 	if err := p.raft.Leave(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("raft leave: %w", err))
 	}
@@ -344,6 +371,9 @@ func (p *Peer) closeAll() error {
 	}
 	if p.raft != nil {
 		errs = append(errs, p.raft.Shutdown())
+	}
+	if p.store != nil {
+		errs = append(errs, p.store.Close())
 	}
 	if p.httpLn != nil {
 		_ = p.httpLn.Close()

@@ -2,6 +2,7 @@ package region
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -77,12 +78,15 @@ func NewFSM(region string, logger *slog.Logger) *FSM {
 	}
 }
 
-// Apply applies one committed log entry. The response is nil or an error
-// wrapping ErrBadCommand; a command of a type this version does not know
-// (from a newer peer) is skipped.
+// Apply applies one committed log entry. The response is nil, an error
+// wrapping ErrBadCommand, or, for ApplyObjects and DeleteObjects, an
+// encoded shoalpb.ObjectResults saying what the command did to each object
+// at this index (it travels back to the writer). A command of a type this
+// version does not know (from a newer peer) is skipped.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	var cmd shoalpb.Command
 	var err error
+	var results *shoalpb.ObjectResults
 	changed := false
 	if uerr := proto.Unmarshal(l.Data, &cmd); uerr != nil {
 		// Refused identically on every replica, so the state stays the same
@@ -99,22 +103,34 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		f.seq++
 		a := &applier{st: f.st, index: f.seq, now: now, region: f.region}
 		err = a.apply(&cmd)
-		changed = a.changed
+		changed, results = a.changed, a.results
 		f.mu.Unlock()
 	}
 	f.setApplied(l.Index)
 	if changed {
 		f.notify()
 	}
-	return err
+	if err == nil && results != nil {
+		data, merr := proto.Marshal(results)
+		if merr == nil {
+			return data
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return nil
 }
 
-// Snapshot captures the state for Raft. Stored messages are immutable, so
-// copying the maps is enough; encoding happens in Persist.
+// Snapshot captures the state for Raft, with the index of the last entry
+// it includes. Stored messages are immutable, so copying the maps is
+// enough; encoding happens in Persist.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &fsmSnapshot{snap: f.st.toProto()}, nil
+	snap := f.st.toProto()
+	snap.AppliedIndex = f.AppliedIndex()
+	return &fsmSnapshot{snap: snap}, nil
 }
 
 // Restore replaces the state with a snapshot.
@@ -137,6 +153,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	st.rev = Revisions{Objects: f.seq, Clusters: f.seq, Bindings: f.seq, Statuses: f.seq}
 	f.st = st
 	f.mu.Unlock()
+	// A follower that installs the leader's snapshot is at its index: a
+	// reader waiting for an index it covers must not wait for an entry
+	// that will never be applied here.
+	f.resetApplied(snap.GetAppliedIndex())
 	f.notify()
 	return nil
 }
@@ -194,6 +214,30 @@ func (f *FSM) setApplied(index uint64) {
 	f.appliedMu.Unlock()
 }
 
+// resetApplied sets the applied index after a restore, which may move it
+// back (a restore on start) or forward (a snapshot from the leader).
+func (f *FSM) resetApplied(index uint64) {
+	f.appliedMu.Lock()
+	f.applied = index
+	close(f.appliedCh)
+	f.appliedCh = make(chan struct{})
+	f.appliedMu.Unlock()
+}
+
+// StateHash is a digest of the replicated state: replicas that applied
+// the same log have the same hash, whatever snapshots they took or
+// restored on the way. Revisions (local counters) are not part of it.
+func (f *FSM) StateHash() [32]byte {
+	f.mu.RLock()
+	snap := f.st.toProto()
+	f.mu.RUnlock()
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	if err != nil {
+		panic(fmt.Sprintf("region: encoding the state: %v", err)) // stored messages always encode
+	}
+	return sha256.Sum256(data)
+}
+
 // WaitApplied blocks until the entry at index has been applied here, so a
 // client that wrote through this peer reads its own write.
 func (f *FSM) WaitApplied(done <-chan struct{}, index uint64) bool {
@@ -237,6 +281,7 @@ type applier struct {
 	now     int64
 	region  string
 	changed bool
+	results *shoalpb.ObjectResults // what ApplyObjects or DeleteObjects did
 }
 
 func (a *applier) apply(cmd *shoalpb.Command) error {
@@ -260,6 +305,8 @@ func (a *applier) apply(cmd *shoalpb.Command) error {
 			a.event(e.GetWorkload(), e.GetCluster(), e.GetType(), e.GetReason(), e.GetMessage())
 		}
 		return nil
+	case *shoalpb.Command_LeaveRegion:
+		return a.leaveRegion(c.LeaveRegion)
 	default:
 		// A command type from a newer peer: skipped on every replica alike.
 		return nil
@@ -295,12 +342,19 @@ func (a *applier) applyObjects(c *shoalpb.ApplyObjects) error {
 			return fmt.Errorf("%w: %s has no manifest", ErrBadCommand, api.KeyFromProto(o.GetKey()).Display())
 		}
 	}
+	a.results = &shoalpb.ObjectResults{}
 	for _, o := range c.GetObjects() {
 		key := api.KeyFromProto(o.GetKey())
 		ks := key.String()
 		old := a.st.objects[ks]
 		if old != nil && !old.GetDeleted() && bytes.Equal(old.GetManifest(), o.GetManifest()) {
+			a.result(key, "unchanged", old.GetGeneration())
 			continue
+		}
+		if old != nil && !old.GetDeleted() {
+			a.result(key, "configured", old.GetGeneration()+1)
+		} else {
+			a.result(key, "created", old.GetGeneration()+1)
 		}
 		n := &shoalpb.Object{
 			Key:           key.Proto(),
@@ -330,13 +384,16 @@ func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
 	for _, k := range c.GetPreserve() {
 		preserve[api.KeyFromProto(k).String()] = true
 	}
+	a.results = &shoalpb.ObjectResults{}
 	for _, k := range c.GetKeys() {
 		key := api.KeyFromProto(k)
 		ks := key.String()
 		old := a.st.objects[ks]
 		if old == nil || old.GetDeleted() {
+			a.result(key, "not found", old.GetGeneration())
 			continue
 		}
+		a.result(key, "deleted", old.GetGeneration())
 		a.st.objects[ks] = &shoalpb.Object{
 			Key:                key.Proto(),
 			Version:            a.stamp(),
@@ -357,6 +414,11 @@ func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
 		}
 	}
 	return nil
+}
+
+// result records what the command did to one object.
+func (a *applier) result(key api.ObjectKey, what string, generation int64) {
+	a.results.Results = append(a.results.Results, &shoalpb.ObjectResult{Key: key.Proto(), Result: what, Generation: generation})
 }
 
 // event records an event about a workload (nil key: about a cluster).

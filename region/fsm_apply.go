@@ -170,7 +170,19 @@ func orNone(s string) string {
 }
 
 func (a *applier) removeCluster(c *shoalpb.RemoveCluster) error {
-	name := c.GetName()
+	return a.dropCluster(c.GetName(), "ClusterRemoved", "removed from the region")
+}
+
+// leaveRegion is a peer's own leave (shoal leave): its cluster goes at
+// once, its workloads move.
+func (a *applier) leaveRegion(c *shoalpb.LeaveRegion) error {
+	if c.GetCluster() == "" {
+		return fmt.Errorf("%w: leave without a cluster", ErrBadCommand)
+	}
+	return a.dropCluster(c.GetCluster(), "ClusterLeft", "left the region")
+}
+
+func (a *applier) dropCluster(name, reason, what string) error {
 	if _, ok := a.st.clusters[name]; !ok {
 		return nil
 	}
@@ -181,7 +193,7 @@ func (a *applier) removeCluster(c *shoalpb.RemoveCluster) error {
 			delete(a.st.statuses, w)
 		}
 	}
-	a.event(nil, name, "Normal", "ClusterRemoved", fmt.Sprintf("cluster %s removed from the region", name))
+	a.event(nil, name, "Normal", reason, fmt.Sprintf("cluster %s %s", name, what))
 	a.st.rev.Clusters = a.index
 	a.st.rev.Statuses = a.index
 	return nil

@@ -40,10 +40,10 @@ func (h *fsmHarness) apply(cmd *shoalpb.Command) error {
 	h.index++
 	h.now = h.now.Add(time.Second)
 	resp := h.fsm.Apply(&raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: h.now})
-	if resp == nil {
-		return nil
+	if err, ok := resp.(error); ok {
+		return err
 	}
-	return resp.(error)
+	return nil
 }
 
 func (h *fsmHarness) mustApply(cmd *shoalpb.Command) {

@@ -11,12 +11,15 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/consensus"
 )
 
 // Raft is what the leader loop needs of the region's Raft group.
 type Raft interface {
-	// Apply commits an encoded shoalpb.Command; see consensus.Node.Apply.
-	Apply(ctx context.Context, cmd []byte) (uint64, error)
+	// ApplyLocal commits an encoded shoalpb.Command only while this peer
+	// is the leader, never forwarding it (consensus.Node.ApplyLocal): a
+	// deposed leader's decisions fail instead of being committed.
+	ApplyLocal(ctx context.Context, cmd []byte) (consensus.Result, error)
 	// Barrier waits until every earlier entry is applied to the local FSM.
 	Barrier(ctx context.Context) error
 }
@@ -26,7 +29,9 @@ type PeerView struct {
 	Cluster string
 	// Alive is true while gossip has the peer alive or suspect.
 	Alive bool
-	// Left is true once the peer left gracefully (shoal leave).
+	// Left is true once gossip says the peer left gracefully. Gossip is
+	// not authenticated, so the leader treats it as a failure: a cluster
+	// leaves the region only by its peer's own LeaveRegion command.
 	Left bool
 	// Since is when the peer entered its current state.
 	Since time.Time
@@ -209,7 +214,7 @@ func (l *Leader) commit(ctx context.Context, cmds ...*shoalpb.Command) error {
 		if err != nil {
 			return fmt.Errorf("region: encoding command: %w", err)
 		}
-		if _, err := l.raft.Apply(ctx, data); err != nil {
+		if _, err := l.raft.ApplyLocal(ctx, data); err != nil {
 			return fmt.Errorf("region: leader commit: %w", err)
 		}
 	}
@@ -228,10 +233,6 @@ func (l *Leader) clusterCommands(now time.Time) []*shoalpb.Command {
 	l.fsm.Read(func(s *State) {
 		for _, c := range s.Clusters() {
 			p, seen := peers[c.GetName()]
-			if seen && p.Left {
-				cmds = append(cmds, &shoalpb.Command{Cmd: &shoalpb.Command_RemoveCluster{RemoveCluster: &shoalpb.RemoveCluster{Name: c.GetName()}}})
-				continue
-			}
 			reachable := c.GetReachable()
 			switch {
 			case seen:

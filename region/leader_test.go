@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/consensus"
 )
 
 // directRaft applies commands straight to an FSM, as a one-node Raft would.
@@ -22,14 +23,14 @@ type directRaft struct {
 	now   func() time.Time
 }
 
-func (r *directRaft) Apply(ctx context.Context, cmd []byte) (uint64, error) {
+func (r *directRaft) ApplyLocal(ctx context.Context, cmd []byte) (consensus.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.index++
-	if resp := r.fsm.Apply(&raft.Log{Index: r.index, Data: cmd, AppendedAt: r.now()}); resp != nil {
-		return 0, resp.(error)
+	if err, ok := r.fsm.Apply(&raft.Log{Index: r.index, Data: cmd, AppendedAt: r.now()}).(error); ok {
+		return consensus.Result{}, err
 	}
-	return r.index, nil
+	return consensus.Result{Index: r.index}, nil
 }
 
 func (r *directRaft) Barrier(ctx context.Context) error { return nil }
@@ -89,7 +90,7 @@ func newLeaderHarness(t *testing.T, clusters ...string) *leaderHarness {
 func (h *leaderHarness) command(c *shoalpb.Command) {
 	h.t.Helper()
 	data, _ := proto.Marshal(c)
-	if _, err := h.raft.Apply(context.Background(), data); err != nil {
+	if _, err := h.raft.ApplyLocal(context.Background(), data); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -257,6 +258,8 @@ func TestLeaderNotReadyTaintAndUnschedulableKeepsPlacement(t *testing.T) {
 	}
 }
 
+// Gossip's "left" is not authenticated: it is a failure to the leader.
+// A cluster leaves the region only by its peer's own LeaveRegion.
 func TestLeaderRemovesLeftClusterAndOrphanBindings(t *testing.T) {
 	h := newLeaderHarness(t, "a", "b")
 	h.applyWeb(2, divided)
@@ -264,6 +267,13 @@ func TestLeaderRemovesLeftClusterAndOrphanBindings(t *testing.T) {
 	h.members.mu.Lock()
 	h.members.peers["b"] = PeerView{Cluster: "b", Left: true}
 	h.members.mu.Unlock()
+	h.settle()
+	var rec *shoalpb.ClusterRecord
+	h.fsm.Read(func(s *State) { rec = s.Cluster("b") })
+	if rec == nil || rec.GetReachable() {
+		t.Fatalf("a cluster gossip says left is %v; want it kept, unreachable", rec)
+	}
+	h.command(&shoalpb.Command{Cmd: &shoalpb.Command_LeaveRegion{LeaveRegion: &shoalpb.LeaveRegion{Cluster: "b"}}})
 	h.settle()
 	var n int
 	h.fsm.Read(func(s *State) { n = len(s.Clusters()) })

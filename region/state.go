@@ -137,7 +137,7 @@ func (s *State) Events(key api.ObjectKey) []*shoalpb.Event {
 func (s *State) LastTime() int64 { return s.lastMs }
 
 func (s *State) toProto() *shoalpb.Snapshot {
-	snap := &shoalpb.Snapshot{Format: snapshotFormat, Clock: s.clock}
+	snap := &shoalpb.Snapshot{Format: snapshotFormat, Clock: s.clock, LastMs: s.lastMs}
 	for _, k := range sortedKeys(s.objects) {
 		snap.Objects = append(snap.Objects, s.objects[k])
 	}
@@ -192,5 +192,8 @@ func stateFromProto(snap *shoalpb.Snapshot) *State {
 	if st.clock != nil {
 		st.lastMs = max(st.lastMs, st.clock.GetWallMs())
 	}
+	// The floor of the next entry's time is part of the state: without it
+	// a restored replica would stamp other versions than the rest.
+	st.lastMs = max(st.lastMs, snap.GetLastMs())
 	return st
 }
