@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -177,7 +178,7 @@ func runAgent(env *cliEnv, args []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			// The peer's own certificate is a client certificate of the mesh.
-			c, err := node.NewClientWith(peer.URL(), node.ClientOptions{CACert: cfg.TLSCA, ClientCert: cfg.TLSCert, ClientKey: cfg.TLSKey})
+			c, err := client.NewWith(peer.URL(), client.Options{CACert: cfg.TLSCA, ClientCert: cfg.TLSCert, ClientKey: cfg.TLSKey})
 			if err == nil {
 				_, err = c.WaitLeader(ctx)
 			}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -40,7 +41,7 @@ func startPeer(t *testing.T) *node.Peer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Shutdown() })
-	c, err := node.NewClient(p.URL())
+	c, err := client.New(p.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/node"
 )
 
@@ -62,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
 	server := global.String("server", "", "URL of any peer's HTTP API (default $SHOAL_SERVER or http://127.0.0.1:7480)")
-	var auth node.ClientOptions
+	var auth client.Options
 	global.StringVar(&auth.CACert, "ca-cert", os.Getenv("SHOAL_CACERT"), "CA certificate the peers' certificates chain to (default $SHOAL_CACERT; else the system's roots)")
 	global.StringVar(&auth.ClientCert, "client-cert", os.Getenv("SHOAL_CLIENT_CERT"), "client certificate of the mesh (default $SHOAL_CLIENT_CERT)")
 	global.StringVar(&auth.ClientKey, "client-key", os.Getenv("SHOAL_CLIENT_KEY"), "key of the client certificate (default $SHOAL_CLIENT_KEY)")
@@ -142,14 +143,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // cliEnv is what every command gets.
 type cliEnv struct {
 	server string
-	auth   node.ClientOptions
+	auth   client.Options
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
 
-func (e *cliEnv) client() (*node.Client, error) {
-	return node.NewClientWith(e.server, e.auth)
+func (e *cliEnv) client() (*client.Client, error) {
+	return client.NewWith(e.server, e.auth)
 }
 
 func usageErr(format string, args ...any) error {
