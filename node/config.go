@@ -56,13 +56,28 @@ type Config struct {
 	// peer's certificate and key from `shoal ca issue`, which must name
 	// this peer's region and cluster. All three or none. With them the Raft
 	// port is mutual TLS between peers of the region, and the HTTP API is
-	// HTTPS and needs a client certificate of the mesh or a bearer token.
+	// HTTPS and needs a client certificate of the mesh or a bearer token
+	// holding the scope of the endpoint (see HTTPTokenFile).
 	// Without them both are open to anyone who can reach the ports.
 	TLSCA, TLSCert, TLSKey string
 	// HTTPTokenFile lists the bearer tokens the HTTP API accepts, one a
-	// line (blank lines and lines starting with # are skipped). It needs
-	// TLS: a token must not travel in clear.
+	// line, each optionally followed by its scopes: "TOKEN read,write,admin"
+	// (a # starts a comment, blank lines are skipped). A token without
+	// scopes gets read and write. It needs TLS: a token must not travel
+	// in clear.
+	//
+	// The scopes: read is every GET, write is apply and delete, admin is
+	// every /v1/agent/ endpoint (leave, the simulated cluster). GET
+	// /v1/health needs none.
 	HTTPTokenFile string
+	// HTTPClientScopesFile grants scopes to client certificates of the
+	// mesh by the NAME they carry (shoal://MESH/client/NAME): one
+	// "NAME [SCOPE,...]" a line, "*" for every client not listed, no
+	// scopes meaning read and write. Without it every client certificate
+	// of the mesh gets read and write; with it an unlisted client gets the
+	// scopes of "*", or none. Another peer's certificate only reads; this
+	// peer's own certificate has every scope. It needs TLS.
+	HTTPClientScopesFile string
 
 	// Kubeconfig makes the peer drive a real cluster through client-go;
 	// InCluster does the same with the pod's service account. Without
@@ -147,6 +162,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPTokenFile != "" && !c.tls() {
 		errs = append(errs, errors.New("--http-token-file needs TLS (--tls-ca, --tls-cert, --tls-key): tokens must not travel in clear"))
+	}
+	if c.HTTPClientScopesFile != "" && !c.tls() {
+		errs = append(errs, errors.New("--http-client-scopes needs TLS (--tls-ca, --tls-cert, --tls-key): without it there are no client certificates"))
 	}
 	if c.Kubeconfig != "" && c.InCluster {
 		errs = append(errs, errors.New("give either a kubeconfig or in-cluster, not both"))

@@ -129,6 +129,9 @@ func TestTLSPeerRefusesToStartWithAWrongCertificate(t *testing.T) {
 	crt, key := k.issue("eu-eu-2", transport.PeerIdentity("prod", "eu", "eu-2"))
 	other := newTestPKI(t)
 	oCrt, oKey := other.issue("eu-eu-1", transport.PeerIdentity("prod", "eu", "eu-1"))
+	okCrt, okKey := k.issue("eu-eu-1", transport.PeerIdentity("prod", "eu", "eu-1"))
+	badTokens := filepath.Join(k.dir, "tokens")
+	writeFile(t, badTokens, "s3cret root\n")
 	tests := map[string]struct {
 		mod  func(*Config)
 		want string
@@ -137,6 +140,10 @@ func TestTLSPeerRefusesToStartWithAWrongCertificate(t *testing.T) {
 		"another CA":                    {func(c *Config) { c.TLSCA, c.TLSCert, c.TLSKey = k.caFile(), oCrt, oKey }, "does not chain"},
 		"not all three":                 {func(c *Config) { c.TLSCA, c.TLSCert = k.caFile(), crt }, "all three"},
 		"token without TLS":             {func(c *Config) { c.HTTPTokenFile = "tokens" }, "needs TLS"},
+		"client scopes without TLS":     {func(c *Config) { c.HTTPClientScopesFile = "clients" }, "--http-client-scopes needs TLS"},
+		"a token with an unknown scope": {func(c *Config) {
+			c.TLSCA, c.TLSCert, c.TLSKey, c.HTTPTokenFile = k.caFile(), okCrt, okKey, badTokens
+		}, `unknown scope "root"`},
 	}
 	for name, tt := range tests {
 		cfg := peerConfig(t, t.TempDir(), "eu-1", 1, nil, nil)
