@@ -98,8 +98,22 @@ type Config struct {
 
 	// MaxBodyBytes bounds HTTP request bodies.
 	MaxBodyBytes int64
-	// WriteTimeout bounds how long a write waits to be committed.
+	// WriteTimeout bounds how long a write waits to be committed, and
+	// again how long it then waits to be applied on the peer that took it.
 	WriteTimeout time.Duration
+
+	// HTTPReadHeaderTimeout bounds reading a request's headers,
+	// HTTPReadTimeout the whole request with its body, and HTTPIdleTimeout
+	// how long a kept-alive connection may wait for its next request. The
+	// HTTP server's write timeout is not set here: it is derived from
+	// HTTPReadTimeout and WriteTimeout, so that a write that waits as long
+	// as it may still gets its answer.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPIdleTimeout       time.Duration
+	// HTTPMaxConns caps the HTTP connections served at once; past it a
+	// new connection waits to be accepted until another closes.
+	HTTPMaxConns int
 
 	Logger *slog.Logger
 }
@@ -120,6 +134,10 @@ func DefaultConfig() Config {
 		DeadClusterGrace:      72 * time.Hour,
 		MaxBodyBytes:          4 << 20,
 		WriteTimeout:          15 * time.Second,
+		HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPReadTimeout:       60 * time.Second,
+		HTTPIdleTimeout:       2 * time.Minute,
+		HTTPMaxConns:          256,
 	}
 }
 
@@ -179,6 +197,15 @@ func (c Config) Validate() error {
 	}
 	if c.WriteTimeout <= 0 {
 		errs = append(errs, errors.New("write timeout must be positive"))
+	}
+	if c.HTTPReadHeaderTimeout <= 0 || c.HTTPReadTimeout <= 0 || c.HTTPIdleTimeout <= 0 {
+		errs = append(errs, errors.New("HTTP read header, read and idle timeouts must be positive"))
+	}
+	if c.HTTPReadHeaderTimeout > c.HTTPReadTimeout {
+		errs = append(errs, fmt.Errorf("HTTP read header timeout (%s) cannot be longer than the read timeout (%s), which includes the headers", c.HTTPReadHeaderTimeout, c.HTTPReadTimeout))
+	}
+	if c.HTTPMaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("--http-max-conns %d must be positive", c.HTTPMaxConns))
 	}
 	if c.UnreachableToleration < 0 || c.NotReadyToleration < 0 || c.FailbackDelay < 0 || c.DeadClusterGrace < 0 {
 		errs = append(errs, errors.New("failover durations must not be negative"))

@@ -50,9 +50,11 @@ func (p *Peer) apiRoutes() []route {
 // checked for the route's scope (403).
 func (p *Peer) routes() http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range p.apiRoutes() {
+	routes := p.apiRoutes()
+	for _, rt := range routes {
 		mux.Handle(rt.method+" "+rt.path, require(rt.need, rt.handle))
 	}
+	withMethodChecks(mux, routes)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see the README's HTTP API)", r.Method, r.URL.Path))
 	})
@@ -88,14 +90,23 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, api.ErrorResponse{Error: err.Error()})
 }
 
-// readBody reads a request body up to the configured limit.
+// readBody reads a request body up to the configured limit. A body that
+// announces more (Content-Length) is refused before any of it is read;
+// nothing is allocated by what the request announces.
 func (p *Peer) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tooBig := func() {
+		writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Errorf("request body is over the limit of %d bytes; split the file into several applies", p.cfg.MaxBodyBytes))
+	}
+	if r.ContentLength > p.cfg.MaxBodyBytes {
+		tooBig()
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge,
-				fmt.Errorf("request body is over the limit of %d bytes; split the file into several applies", p.cfg.MaxBodyBytes))
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			tooBig()
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %v", err))

@@ -171,12 +171,7 @@ func (p *Peer) open() error {
 	if err != nil {
 		return err
 	}
-	p.httpSrv = &http.Server{
-		Handler:           p.routes(),
-		TLSConfig:         p.serverTLS(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelWarn),
-	}
+	p.httpSrv = newHTTPServer(cfg, p.routes(), p.serverTLS(), p.logger)
 	return nil
 }
 
@@ -248,7 +243,7 @@ func (p *Peer) startLoops() {
 		if p.tls != nil {
 			serve = func(ln net.Listener) error { return p.httpSrv.ServeTLS(ln, "", "") }
 		}
-		if err := serve(p.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(limitConns(p.httpLn, p.cfg.HTTPMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.logger.Error("http server stopped", "err", err)
 		}
 	})

@@ -111,6 +111,7 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.StringVar(&cfg.HTTPTokenFile, "http-token-file", "", "file of bearer tokens the HTTP API accepts: lines TOKEN [SCOPE,...], scopes read, write, admin, default read,write (needs TLS)")
 	fs.StringVar(&cfg.HTTPClientScopesFile, "http-client-scopes", "", "file granting scopes to client certificates: lines NAME [SCOPE,...], * for the others; default every client read,write (needs TLS)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest HTTP request body accepted")
+	fs.IntVar(&cfg.HTTPMaxConns, "http-max-conns", cfg.HTTPMaxConns, "HTTP connections served at once; more wait to be accepted")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if rest, err := parseFlags(fs, args); err != nil {
