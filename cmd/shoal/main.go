@@ -25,7 +25,7 @@ Peer and local mesh:
   agent      run one peer for one cluster (shoal agent -dev for a one-peer playground)
   dev        start a local mesh of peer processes on loopback
   demo       start a mesh, deploy the examples, kill a peer, watch failover and failback
-  bench      measure failover, propagation, scheduling and footprint; write BENCHMARKS.md
+  bench      how to measure failover, propagation, scheduling and footprint (make bench)
   leave      make the peer at --server leave its region gracefully and exit
   simulate   set the simulated cluster of the peer at --server ready or not-ready
   install    print the manifests that run a peer inside a member cluster
@@ -45,11 +45,6 @@ with TLS: --server https://..., --ca-cert (the mesh's ca.crt) and either
 $SHOAL_CLIENT_KEY, $SHOAL_TOKEN).
 Run "shoal COMMAND -h" for a command's flags.
 `
-
-// runBench is `shoal bench`, compiled in only with the build tag bench
-// (make bench): it links the test harness that starts real Kubernetes
-// control planes, which a peer must not carry.
-var runBench func(env *cliEnv, args []string) error
 
 // errUsage marks an error in how the command was called (exit code 2).
 var errUsage = errors.New("usage")
@@ -96,11 +91,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "demo":
 		err = runDemo(env, cargs)
 	case "bench":
-		if runBench == nil {
-			err = errors.New("this binary was built without the benchmarks (they start real control planes and are kept out of the peer); run make bench")
-			break
-		}
-		err = runBench(env, cargs)
+		// The benchmarks link the harness that starts real control
+		// planes, which the peer must not carry: they are cmd/shoal-bench.
+		err = errors.New("the benchmarks are a binary of their own; run make bench (it builds bin/shoal-bench and writes BENCHMARKS.md)")
 	case "apply":
 		err = runApply(env, cargs)
 	case "get":

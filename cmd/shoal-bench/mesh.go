@@ -1,5 +1,3 @@
-//go:build bench
-
 package main
 
 import (
@@ -205,6 +203,43 @@ func failedOver(ws []api.WorkloadView, victim string) bool {
 			if p.Cluster == victim || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// allReady (as shoal demo judges it): every workload has all its replicas Ready, none is placed on
+// the excluded cluster, and no old replicas are being kept anywhere.
+func allReady(ws []api.WorkloadView, excluded string) bool {
+	if len(ws) == 0 {
+		return false
+	}
+	for _, w := range ws {
+		if len(w.Placements) == 0 || w.ReadyReplicas < w.BoundReplicas || w.BoundReplicas < w.DesiredReplicas {
+			return false
+		}
+		for _, p := range w.Placements {
+			if p.Cluster == excluded && !p.Evicting {
+				return false
+			}
+			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func runsOn(ws []api.WorkloadView, cluster string) bool {
+	for _, w := range ws {
+		found := false
+		for _, p := range w.Placements {
+			if p.Cluster == cluster && !p.Evicting {
+				found = true
+			}
+		}
+		if !found {
+			return false
 		}
 	}
 	return true
