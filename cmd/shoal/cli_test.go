@@ -158,7 +158,8 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	}
 
 	out = mustShoal(t, p, "get", "workloads")
-	wantIn(t, "get workloads", out, "NAMESPACE", "READY", "web", "8/8", "eu-1=8/8", "log-agent", "eu-1=2/2")
+	wantIn(t, "get workloads", out, "NAMESPACE", "READY", "web", "8/8", "eu-1=8/8", "log-agent", "eu-1=2/2",
+		"ConfigMap", "1/1 clusters", "eu-1=applied")
 
 	var cs []map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(mustShoal(t, p, "get", "clusters", "-o", "json")), &cs); err != nil {
