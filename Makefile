@@ -22,16 +22,15 @@ test: fmt-check vet build k8s-tools
 
 vet:
 	$(GO) vet ./...
-	$(GO) vet -tags bench ./cmd/shoal
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: measured figures, written to BENCHMARKS.md.
+## bench: measured figures, written to BENCHMARKS.md by cmd/shoal-bench; the peers run bin/shoal.
 bench: build k8s-tools
-	$(GO) build -tags bench -ldflags "$(LDFLAGS)" -o bin/shoal-bench ./cmd/shoal
-	SHOAL_BIN=$(CURDIR)/bin/shoal SHOAL_K8S_BIN=$(K8S_BIN) ./bin/shoal-bench bench --out BENCHMARKS.md
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shoal-bench ./cmd/shoal-bench
+	SHOAL_BIN=$(CURDIR)/bin/shoal SHOAL_K8S_BIN=$(K8S_BIN) ./bin/shoal-bench --out BENCHMARKS.md
 
 ## proto: regenerate api/shoalpb from the .proto files (needs protoc and protoc-gen-go).
 proto:

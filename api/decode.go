@@ -89,6 +89,8 @@ func (e *DocumentError) Unwrap() error { return e.Err }
 // ClusterPropagationPolicy as DecodePolicy does, OverridePolicy and
 // ClusterOverridePolicy as DecodeOverridePolicy does.
 //
+// Every document's identity must pass ValidateKey (ErrInvalidKey).
+//
 // It stops at the first bad document and returns a *DocumentError naming it:
 // `document 2 (Deployment default/web): …`, or `document 3: …` when the
 // identity cannot be read. Messages number documents from 1, as people count
@@ -296,11 +298,31 @@ func decodeDocument(index int, j []byte) (Document, error) {
 				return Document{}, &DocumentError{Index: index, Key: key, Err: err}
 			}
 		}
+		if err := ValidateKey(key); err != nil {
+			// No Key: a key that breaks the rules does not name the
+			// object well ("v1alpha1/PropagationPolicy default/web").
+			return Document{}, &DocumentError{Index: index, Err: err}
+		}
 		if _, err := ParseTemplate(j); err != nil {
 			return Document{}, &DocumentError{Index: index, Key: key, Err: err}
 		}
 		return Document{Index: index, Key: key, Manifest: j}, nil
 	}
+	doc, err := decodePolicyDocument(index, key, j)
+	if err != nil {
+		return Document{}, err
+	}
+	// A policy that decoded has a valid name and namespace already, by
+	// Karmada's rules; this keeps the region state's keys safe whatever
+	// those rules become.
+	if err := ValidateKey(doc.Key); err != nil {
+		return Document{}, &DocumentError{Index: index, Err: err}
+	}
+	return doc, nil
+}
+
+// decodePolicyDocument decodes a document of the Karmada policy group.
+func decodePolicyDocument(index int, key ObjectKey, j []byte) (Document, error) {
 	if key.APIVersion == PolicyAPIVersion && (key.Kind == KindOverridePolicy || key.Kind == KindClusterOverridePolicy) {
 		return decodeOverrideDocument(index, key, j)
 	}

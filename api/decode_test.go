@@ -339,6 +339,12 @@ func TestDecodeDocumentsErrors(t *testing.T) {
 		{"bad JSON stream", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}} {"kind": `, ErrSyntax, 1, "document 2: malformed YAML or JSON: JSON: unexpected EOF"},
 		{"invalid override policy", good + "---\napiVersion: policy.karmada.io/v1alpha1\nkind: ClusterOverridePolicy\nmetadata: {name: o}\nspec: {overrideRules: [{overriders: {plaintext: [{path: spec/x, operator: remove}]}}]}\n",
 			ErrInvalid, 1, `document 2 (ClusterOverridePolicy o): spec.overrideRules[0].overriders.plaintext[0].path: "spec/x" is not a JSON pointer: it must start with "/"`},
+		{"version in the kind", good + "---\napiVersion: policy.karmada.io\nkind: v1alpha1/PropagationPolicy\nmetadata: {name: web, namespace: default}\n",
+			ErrInvalidKey, 1, `document 2: invalid object identity: apiVersion "policy.karmada.io": must be v1`},
+		{"name that is no DNS subdomain", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: My_Config}\n",
+			ErrInvalidKey, 0, `document 1: invalid object identity: metadata.name "My_Config": a lowercase RFC 1123 subdomain`},
+		{"slash in a namespace", good + "---\n" + good + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: a/b}\n",
+			ErrInvalidKey, 2, `document 3: invalid object identity: metadata.namespace "a/b": must not contain '/'`},
 		{"unknown policy kind", "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicies\nmetadata: {name: o}\n",
 			ErrUnknownKind, 0, `document 1 (PropagationPolicies o): unknown policy kind: apiVersion "policy.karmada.io/v1alpha1" kind "PropagationPolicies"`},
 	}
@@ -401,6 +407,9 @@ func FuzzDecodeDocuments(f *testing.F) {
 		for i, d := range docs {
 			if d.Index != i || d.Key.Kind == "" || d.Key.Name == "" || !json.Valid(d.Manifest) {
 				t.Fatalf("bad document %d: %+v", i, d)
+			}
+			if err := ValidateKey(d.Key); err != nil {
+				t.Fatalf("document %d decoded with an invalid key: %v", i, err)
 			}
 			if d.Policy != nil {
 				// A stored policy decodes again, to the same policy.

@@ -65,6 +65,11 @@ type WorkloadView struct {
 	Namespace  string `json:"namespace,omitempty"`
 	Name       string `json:"name"`
 	Generation int64  `json:"generation"`
+	// WithoutReplicas is true for kinds that have no replicas (ConfigMap,
+	// Service, Namespace...): every bound cluster gets the object whole,
+	// the replica counts below stay 0, and ReadyClusters of BoundClusters
+	// says how far it is.
+	WithoutReplicas bool `json:"withoutReplicas,omitempty"`
 	// DesiredReplicas is the template's replica count (0 for kinds
 	// without replicas).
 	DesiredReplicas int32 `json:"desiredReplicas"`
@@ -73,7 +78,12 @@ type WorkloadView struct {
 	BoundReplicas int32 `json:"boundReplicas"`
 	// ReadyReplicas is the sum of the Ready replicas the bound clusters
 	// report for the current generation (kept evicted replicas excluded).
-	ReadyReplicas  int32           `json:"readyReplicas"`
+	ReadyReplicas int32 `json:"readyReplicas"`
+	// BoundClusters is the number of clusters the workload is bound to
+	// (kept evicted replicas excluded); ReadyClusters is how many of them
+	// run its current generation and report it Healthy.
+	BoundClusters  int             `json:"boundClusters"`
+	ReadyClusters  int             `json:"readyClusters"`
 	Policy         string          `json:"policy,omitempty"`
 	Unschedulable  bool            `json:"unschedulable,omitempty"`
 	Reason         string          `json:"reason,omitempty"`

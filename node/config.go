@@ -57,13 +57,28 @@ type Config struct {
 	// peer's certificate and key from `shoal ca issue`, which must name
 	// this peer's region and cluster. All three or none. With them the Raft
 	// port is mutual TLS between peers of the region, and the HTTP API is
-	// HTTPS and needs a client certificate of the mesh or a bearer token.
+	// HTTPS and needs a client certificate of the mesh or a bearer token
+	// holding the scope of the endpoint (see HTTPTokenFile).
 	// Without them both are open to anyone who can reach the ports.
 	TLSCA, TLSCert, TLSKey string
 	// HTTPTokenFile lists the bearer tokens the HTTP API accepts, one a
-	// line (blank lines and lines starting with # are skipped). It needs
-	// TLS: a token must not travel in clear.
+	// line, each optionally followed by its scopes: "TOKEN read,write,admin"
+	// (a # starts a comment, blank lines are skipped). A token without
+	// scopes gets read and write. It needs TLS: a token must not travel
+	// in clear.
+	//
+	// The scopes: read is every GET, write is apply and delete, admin is
+	// every /v1/agent/ endpoint (leave, the simulated cluster). GET
+	// /v1/health needs none.
 	HTTPTokenFile string
+	// HTTPClientScopesFile grants scopes to client certificates of the
+	// mesh by the NAME they carry (shoal://MESH/client/NAME): one
+	// "NAME [SCOPE,...]" a line, "*" for every client not listed, no
+	// scopes meaning read and write. Without it every client certificate
+	// of the mesh gets read and write; with it an unlisted client gets the
+	// scopes of "*", or none. Another peer's certificate only reads; this
+	// peer's own certificate has every scope. It needs TLS.
+	HTTPClientScopesFile string
 
 	// RaftNetwork, if set, replaces the peer's TCP Raft port (RaftPort,
 	// TLS) with another consensus.Network: tests put peers on an
@@ -89,8 +104,22 @@ type Config struct {
 
 	// MaxBodyBytes bounds HTTP request bodies.
 	MaxBodyBytes int64
-	// WriteTimeout bounds how long a write waits to be committed.
+	// WriteTimeout bounds how long a write waits to be committed, and
+	// again how long it then waits to be applied on the peer that took it.
 	WriteTimeout time.Duration
+
+	// HTTPReadHeaderTimeout bounds reading a request's headers,
+	// HTTPReadTimeout the whole request with its body, and HTTPIdleTimeout
+	// how long a kept-alive connection may wait for its next request. The
+	// HTTP server's write timeout is not set here: it is derived from
+	// HTTPReadTimeout and WriteTimeout, so that a write that waits as long
+	// as it may still gets its answer.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPIdleTimeout       time.Duration
+	// HTTPMaxConns caps the HTTP connections served at once; past it a
+	// new connection waits to be accepted until another closes.
+	HTTPMaxConns int
 
 	Logger *slog.Logger
 }
@@ -111,6 +140,10 @@ func DefaultConfig() Config {
 		DeadClusterGrace:      72 * time.Hour,
 		MaxBodyBytes:          4 << 20,
 		WriteTimeout:          15 * time.Second,
+		HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPReadTimeout:       60 * time.Second,
+		HTTPIdleTimeout:       2 * time.Minute,
+		HTTPMaxConns:          256,
 	}
 }
 
@@ -154,6 +187,9 @@ func (c Config) Validate() error {
 	if c.HTTPTokenFile != "" && !c.tls() {
 		errs = append(errs, errors.New("--http-token-file needs TLS (--tls-ca, --tls-cert, --tls-key): tokens must not travel in clear"))
 	}
+	if c.HTTPClientScopesFile != "" && !c.tls() {
+		errs = append(errs, errors.New("--http-client-scopes needs TLS (--tls-ca, --tls-cert, --tls-key): without it there are no client certificates"))
+	}
 	if c.Kubeconfig != "" && c.InCluster {
 		errs = append(errs, errors.New("give either a kubeconfig or in-cluster, not both"))
 	}
@@ -167,6 +203,15 @@ func (c Config) Validate() error {
 	}
 	if c.WriteTimeout <= 0 {
 		errs = append(errs, errors.New("write timeout must be positive"))
+	}
+	if c.HTTPReadHeaderTimeout <= 0 || c.HTTPReadTimeout <= 0 || c.HTTPIdleTimeout <= 0 {
+		errs = append(errs, errors.New("HTTP read header, read and idle timeouts must be positive"))
+	}
+	if c.HTTPReadHeaderTimeout > c.HTTPReadTimeout {
+		errs = append(errs, fmt.Errorf("HTTP read header timeout (%s) cannot be longer than the read timeout (%s), which includes the headers", c.HTTPReadHeaderTimeout, c.HTTPReadTimeout))
+	}
+	if c.HTTPMaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("--http-max-conns %d must be positive", c.HTTPMaxConns))
 	}
 	if c.UnreachableToleration < 0 || c.NotReadyToleration < 0 || c.FailbackDelay < 0 || c.DeadClusterGrace < 0 {
 		errs = append(errs, errors.New("failover durations must not be negative"))

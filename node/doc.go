@@ -19,6 +19,7 @@
 // Because the reconciler reads the local copy, a peer cut off from its
 // leader keeps its cluster as it was last told.
 //
-// The package also holds the HTTP client used by the CLI and the local
-// multi-process mesh behind `shoal dev`.
+// The package also holds the local multi-process mesh behind `shoal dev`.
+// The Go client of the HTTP API is package api/client, which links none of
+// this.
 package node

@@ -18,29 +18,49 @@ import (
 	"github.com/shoalmesh/shoal/region"
 )
 
-// routes is the versioned HTTP API. Reads are served from this peer's copy
-// of the region state; writes are committed through Raft (forwarded to the
-// leader) and acknowledged only once committed and applied here.
+// route is one endpoint of the HTTP API and the scope a caller needs for
+// it.
+type route struct {
+	method, path string
+	need         scope // 0: anyone, even without credentials
+	handle       http.HandlerFunc
+}
+
+// apiRoutes is the versioned HTTP API. Reads are served from this peer's
+// copy of the region state; writes are committed through Raft (forwarded
+// to the leader) and acknowledged only once committed and applied here.
+func (p *Peer) apiRoutes() []route {
+	return []route{
+		{http.MethodGet, "/v1/health", 0, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}},
+		{http.MethodGet, "/v1/status", scopeRead, p.handleStatus},
+		{http.MethodGet, "/v1/clusters", scopeRead, p.handleClusters},
+		{http.MethodGet, "/v1/workloads", scopeRead, p.handleWorkloads},
+		{http.MethodGet, "/v1/workloads/describe", scopeRead, p.handleDescribe},
+		{http.MethodGet, "/v1/policies", scopeRead, p.handlePolicies},
+		{http.MethodGet, "/v1/events", scopeRead, p.handleEvents},
+		{http.MethodPost, "/v1/apply", scopeWrite, p.handleApply},
+		{http.MethodPost, "/v1/delete", scopeWrite, p.handleDeleteDocs},
+		{http.MethodDelete, "/v1/objects", scopeWrite, p.handleDeleteObject},
+		{http.MethodPost, "/v1/agent/leave", scopeAdmin, p.handleLeave},
+		{http.MethodPut, "/v1/agent/simulation", scopeAdmin, p.handleSimulation},
+	}
+}
+
+// routes serves apiRoutes: the caller is authenticated first (401), then
+// checked for the route's scope (403).
 func (p *Peer) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /v1/status", p.handleStatus)
-	mux.HandleFunc("GET /v1/clusters", p.handleClusters)
-	mux.HandleFunc("GET /v1/workloads", p.handleWorkloads)
-	mux.HandleFunc("GET /v1/workloads/describe", p.handleDescribe)
-	mux.HandleFunc("GET /v1/policies", p.handlePolicies)
-	mux.HandleFunc("GET /v1/events", p.handleEvents)
-	mux.HandleFunc("POST /v1/apply", p.handleApply)
-	mux.HandleFunc("POST /v1/delete", p.handleDeleteDocs)
-	mux.HandleFunc("DELETE /v1/objects", p.handleDeleteObject)
-	mux.HandleFunc("POST /v1/agent/leave", p.handleLeave)
-	mux.HandleFunc("PUT /v1/agent/simulation", p.handleSimulation)
+	routes := p.apiRoutes()
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, require(rt.need, rt.handle))
+	}
+	withMethodChecks(mux, routes)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see the README's HTTP API)", r.Method, r.URL.Path))
 	})
-	return recoverer(p, authorize(p.tls, p.tokens, mux))
+	return recoverer(p, p.access.authenticate(mux))
 }
 
 // recoverer turns a panic in a handler into a 500, so no request can take
@@ -72,14 +92,23 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, api.ErrorResponse{Error: err.Error()})
 }
 
-// readBody reads a request body up to the configured limit.
+// readBody reads a request body up to the configured limit. A body that
+// announces more (Content-Length) is refused before any of it is read;
+// nothing is allocated by what the request announces.
 func (p *Peer) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	tooBig := func() {
+		writeError(w, http.StatusRequestEntityTooLarge,
+			fmt.Errorf("request body is over the limit of %d bytes; split the file into several applies", p.cfg.MaxBodyBytes))
+	}
+	if r.ContentLength > p.cfg.MaxBodyBytes {
+		tooBig()
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge,
-				fmt.Errorf("request body is over the limit of %d bytes; split the file into several applies", p.cfg.MaxBodyBytes))
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			tooBig()
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %v", err))

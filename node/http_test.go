@@ -168,6 +168,48 @@ func TestHTTPRejectsBadInput(t *testing.T) {
 	}
 }
 
+// TestHTTPKindWithVersionCannotReplaceAPolicy is the regression test of a
+// key collision: apiVersion policy.karmada.io with kind
+// v1alpha1/PropagationPolicy joined to the same state key as the policy
+// default/web and silently replaced it.
+func TestHTTPKindWithVersionCannotReplaceAPolicy(t *testing.T) {
+	_, p := newSinglePeer(t)
+	mustApply(t, p, string(readExamples(t)))
+	policy := api.ObjectKey{APIVersion: api.PolicyAPIVersion, Kind: api.KindPropagationPolicy, Namespace: "default", Name: "web"}
+	manifest := func() string {
+		var m string
+		p.FSM().Read(func(s *region.State) { m = string(s.Object(policy).GetManifest()) })
+		return m
+	}
+	before := manifest()
+	if before == "" {
+		t.Fatal("the example policy default/web is not in the region state")
+	}
+	code, data := call(t, p, http.MethodPost, "/v1/apply", []byte(`apiVersion: policy.karmada.io
+kind: v1alpha1/PropagationPolicy
+metadata:
+  name: web
+  namespace: default
+data:
+  replaced: "yes"
+`))
+	if code != http.StatusBadRequest {
+		t.Fatalf("apply: %d %s, want 400", code, data)
+	}
+	msg := errorMessage(t, data)
+	for _, w := range []string{"document 1", `kind "v1alpha1/PropagationPolicy"`, "must not contain '/'", `apiVersion "policy.karmada.io"`} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q does not contain %q", msg, w)
+		}
+	}
+	// A write acknowledged after the rejected one is applied here, so a
+	// replacement would show.
+	mustApply(t, p, configMap("sentinel"))
+	if after := manifest(); after != before {
+		t.Fatalf("policy default/web changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
 func TestHTTPBodyLimit(t *testing.T) {
 	_, p := newSinglePeer(t)
 	big := configMap("big") + "  blob: " + strings.Repeat("x", 2*testBodyLimit) + "\n"

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shoalmesh/shoal/api/client"
 )
 
 // MeshSpec describes a local mesh of peer processes on loopback, the
@@ -273,7 +275,7 @@ func (m *Mesh) Stop() {
 // leader sees all the region's clusters.
 func (m *Mesh) WaitReady(ctx context.Context) error {
 	for _, p := range m.Peers() {
-		c, err := NewClient(p.HTTP)
+		c, err := client.New(p.HTTP)
 		if err != nil {
 			return err
 		}

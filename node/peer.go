@@ -44,7 +44,7 @@ type Peer struct {
 	rendered   *renderer
 
 	tls        *transport.Material // nil without TLS
-	tokens     [][]byte            // bearer tokens the API accepts
+	access     *access             // who may call what; nil without TLS
 	httpLn     net.Listener
 	httpSrv    *http.Server
 	gossipAddr string
@@ -190,12 +190,7 @@ func (p *Peer) open() error {
 	if err != nil {
 		return err
 	}
-	p.httpSrv = &http.Server{
-		Handler:           p.routes(),
-		TLSConfig:         p.serverTLS(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(p.logger.Handler(), slog.LevelWarn),
-	}
+	p.httpSrv = newHTTPServer(cfg, p.routes(), p.serverTLS(), p.logger)
 	return nil
 }
 
@@ -215,13 +210,23 @@ func (p *Peer) loadTLS() error {
 	if err := m.CheckPeer(cfg.Region, cfg.Cluster); err != nil {
 		return fmt.Errorf("tls: %s: %w", cfg.TLSCert, err)
 	}
+	a := &access{tls: m, self: m.Identity}
 	if cfg.HTTPTokenFile != "" {
-		if p.tokens, err = loadTokens(cfg.HTTPTokenFile); err != nil {
+		if a.tokens, err = loadTokens(cfg.HTTPTokenFile); err != nil {
 			return err
 		}
 	}
-	p.tls = m
-	p.logger.Info("TLS on", "mesh", m.Mesh, "identity", m.Identity.String(), "tokens", len(p.tokens))
+	if cfg.HTTPClientScopesFile != "" {
+		if a.clients, a.otherClients, err = loadClientScopes(cfg.HTTPClientScopesFile); err != nil {
+			return err
+		}
+	}
+	p.tls, p.access = m, a
+	clients := "every client certificate: " + defaultScopes.String()
+	if a.clients != nil {
+		clients = fmt.Sprintf("%d listed, others: %s", len(a.clients), a.otherClients)
+	}
+	p.logger.Info("TLS on", "mesh", m.Mesh, "identity", m.Identity.String(), "tokens", len(a.tokens), "clients", clients)
 	return nil
 }
 
@@ -257,7 +262,7 @@ func (p *Peer) startLoops() {
 		if p.tls != nil {
 			serve = func(ln net.Listener) error { return p.httpSrv.ServeTLS(ln, "", "") }
 		}
-		if err := serve(p.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(limitConns(p.httpLn, p.cfg.HTTPMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.logger.Error("http server stopped", "err", err)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 )
 
@@ -95,8 +96,8 @@ func portOf(addr string) int {
 	return port
 }
 
-func (m *mesh) client(name string) *Client {
-	c, err := NewClient(m.peers[name].URL())
+func (m *mesh) client(name string) *client.Client {
+	c, err := client.New(m.peers[name].URL())
 	if err != nil {
 		m.t.Fatal(err)
 	}

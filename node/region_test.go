@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/region"
 )
@@ -81,7 +82,7 @@ func readyOnly(running map[string]int32) map[string]int32 {
 
 // allReady checks, from one peer's view, that every workload is Ready and
 // placed only on the clusters of want (web with exactly want's replicas).
-func allReady(c *Client, want map[string]int32) error {
+func allReady(c *client.Client, want map[string]int32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ws, err := c.Workloads(ctx)
@@ -112,7 +113,7 @@ func TestLeaderLossLosesNoAcknowledgedWrite(t *testing.T) {
 	m := newMesh(t, names...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	clients := map[string]*Client{}
+	clients := map[string]*client.Client{}
 	for _, n := range names {
 		clients[n] = m.client(n)
 	}

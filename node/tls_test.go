@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/transport"
 )
 
@@ -61,15 +62,15 @@ func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 		t.Fatalf("URL %s is not https", p.URL())
 	}
 	aliceCrt, aliceKey := k.issue("client-alice", transport.ClientIdentity("prod", "alice"))
-	client := func(o ClientOptions) *Client {
+	dial := func(o client.Options) *client.Client {
 		t.Helper()
-		c, err := NewClientWith(p.URL(), o)
+		c, err := client.NewWith(p.URL(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	alice := client(ClientOptions{CACert: k.caFile(), ClientCert: aliceCrt, ClientKey: aliceKey})
+	alice := dial(client.Options{CACert: k.caFile(), ClientCert: aliceCrt, ClientKey: aliceKey})
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	if _, err := alice.WaitLeader(ctx); err != nil {
@@ -77,24 +78,24 @@ func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 	}
 
 	// Health stays open, for probes.
-	anon := client(ClientOptions{CACert: k.caFile()})
-	if err := anon.do(ctx, http.MethodGet, "/v1/health", nil, nil); err != nil {
+	anon := dial(client.Options{CACert: k.caFile()})
+	if err := anon.Health(ctx); err != nil {
 		t.Errorf("health without credentials: %v", err)
 	}
 	tests := []struct {
 		name string
-		c    *Client
+		c    *client.Client
 		want int // 0: answered
 	}{
 		{"client certificate of the mesh", alice, 0},
-		{"the peer's own certificate", client(ClientOptions{CACert: k.caFile(), ClientCert: crt, ClientKey: key}), 0},
-		{"listed token", client(ClientOptions{CACert: k.caFile(), Token: "s3cret-two"}), 0},
+		{"the peer's own certificate", dial(client.Options{CACert: k.caFile(), ClientCert: crt, ClientKey: key}), 0},
+		{"listed token", dial(client.Options{CACert: k.caFile(), Token: "s3cret-two"}), 0},
 		{"no credentials", anon, http.StatusUnauthorized},
-		{"unknown token", client(ClientOptions{CACert: k.caFile(), Token: "s3cret"}), http.StatusUnauthorized},
+		{"unknown token", dial(client.Options{CACert: k.caFile(), Token: "s3cret"}), http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		_, err := tt.c.Status(ctx)
-		var apiErr *APIError
+		var apiErr *client.APIError
 		switch {
 		case tt.want == 0 && err != nil:
 			t.Errorf("%s: %v", tt.name, err)
@@ -112,13 +113,13 @@ func TestTLSPeerAuthorizesCertificatesAndTokens(t *testing.T) {
 	// A client certificate of another CA fails the handshake.
 	other := newTestPKI(t)
 	mCrt, mKey := other.issue("client-mallory", transport.ClientIdentity("prod", "mallory"))
-	_, err := client(ClientOptions{CACert: k.caFile(), ClientCert: mCrt, ClientKey: mKey}).Status(ctx)
-	var apiErr *APIError
+	_, err := dial(client.Options{CACert: k.caFile(), ClientCert: mCrt, ClientKey: mKey}).Status(ctx)
+	var apiErr *client.APIError
 	if err == nil || errors.As(err, &apiErr) {
 		t.Errorf("client certificate of another CA: %v, want a failed handshake", err)
 	}
 	// Plain http to the TLS port gets nothing useful.
-	if _, err := NewClientWith(strings.Replace(p.URL(), "https", "http", 1), ClientOptions{Token: "s3cret-one"}); err == nil {
+	if _, err := client.NewWith(strings.Replace(p.URL(), "https", "http", 1), client.Options{Token: "s3cret-one"}); err == nil {
 		t.Error("a token would be sent over plain http")
 	}
 }
@@ -128,6 +129,9 @@ func TestTLSPeerRefusesToStartWithAWrongCertificate(t *testing.T) {
 	crt, key := k.issue("eu-eu-2", transport.PeerIdentity("prod", "eu", "eu-2"))
 	other := newTestPKI(t)
 	oCrt, oKey := other.issue("eu-eu-1", transport.PeerIdentity("prod", "eu", "eu-1"))
+	okCrt, okKey := k.issue("eu-eu-1", transport.PeerIdentity("prod", "eu", "eu-1"))
+	badTokens := filepath.Join(k.dir, "tokens")
+	writeFile(t, badTokens, "s3cret root\n")
 	tests := map[string]struct {
 		mod  func(*Config)
 		want string
@@ -136,6 +140,10 @@ func TestTLSPeerRefusesToStartWithAWrongCertificate(t *testing.T) {
 		"another CA":                    {func(c *Config) { c.TLSCA, c.TLSCert, c.TLSKey = k.caFile(), oCrt, oKey }, "does not chain"},
 		"not all three":                 {func(c *Config) { c.TLSCA, c.TLSCert = k.caFile(), crt }, "all three"},
 		"token without TLS":             {func(c *Config) { c.HTTPTokenFile = "tokens" }, "needs TLS"},
+		"client scopes without TLS":     {func(c *Config) { c.HTTPClientScopesFile = "clients" }, "--http-client-scopes needs TLS"},
+		"a token with an unknown scope": {func(c *Config) {
+			c.TLSCA, c.TLSCert, c.TLSKey, c.HTTPTokenFile = k.caFile(), okCrt, okKey, badTokens
+		}, `unknown scope "root"`},
 	}
 	for name, tt := range tests {
 		cfg := peerConfig(t, t.TempDir(), "eu-1", 1, nil, nil)

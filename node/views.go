@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
+	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/region"
 )
 
@@ -114,8 +115,9 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 	k := api.KeyFromProto(o.GetKey())
 	v := api.WorkloadView{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
 		Generation: o.GetGeneration(), Placements: []api.PlacementView{}}
-	if t, err := api.ParseTemplate(o.GetManifest()); err == nil && t.HasReplicas {
-		v.DesiredReplicas = t.Replicas
+	if t, err := api.ParseTemplate(o.GetManifest()); err == nil {
+		v.WithoutReplicas = !t.HasReplicas
+		v.DesiredReplicas = t.Replicas // 0 without replicas
 	}
 	b := s.Binding(k)
 	if b == nil {
@@ -133,10 +135,14 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 				st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration(), st.GetAppliedOverrides()
 			if !evicting && st.GetAppliedGeneration() == o.GetGeneration() {
 				v.ReadyReplicas += min(st.GetReadyReplicas(), replicas)
+				if st.GetHealth() == deploy.HealthHealthy {
+					v.ReadyClusters++
+				}
 			}
 		}
 		v.Placements = append(v.Placements, pv)
 	}
+	v.BoundClusters = len(b.GetClusters())
 	for _, t := range b.GetClusters() {
 		v.BoundReplicas += t.GetReplicas()
 		place(t.GetName(), t.GetReplicas(), false)

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -107,8 +108,10 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "mesh CA certificate (ca.crt from shoal ca init); with --tls-cert and --tls-key turns on TLS")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this peer's certificate (shoal ca issue --region R --cluster C)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "key of this peer's certificate")
-	fs.StringVar(&cfg.HTTPTokenFile, "http-token-file", "", "file of bearer tokens the HTTP API accepts, one a line (needs TLS)")
+	fs.StringVar(&cfg.HTTPTokenFile, "http-token-file", "", "file of bearer tokens the HTTP API accepts: lines TOKEN [SCOPE,...], scopes read, write, admin, default read,write (needs TLS)")
+	fs.StringVar(&cfg.HTTPClientScopesFile, "http-client-scopes", "", "file granting scopes to client certificates: lines NAME [SCOPE,...], * for the others; default every client read,write (needs TLS)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest HTTP request body accepted")
+	fs.IntVar(&cfg.HTTPMaxConns, "http-max-conns", cfg.HTTPMaxConns, "HTTP connections served at once; more wait to be accepted")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if rest, err := parseFlags(fs, args); err != nil {
@@ -177,7 +180,7 @@ func runAgent(env *cliEnv, args []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			// The peer's own certificate is a client certificate of the mesh.
-			c, err := node.NewClientWith(peer.URL(), node.ClientOptions{CACert: cfg.TLSCA, ClientCert: cfg.TLSCert, ClientKey: cfg.TLSKey})
+			c, err := client.NewWith(peer.URL(), client.Options{CACert: cfg.TLSCA, ClientCert: cfg.TLSCert, ClientKey: cfg.TLSKey})
 			if err == nil {
 				_, err = c.WaitLeader(ctx)
 			}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -57,8 +58,8 @@ func TestCAAndATLSPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Shutdown() })
-	alice := node.ClientOptions{CACert: cfg.TLSCA, ClientCert: filepath.Join(dir, "client-alice.crt"), ClientKey: filepath.Join(dir, "client-alice.key")}
-	c, err := node.NewClientWith(p.URL(), alice)
+	alice := client.Options{CACert: cfg.TLSCA, ClientCert: filepath.Join(dir, "client-alice.crt"), ClientKey: filepath.Join(dir, "client-alice.key")}
+	c, err := client.NewWith(p.URL(), alice)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -40,7 +41,7 @@ func startPeer(t *testing.T) *node.Peer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Shutdown() })
-	c, err := node.NewClient(p.URL())
+	c, err := client.New(p.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,8 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	}
 
 	out = mustShoal(t, p, "get", "workloads")
-	wantIn(t, "get workloads", out, "NAMESPACE", "READY", "web", "8/8", "eu-1=8/8", "log-agent", "eu-1=2/2")
+	wantIn(t, "get workloads", out, "NAMESPACE", "READY", "web", "8/8", "eu-1=8/8", "log-agent", "eu-1=2/2",
+		"ConfigMap", "1/1 clusters", "eu-1=applied")
 
 	var cs []map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(mustShoal(t, p, "get", "clusters", "-o", "json")), &cs); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/examples"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -20,7 +21,7 @@ import (
 type demo struct {
 	env    *cliEnv
 	mesh   *node.Mesh
-	client *node.Client
+	client *client.Client
 	start  time.Time
 }
 
@@ -79,7 +80,7 @@ func runDemo(env *cliEnv, args []string) error {
 	// Talk to a peer that survives the kill.
 	for _, p := range d.mesh.Peers() {
 		if p.Cluster != *victim {
-			d.client, _ = node.NewClient(p.HTTP)
+			d.client, _ = client.New(p.HTTP)
 			break
 		}
 	}

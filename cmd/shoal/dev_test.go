@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/node"
 )
 
@@ -169,7 +170,7 @@ func readExampleFiles(t *testing.T) []byte {
 
 // workloadsReady says why the workloads, as c sees them, are not all Ready
 // with no replica bound to the cluster gone (evicting ones may stay).
-func workloadsReady(ctx context.Context, c *node.Client, gone string) error {
+func workloadsReady(ctx context.Context, c *client.Client, gone string) error {
 	ws, err := c.Workloads(ctx)
 	if err != nil {
 		return err
@@ -221,12 +222,12 @@ func TestDevMeshMultiProcess(t *testing.T) {
 	if len(peers) != 3 {
 		t.Fatalf("peers.json lists %d peers", len(peers))
 	}
-	clients := map[string]*node.Client{}
+	clients := map[string]*client.Client{}
 	for _, p := range peers {
 		if p.Region != "eu-west" || p.PID <= 0 || printed[p.Cluster] != p.HTTP || p.DataDir == "" || p.Log == "" {
 			t.Fatalf("peers.json entry %+v does not match the printed %v", p, printed)
 		}
-		c, err := node.NewClient(p.HTTP)
+		c, err := client.New(p.HTTP)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +330,7 @@ func TestAgentDevIsReachableWithNoFlags(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("shoal apply: exit %d\n%s%s", code, out, errOut)
 	}
-	c, err := node.NewClient(want)
+	c, err := client.New(want)
 	if err != nil {
 		t.Fatal(err)
 	}

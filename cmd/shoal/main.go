@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/node"
 )
 
@@ -24,7 +25,7 @@ Peer and local mesh:
   agent      run one peer for one cluster (shoal agent -dev for a one-peer playground)
   dev        start a local mesh of peer processes on loopback
   demo       start a mesh, deploy the examples, kill a peer, watch failover and failback
-  bench      measure failover, propagation, scheduling and footprint; write BENCHMARKS.md
+  bench      how to measure failover, propagation, scheduling and footprint (make bench)
   leave      make the peer at --server leave its region gracefully and exit
   simulate   set the simulated cluster of the peer at --server ready or not-ready
   install    print the manifests that run a peer inside a member cluster
@@ -45,11 +46,6 @@ $SHOAL_CLIENT_KEY, $SHOAL_TOKEN).
 Run "shoal COMMAND -h" for a command's flags.
 `
 
-// runBench is `shoal bench`, compiled in only with the build tag bench
-// (make bench): it links the test harness that starts real Kubernetes
-// control planes, which a peer must not carry.
-var runBench func(env *cliEnv, args []string) error
-
 // errUsage marks an error in how the command was called (exit code 2).
 var errUsage = errors.New("usage")
 
@@ -62,7 +58,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
 	server := global.String("server", "", "URL of any peer's HTTP API (default $SHOAL_SERVER or http://127.0.0.1:7480)")
-	var auth node.ClientOptions
+	var auth client.Options
 	global.StringVar(&auth.CACert, "ca-cert", os.Getenv("SHOAL_CACERT"), "CA certificate the peers' certificates chain to (default $SHOAL_CACERT; else the system's roots)")
 	global.StringVar(&auth.ClientCert, "client-cert", os.Getenv("SHOAL_CLIENT_CERT"), "client certificate of the mesh (default $SHOAL_CLIENT_CERT)")
 	global.StringVar(&auth.ClientKey, "client-key", os.Getenv("SHOAL_CLIENT_KEY"), "key of the client certificate (default $SHOAL_CLIENT_KEY)")
@@ -95,11 +91,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "demo":
 		err = runDemo(env, cargs)
 	case "bench":
-		if runBench == nil {
-			err = errors.New("this binary was built without the benchmarks (they start real control planes and are kept out of the peer); run make bench")
-			break
-		}
-		err = runBench(env, cargs)
+		// The benchmarks link the harness that starts real control
+		// planes, which the peer must not carry: they are cmd/shoal-bench.
+		err = errors.New("the benchmarks are a binary of their own; run make bench (it builds bin/shoal-bench and writes BENCHMARKS.md)")
 	case "apply":
 		err = runApply(env, cargs)
 	case "get":
@@ -142,14 +136,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // cliEnv is what every command gets.
 type cliEnv struct {
 	server string
-	auth   node.ClientOptions
+	auth   client.Options
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
 
-func (e *cliEnv) client() (*node.Client, error) {
-	return node.NewClientWith(e.server, e.auth)
+func (e *cliEnv) client() (*client.Client, error) {
+	return client.NewWith(e.server, e.auth)
 }
 
 func usageErr(format string, args ...any) error {

@@ -60,10 +60,39 @@ func printClusters(w io.Writer, cs []api.ClusterView, wide bool) {
 	t.Flush()
 }
 
-func placementString(ps []api.PlacementView) string {
-	parts := make([]string, 0, len(ps))
-	for _, p := range ps {
+// wholeState says how far a cluster is with an object that has no
+// replicas: pending (nothing reported yet), applying (an older generation
+// reported), applied (the current one, Healthy), or its health otherwise.
+func wholeState(p api.PlacementView, generation int64) string {
+	switch {
+	case p.Error != "":
+		return "error"
+	case p.Health == "Pending":
+		return "pending"
+	case p.AppliedGeneration != generation:
+		return "applying"
+	case p.Health == "Healthy":
+		return "applied"
+	}
+	return strings.ToLower(p.Health)
+}
+
+// readyString is the READY column: ready/bound replicas, or for a kind
+// without replicas ready/bound clusters.
+func readyString(v api.WorkloadView) string {
+	if v.WithoutReplicas {
+		return fmt.Sprintf("%d/%d clusters", v.ReadyClusters, v.BoundClusters)
+	}
+	return fmt.Sprintf("%d/%d", v.ReadyReplicas, v.BoundReplicas)
+}
+
+func placementString(v api.WorkloadView) string {
+	parts := make([]string, 0, len(v.Placements))
+	for _, p := range v.Placements {
 		s := fmt.Sprintf("%s=%d/%d", p.Cluster, p.ReadyReplicas, p.Replicas)
+		if v.WithoutReplicas {
+			s = p.Cluster + "=" + wholeState(p, v.Generation)
+		}
 		if p.Evicting {
 			s += "(evicting)"
 		}
@@ -83,14 +112,14 @@ func printWorkloads(w io.Writer, ws []api.WorkloadView, wide bool) {
 		fmt.Fprintln(t, "NAMESPACE\tKIND\tNAME\tREADY\tPLACEMENT (ready/replicas)")
 	}
 	for _, v := range ws {
-		ready := fmt.Sprintf("%d/%d", v.ReadyReplicas, v.BoundReplicas)
+		ready := readyString(v)
 		if v.Unschedulable {
 			ready += " (unschedulable)"
 		}
 		if wide {
-			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(v.Namespace), v.Kind, v.Name, ready, placementString(v.Placements), orDash(v.Policy), v.Reason)
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(v.Namespace), v.Kind, v.Name, ready, placementString(v), orDash(v.Policy), v.Reason)
 		} else {
-			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", orDash(v.Namespace), v.Kind, v.Name, ready, placementString(v.Placements))
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", orDash(v.Namespace), v.Kind, v.Name, ready, placementString(v))
 		}
 	}
 	t.Flush()
@@ -119,7 +148,11 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 	fmt.Fprintf(w, "Namespace:     %s\n", orDash(d.Namespace))
 	fmt.Fprintf(w, "Kind:          %s (%s)\n", d.Kind, d.APIVersion)
 	fmt.Fprintf(w, "Generation:    %d\n", d.Generation)
-	fmt.Fprintf(w, "Replicas:      %d desired, %d bound to clusters, %d ready\n", d.DesiredReplicas, d.BoundReplicas, d.ReadyReplicas)
+	if d.WithoutReplicas {
+		fmt.Fprintf(w, "Clusters:      %d bound, %d applied and Healthy (a %s has no replicas: each cluster gets it whole)\n", d.BoundClusters, d.ReadyClusters, d.Kind)
+	} else {
+		fmt.Fprintf(w, "Replicas:      %d desired, %d bound to clusters, %d ready\n", d.DesiredReplicas, d.BoundReplicas, d.ReadyReplicas)
+	}
 	fmt.Fprintf(w, "Policy:        %s\n", orDash(d.Policy))
 	if d.AffinityTerm != "" {
 		fmt.Fprintf(w, "Affinity term: %s\n", d.AffinityTerm)
@@ -150,7 +183,11 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 			if p.Evicting {
 				detail = strings.TrimSpace("evicting: kept until replacements are Ready. " + detail)
 			}
-			fmt.Fprintf(t, "  %s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\n", p.Cluster, orDash(p.Region), p.Replicas, p.ReadyReplicas, p.Health, p.AppliedGeneration, overrides, detail)
+			replicas, ready := fmt.Sprint(p.Replicas), fmt.Sprint(p.ReadyReplicas)
+			if d.WithoutReplicas {
+				replicas, ready = "-", "-"
+			}
+			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Cluster, orDash(p.Region), replicas, ready, p.Health, p.AppliedGeneration, overrides, detail)
 		}
 		t.Flush()
 	}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/deploy/kubetest"
 	"github.com/shoalmesh/shoal/gossip"
@@ -94,7 +95,7 @@ type region struct {
 	t      *testing.T
 	cp     *kubetest.ControlPlane
 	peers  map[string]*node.Peer
-	client *node.Client
+	client *client.Client
 }
 
 var allow = append(append([]string(nil), deploy.DefaultAllowedResources...),
@@ -131,7 +132,7 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 		}
 		r.peers[c.Name] = p
 	}
-	r.client, err = node.NewClient(r.peers["eu-2"].URL())
+	r.client, err = client.New(r.peers["eu-2"].URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,3 @@
-//go:build bench
-
 package main
 
 import (
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/node"
 )
 
@@ -19,7 +18,7 @@ import (
 type benchMesh struct {
 	*node.Mesh
 	dir     string
-	clients map[string]*node.Client
+	clients map[string]*client.Client
 }
 
 // startBenchMesh starts a region of n peer processes with extra agent flags
@@ -41,9 +40,9 @@ func startBenchMeshPeers(ctx context.Context, b *bencher, n int, extra []string,
 		os.RemoveAll(dir)
 		return nil, scrubPaths(err)
 	}
-	bm := &benchMesh{Mesh: m, dir: dir, clients: map[string]*node.Client{}}
+	bm := &benchMesh{Mesh: m, dir: dir, clients: map[string]*client.Client{}}
 	for _, p := range m.Peers() {
-		c, err := node.NewClient(p.HTTP)
+		c, err := client.New(p.HTTP)
 		if err != nil {
 			bm.close()
 			return nil, err
@@ -103,7 +102,7 @@ func (m *benchMesh) waitHealthy(ctx context.Context, timeout time.Duration) erro
 
 // waitRegionHealthy is waitHealthy for the peers behind clients (by
 // cluster name).
-func waitRegionHealthy(ctx context.Context, clients map[string]*node.Client, timeout time.Duration) error {
+func waitRegionHealthy(ctx context.Context, clients map[string]*client.Client, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var names []string
@@ -124,7 +123,7 @@ func waitRegionHealthy(ctx context.Context, clients map[string]*node.Client, tim
 	}
 }
 
-func regionUnhealthy(ctx context.Context, clients map[string]*node.Client, names []string) string {
+func regionUnhealthy(ctx context.Context, clients map[string]*client.Client, names []string) string {
 	leader := ""
 	for _, n := range names {
 		c := clients[n]
@@ -163,7 +162,7 @@ func regionUnhealthy(ctx context.Context, clients map[string]*node.Client, names
 
 // waitWorkloads polls GET /v1/workloads on c every interval until cond
 // holds, and returns the time it first held.
-func waitWorkloads(ctx context.Context, c *node.Client, interval, timeout time.Duration, what string, cond func([]api.WorkloadView) bool) (time.Time, error) {
+func waitWorkloads(ctx context.Context, c *client.Client, interval, timeout time.Duration, what string, cond func([]api.WorkloadView) bool) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var lastErr error
@@ -204,6 +203,43 @@ func failedOver(ws []api.WorkloadView, victim string) bool {
 			if p.Cluster == victim || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// allReady (as shoal demo judges it): every workload has all its replicas Ready, none is placed on
+// the excluded cluster, and no old replicas are being kept anywhere.
+func allReady(ws []api.WorkloadView, excluded string) bool {
+	if len(ws) == 0 {
+		return false
+	}
+	for _, w := range ws {
+		if len(w.Placements) == 0 || w.ReadyReplicas < w.BoundReplicas || w.BoundReplicas < w.DesiredReplicas {
+			return false
+		}
+		for _, p := range w.Placements {
+			if p.Cluster == excluded && !p.Evicting {
+				return false
+			}
+			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func runsOn(ws []api.WorkloadView, cluster string) bool {
+	for _, w := range ws {
+		found := false
+		for _, p := range w.Placements {
+			if p.Cluster == cluster && !p.Evicting {
+				found = true
+			}
+		}
+		if !found {
+			return false
 		}
 	}
 	return true

@@ -1,15 +1,17 @@
-//go:build bench
-
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/examples"
 )
 
 const (
@@ -225,4 +227,22 @@ func benchLeaderFailover(ctx context.Context, b *bencher) ([]*benchFigure, error
 		"every cluster Ready."
 	f.Details = append(f.Details, fmt.Sprintf("Requests per trial: %v.", attempts))
 	return []*benchFigure{f}, nil
+}
+
+// exampleDocuments is examples/ as one stream, as shoal demo applies it.
+func exampleDocuments() ([]byte, error) {
+	names, err := fs.Glob(examples.Files, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		b, err := examples.Files.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, string(b))
+	}
+	return []byte(strings.Join(parts, "\n---\n")), nil
 }

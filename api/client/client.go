@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"bytes"
@@ -18,16 +18,19 @@ import (
 	"github.com/shoalmesh/shoal/api"
 )
 
-// Client talks to any peer's HTTP API.
+// maxAnswerBytes bounds an answer read from a peer.
+const maxAnswerBytes = 64 << 20
+
+// Client talks to any peer's HTTP API. It is safe for concurrent use.
 type Client struct {
 	base  string
 	http  *http.Client
 	token string
 }
 
-// ClientOptions says how a client reaches an HTTPS API and proves who it
-// is. The zero value is a plain client.
-type ClientOptions struct {
+// Options says how a client reaches an HTTPS API and proves who it is.
+// The zero value is a plain client.
+type Options struct {
 	// CACert is a PEM file with the CA the peers' certificates chain to
 	// (the mesh's ca.crt); empty means the system's roots.
 	CACert string
@@ -38,9 +41,12 @@ type ClientOptions struct {
 	Token string
 }
 
-func (o ClientOptions) empty() bool { return o == ClientOptions{} }
+func (o Options) empty() bool { return o == Options{} }
 
-// APIError is an error answered by a peer.
+// APIError is an error answered by a peer: Status is the HTTP status
+// (401 no credentials the peer accepts, 403 a missing scope, 4xx bad
+// input, 503/504 a write whose outcome is unknown) and Message the
+// peer's explanation.
 type APIError struct {
 	Status  int
 	Message string
@@ -48,17 +54,17 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.Message }
 
-// NewClient returns a plain client for the peer at base
-// (http://host:port, or https:// verified against the system's roots).
-func NewClient(base string) (*Client, error) {
-	return NewClientWith(base, ClientOptions{})
+// New returns a plain client for the peer at base (http://host:port, or
+// https:// verified against the system's roots).
+func New(base string) (*Client, error) {
+	return NewWith(base, Options{})
 }
 
-// NewClientWith returns a client for the peer at base that verifies the
+// NewWith returns a client for the peer at base that verifies the
 // peer against o.CACert and presents o's certificate and token. Options
 // other than none need an https:// base: credentials never travel in
 // clear.
-func NewClientWith(base string, o ClientOptions) (*Client, error) {
+func NewWith(base string, o Options) (*Client, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
@@ -82,7 +88,7 @@ func NewClientWith(base string, o ClientOptions) (*Client, error) {
 	return c, nil
 }
 
-func (o ClientOptions) tlsConfig() (*tls.Config, error) {
+func (o Options) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CACert != "" {
 		pem, err := os.ReadFile(o.CACert)
@@ -130,9 +136,12 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("cannot reach %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
 		return fmt.Errorf("reading answer of %s: %w", c.base, err)
+	}
+	if len(data) > maxAnswerBytes {
+		return fmt.Errorf("answer of %s %s %s is over %d bytes", c.base, method, path, maxAnswerBytes)
 	}
 	if resp.StatusCode >= 300 {
 		var e api.ErrorResponse
@@ -148,6 +157,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("decoding answer of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// Health is GET /v1/health, which a peer answers without credentials.
+func (c *Client) Health(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/v1/health", nil, nil)
 }
 
 // Status is GET /v1/status.

@@ -1,5 +1,3 @@
-//go:build bench
-
 package main
 
 import (
@@ -21,7 +19,7 @@ func renderBenchmarks(m machine, scenarios []benchScenario, figures []*benchFigu
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("# Shoal benchmarks")
 	p("")
-	p("Measured figures, written by `make bench` (which runs `shoal bench --out BENCHMARKS.md`);")
+	p("Measured figures, written by `make bench` (which runs `shoal-bench --out BENCHMARKS.md`);")
 	p("the figures in this file are not typed by hand. All peers run on loopback (127.0.0.1) on one machine.")
 	p("In the figures whose title does not start with \"Real clusters\", each peer drives a simulated member")
 	p("cluster (`deploy.SimCluster`), so they measure Shoal itself: gossip, Raft, scheduling, reconciliation")
@@ -46,7 +44,7 @@ func renderBenchmarks(m machine, scenarios []benchScenario, figures []*benchFigu
 	p("The machine is shared: other test suites ran at the same time, so the figures are noisy")
 	p("(see the load average above; with 2 CPUs a load above 2 means the peers waited for a CPU).")
 	p("p99 is the nearest-rank 99th percentile: with fewer than 100 trials it is the largest sample, so one")
-	p("slow trial decides it. Run one figure again with `./bin/shoal bench --only NAME --out FILE` (the `real-*`")
+	p("slow trial decides it. Run one figure again with `./bin/shoal-bench --only NAME --out FILE` (the `real-*`")
 	p("scenarios after `make k8s-tools`, from the repository root or with SHOAL_K8S_BIN set).")
 	p("")
 	p("## Summary")
@@ -92,7 +90,7 @@ func renderBenchmarks(m machine, scenarios []benchScenario, figures []*benchFigu
 				strings.TrimSpace(strings.SplitN(verdict(f, st)+" ", " (", 2)[0]))
 			p("")
 		}
-		p("Reproduce: `make bench`, or this figure alone: `./bin/shoal bench --only %s --out FILE`.", f.Command)
+		p("Reproduce: `make bench`, or this figure alone: `./bin/shoal-bench --only %s --out FILE`.", f.Command)
 		p("")
 		p("**How measured.** %s", f.How)
 		if f.Compare != "" {

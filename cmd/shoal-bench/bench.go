@@ -1,32 +1,23 @@
-//go:build bench
-
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// `shoal bench` runs the benchmark scenarios and writes their figures, with
-// how each was measured and on what machine, to a Markdown file
-// (BENCHMARKS.md through `make bench`).
-//
 // Each scenario returns figures; a figure is a set of samples (one per
 // trial) summarised as median, p99, min and max, next to the target the
 // project set for it. Scenarios that need peer processes start a local mesh
 // of `shoal agent` processes (node.StartMesh) and always stop it, whatever
 // happens; the peers also die with this process (Pdeathsig).
 
-// benchScenario is one scenario of `shoal bench`.
+// benchScenario is one scenario of shoal-bench.
 type benchScenario struct {
 	name string
 	what string
@@ -97,80 +88,6 @@ func (b *bencher) progress(format string, args ...any) {
 // failoverTrials is the number of trials of the failover figures: at least
 // 10, whatever --trials says.
 func (b *bencher) failoverTrials() int { return max(b.trials, 10) }
-
-func init() { runBench = benchMain }
-
-func benchMain(env *cliEnv, args []string) error {
-	fset := newFlagSet(env, "bench", "bench [--trials N] [--only NAME] [--out FILE]")
-	trials := fset.Int("trials", 10, "trials per figure (failover figures: at least 10; propagation: 5 times this)")
-	only := fset.String("only", "", "run only this scenario: "+benchNames())
-	out := fset.String("out", "BENCHMARKS.md", "Markdown file the figures are written to")
-	if rest, err := parseFlags(fset, args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return usageErr("unexpected arguments %q", rest)
-	}
-	if *trials < 1 {
-		return usageErr("--trials %d: need at least 1", *trials)
-	}
-	scenarios := benchScenarios
-	if *only != "" {
-		i := slices.IndexFunc(benchScenarios, func(s benchScenario) bool { return s.name == *only })
-		if i < 0 {
-			return usageErr("--only %q: no such scenario; choose one of %s", *only, benchNames())
-		}
-		scenarios = benchScenarios[i : i+1]
-	}
-	bin := os.Getenv("SHOAL_BIN")
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		bin = self
-	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer cancel()
-
-	b := &bencher{out: env.stdout, bin: bin, trials: *trials, start: time.Now()}
-	m := readMachine()
-	b.progress("shoal bench: %d scenario(s), %d trial(s); %d CPUs, load average %s", len(scenarios), *trials, m.CPUs, m.LoadStart)
-	var figures []*benchFigure
-	var failed []string
-	for _, s := range scenarios {
-		b.progress("==> %s: %s", s.name, s.what)
-		t0 := time.Now()
-		fs, err := s.run(ctx, b)
-		for _, f := range fs {
-			f.Command = s.name
-		}
-		figures = append(figures, fs...)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("interrupted during %s: %w", s.name, ctx.Err())
-			}
-			b.progress("    %s FAILED: %v", s.name, err)
-			failed = append(failed, fmt.Sprintf("%s: %v", s.name, err))
-			continue
-		}
-		for _, f := range fs {
-			st := summarize(f.Samples)
-			b.progress("    %s: median %s, p99 %s (n=%d) %s", f.Title, fmtValue(st.Median, f.Unit), fmtValue(st.P99, f.Unit), st.N, verdict(f, st))
-		}
-		b.progress("    %s done in %s", s.name, time.Since(t0).Round(time.Second))
-	}
-	m.LoadEnd = loadAvg()
-	m.Duration = time.Since(b.start)
-	doc := renderBenchmarks(m, scenarios, figures, failed, *only != "", *trials)
-	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
-		return err
-	}
-	b.progress("wrote %s in %s", *out, m.Duration.Round(time.Second))
-	if len(failed) > 0 {
-		return errors.New("some scenarios failed:\n  " + strings.Join(failed, "\n  "))
-	}
-	return nil
-}
 
 func benchNames() string {
 	var names []string

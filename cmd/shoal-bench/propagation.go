@@ -1,5 +1,3 @@
-//go:build bench
-
 package main
 
 import (
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -155,7 +154,7 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 			_ = p.Shutdown()
 		}
 	}()
-	clients := map[string]*node.Client{}
+	clients := map[string]*client.Client{}
 	var join []string
 	for i := 0; i < 3; i++ {
 		cfg := node.DefaultConfig()
@@ -177,7 +176,7 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 		if join == nil {
 			join = []string{p.GossipAddr()}
 		}
-		if clients[cfg.Cluster], err = node.NewClient(p.URL()); err != nil {
+		if clients[cfg.Cluster], err = client.New(p.URL()); err != nil {
 			return f, err
 		}
 	}
