@@ -325,9 +325,12 @@ func (a *applier) stamp() *shoalpb.Version {
 	return v
 }
 
+// validKey refuses a key that Kubernetes would not accept (api.ValidateKey),
+// so that two different objects can never share a state key, whoever
+// wrote the command.
 func validKey(k *shoalpb.ObjectKey) error {
-	if k.GetApiVersion() == "" || k.GetKind() == "" || k.GetName() == "" {
-		return fmt.Errorf("%w: object key %q lacks apiVersion, kind or name", ErrBadCommand, api.KeyFromProto(k).String())
+	if err := api.ValidateKey(api.KeyFromProto(k)); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
 	return nil
 }
@@ -376,6 +379,10 @@ func (a *applier) applyObjects(c *shoalpb.ApplyObjects) error {
 
 func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
 	for _, k := range c.GetKeys() {
+		// An object stored before keys were validated can still be deleted.
+		if _, stored := a.st.objects[api.KeyFromProto(k).String()]; stored {
+			continue
+		}
 		if err := validKey(k); err != nil {
 			return err
 		}
