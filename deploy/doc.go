@@ -23,6 +23,12 @@
 // Nothing is deleted until the first SetDesired call has arrived: before it,
 // an empty desired set means "not known yet", never "delete everything".
 //
+// Time comes from an injected k8s.io/utils/clock (the clock region,
+// consensus and gossip share); tests pass its testing.FakeClock. That fake
+// runs AfterFunc callbacks from Step with its own lock held, so every
+// callback here only queues a key or signals a channel: none takes a lock
+// that is held while the clock is called, and none calls the clock.
+//
 // Only api and api/shoalpb may be imported here; region and deploy meet in
 // node (layering_test.go enforces this).
 package deploy

@@ -9,16 +9,17 @@ import (
 	"sync"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/deploy"
-	"github.com/shoalmesh/shoal/deploy/deploytest"
 )
 
 // fakeCluster is a scriptable deploy.Cluster: Apply can fail a number of
 // times or block on a gate, and statuses can be changed from the test.
 type fakeCluster struct {
-	clock   *deploytest.FakeClock
+	clock   *testingclock.FakeClock
 	changed chan struct{}
 
 	mu         sync.Mutex
@@ -37,7 +38,7 @@ type fakeCluster struct {
 
 var _ deploy.Cluster = (*fakeCluster)(nil)
 
-func newFakeCluster(clock *deploytest.FakeClock) *fakeCluster {
+func newFakeCluster(clock *testingclock.FakeClock) *fakeCluster {
 	return &fakeCluster{
 		clock:    clock,
 		changed:  make(chan struct{}, 1),

@@ -3,20 +3,29 @@ package deploy
 import (
 	"testing"
 	"time"
+
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
-// recordingClock records AfterFunc calls; the test runs them by hand.
-type recordingClock struct{ delays []time.Duration }
+// recordingClock records the delays of AfterFunc calls; the fake clock
+// underneath is never stepped, so no call happens.
+type recordingClock struct {
+	*testingclock.FakeClock
+	delays []time.Duration
+}
 
-func (c *recordingClock) Now() time.Time { return time.Time{} }
+func newRecordingClock() *recordingClock {
+	return &recordingClock{FakeClock: testingclock.NewFakeClock(time.Time{})}
+}
 
-func (c *recordingClock) AfterFunc(d time.Duration, f func()) Timer {
+func (c *recordingClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	c.delays = append(c.delays, d)
-	return time.NewTimer(time.Hour) // never fires within a test; Stop works
+	return c.FakeClock.AfterFunc(d, f)
 }
 
 func TestQueueDeduplicates(t *testing.T) {
-	q := newQueue[string](&recordingClock{}, time.Second, time.Minute)
+	q := newQueue[string](newRecordingClock(), time.Second, time.Minute)
 	q.Add("a")
 	q.Add("a")
 	q.Add("b")
@@ -45,7 +54,7 @@ func TestQueueDeduplicates(t *testing.T) {
 }
 
 func TestQueueBackoff(t *testing.T) {
-	clock := &recordingClock{}
+	clock := newRecordingClock()
 	q := newQueue[string](clock, time.Second, 4*time.Second)
 	for range 4 {
 		q.AddRateLimited("a", true)

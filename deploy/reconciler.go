@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/shoalmesh/shoal/api"
 )
 
@@ -22,8 +24,10 @@ type ReconcilerConfig struct {
 	ClusterName string
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Clock drives retries and resyncs; nil means RealClock().
-	Clock Clock
+	// Clock drives retries and resyncs; nil means clock.RealClock. Its
+	// AfterFunc callbacks only queue a key or signal a channel, so a fake
+	// clock may run them with its own lock held.
+	Clock clock.WithDelayedExecution
 	// ResyncInterval is how often everything the cluster holds is compared
 	// with everything desired, whether or not anything signalled a change.
 	// Default 30s.
@@ -40,7 +44,7 @@ func DefaultReconcilerConfig(clusterName string) ReconcilerConfig {
 	return ReconcilerConfig{
 		ClusterName:    clusterName,
 		Logger:         slog.Default(),
-		Clock:          RealClock(),
+		Clock:          clock.RealClock{},
 		ResyncInterval: 30 * time.Second,
 		MinRetryDelay:  100 * time.Millisecond,
 		MaxRetryDelay:  30 * time.Second,
@@ -218,7 +222,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer r.queue.ShutDown()
 
-	var timer Timer
+	var timer clock.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()

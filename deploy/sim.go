@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 )
@@ -20,7 +22,10 @@ type SimConfig struct {
 	NodeMemoryBytes int64         // allocatable memory per node, in bytes; default 8 GiB
 	NodePods        int64         // allocatable pods per node; default 110
 	ReadyDelay      time.Duration // how long a placed replica takes to become Ready; default 200ms
-	Clock           Clock         // nil: RealClock()
+	// Clock tells the time and signals Changed when replicas become Ready;
+	// nil means clock.RealClock. Its AfterFunc callbacks only signal a
+	// channel, so a fake clock may run them with its own lock held.
+	Clock clock.WithDelayedExecution
 }
 
 // DefaultSimConfig returns the defaults: three nodes of 4 CPUs, 8 GiB and
@@ -32,7 +37,7 @@ func DefaultSimConfig() SimConfig {
 		NodeMemoryBytes: 8 << 30,
 		NodePods:        110,
 		ReadyDelay:      200 * time.Millisecond,
-		Clock:           RealClock(),
+		Clock:           clock.RealClock{},
 	}
 }
 
@@ -106,6 +111,7 @@ type SimCluster struct {
 	nodes   []api.Resources // requests of placed replicas, per node
 	objects map[api.ObjectKey]*simObject
 	order   []*simObject // by creation, the order Pending replicas are retried in
+	wakeAt  time.Time    // when the latest signal timer fires
 }
 
 var _ Cluster = (*SimCluster)(nil)
@@ -120,12 +126,13 @@ type simObject struct {
 	replicas    []*simReplica
 }
 
+// simReplica is one replica. Readiness is not stored but read from the
+// clock: a placed replica is Ready from readyAt on while the cluster is
+// Ready. Timers only signal Changed when that moment comes, so that no
+// timer callback takes s.mu.
 type simReplica struct {
-	node  int // -1 while Pending
-	ready bool
-	gone  bool
-	timer Timer
-	epoch uint64 // bumped when timer is replaced or stopped; a late call of an old timer sees a different one
+	node    int // -1 while Pending
+	readyAt time.Time
 }
 
 // SimObject is a snapshot of one object a SimCluster holds.
@@ -285,7 +292,7 @@ func (s *SimCluster) Status(ctx context.Context, key api.ObjectKey) (Status, err
 	if !o.hasReplicas {
 		return st, nil
 	}
-	c := o.counts()
+	c := s.counts(o, s.cfg.Clock.Now())
 	st.Replicas, st.ReadyReplicas = o.want, c.Ready
 	switch {
 	case !s.ready:
@@ -349,20 +356,16 @@ func (s *SimCluster) SetReady(ready bool) {
 		return
 	}
 	s.ready = ready
-	for _, o := range s.order {
-		for _, r := range o.replicas {
-			if r.node < 0 {
-				continue
-			}
-			if ready {
-				s.startReadyTimer(r)
-			} else {
-				r.stopTimer()
-				r.ready = false
+	if ready {
+		readyAt := s.cfg.Clock.Now().Add(s.cfg.ReadyDelay)
+		for _, o := range s.order {
+			for _, r := range o.replicas {
+				if r.node >= 0 {
+					r.readyAt = readyAt
+				}
 			}
 		}
-	}
-	if ready {
+		s.wake(readyAt)
 		s.placePending()
 	}
 	s.signal()
@@ -373,8 +376,9 @@ func (s *SimCluster) Objects() map[api.ObjectKey]SimObject {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[api.ObjectKey]SimObject, len(s.objects))
+	now := s.cfg.Clock.Now()
 	for k, o := range s.objects {
-		c := o.counts()
+		c := s.counts(o, now)
 		c.Key, c.Generation, c.Manifest = k, o.generation, slices.Clone(o.manifest)
 		c.HasReplicas, c.Replicas = o.hasReplicas, o.want
 		out[k] = c
@@ -382,13 +386,14 @@ func (s *SimCluster) Objects() map[api.ObjectKey]SimObject {
 	return out
 }
 
-func (o *simObject) counts() SimObject {
+// counts counts o's replicas at time now; s.mu is held.
+func (s *SimCluster) counts(o *simObject, now time.Time) SimObject {
 	var c SimObject
 	for _, r := range o.replicas {
 		switch {
 		case r.node < 0:
 			c.Pending++
-		case r.ready:
+		case s.isReady(r, now):
 			c.Placed++
 			c.Ready++
 		default:
@@ -446,32 +451,28 @@ func (s *SimCluster) place(r *simReplica, per api.Resources) bool {
 		s.nodes[i].MemoryBytes += per.MemoryBytes
 		s.nodes[i].Pods += per.Pods
 		r.node = i
-		s.startReadyTimer(r)
+		r.readyAt = s.cfg.Clock.Now().Add(s.cfg.ReadyDelay)
+		s.wake(r.readyAt)
 		return true
 	}
 	return false
 }
 
-func (s *SimCluster) startReadyTimer(r *simReplica) {
-	r.epoch++
-	epoch := r.epoch
-	r.timer = s.cfg.Clock.AfterFunc(s.cfg.ReadyDelay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if r.epoch != epoch || r.gone || r.node < 0 || !s.ready || r.ready {
-			return
-		}
-		r.ready = true
-		s.signal()
-	})
+// isReady reports whether r is Ready at now; s.mu is held.
+func (s *SimCluster) isReady(r *simReplica, now time.Time) bool {
+	return s.ready && r.node >= 0 && !now.Before(r.readyAt)
 }
 
-func (r *simReplica) stopTimer() {
-	r.epoch++
-	if r.timer != nil {
-		r.timer.Stop()
-		r.timer = nil
+// wake makes sure Changed is signalled at t, when replicas become Ready;
+// s.mu is held. Replicas placed together share one timer. The callback
+// takes no lock: a fake clock may run it with its own lock held while
+// another goroutine holds s.mu and waits for the clock.
+func (s *SimCluster) wake(t time.Time) {
+	if t.Equal(s.wakeAt) {
+		return
 	}
+	s.wakeAt = t
+	s.cfg.Clock.AfterFunc(t.Sub(s.cfg.Clock.Now()), s.signal)
 }
 
 // placeObject places o's Pending replicas.
@@ -494,8 +495,6 @@ func (s *SimCluster) placePending() {
 // release removes r, which requests per, from its node and reports whether
 // that freed capacity.
 func (s *SimCluster) release(r *simReplica, per api.Resources) bool {
-	r.gone = true
-	r.stopTimer()
 	if r.node < 0 {
 		return false
 	}
@@ -503,7 +502,7 @@ func (s *SimCluster) release(r *simReplica, per api.Resources) bool {
 	n.CPUMilli -= per.CPUMilli
 	n.MemoryBytes -= per.MemoryBytes
 	n.Pods -= per.Pods
-	r.node, r.ready = -1, false
+	r.node = -1
 	return true
 }
 
@@ -511,11 +510,12 @@ func (s *SimCluster) release(r *simReplica, per api.Resources) bool {
 // Ready, newest first within each group (as a ReplicaSet chooses). It
 // reports whether capacity was freed.
 func (s *SimCluster) scaleDown(o *simObject, n int) bool {
+	now := s.cfg.Clock.Now()
 	rank := func(r *simReplica) int {
 		switch {
 		case r.node < 0:
 			return 0
-		case !r.ready:
+		case !s.isReady(r, now):
 			return 1
 		}
 		return 2
