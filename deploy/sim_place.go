@@ -103,7 +103,7 @@ func (s *SimCluster) wake(t time.Time) {
 // placeObject places o's Pending replicas.
 func (s *SimCluster) placeObject(o *simObject) {
 	for _, r := range o.replicas {
-		if r.node < 0 && !s.place(r, o.per) {
+		if r.node < 0 && !s.place(r, o.rec.PerReplica) {
 			return // the rest are no smaller
 		}
 	}
@@ -149,7 +149,7 @@ func (s *SimCluster) scaleDown(o *simObject, n int) bool {
 	for want := 0; want <= 2 && n > 0; want++ {
 		for i := len(o.replicas) - 1; i >= 0 && n > 0; i-- {
 			if r := o.replicas[i]; rank(r) == want {
-				freed = s.release(r, o.per) || freed
+				freed = s.release(r, o.rec.PerReplica) || freed
 				o.replicas = slices.Delete(o.replicas, i, i+1)
 				n--
 			}
