@@ -1,0 +1,122 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// sync makes the cluster match the desired work for k and records the
+// resulting status. It reports whether the desired set was known.
+func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err error) {
+	r.mu.Lock()
+	w, want := r.desired[k]
+	known = r.haveDesired
+	r.mu.Unlock()
+
+	st, err := r.cluster.Status(ctx, k)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return known, fmt.Errorf("read status: %w", err)
+	}
+	if !known {
+		return false, nil // never delete before the desired set is known
+	}
+	if !want {
+		delete(r.applied, k)
+		if !exists {
+			r.setRemoved(k)
+			return true, nil
+		}
+		r.log.Info("deleting object no longer bound here", "key", k.String())
+		if err := r.cluster.Delete(ctx, k); err != nil {
+			r.errs[k] = "delete: " + err.Error()
+			st.Error = r.errs[k]
+			r.setStatus(k, st)
+			return true, fmt.Errorf("delete: %w", err)
+		}
+		delete(r.errs, k)
+		return true, r.refresh(ctx, k)
+	}
+	switch {
+	case w.Release:
+		return true, r.release(ctx, k, st, exists)
+	case w.RenderError != "":
+		// Leave the object as it is; a new desired work brings the fix.
+		if !exists {
+			st = Status{}
+		}
+		st.Health, st.Reason, st.Error = HealthUnhealthy, "overrides could not be rendered for this cluster", w.RenderError
+		delete(r.errs, k)
+		r.setStatus(k, st)
+		return true, nil
+	}
+	sum := sha256.Sum256(w.Manifest)
+	last, known := r.applied[k]
+	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) &&
+		(!known || last == sum) {
+		delete(r.errs, k)
+		r.setStatus(k, st)
+		return true, nil
+	}
+	r.log.Debug("applying", "key", k.String(), "generation", w.Generation, "replicas", w.Replicas)
+	if err := r.cluster.Apply(ctx, w); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// Not retried with backoff: the object stays someone else's
+			// until it goes away (the periodic resync tries again) or the
+			// policy says Overwrite (a new desired work).
+			msg := "apply: " + err.Error()
+			if r.errs[k] != msg {
+				r.log.Warn("not applying over an object that is not Shoal's", "key", k.String(), "err", err)
+			}
+			r.errs[k] = msg
+			r.setStatus(k, Status{Health: HealthUnhealthy, Reason: "not applied: conflict with an existing object", Error: msg})
+			return true, nil
+		}
+		if !exists {
+			st = Status{Key: k, Health: HealthUnknown, Reason: "not applied"}
+		}
+		r.errs[k] = "apply: " + err.Error()
+		st.Error = r.errs[k]
+		r.setStatus(k, st)
+		return true, fmt.Errorf("apply: %w", err)
+	}
+	delete(r.errs, k)
+	r.applied[k] = sum
+	return true, r.refresh(ctx, k)
+}
+
+// release stops managing k, leaving the object in the cluster, and reports
+// k removed.
+func (r *Reconciler) release(ctx context.Context, k api.ObjectKey, st Status, exists bool) error {
+	delete(r.applied, k)
+	if exists {
+		r.log.Info("releasing object: its template was deleted with preserveResourcesOnDeletion", "key", k.String())
+		if err := r.cluster.Release(ctx, k); err != nil {
+			r.errs[k] = "release: " + err.Error()
+			st.Error = r.errs[k]
+			r.setStatus(k, st)
+			return fmt.Errorf("release: %w", err)
+		}
+	}
+	r.setRemoved(k)
+	return nil
+}
+
+// refresh reads and records k's status after a change.
+func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
+	st, err := r.cluster.Status(ctx, k)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		r.setRemoved(k)
+		return nil
+	case err != nil:
+		return fmt.Errorf("read status: %w", err)
+	}
+	st.Error = r.errs[k]
+	r.setStatus(k, st)
+	return nil
+}
