@@ -8,8 +8,9 @@
 // object keys: SetDesired (keys whose desired work changed), the cluster's
 // Changed channel (every held or desired key, to re-read its status) and a
 // periodic resync (everything the cluster lists plus everything desired).
-// Keys go into a deduplicating, rate-limited queue; one worker takes a key
-// and runs sync(ctx, key), which is idempotent: it reads the object's status
+// Keys go into a deduplicating, rate-limited queue; workers
+// (ReconcilerConfig.Workers) take keys from it, never one key twice at a
+// time, and run sync(ctx, key), which is idempotent: it reads the object's status
 // from the cluster, applies the desired work if the object is absent, its
 // generation or replica count differ or the cluster says it drifted
 // (Status.Drifted), deletes it if it is held but no longer desired, and

@@ -35,6 +35,11 @@ type ReconcilerConfig struct {
 	MinRetryDelay time.Duration
 	// MaxRetryDelay caps the retry delay. Default 30s.
 	MaxRetryDelay time.Duration
+	// Workers is how many keys are synced at once; one key is never
+	// synced by two workers at a time. Default 8: a sync mostly waits for
+	// the API server, so a few in flight hide its round trips; many more
+	// would only queue behind the client's rate limit.
+	Workers int
 }
 
 // DefaultReconcilerConfig returns the defaults for the named cluster.
@@ -46,11 +51,12 @@ func DefaultReconcilerConfig(clusterName string) ReconcilerConfig {
 		ResyncInterval: 30 * time.Second,
 		MinRetryDelay:  100 * time.Millisecond,
 		MaxRetryDelay:  30 * time.Second,
+		Workers:        8,
 	}
 }
 
-// Validate checks that the cluster is named and that the durations are not
-// negative and in order.
+// Validate checks that the cluster is named, that the durations are not
+// negative and in order, and that Workers is not negative.
 func (c ReconcilerConfig) Validate() error {
 	var errs []error
 	if c.ClusterName == "" {
@@ -63,6 +69,9 @@ func (c ReconcilerConfig) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("reconciler config: %s must not be negative, got %s", d.name, d.v))
 		}
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("reconciler config: workers must not be negative, got %d", c.Workers))
 	}
 	if d := c.withDefaults(); d.MinRetryDelay > d.MaxRetryDelay {
 		errs = append(errs, fmt.Errorf("reconciler config: min retry delay (%s) is larger than max retry delay (%s)", d.MinRetryDelay, d.MaxRetryDelay))
@@ -87,14 +96,20 @@ func (c ReconcilerConfig) withDefaults() ReconcilerConfig {
 	if c.MaxRetryDelay == 0 {
 		c.MaxRetryDelay = d.MaxRetryDelay
 	}
+	if c.Workers == 0 {
+		c.Workers = d.Workers
+	}
 	return c
 }
 
 // Report receives status changes: the statuses that changed since they were
-// last reported, and the keys the cluster no longer holds. It is called from
-// the Reconciler's worker goroutine, one call per batch of syncs; it must
-// not block for long (the caller batches or forwards) and must copy the
-// slices if it keeps them.
+// last reported, and the keys the cluster no longer holds, each sorted by
+// key. It is called from the Reconciler's workers, one call at a time (never
+// concurrently, though not always from the same goroutine), in the order
+// the changes were recorded, with one batch whenever no key is left
+// waiting in the queue or maxBatch (256) statuses have gathered. It must
+// not block for long (workers waiting to report wait for it; the callee
+// batches or forwards) and must copy the slices if it keeps them.
 type Report func(statuses []Status, removed []api.ObjectKey)
 
 // maxBatch bounds how many statuses one Report call carries.
@@ -119,15 +134,22 @@ type Reconciler struct {
 	firstPass   map[api.ObjectKey]struct{} // keys left to sync before Ready
 	passStarted bool
 
-	// Owned by the worker goroutine.
+	// smu guards what the workers record per key (reconciler_report.go).
+	// It is never held across a call to the cluster or to Report.
+	smu      sync.Mutex
 	reported map[api.ObjectKey]Status
 	errs     map[api.ObjectKey]string
-	// applied is a digest of the manifest last applied per key (worker
-	// only): a manifest that changes without a new generation, because an
-	// override policy changed, is applied again.
+	// applied is a digest of the manifest last applied per key: a
+	// manifest that changes without a new generation, because an override
+	// policy changed, is applied again.
 	applied      map[api.ObjectKey][sha256.Size]byte
 	batch        map[api.ObjectKey]Status
 	batchRemoved map[api.ObjectKey]struct{}
+	// flushMu makes Report calls one at a time; flushWanted and flushAll
+	// ask its holder to look again before it lets go (see flush).
+	flushMu     sync.Mutex
+	flushWanted atomic.Bool
+	flushAll    atomic.Bool
 }
 
 // NewReconciler returns a Reconciler for cluster that reports to report.
@@ -216,7 +238,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return errors.New("reconciler: Run called twice")
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { r.work(ctx) })
+	for range r.cfg.Workers {
+		wg.Go(func() { r.work(ctx) })
+	}
 	defer wg.Wait()
 	defer r.queue.ShutDown()
 
@@ -320,8 +344,9 @@ func backoff(minDelay, maxDelay time.Duration, failures int) time.Duration {
 	return min(d, maxDelay)
 }
 
-// work is the worker loop: one key at a time, so that Report is called from
-// one goroutine.
+// work is a worker's loop. The queue hands a key to one worker at a time;
+// a worker reports the pending batch when no key is waiting or the batch
+// is full.
 func (r *Reconciler) work(ctx context.Context) {
 	for {
 		k, ok := r.queue.Get()
@@ -342,9 +367,7 @@ func (r *Reconciler) work(ctx context.Context) {
 		if known {
 			r.passed(k)
 		}
-		if r.queue.Len() == 0 || len(r.batch)+len(r.batchRemoved) >= maxBatch {
-			r.flush()
-		}
+		r.flush(r.queue.Len() == 0)
 	}
 }
 

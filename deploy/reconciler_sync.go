@@ -26,19 +26,19 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		return false, nil // never delete before the desired set is known
 	}
 	if !want {
-		delete(r.applied, k)
+		r.setApplied(k, nil)
 		if !exists {
 			r.setRemoved(k)
 			return true, nil
 		}
 		r.log.Info("deleting object no longer bound here", "key", k.String())
 		if err := r.cluster.Delete(ctx, k); err != nil {
-			r.errs[k] = "delete: " + err.Error()
-			st.Error = r.errs[k]
+			st.Error = "delete: " + err.Error()
+			r.setErr(k, st.Error)
 			r.setStatus(k, st)
 			return true, fmt.Errorf("delete: %w", err)
 		}
-		delete(r.errs, k)
+		r.setErr(k, "")
 		return true, r.refresh(ctx, k)
 	}
 	switch {
@@ -50,15 +50,14 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 			st = Status{}
 		}
 		st.Health, st.Reason, st.Error = HealthUnhealthy, "overrides could not be rendered for this cluster", w.RenderError
-		delete(r.errs, k)
+		r.setErr(k, "")
 		r.setStatus(k, st)
 		return true, nil
 	}
 	sum := sha256.Sum256(w.Manifest)
-	last, known := r.applied[k]
 	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) &&
-		(!known || last == sum) {
-		delete(r.errs, k)
+		!r.manifestChanged(k, sum) {
+		r.setErr(k, "")
 		r.setStatus(k, st)
 		return true, nil
 	}
@@ -69,35 +68,34 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 			// until it goes away (the periodic resync tries again) or the
 			// policy says Overwrite (a new desired work).
 			msg := "apply: " + err.Error()
-			if r.errs[k] != msg {
+			if r.setErr(k, msg) != msg {
 				r.log.Warn("not applying over an object that is not Shoal's", "key", k.String(), "err", err)
 			}
-			r.errs[k] = msg
 			r.setStatus(k, Status{Health: HealthUnhealthy, Reason: "not applied: conflict with an existing object", Error: msg})
 			return true, nil
 		}
 		if !exists {
 			st = Status{Key: k, Health: HealthUnknown, Reason: "not applied"}
 		}
-		r.errs[k] = "apply: " + err.Error()
-		st.Error = r.errs[k]
+		st.Error = "apply: " + err.Error()
+		r.setErr(k, st.Error)
 		r.setStatus(k, st)
 		return true, fmt.Errorf("apply: %w", err)
 	}
-	delete(r.errs, k)
-	r.applied[k] = sum
+	r.setErr(k, "")
+	r.setApplied(k, &sum)
 	return true, r.refresh(ctx, k)
 }
 
 // release stops managing k, leaving the object in the cluster, and reports
 // k removed.
 func (r *Reconciler) release(ctx context.Context, k api.ObjectKey, st Status, exists bool) error {
-	delete(r.applied, k)
+	r.setApplied(k, nil)
 	if exists {
 		r.log.Info("releasing object: its template was deleted with preserveResourcesOnDeletion", "key", k.String())
 		if err := r.cluster.Release(ctx, k); err != nil {
-			r.errs[k] = "release: " + err.Error()
-			st.Error = r.errs[k]
+			st.Error = "release: " + err.Error()
+			r.setErr(k, st.Error)
 			r.setStatus(k, st)
 			return fmt.Errorf("release: %w", err)
 		}
@@ -116,7 +114,7 @@ func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
 	case err != nil:
 		return fmt.Errorf("read status: %w", err)
 	}
-	st.Error = r.errs[k]
+	st.Error = r.errOf(k)
 	r.setStatus(k, st)
 	return nil
 }

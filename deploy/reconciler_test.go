@@ -72,6 +72,7 @@ func TestReconcilerConfigValidate(t *testing.T) {
 		{"no name", deploy.ReconcilerConfig{}, false},
 		{"negative resync", deploy.ReconcilerConfig{ClusterName: "c1", ResyncInterval: -1}, false},
 		{"min above max", deploy.ReconcilerConfig{ClusterName: "c1", MinRetryDelay: time.Minute, MaxRetryDelay: time.Second}, false},
+		{"negative workers", deploy.ReconcilerConfig{ClusterName: "c1", Workers: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
