@@ -35,6 +35,10 @@ type ReconcilerConfig struct {
 	MinRetryDelay time.Duration
 	// MaxRetryDelay caps the retry delay. Default 30s.
 	MaxRetryDelay time.Duration
+	// StartHeld makes the Reconciler start held (see SetHold): a peer that
+	// restarts cut off from its region keeps its cluster as it is until it
+	// has caught up.
+	StartHeld bool
 	// Workers is how many keys are synced at once; one key is never
 	// synced by two workers at a time. Default 8: a sync mostly waits for
 	// the API server, so a few in flight hide its round trips; many more
@@ -126,6 +130,7 @@ type Reconciler struct {
 	resync  chan struct{}
 	started atomic.Bool
 	ready   atomic.Bool
+	onHold  atomic.Bool
 
 	mu          sync.Mutex
 	desired     map[api.ObjectKey]Work
@@ -145,6 +150,8 @@ type Reconciler struct {
 	applied      map[api.ObjectKey][sha256.Size]byte
 	batch        map[api.ObjectKey]Status
 	batchRemoved map[api.ObjectKey]struct{}
+	// withheld is the change the hold keeps from being made, per key.
+	withheld map[api.ObjectKey]string
 	// flushMu makes Report calls one at a time; flushWanted and flushAll
 	// ask its holder to look again before it lets go (see flush).
 	flushMu     sync.Mutex
@@ -165,7 +172,7 @@ func NewReconciler(cfg ReconcilerConfig, cluster Cluster, report Report) (*Recon
 		return nil, errors.New("reconciler: report is required")
 	}
 	cfg = cfg.withDefaults()
-	return &Reconciler{
+	r := &Reconciler{
 		cfg:          cfg,
 		log:          cfg.Logger.With("cluster", cfg.ClusterName),
 		cluster:      cluster,
@@ -179,7 +186,10 @@ func NewReconciler(cfg ReconcilerConfig, cluster Cluster, report Report) (*Recon
 		applied:      map[api.ObjectKey][sha256.Size]byte{},
 		batch:        map[api.ObjectKey]Status{},
 		batchRemoved: map[api.ObjectKey]struct{}{},
-	}, nil
+		withheld:     map[api.ObjectKey]string{},
+	}
+	r.onHold.Store(cfg.StartHeld)
+	return r, nil
 }
 
 // SetDesired replaces the whole desired set for this cluster; the latest
@@ -229,8 +239,44 @@ func sameWork(a, b Work) bool {
 
 // Ready reports whether the first desired set has been reconciled: every
 // key desired or held at that time has been synced once, successfully or
-// not (failures are retried and reported in Status.Error).
+// not (failures are retried and reported in Status.Error), without the
+// hold. Once true it stays true, through later holds too.
 func (r *Reconciler) Ready() bool { return r.ready.Load() }
+
+// SetHold holds the cluster exactly as it is (held true) or lets the
+// Reconciler change it again (false). While held, syncs go on reading every
+// key's status and reporting it, but make no change: no Apply, Delete or
+// Release is started, and WithheldChanges counts what they would have
+// done. Lifting the hold starts a full resync at once, so the cluster
+// converges without waiting for the next one. A sync that had already
+// decided on a change when SetHold(true) was called still makes it (it is
+// not waited for); every sync that decides after SetHold(true) returns
+// makes none. SetHold is safe to call from any goroutine, before Run too,
+// and never blocks.
+func (r *Reconciler) SetHold(held bool) {
+	if r.onHold.Swap(held) == held {
+		return
+	}
+	if held {
+		r.log.Info("holding the cluster as it is: no changes until the hold is lifted")
+		return
+	}
+	r.log.Info("hold lifted: resyncing", "withheld_changes", r.WithheldChanges())
+	r.triggerResync()
+}
+
+// Held reports whether the Reconciler is held (see SetHold).
+func (r *Reconciler) Held() bool { return r.onHold.Load() }
+
+// WithheldChanges returns how many keys need a change (an apply, delete or
+// release) that the hold kept from being made, as of their last sync. It
+// falls back as syncs after the hold is lifted make the changes. Safe to
+// call from any goroutine.
+func (r *Reconciler) WithheldChanges() int {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	return len(r.withheld)
+}
 
 // Run reconciles until ctx ends, then returns nil. It may be called once.
 func (r *Reconciler) Run(ctx context.Context) error {
@@ -285,13 +331,13 @@ func (r *Reconciler) triggerResync() {
 }
 
 // fullResync lists the cluster and queues every key held or desired. The
-// first successful one after the desired set is known starts the pass that
-// makes the Reconciler Ready.
+// first successful one after the desired set is known, and not held,
+// starts the pass that makes the Reconciler Ready.
 func (r *Reconciler) fullResync(ctx context.Context) error {
 	listed, err := r.cluster.List(ctx)
 	keys := r.knownKeys(listed)
 	startPass := false
-	if err == nil {
+	if err == nil && !r.onHold.Load() {
 		r.mu.Lock()
 		if r.haveDesired && !r.passStarted {
 			r.passStarted, startPass = true, true
@@ -353,7 +399,7 @@ func (r *Reconciler) work(ctx context.Context) {
 		if !ok {
 			return
 		}
-		known, err := r.sync(ctx, k)
+		counts, err := r.sync(ctx, k)
 		switch {
 		case err == nil:
 			r.queue.Forget(k)
@@ -364,7 +410,7 @@ func (r *Reconciler) work(ctx context.Context) {
 			r.log.Warn("sync failed", "key", k.String(), "err", err, "retry_in", d)
 		}
 		r.queue.Done(k)
-		if known {
+		if counts {
 			r.passed(k)
 		}
 		r.flush(r.queue.Len() == 0)

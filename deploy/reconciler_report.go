@@ -53,6 +53,20 @@ func (r *Reconciler) manifestChanged(k api.ObjectKey, sum [sha256.Size]byte) boo
 	return ok && last != sum
 }
 
+// setWithheld records the change the hold keeps from being made to k ("" if
+// none) and returns the one recorded before.
+func (r *Reconciler) setWithheld(k api.ObjectKey, op string) (prev string) {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	prev = r.withheld[k]
+	if op == "" {
+		delete(r.withheld, k)
+	} else {
+		r.withheld[k] = op
+	}
+	return prev
+}
+
 // setStatus queues st for the next report if it differs from the last one.
 func (r *Reconciler) setStatus(k api.ObjectKey, st Status) {
 	st.Key, st.Drifted = k, false

@@ -10,40 +10,56 @@ import (
 )
 
 // sync makes the cluster match the desired work for k and records the
-// resulting status. It reports whether the desired set was known.
-func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err error) {
+// resulting status. It reports whether it counts towards Ready: synced
+// against a known desired set and not held. Held, it reads and records the
+// status but withholds any change (see SetHold).
+func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (counts bool, err error) {
 	r.mu.Lock()
 	w, want := r.desired[k]
-	known = r.haveDesired
+	known := r.haveDesired
 	r.mu.Unlock()
 
 	st, err := r.cluster.Status(ctx, k)
+	// The hold is read after the status, the last moment before a change
+	// is decided.
+	held := r.onHold.Load()
+	counts = known && !held
 	exists := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return known, fmt.Errorf("read status: %w", err)
+		return counts, fmt.Errorf("read status: %w", err)
 	}
 	if !known {
 		return false, nil // never delete before the desired set is known
 	}
+	// Whatever was withheld is decided afresh; withhold records it again.
+	withheld := r.setWithheld(k, "")
 	if !want {
-		r.setApplied(k, nil)
 		if !exists {
+			r.setApplied(k, nil)
 			r.setRemoved(k)
-			return true, nil
+			return counts, nil
 		}
+		if held {
+			r.withhold(k, "delete", withheld, st, true)
+			return false, nil
+		}
+		r.setApplied(k, nil)
 		r.log.Info("deleting object no longer bound here", "key", k.String())
 		if err := r.cluster.Delete(ctx, k); err != nil {
 			st.Error = "delete: " + err.Error()
 			r.setErr(k, st.Error)
 			r.setStatus(k, st)
-			return true, fmt.Errorf("delete: %w", err)
+			return counts, fmt.Errorf("delete: %w", err)
 		}
 		r.setErr(k, "")
-		return true, r.refresh(ctx, k)
+		return counts, r.refresh(ctx, k)
 	}
 	switch {
+	case w.Release && held && exists:
+		r.withhold(k, "release", withheld, st, true)
+		return false, nil
 	case w.Release:
-		return true, r.release(ctx, k, st, exists)
+		return counts, r.release(ctx, k, st, exists)
 	case w.RenderError != "":
 		// Leave the object as it is; a new desired work brings the fix.
 		if !exists {
@@ -52,14 +68,18 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		st.Health, st.Reason, st.Error = HealthUnhealthy, "overrides could not be rendered for this cluster", w.RenderError
 		r.setErr(k, "")
 		r.setStatus(k, st)
-		return true, nil
+		return counts, nil
 	}
 	sum := sha256.Sum256(w.Manifest)
 	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) &&
 		!r.manifestChanged(k, sum) {
 		r.setErr(k, "")
 		r.setStatus(k, st)
-		return true, nil
+		return counts, nil
+	}
+	if held {
+		r.withhold(k, "apply", withheld, st, exists)
+		return false, nil
 	}
 	r.log.Debug("applying", "key", k.String(), "generation", w.Generation, "replicas", w.Replicas)
 	if err := r.cluster.Apply(ctx, w); err != nil {
@@ -72,7 +92,7 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 				r.log.Warn("not applying over an object that is not Shoal's", "key", k.String(), "err", err)
 			}
 			r.setStatus(k, Status{Health: HealthUnhealthy, Reason: "not applied: conflict with an existing object", Error: msg})
-			return true, nil
+			return counts, nil
 		}
 		if !exists {
 			st = Status{Key: k, Health: HealthUnknown, Reason: "not applied"}
@@ -80,11 +100,26 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err
 		st.Error = "apply: " + err.Error()
 		r.setErr(k, st.Error)
 		r.setStatus(k, st)
-		return true, fmt.Errorf("apply: %w", err)
+		return counts, fmt.Errorf("apply: %w", err)
 	}
 	r.setErr(k, "")
 	r.setApplied(k, &sum)
-	return true, r.refresh(ctx, k)
+	return counts, r.refresh(ctx, k)
+}
+
+// withhold records that k needs a change (op; prev was withheld before)
+// that the hold keeps from being made, and records what the cluster holds
+// for k: st if it exists, else nothing.
+func (r *Reconciler) withhold(k api.ObjectKey, op, prev string, st Status, exists bool) {
+	if r.setWithheld(k, op); prev != op {
+		r.log.Debug("holding: change withheld", "key", k.String(), "change", op)
+	}
+	if !exists {
+		r.setRemoved(k)
+		return
+	}
+	st.Error = r.errOf(k)
+	r.setStatus(k, st)
 }
 
 // release stops managing k, leaving the object in the cluster, and reports
