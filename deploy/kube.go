@@ -37,14 +37,27 @@ type KubeConfig struct {
 	Resync time.Duration
 	// FieldManager is the server-side apply field manager. Default "shoal".
 	FieldManager string
+	// QPS and Burst bound the requests KubeCluster sends to the API server
+	// (client-go's token bucket: QPS requests per second on average, up to
+	// Burst at once). Defaults 200 and twice QPS, where client-go has 5 and 10
+	// and kube-controller-manager 20 and 30: a peer is the only Shoal
+	// client of its cluster, a burst of new objects costs it two requests
+	// each (a read that the name is free, the apply) with eight workers in
+	// flight, and the API server's own Priority and Fairness, not this
+	// limit, is what protects it from overload (a 429 is retried). They
+	// apply unless the REST config passed to NewKubeCluster has its own
+	// RateLimiter.
+	QPS   float32
+	Burst int
 }
 
 // DefaultKubeConfig returns the defaults for the named cluster.
 func DefaultKubeConfig(clusterName string) KubeConfig {
-	return KubeConfig{ClusterName: clusterName, Logger: slog.Default(), FieldManager: "shoal"}
+	return KubeConfig{ClusterName: clusterName, Logger: slog.Default(), FieldManager: "shoal", QPS: 200, Burst: 400}
 }
 
-// Validate checks that the cluster is named and the resync not negative.
+// Validate checks that the cluster is named and the resync, QPS and Burst
+// not negative.
 func (c KubeConfig) Validate() error {
 	var errs []error
 	if c.ClusterName == "" {
@@ -53,15 +66,28 @@ func (c KubeConfig) Validate() error {
 	if c.Resync < 0 {
 		errs = append(errs, fmt.Errorf("kube cluster config: resync must not be negative, got %s", c.Resync))
 	}
+	if c.QPS < 0 {
+		errs = append(errs, fmt.Errorf("kube cluster config: QPS must not be negative, got %g", c.QPS))
+	}
+	if c.Burst < 0 {
+		errs = append(errs, fmt.Errorf("kube cluster config: burst must not be negative, got %d", c.Burst))
+	}
 	return errors.Join(errs...)
 }
 
 func (c KubeConfig) withDefaults() KubeConfig {
+	d := DefaultKubeConfig(c.ClusterName)
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = d.Logger
 	}
 	if c.FieldManager == "" {
-		c.FieldManager = "shoal"
+		c.FieldManager = d.FieldManager
+	}
+	if c.QPS == 0 {
+		c.QPS = d.QPS
+	}
+	if c.Burst == 0 {
+		c.Burst = max(1, int(2*c.QPS))
 	}
 	return c
 }
@@ -79,9 +105,12 @@ var ErrKindNotServed = errors.New("kind not served by the cluster")
 // annotations: see ManagedByLabel) and server-side applies it with the
 // configured field manager, forcing conflicts, after mapping its kind
 // through discovery and creating its namespace if missing. Before taking
-// over an object it does not own, Apply checks whether one of that name
-// exists: under ConflictAbort it fails with ErrConflict, under
-// ConflictOverwrite it adopts it.
+// over an object it does not own, Apply checks (under ConflictAbort, the
+// default) whether one of that name exists and fails with ErrConflict if it
+// is someone else's; under ConflictOverwrite it applies over whatever is
+// there, adopting it. Delete deletes with propagation policy Background:
+// the object goes at once, its dependents (a Deployment's ReplicaSets and
+// their pods) after it.
 //
 // Reads come from informers. Objects Shoal owns are watched with the label
 // selector ManagedByLabel=ManagedByValue, one informer per resource, started
@@ -101,7 +130,13 @@ var ErrKindNotServed = errors.New("kind not served by the cluster")
 //
 // Because the informers lag behind writes, KubeCluster remembers the
 // resource version of its last write per object; until the cache has caught
-// up, Status and Delete read the object from the API server instead.
+// up, Status and Delete read the object from the API server instead, except
+// the first read after the write, which takes the write's answer.
+//
+// API requests per new object: under ConflictAbort one read (the name is
+// not someone else's: server-side apply has no create-if-absent) and the
+// apply; under ConflictOverwrite only the apply. Namespaces are looked up
+// (and created) once.
 type KubeCluster struct {
 	cfg  KubeConfig
 	log  *slog.Logger
@@ -116,7 +151,8 @@ type KubeCluster struct {
 	mu         sync.Mutex
 	stop       <-chan struct{} // set by Start
 	informers  map[schema.GroupVersionResource]*ownedInformer
-	pending    map[api.ObjectKey]string // resource version of a write the cache may not show yet
+	pending    map[api.ObjectKey]pendingWrite // writes the cache may not show yet
+	nsMu       sync.Mutex                     // one namespace lookup at a time (ensureNamespace)
 	applied    map[api.ObjectKey]appliedMark
 	namespaces map[string]bool // known to exist
 	nodes      cache.SharedIndexInformer
@@ -128,6 +164,16 @@ var _ Cluster = (*KubeCluster)(nil)
 type ownedInformer struct {
 	inf     cache.SharedIndexInformer
 	lastErr atomic.Pointer[error] // last list/watch failure, for messages
+}
+
+// pendingWrite is KubeCluster's last write of an object, until its
+// informer shows it.
+type pendingWrite struct {
+	rv string // the resource version it produced
+	// obj is the object the API server answered the write with, for the
+	// first read after it (the Reconciler's, of the status just applied);
+	// later reads while the informer lags ask the API server.
+	obj *unstructured.Unstructured
 }
 
 // appliedMark is what KubeCluster remembers of its last apply of an object.
@@ -148,17 +194,18 @@ func NewKubeCluster(cfg KubeConfig, rc *rest.Config) (*KubeCluster, error) {
 	if rc == nil {
 		return nil, errors.New("kube cluster: REST config is required")
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
 	rc = rest.CopyConfig(rc)
 	if rc.UserAgent == "" {
 		rc.UserAgent = "shoal"
 	}
-	if rc.QPS == 0 && rc.RateLimiter == nil {
-		rc.QPS, rc.Burst = 50, 100
+	if rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = cfg.QPS, cfg.Burst
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
 		// Deprecation warnings (listing every resource at Start meets
 		// many) go to the debug log rather than klog's standard error.
@@ -199,7 +246,7 @@ func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, disc *apiDiscovery) (
 		selector:   selector,
 		changed:    make(chan struct{}, 1),
 		informers:  map[schema.GroupVersionResource]*ownedInformer{},
-		pending:    map[api.ObjectKey]string{},
+		pending:    map[api.ObjectKey]pendingWrite{},
 		applied:    map[api.ObjectKey]appliedMark{},
 		namespaces: map[string]bool{},
 	}, nil

@@ -119,8 +119,9 @@ func namespaceOf(key api.ObjectKey, m mapping) string {
 }
 
 // live returns key's object as Shoal's informer sees it (owned or not
-// there), or as the API server holds it while the informer lags behind
-// Shoal's last write of it. It returns nil for an absent object.
+// there), or, while the informer lags behind Shoal's last write of it, as
+// that write's answer (the first time) or the API server (after) holds it.
+// It returns nil for an absent object.
 func (k *KubeCluster) live(ctx context.Context, key api.ObjectKey, m mapping) (*unstructured.Unstructured, error) {
 	inf, err := k.informerFor(ctx, m)
 	if err != nil {
@@ -137,16 +138,23 @@ func (k *KubeCluster) live(ctx context.Context, key api.ObjectKey, m mapping) (*
 	}
 	cached, _ := o.(*unstructured.Unstructured)
 	k.mu.Lock()
-	rv, pending := k.pending[key]
-	if pending && exists && cached != nil && notOlder(cached.GetResourceVersion(), rv) {
+	p, pending := k.pending[key]
+	if pending && exists && cached != nil && notOlder(cached.GetResourceVersion(), p.rv) {
 		delete(k.pending, key)
 		pending = false
 	}
+	answered := p.obj
+	if pending && answered != nil {
+		p.obj = nil
+		k.pending[key] = p
+	}
 	k.mu.Unlock()
-	if !pending {
-		if !exists || cached == nil {
-			return nil, nil
-		}
+	switch {
+	case pending && answered != nil:
+		return answered, nil
+	case !pending && (!exists || cached == nil):
+		return nil, nil
+	case !pending:
 		return cached, nil
 	}
 	u, err := k.dyn.Resource(m.gvr).Namespace(ns).Get(ctx, key.Name, metav1.GetOptions{})
@@ -159,7 +167,7 @@ func (k *KubeCluster) live(ctx context.Context, key api.ObjectKey, m mapping) (*
 	if u == nil || u.GetLabels()[ManagedByLabel] != ManagedByValue {
 		// Gone or released: out of the label-selected cache too.
 		k.mu.Lock()
-		if k.pending[key] == rv {
+		if k.pending[key].rv == p.rv {
 			delete(k.pending, key)
 		}
 		k.mu.Unlock()
