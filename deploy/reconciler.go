@@ -110,10 +110,11 @@ func (c ReconcilerConfig) withDefaults() ReconcilerConfig {
 // last reported, and the keys the cluster no longer holds, each sorted by
 // key. It is called from the Reconciler's workers, one call at a time (never
 // concurrently, though not always from the same goroutine), in the order
-// the changes were recorded, with one batch whenever no key is left
-// waiting in the queue or maxBatch (256) statuses have gathered. It must
-// not block for long (workers waiting to report wait for it; the callee
-// batches or forwards) and must copy the slices if it keeps them.
+// the changes were recorded: a batch goes out whenever no key is left
+// waiting in the queue or 256 changes have gathered, and no call carries
+// more than 256. It must not block for long (the worker calling it syncs
+// nothing meanwhile; the callee batches or forwards) and must copy the
+// slices if it keeps them.
 type Report func(statuses []Status, removed []api.ObjectKey)
 
 // maxBatch bounds how many statuses one Report call carries.
