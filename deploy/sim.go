@@ -183,7 +183,7 @@ type SimObject struct {
 // with no objects; with it, the one Dir holds (a Ready, empty one the first
 // time). It fails, and leaves the file alone, if another process holds
 // Dir's file for longer than cfg.LockTimeout or the file cannot be read.
-// The caller must Close it.
+// With Dir, the caller must Close it to let go of the file.
 func NewSimCluster(cfg SimConfig) (*SimCluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
