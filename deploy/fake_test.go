@@ -4,21 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/deploy"
-	"github.com/shoalmesh/shoal/deploy/deploytest"
 )
 
 // fakeCluster is a scriptable deploy.Cluster: Apply can fail a number of
 // times or block on a gate, and statuses can be changed from the test.
 type fakeCluster struct {
-	clock   *deploytest.FakeClock
+	clock   *testingclock.FakeClock
 	changed chan struct{}
 
 	mu         sync.Mutex
@@ -37,7 +40,7 @@ type fakeCluster struct {
 
 var _ deploy.Cluster = (*fakeCluster)(nil)
 
-func newFakeCluster(clock *deploytest.FakeClock) *fakeCluster {
+func newFakeCluster(clock *testingclock.FakeClock) *fakeCluster {
 	return &fakeCluster{
 		clock:    clock,
 		changed:  make(chan struct{}, 1),
@@ -157,8 +160,12 @@ func (f *fakeCluster) statusCalls(k api.ObjectKey) int {
 	return f.statusOf[k]
 }
 
-// recorder collects what a Reconciler reports.
+// recorder collects what a Reconciler reports, and counts the calls that
+// overlapped another.
 type recorder struct {
+	reporting atomic.Int32
+	overlaps  atomic.Int32
+
 	mu      sync.Mutex
 	calls   [][]deploy.Status
 	latest  map[api.ObjectKey]deploy.Status
@@ -168,6 +175,11 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{latest: map[api.ObjectKey]deploy.Status{}} }
 
 func (r *recorder) report(statuses []deploy.Status, removed []api.ObjectKey) {
+	if r.reporting.Add(1) > 1 {
+		r.overlaps.Add(1)
+	}
+	defer r.reporting.Add(-1)
+	runtime.Gosched() // give another call the chance to overlap
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, slices.Clone(statuses))

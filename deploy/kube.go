@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -39,14 +37,27 @@ type KubeConfig struct {
 	Resync time.Duration
 	// FieldManager is the server-side apply field manager. Default "shoal".
 	FieldManager string
+	// QPS and Burst bound the requests KubeCluster sends to the API server
+	// (client-go's token bucket: QPS requests per second on average, up to
+	// Burst at once). Defaults 200 and twice QPS, where client-go has 5 and 10
+	// and kube-controller-manager 20 and 30: a peer is the only Shoal
+	// client of its cluster, a burst of new objects costs it two requests
+	// each (a read that the name is free, the apply) with eight workers in
+	// flight, and the API server's own Priority and Fairness, not this
+	// limit, is what protects it from overload (a 429 is retried). They
+	// apply unless the REST config passed to NewKubeCluster has its own
+	// RateLimiter.
+	QPS   float32
+	Burst int
 }
 
 // DefaultKubeConfig returns the defaults for the named cluster.
 func DefaultKubeConfig(clusterName string) KubeConfig {
-	return KubeConfig{ClusterName: clusterName, Logger: slog.Default(), FieldManager: "shoal"}
+	return KubeConfig{ClusterName: clusterName, Logger: slog.Default(), FieldManager: "shoal", QPS: 200, Burst: 400}
 }
 
-// Validate checks that the cluster is named and the resync not negative.
+// Validate checks that the cluster is named and the resync, QPS and Burst
+// not negative.
 func (c KubeConfig) Validate() error {
 	var errs []error
 	if c.ClusterName == "" {
@@ -55,15 +66,28 @@ func (c KubeConfig) Validate() error {
 	if c.Resync < 0 {
 		errs = append(errs, fmt.Errorf("kube cluster config: resync must not be negative, got %s", c.Resync))
 	}
+	if c.QPS < 0 {
+		errs = append(errs, fmt.Errorf("kube cluster config: QPS must not be negative, got %g", c.QPS))
+	}
+	if c.Burst < 0 {
+		errs = append(errs, fmt.Errorf("kube cluster config: burst must not be negative, got %d", c.Burst))
+	}
 	return errors.Join(errs...)
 }
 
 func (c KubeConfig) withDefaults() KubeConfig {
+	d := DefaultKubeConfig(c.ClusterName)
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = d.Logger
 	}
 	if c.FieldManager == "" {
-		c.FieldManager = "shoal"
+		c.FieldManager = d.FieldManager
+	}
+	if c.QPS == 0 {
+		c.QPS = d.QPS
+	}
+	if c.Burst == 0 {
+		c.Burst = max(1, int(2*c.QPS))
 	}
 	return c
 }
@@ -81,9 +105,12 @@ var ErrKindNotServed = errors.New("kind not served by the cluster")
 // annotations: see ManagedByLabel) and server-side applies it with the
 // configured field manager, forcing conflicts, after mapping its kind
 // through discovery and creating its namespace if missing. Before taking
-// over an object it does not own, Apply checks whether one of that name
-// exists: under ConflictAbort it fails with ErrConflict, under
-// ConflictOverwrite it adopts it.
+// over an object it does not own, Apply checks (under ConflictAbort, the
+// default) whether one of that name exists and fails with ErrConflict if it
+// is someone else's; under ConflictOverwrite it applies over whatever is
+// there, adopting it. Delete deletes with propagation policy Background:
+// the object goes at once, its dependents (a Deployment's ReplicaSets and
+// their pods) after it.
 //
 // Reads come from informers. Objects Shoal owns are watched with the label
 // selector ManagedByLabel=ManagedByValue, one informer per resource, started
@@ -103,7 +130,13 @@ var ErrKindNotServed = errors.New("kind not served by the cluster")
 //
 // Because the informers lag behind writes, KubeCluster remembers the
 // resource version of its last write per object; until the cache has caught
-// up, Status and Delete read the object from the API server instead.
+// up, Status and Delete read the object from the API server instead, except
+// the first read after the write, which takes the write's answer.
+//
+// API requests per new object: under ConflictAbort one read (the name is
+// not someone else's: server-side apply has no create-if-absent) and the
+// apply; under ConflictOverwrite only the apply. Namespaces are looked up
+// (and created) once.
 type KubeCluster struct {
 	cfg  KubeConfig
 	log  *slog.Logger
@@ -118,7 +151,8 @@ type KubeCluster struct {
 	mu         sync.Mutex
 	stop       <-chan struct{} // set by Start
 	informers  map[schema.GroupVersionResource]*ownedInformer
-	pending    map[api.ObjectKey]string // resource version of a write the cache may not show yet
+	pending    map[api.ObjectKey]pendingWrite // writes the cache may not show yet
+	nsMu       sync.Mutex                     // one namespace lookup at a time (ensureNamespace)
 	applied    map[api.ObjectKey]appliedMark
 	namespaces map[string]bool // known to exist
 	nodes      cache.SharedIndexInformer
@@ -130,6 +164,16 @@ var _ Cluster = (*KubeCluster)(nil)
 type ownedInformer struct {
 	inf     cache.SharedIndexInformer
 	lastErr atomic.Pointer[error] // last list/watch failure, for messages
+}
+
+// pendingWrite is KubeCluster's last write of an object, until its
+// informer shows it.
+type pendingWrite struct {
+	rv string // the resource version it produced
+	// obj is the object the API server answered the write with, for the
+	// first read after it (the Reconciler's, of the status just applied);
+	// later reads while the informer lags ask the API server.
+	obj *unstructured.Unstructured
 }
 
 // appliedMark is what KubeCluster remembers of its last apply of an object.
@@ -150,17 +194,18 @@ func NewKubeCluster(cfg KubeConfig, rc *rest.Config) (*KubeCluster, error) {
 	if rc == nil {
 		return nil, errors.New("kube cluster: REST config is required")
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
 	rc = rest.CopyConfig(rc)
 	if rc.UserAgent == "" {
 		rc.UserAgent = "shoal"
 	}
-	if rc.QPS == 0 && rc.RateLimiter == nil {
-		rc.QPS, rc.Burst = 50, 100
+	if rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = cfg.QPS, cfg.Burst
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
 		// Deprecation warnings (listing every resource at Start meets
 		// many) go to the debug log rather than klog's standard error.
@@ -201,7 +246,7 @@ func newKubeCluster(cfg KubeConfig, dyn dynamic.Interface, disc *apiDiscovery) (
 		selector:   selector,
 		changed:    make(chan struct{}, 1),
 		informers:  map[schema.GroupVersionResource]*ownedInformer{},
-		pending:    map[api.ObjectKey]string{},
+		pending:    map[api.ObjectKey]pendingWrite{},
 		applied:    map[api.ObjectKey]appliedMark{},
 		namespaces: map[string]bool{},
 	}, nil
@@ -403,156 +448,3 @@ func (k *KubeCluster) signal() {
 // Changed implements Cluster: informer events of owned objects, nodes
 // (readiness, schedulability, allocatable) and pods (placement, phase).
 func (k *KubeCluster) Changed() <-chan struct{} { return k.changed }
-
-// List implements Cluster: the keys of the owned objects in the informers'
-// caches, named by their TemplateAnnotation, sorted. It may still include an
-// object released or deleted a moment ago; Status tells.
-func (k *KubeCluster) List(ctx context.Context) ([]api.ObjectKey, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !k.synced.Load() {
-		return nil, fmt.Errorf("kube cluster not synced yet: %w", ErrUnavailable)
-	}
-	k.mu.Lock()
-	infs := make([]cache.SharedIndexInformer, 0, len(k.informers))
-	for _, oi := range k.informers {
-		infs = append(infs, oi.inf)
-	}
-	k.mu.Unlock()
-	seen := map[api.ObjectKey]bool{}
-	for _, inf := range infs {
-		for _, o := range inf.GetStore().List() {
-			if u, ok := o.(*unstructured.Unstructured); ok {
-				seen[keyOf(u)] = true
-			}
-		}
-	}
-	keys := make([]api.ObjectKey, 0, len(seen))
-	for key := range seen {
-		keys = append(keys, key)
-	}
-	slices.SortFunc(keys, func(a, b api.ObjectKey) int { return strings.Compare(a.String(), b.String()) })
-	return keys, nil
-}
-
-// Status implements Cluster; see health.go for how each kind is read.
-func (k *KubeCluster) Status(ctx context.Context, key api.ObjectKey) (Status, error) {
-	m, err := k.mappingFor(key, false)
-	if errors.Is(err, ErrKindNotServed) {
-		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
-	}
-	if err != nil {
-		return Status{}, err
-	}
-	u, err := k.live(ctx, key, m)
-	if err != nil {
-		return Status{}, err
-	}
-	if u == nil || !ownedBy(u, key) {
-		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
-	}
-	h := interpret(u)
-	st := Status{Key: key, Replicas: h.Replicas, ReadyReplicas: h.Ready, Health: h.Health, Reason: h.Reason}
-	st.AppliedGeneration, _ = strconv.ParseInt(u.GetAnnotations()[GenerationAnnotation], 10, 64)
-	st.Drifted = k.drifted(key, u)
-	return st, nil
-}
-
-// drifted reports whether u no longer holds what was last applied (see
-// KubeCluster).
-func (k *KubeCluster) drifted(key api.ObjectKey, u *unstructured.Unstructured) bool {
-	k.mu.Lock()
-	a, ok := k.applied[key]
-	k.mu.Unlock()
-	return !ok || a.uid != string(u.GetUID()) || a.fields != managedBy(u, k.cfg.FieldManager)
-}
-
-// mappingFor maps key's kind to its resource. With reset, a kind the
-// cluster does not serve resets the discovery cache, so that a later call
-// sees kinds added since (a CRD just established).
-func (k *KubeCluster) mappingFor(key api.ObjectKey, reset bool) (mapping, error) {
-	gv, err := schema.ParseGroupVersion(key.APIVersion)
-	if err != nil {
-		return mapping{}, fmt.Errorf("%s: %w", key.Display(), err)
-	}
-	m, err := k.disc.mapping(gv.WithKind(key.Kind))
-	switch {
-	case errors.Is(err, errNoMatch):
-		if reset {
-			k.disc.reset()
-		}
-		return mapping{}, fmt.Errorf("%s: %s %s (is its CustomResourceDefinition established?): %w", key.Display(), key.APIVersion, key.Kind, ErrKindNotServed)
-	case err != nil:
-		return mapping{}, fmt.Errorf("%s: discover its resource: %w", key.Display(), unavailable(err))
-	}
-	return m, nil
-}
-
-// namespaceOf is where key's object lives under m: its namespace
-// ("default" if none) when namespaced, none otherwise.
-func namespaceOf(key api.ObjectKey, m mapping) string {
-	switch {
-	case !m.namespaced:
-		return ""
-	case key.Namespace == "":
-		return metav1.NamespaceDefault
-	}
-	return key.Namespace
-}
-
-// live returns key's object as Shoal's informer sees it (owned or not
-// there), or as the API server holds it while the informer lags behind
-// Shoal's last write of it. It returns nil for an absent object.
-func (k *KubeCluster) live(ctx context.Context, key api.ObjectKey, m mapping) (*unstructured.Unstructured, error) {
-	inf, err := k.informerFor(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	ns := namespaceOf(key, m)
-	storeKey := key.Name
-	if ns != "" {
-		storeKey = ns + "/" + key.Name
-	}
-	o, exists, err := inf.GetStore().GetByKey(storeKey)
-	if err != nil {
-		return nil, err
-	}
-	cached, _ := o.(*unstructured.Unstructured)
-	k.mu.Lock()
-	rv, pending := k.pending[key]
-	if pending && exists && cached != nil && notOlder(cached.GetResourceVersion(), rv) {
-		delete(k.pending, key)
-		pending = false
-	}
-	k.mu.Unlock()
-	if !pending {
-		if !exists || cached == nil {
-			return nil, nil
-		}
-		return cached, nil
-	}
-	u, err := k.dyn.Resource(m.gvr).Namespace(ns).Get(ctx, key.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		u = nil
-	case err != nil:
-		return nil, fmt.Errorf("get %s: %w", key.Display(), unavailable(err))
-	}
-	if u == nil || u.GetLabels()[ManagedByLabel] != ManagedByValue {
-		// Gone or released: out of the label-selected cache too.
-		k.mu.Lock()
-		if k.pending[key] == rv {
-			delete(k.pending, key)
-		}
-		k.mu.Unlock()
-	}
-	return u, nil
-}
-
-// notOlder reports whether resource version a is at least b; versions
-// that do not compare count as caught up.
-func notOlder(a, b string) bool {
-	c, err := resourceversion.CompareResourceVersion(a, b)
-	return err != nil || c >= 0
-}

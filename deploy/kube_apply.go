@@ -20,7 +20,10 @@ import (
 
 // Apply implements Cluster. It fails with ErrKindNotServed, to be retried,
 // for a kind the cluster does not serve yet, and with ErrConflict for an
-// object that is not Shoal's under ConflictAbort (see KubeCluster).
+// object that is not Shoal's under ConflictAbort (see KubeCluster). An
+// object Shoal's informer does not show as its own is read from the API
+// server first to tell, except under ConflictOverwrite, where the apply
+// adopts whatever is there.
 func (k *KubeCluster) Apply(ctx context.Context, w Work) error {
 	if err := applicable(w); err != nil {
 		return err
@@ -43,7 +46,8 @@ func (k *KubeCluster) Apply(ctx context.Context, w Work) error {
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", w.Key.Display(), err)
 	}
-	if cur == nil || !ownedBy(cur, w.Key) {
+	ours := cur != nil && ownedBy(cur, w.Key)
+	if !ours && w.ConflictResolution != ConflictOverwrite {
 		// Objects that are not Shoal's are not in the informer: ask.
 		cur, err = k.dyn.Resource(m.gvr).Namespace(ns).Get(ctx, w.Key.Name, metav1.GetOptions{})
 		switch {
@@ -52,12 +56,8 @@ func (k *KubeCluster) Apply(ctx context.Context, w Work) error {
 		case err != nil:
 			return fmt.Errorf("apply %s: read the live object: %w", w.Key.Display(), unavailable(err))
 		}
-		adopt, err := conflict(cur, w)
-		if err != nil {
+		if _, err := conflict(cur, w); err != nil {
 			return err
-		}
-		if adopt {
-			k.log.Info("adopting an object that is not Shoal's (conflictResolution Overwrite)", "key", w.Key.String())
 		}
 	}
 	res, err := k.dyn.Resource(m.gvr).Namespace(ns).Apply(ctx, w.Key.Name, obj,
@@ -70,11 +70,26 @@ func (k *KubeCluster) Apply(ctx context.Context, w Work) error {
 		}
 		return fmt.Errorf("apply %s: %w", w.Key.Display(), unavailable(err))
 	}
+	if !ours && w.ConflictResolution == ConflictOverwrite && writtenByOthers(res, k.cfg.FieldManager) {
+		k.log.Info("adopted an object that was not Shoal's (conflictResolution Overwrite)", "key", w.Key.String())
+	}
 	k.mu.Lock()
-	k.pending[w.Key] = res.GetResourceVersion()
+	k.pending[w.Key] = pendingWrite{rv: res.GetResourceVersion(), obj: res}
 	k.applied[w.Key] = appliedMark{uid: string(res.GetUID()), fields: managedBy(res, k.cfg.FieldManager)}
 	k.mu.Unlock()
 	return nil
+}
+
+// writtenByOthers reports whether managers other than manager have written
+// u: an object just created by manager's apply has no other entry in
+// managedFields.
+func writtenByOthers(u *unstructured.Unstructured, manager string) bool {
+	for _, e := range u.GetManagedFields() {
+		if e.Manager != manager {
+			return true
+		}
+	}
+	return false
 }
 
 // Delete implements Cluster. Only an object Shoal owns for key is deleted
@@ -126,7 +141,7 @@ func (k *KubeCluster) Release(ctx context.Context, key api.ObjectKey) error {
 		return fmt.Errorf("release %s: %w", key.Display(), unavailable(err))
 	}
 	k.mu.Lock()
-	k.pending[key] = res.GetResourceVersion()
+	k.pending[key] = pendingWrite{rv: res.GetResourceVersion(), obj: res}
 	delete(k.applied, key)
 	k.mu.Unlock()
 	k.log.Info("released object: left in the cluster, no longer managed", "key", key.String())
@@ -235,13 +250,21 @@ func replicasField(key api.ObjectKey) string {
 }
 
 // ensureNamespace creates namespace ns, labelled CreatedNamespaceLabel, if
-// it does not exist. Namespaces are looked up once; a namespace being
-// deleted is an error until it is gone.
+// it does not exist. Namespaces are looked up once, one at a time, so that
+// workers applying into a new namespace together do not all ask; a
+// namespace being deleted is an error until it is gone.
 func (k *KubeCluster) ensureNamespace(ctx context.Context, ns string) error {
-	k.mu.Lock()
-	known := k.namespaces[ns]
-	k.mu.Unlock()
-	if known {
+	known := func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.namespaces[ns]
+	}
+	if known() {
+		return nil
+	}
+	k.nsMu.Lock()
+	defer k.nsMu.Unlock()
+	if known() { // looked up by another worker meanwhile
 		return nil
 	}
 	cur, err := k.dyn.Resource(namespacesGVR).Get(ctx, ns, metav1.GetOptions{})

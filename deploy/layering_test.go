@@ -15,11 +15,10 @@ import (
 func TestLayering(t *testing.T) {
 	const module = "github.com/shoalmesh/shoal/"
 	allowed := map[string]bool{
-		module + "api":               true,
-		module + "api/shoalpb":       true,
-		module + "deploy":            true, // from deploytest and external tests
-		module + "deploy/deploytest": true, // from tests
-		module + "deploy/kubetest":   true, // from tests
+		module + "api":             true,
+		module + "api/shoalpb":     true,
+		module + "deploy":          true, // from external tests
+		module + "deploy/kubetest": true, // from tests
 	}
 	checked := 0
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

@@ -3,6 +3,8 @@ package deploy
 import (
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // queue is a deduplicating, rate-limited work queue of keys with the
@@ -12,7 +14,7 @@ import (
 // after a per-key exponential backoff that Forget resets; Nudge adds a key
 // unless it is waiting out a backoff that must not be cut short.
 type queue[K comparable] struct {
-	clock    Clock
+	clock    clock.WithDelayedExecution
 	minDelay time.Duration
 	maxDelay time.Duration
 
@@ -26,7 +28,7 @@ type queue[K comparable] struct {
 	shutdown   bool
 }
 
-func newQueue[K comparable](clock Clock, minDelay, maxDelay time.Duration) *queue[K] {
+func newQueue[K comparable](clock clock.WithDelayedExecution, minDelay, maxDelay time.Duration) *queue[K] {
 	q := &queue[K]{
 		clock:      clock,
 		minDelay:   minDelay,

@@ -1,22 +1,34 @@
 package deploy
 
 import (
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
-// recordingClock records AfterFunc calls; the test runs them by hand.
-type recordingClock struct{ delays []time.Duration }
+// recordingClock records the delays of AfterFunc calls; the fake clock
+// underneath is never stepped, so no call happens.
+type recordingClock struct {
+	*testingclock.FakeClock
+	delays []time.Duration
+}
 
-func (c *recordingClock) Now() time.Time { return time.Time{} }
+func newRecordingClock() *recordingClock {
+	return &recordingClock{FakeClock: testingclock.NewFakeClock(time.Time{})}
+}
 
-func (c *recordingClock) AfterFunc(d time.Duration, f func()) Timer {
+func (c *recordingClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	c.delays = append(c.delays, d)
-	return time.NewTimer(time.Hour) // never fires within a test; Stop works
+	return c.FakeClock.AfterFunc(d, f)
 }
 
 func TestQueueDeduplicates(t *testing.T) {
-	q := newQueue[string](&recordingClock{}, time.Second, time.Minute)
+	q := newQueue[string](newRecordingClock(), time.Second, time.Minute)
 	q.Add("a")
 	q.Add("a")
 	q.Add("b")
@@ -45,7 +57,7 @@ func TestQueueDeduplicates(t *testing.T) {
 }
 
 func TestQueueBackoff(t *testing.T) {
-	clock := &recordingClock{}
+	clock := newRecordingClock()
 	q := newQueue[string](clock, time.Second, 4*time.Second)
 	for range 4 {
 		q.AddRateLimited("a", true)
@@ -70,4 +82,78 @@ func TestQueueBackoff(t *testing.T) {
 	if !q.Nudge("b") {
 		t.Fatal("Nudge did not cut an impatient backoff short")
 	}
+}
+
+// TestQueueNeverHandsOutAKeyTwice has workers take keys while other
+// goroutines keep adding the same few keys: no key may be held by two
+// workers at once (client-go workqueue's guarantee), and no add may be
+// lost: once the queue drains, each key was last taken after its last add.
+func TestQueueNeverHandsOutAKeyTwice(t *testing.T) {
+	q := newQueue[int](newRecordingClock(), time.Second, time.Minute)
+	const keys, workers, adders, adds = 4, 8, 4, 5000
+	var (
+		mu        sync.Mutex
+		holding   [keys]int
+		added     [keys]int // adds so far
+		seen      [keys]int // adds so far when a worker last took the key
+		violation atomic.Int64
+	)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				k, ok := q.Get()
+				if !ok {
+					return
+				}
+				mu.Lock()
+				holding[k]++
+				if holding[k] > 1 {
+					violation.Add(1)
+				}
+				seen[k] = added[k]
+				mu.Unlock()
+				runtime.Gosched() // let another worker try to take k
+				mu.Lock()
+				holding[k]--
+				mu.Unlock()
+				q.Done(k)
+			}
+		})
+	}
+	var adding sync.WaitGroup
+	for a := range adders {
+		adding.Go(func() {
+			for i := range adds {
+				k := (i + a) % keys
+				mu.Lock()
+				added[k]++
+				mu.Unlock()
+				q.Add(k)
+			}
+		})
+	}
+	adding.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for !queueIdle(q) {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue did not drain")
+		}
+		runtime.Gosched()
+	}
+	q.ShutDown()
+	wg.Wait()
+	if n := violation.Load(); n > 0 {
+		t.Fatalf("a key was held by two workers at once, %d times", n)
+	}
+	if seen != added {
+		t.Fatalf("adds lost: last taken after %v adds, added %v", seen, added)
+	}
+}
+
+// queueIdle reports whether no key waits or is being processed.
+func queueIdle[K comparable](q *queue[K]) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0 && len(q.processing) == 0
 }

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	"github.com/shoalmesh/shoal/api"
 )
@@ -22,8 +22,10 @@ type ReconcilerConfig struct {
 	ClusterName string
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Clock drives retries and resyncs; nil means RealClock().
-	Clock Clock
+	// Clock drives retries and resyncs; nil means clock.RealClock. Its
+	// AfterFunc callbacks only queue a key or signal a channel, so a fake
+	// clock may run them with its own lock held.
+	Clock clock.WithDelayedExecution
 	// ResyncInterval is how often everything the cluster holds is compared
 	// with everything desired, whether or not anything signalled a change.
 	// Default 30s.
@@ -33,6 +35,15 @@ type ReconcilerConfig struct {
 	MinRetryDelay time.Duration
 	// MaxRetryDelay caps the retry delay. Default 30s.
 	MaxRetryDelay time.Duration
+	// StartHeld makes the Reconciler start held (see SetHold): a peer that
+	// restarts cut off from its region keeps its cluster as it is until it
+	// has caught up.
+	StartHeld bool
+	// Workers is how many keys are synced at once; one key is never
+	// synced by two workers at a time. Default 8: a sync mostly waits for
+	// the API server, so a few in flight hide its round trips; many more
+	// would only queue behind the client's rate limit.
+	Workers int
 }
 
 // DefaultReconcilerConfig returns the defaults for the named cluster.
@@ -40,15 +51,16 @@ func DefaultReconcilerConfig(clusterName string) ReconcilerConfig {
 	return ReconcilerConfig{
 		ClusterName:    clusterName,
 		Logger:         slog.Default(),
-		Clock:          RealClock(),
+		Clock:          clock.RealClock{},
 		ResyncInterval: 30 * time.Second,
 		MinRetryDelay:  100 * time.Millisecond,
 		MaxRetryDelay:  30 * time.Second,
+		Workers:        8,
 	}
 }
 
-// Validate checks that the cluster is named and that the durations are not
-// negative and in order.
+// Validate checks that the cluster is named, that the durations are not
+// negative and in order, and that Workers is not negative.
 func (c ReconcilerConfig) Validate() error {
 	var errs []error
 	if c.ClusterName == "" {
@@ -61,6 +73,9 @@ func (c ReconcilerConfig) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("reconciler config: %s must not be negative, got %s", d.name, d.v))
 		}
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("reconciler config: workers must not be negative, got %d", c.Workers))
 	}
 	if d := c.withDefaults(); d.MinRetryDelay > d.MaxRetryDelay {
 		errs = append(errs, fmt.Errorf("reconciler config: min retry delay (%s) is larger than max retry delay (%s)", d.MinRetryDelay, d.MaxRetryDelay))
@@ -85,13 +100,20 @@ func (c ReconcilerConfig) withDefaults() ReconcilerConfig {
 	if c.MaxRetryDelay == 0 {
 		c.MaxRetryDelay = d.MaxRetryDelay
 	}
+	if c.Workers == 0 {
+		c.Workers = d.Workers
+	}
 	return c
 }
 
 // Report receives status changes: the statuses that changed since they were
-// last reported, and the keys the cluster no longer holds. It is called from
-// the Reconciler's worker goroutine, one call per batch of syncs; it must
-// not block for long (the caller batches or forwards) and must copy the
+// last reported, and the keys the cluster no longer holds, each sorted by
+// key. It is called from the Reconciler's workers, one call at a time (never
+// concurrently, though not always from the same goroutine), in the order
+// the changes were recorded: a batch goes out whenever no key is left
+// waiting in the queue or 256 changes have gathered, and no call carries
+// more than 256. It must not block for long (the worker calling it syncs
+// nothing meanwhile; the callee batches or forwards) and must copy the
 // slices if it keeps them.
 type Report func(statuses []Status, removed []api.ObjectKey)
 
@@ -109,6 +131,7 @@ type Reconciler struct {
 	resync  chan struct{}
 	started atomic.Bool
 	ready   atomic.Bool
+	onHold  atomic.Bool
 
 	mu          sync.Mutex
 	desired     map[api.ObjectKey]Work
@@ -117,15 +140,24 @@ type Reconciler struct {
 	firstPass   map[api.ObjectKey]struct{} // keys left to sync before Ready
 	passStarted bool
 
-	// Owned by the worker goroutine.
+	// smu guards what the workers record per key (reconciler_report.go).
+	// It is never held across a call to the cluster or to Report.
+	smu      sync.Mutex
 	reported map[api.ObjectKey]Status
 	errs     map[api.ObjectKey]string
-	// applied is a digest of the manifest last applied per key (worker
-	// only): a manifest that changes without a new generation, because an
-	// override policy changed, is applied again.
+	// applied is a digest of the manifest last applied per key: a
+	// manifest that changes without a new generation, because an override
+	// policy changed, is applied again.
 	applied      map[api.ObjectKey][sha256.Size]byte
 	batch        map[api.ObjectKey]Status
 	batchRemoved map[api.ObjectKey]struct{}
+	// withheld is the change the hold keeps from being made, per key.
+	withheld map[api.ObjectKey]string
+	// flushMu makes Report calls one at a time; flushWanted and flushAll
+	// ask its holder to look again before it lets go (see flush).
+	flushMu     sync.Mutex
+	flushWanted atomic.Bool
+	flushAll    atomic.Bool
 }
 
 // NewReconciler returns a Reconciler for cluster that reports to report.
@@ -141,7 +173,7 @@ func NewReconciler(cfg ReconcilerConfig, cluster Cluster, report Report) (*Recon
 		return nil, errors.New("reconciler: report is required")
 	}
 	cfg = cfg.withDefaults()
-	return &Reconciler{
+	r := &Reconciler{
 		cfg:          cfg,
 		log:          cfg.Logger.With("cluster", cfg.ClusterName),
 		cluster:      cluster,
@@ -155,7 +187,10 @@ func NewReconciler(cfg ReconcilerConfig, cluster Cluster, report Report) (*Recon
 		applied:      map[api.ObjectKey][sha256.Size]byte{},
 		batch:        map[api.ObjectKey]Status{},
 		batchRemoved: map[api.ObjectKey]struct{}{},
-	}, nil
+		withheld:     map[api.ObjectKey]string{},
+	}
+	r.onHold.Store(cfg.StartHeld)
+	return r, nil
 }
 
 // SetDesired replaces the whole desired set for this cluster; the latest
@@ -205,8 +240,44 @@ func sameWork(a, b Work) bool {
 
 // Ready reports whether the first desired set has been reconciled: every
 // key desired or held at that time has been synced once, successfully or
-// not (failures are retried and reported in Status.Error).
+// not (failures are retried and reported in Status.Error), without the
+// hold. Once true it stays true, through later holds too.
 func (r *Reconciler) Ready() bool { return r.ready.Load() }
+
+// SetHold holds the cluster exactly as it is (held true) or lets the
+// Reconciler change it again (false). While held, syncs go on reading every
+// key's status and reporting it, but make no change: no Apply, Delete or
+// Release is started, and WithheldChanges counts what they would have
+// done. Lifting the hold starts a full resync at once, so the cluster
+// converges without waiting for the next one. A sync that had already
+// decided on a change when SetHold(true) was called still makes it (it is
+// not waited for); every sync that decides after SetHold(true) returns
+// makes none. SetHold is safe to call from any goroutine, before Run too,
+// and never blocks.
+func (r *Reconciler) SetHold(held bool) {
+	if r.onHold.Swap(held) == held {
+		return
+	}
+	if held {
+		r.log.Info("holding the cluster as it is: no changes until the hold is lifted")
+		return
+	}
+	r.log.Info("hold lifted: resyncing", "withheld_changes", r.WithheldChanges())
+	r.triggerResync()
+}
+
+// Held reports whether the Reconciler is held (see SetHold).
+func (r *Reconciler) Held() bool { return r.onHold.Load() }
+
+// WithheldChanges returns how many keys need a change (an apply, delete or
+// release) that the hold kept from being made, as of their last sync. It
+// falls back as syncs after the hold is lifted make the changes. Safe to
+// call from any goroutine.
+func (r *Reconciler) WithheldChanges() int {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	return len(r.withheld)
+}
 
 // Run reconciles until ctx ends, then returns nil. It may be called once.
 func (r *Reconciler) Run(ctx context.Context) error {
@@ -214,11 +285,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return errors.New("reconciler: Run called twice")
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { r.work(ctx) })
+	for range r.cfg.Workers {
+		wg.Go(func() { r.work(ctx) })
+	}
 	defer wg.Wait()
 	defer r.queue.ShutDown()
 
-	var timer Timer
+	var timer clock.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -259,13 +332,13 @@ func (r *Reconciler) triggerResync() {
 }
 
 // fullResync lists the cluster and queues every key held or desired. The
-// first successful one after the desired set is known starts the pass that
-// makes the Reconciler Ready.
+// first successful one after the desired set is known, and not held,
+// starts the pass that makes the Reconciler Ready.
 func (r *Reconciler) fullResync(ctx context.Context) error {
 	listed, err := r.cluster.List(ctx)
 	keys := r.knownKeys(listed)
 	startPass := false
-	if err == nil {
+	if err == nil && !r.onHold.Load() {
 		r.mu.Lock()
 		if r.haveDesired && !r.passStarted {
 			r.passStarted, startPass = true, true
@@ -318,15 +391,16 @@ func backoff(minDelay, maxDelay time.Duration, failures int) time.Duration {
 	return min(d, maxDelay)
 }
 
-// work is the worker loop: one key at a time, so that Report is called from
-// one goroutine.
+// work is a worker's loop. The queue hands a key to one worker at a time;
+// a worker reports the pending batch when no key is waiting or the batch
+// is full.
 func (r *Reconciler) work(ctx context.Context) {
 	for {
 		k, ok := r.queue.Get()
 		if !ok {
 			return
 		}
-		known, err := r.sync(ctx, k)
+		counts, err := r.sync(ctx, k)
 		switch {
 		case err == nil:
 			r.queue.Forget(k)
@@ -337,12 +411,10 @@ func (r *Reconciler) work(ctx context.Context) {
 			r.log.Warn("sync failed", "key", k.String(), "err", err, "retry_in", d)
 		}
 		r.queue.Done(k)
-		if known {
+		if counts {
 			r.passed(k)
 		}
-		if r.queue.Len() == 0 || len(r.batch)+len(r.batchRemoved) >= maxBatch {
-			r.flush()
-		}
+		r.flush(r.queue.Len() == 0)
 	}
 }
 
@@ -362,168 +434,4 @@ func (r *Reconciler) passed(keys ...api.ObjectKey) {
 		r.ready.Store(true)
 		r.log.Info("first desired set reconciled")
 	}
-}
-
-// sync makes the cluster match the desired work for k and records the
-// resulting status. It reports whether the desired set was known.
-func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (known bool, err error) {
-	r.mu.Lock()
-	w, want := r.desired[k]
-	known = r.haveDesired
-	r.mu.Unlock()
-
-	st, err := r.cluster.Status(ctx, k)
-	exists := err == nil
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return known, fmt.Errorf("read status: %w", err)
-	}
-	if !known {
-		return false, nil // never delete before the desired set is known
-	}
-	if !want {
-		delete(r.applied, k)
-		if !exists {
-			r.setRemoved(k)
-			return true, nil
-		}
-		r.log.Info("deleting object no longer bound here", "key", k.String())
-		if err := r.cluster.Delete(ctx, k); err != nil {
-			r.errs[k] = "delete: " + err.Error()
-			st.Error = r.errs[k]
-			r.setStatus(k, st)
-			return true, fmt.Errorf("delete: %w", err)
-		}
-		delete(r.errs, k)
-		return true, r.refresh(ctx, k)
-	}
-	switch {
-	case w.Release:
-		return true, r.release(ctx, k, st, exists)
-	case w.RenderError != "":
-		// Leave the object as it is; a new desired work brings the fix.
-		if !exists {
-			st = Status{}
-		}
-		st.Health, st.Reason, st.Error = HealthUnhealthy, "overrides could not be rendered for this cluster", w.RenderError
-		delete(r.errs, k)
-		r.setStatus(k, st)
-		return true, nil
-	}
-	sum := sha256.Sum256(w.Manifest)
-	last, known := r.applied[k]
-	if exists && !st.Drifted && st.AppliedGeneration == w.Generation && (!w.HasReplicas || st.Replicas == w.Replicas) &&
-		(!known || last == sum) {
-		delete(r.errs, k)
-		r.setStatus(k, st)
-		return true, nil
-	}
-	r.log.Debug("applying", "key", k.String(), "generation", w.Generation, "replicas", w.Replicas)
-	if err := r.cluster.Apply(ctx, w); err != nil {
-		if errors.Is(err, ErrConflict) {
-			// Not retried with backoff: the object stays someone else's
-			// until it goes away (the periodic resync tries again) or the
-			// policy says Overwrite (a new desired work).
-			msg := "apply: " + err.Error()
-			if r.errs[k] != msg {
-				r.log.Warn("not applying over an object that is not Shoal's", "key", k.String(), "err", err)
-			}
-			r.errs[k] = msg
-			r.setStatus(k, Status{Health: HealthUnhealthy, Reason: "not applied: conflict with an existing object", Error: msg})
-			return true, nil
-		}
-		if !exists {
-			st = Status{Key: k, Health: HealthUnknown, Reason: "not applied"}
-		}
-		r.errs[k] = "apply: " + err.Error()
-		st.Error = r.errs[k]
-		r.setStatus(k, st)
-		return true, fmt.Errorf("apply: %w", err)
-	}
-	delete(r.errs, k)
-	r.applied[k] = sum
-	return true, r.refresh(ctx, k)
-}
-
-// release stops managing k, leaving the object in the cluster, and reports
-// k removed.
-func (r *Reconciler) release(ctx context.Context, k api.ObjectKey, st Status, exists bool) error {
-	delete(r.applied, k)
-	if exists {
-		r.log.Info("releasing object: its template was deleted with preserveResourcesOnDeletion", "key", k.String())
-		if err := r.cluster.Release(ctx, k); err != nil {
-			r.errs[k] = "release: " + err.Error()
-			st.Error = r.errs[k]
-			r.setStatus(k, st)
-			return fmt.Errorf("release: %w", err)
-		}
-	}
-	r.setRemoved(k)
-	return nil
-}
-
-// refresh reads and records k's status after a change.
-func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
-	st, err := r.cluster.Status(ctx, k)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		r.setRemoved(k)
-		return nil
-	case err != nil:
-		return fmt.Errorf("read status: %w", err)
-	}
-	st.Error = r.errs[k]
-	r.setStatus(k, st)
-	return nil
-}
-
-// setStatus queues st for the next report if it differs from the last one.
-func (r *Reconciler) setStatus(k api.ObjectKey, st Status) {
-	st.Key, st.Drifted = k, false
-	r.mu.Lock()
-	r.held[k] = struct{}{}
-	r.mu.Unlock()
-	if last, ok := r.reported[k]; ok && last == st {
-		return
-	}
-	r.reported[k] = st
-	r.batch[k] = st
-	delete(r.batchRemoved, k)
-}
-
-// setRemoved queues k for the next report as no longer held, if it was
-// held or reported.
-func (r *Reconciler) setRemoved(k api.ObjectKey) {
-	r.mu.Lock()
-	_, held := r.held[k]
-	delete(r.held, k)
-	r.mu.Unlock()
-	delete(r.errs, k)
-	_, reported := r.reported[k]
-	if !held && !reported {
-		return
-	}
-	delete(r.reported, k)
-	delete(r.batch, k)
-	r.batchRemoved[k] = struct{}{}
-}
-
-// flush hands the pending batch to Report, sorted by key.
-func (r *Reconciler) flush() {
-	if len(r.batch) == 0 && len(r.batchRemoved) == 0 {
-		return
-	}
-	byKey := func(a, b api.ObjectKey) int { return strings.Compare(a.String(), b.String()) }
-	statuses := make([]Status, 0, len(r.batch))
-	for _, st := range r.batch {
-		statuses = append(statuses, st)
-	}
-	slices.SortFunc(statuses, func(a, b Status) int { return byKey(a.Key, b.Key) })
-	removed := make([]api.ObjectKey, 0, len(r.batchRemoved))
-	for k := range r.batchRemoved {
-		removed = append(removed, k)
-	}
-	slices.SortFunc(removed, byKey)
-	clear(r.batch)
-	clear(r.batchRemoved)
-	r.report(statuses, removed)
 }

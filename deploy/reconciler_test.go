@@ -11,20 +11,21 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/deploy"
-	"github.com/shoalmesh/shoal/deploy/deploytest"
 )
 
 type harness struct {
 	r     *deploy.Reconciler
 	rec   *recorder
-	clock *deploytest.FakeClock
+	clock *testingclock.FakeClock
 }
 
 // newReconciler builds a Reconciler on cluster; run starts it and stops it
 // when the test ends.
-func newReconciler(t *testing.T, clock *deploytest.FakeClock, cluster deploy.Cluster, cfg deploy.ReconcilerConfig) *harness {
+func newReconciler(t *testing.T, clock *testingclock.FakeClock, cluster deploy.Cluster, cfg deploy.ReconcilerConfig) *harness {
 	t.Helper()
 	cfg.ClusterName = "c1"
 	cfg.Clock = clock
@@ -71,6 +72,7 @@ func TestReconcilerConfigValidate(t *testing.T) {
 		{"no name", deploy.ReconcilerConfig{}, false},
 		{"negative resync", deploy.ReconcilerConfig{ClusterName: "c1", ResyncInterval: -1}, false},
 		{"min above max", deploy.ReconcilerConfig{ClusterName: "c1", MinRetryDelay: time.Minute, MaxRetryDelay: time.Second}, false},
+		{"negative workers", deploy.ReconcilerConfig{ClusterName: "c1", Workers: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
@@ -96,7 +98,7 @@ func TestReconcilerAppliesAndReportsReadiness(t *testing.T) {
 	h.waitStatus(t, cfg.Key, "healthy", func(st deploy.Status) bool { return st.Health == deploy.HealthHealthy })
 	waitFor(t, "Ready", h.r.Ready)
 
-	clock.Advance(200 * time.Millisecond) // the sim signals Changed; the reconciler re-reads
+	clock.Step(200 * time.Millisecond) // the sim signals Changed; the reconciler re-reads
 	h.waitStatus(t, web.Key, "ready", func(st deploy.Status) bool {
 		return st.ReadyReplicas == 3 && st.Health == deploy.HealthHealthy
 	})
@@ -104,7 +106,7 @@ func TestReconcilerAppliesAndReportsReadiness(t *testing.T) {
 	// Scale and roll.
 	h.r.SetDesired([]deploy.Work{work("web", "500m", "64Mi", 2, 5), cfg})
 	h.waitStatus(t, web.Key, "rolled", func(st deploy.Status) bool { return st.AppliedGeneration == 2 && st.Replicas == 5 })
-	clock.Advance(200 * time.Millisecond)
+	clock.Step(200 * time.Millisecond)
 	h.waitStatus(t, web.Key, "ready again", func(st deploy.Status) bool { return st.ReadyReplicas == 5 })
 	if o := sim.Objects()[web.Key]; o.Generation != 2 || o.Ready != 5 {
 		t.Fatalf("sim holds %+v", o)
@@ -136,7 +138,7 @@ func TestReconcilerDeletesUndesired(t *testing.T) {
 }
 
 func TestReconcilerKeepsEverythingUntilFirstSetDesired(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	held := work("held", "100m", "1Mi", 1, 1)
 	if err := fc.Apply(context.Background(), held); err != nil {
@@ -150,8 +152,8 @@ func TestReconcilerKeepsEverythingUntilFirstSetDesired(t *testing.T) {
 	waitFor(t, "initial sync of held key", func() bool { return fc.statusCalls(held.Key) >= 1 })
 	fc.setStatus(deploy.Status{Key: held.Key, AppliedGeneration: 1, Replicas: 1, Health: deploy.HealthProgressing})
 	waitFor(t, "sync after Changed", func() bool { return fc.statusCalls(held.Key) >= 2 })
-	waitFor(t, "resync timer armed", func() bool { return clock.Pending() == 1 })
-	clock.Advance(time.Minute)
+	waitFor(t, "resync timer armed", func() bool { return clock.Waiters() == 1 })
+	clock.Step(time.Minute)
 	waitFor(t, "sync after resync", func() bool { _, lists := fc.counts(); return lists >= 2 && fc.statusCalls(held.Key) >= 3 })
 
 	fc.mu.Lock()
@@ -167,7 +169,7 @@ func TestReconcilerKeepsEverythingUntilFirstSetDesired(t *testing.T) {
 }
 
 func TestReconcilerRetriesWithBackoff(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	fc.failApply = 3
 	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{MinRetryDelay: time.Second, MaxRetryDelay: 2 * time.Second})
@@ -184,15 +186,14 @@ func TestReconcilerRetriesWithBackoff(t *testing.T) {
 	})
 	for i, delay := range []time.Duration{time.Second, 2 * time.Second, 2 * time.Second} {
 		// Pending: the resync timer and the retry.
-		waitFor(t, "retry timer", func() bool { return clock.Pending() == 2 })
-		if next, _ := clock.Next(); next != delay {
-			t.Fatalf("retry %d due in %s, want %s", i+1, next, delay)
+		waitFor(t, "retry timer", func() bool { return clock.Waiters() == 2 })
+		// A timer that falls due leaves the fake clock's waiters within
+		// Step: two still pending means the retry has not fallen due.
+		clock.Step(delay - time.Millisecond)
+		if n, _ := fc.counts(); n != i+1 || clock.Waiters() != 2 {
+			t.Fatalf("retry %d came early: %d applies, %d timers pending", i+1, n, clock.Waiters())
 		}
-		clock.Advance(delay - time.Millisecond)
-		if n, _ := fc.counts(); n != i+1 {
-			t.Fatalf("retry %d came early: %d applies", i+1, n)
-		}
-		clock.Advance(time.Millisecond)
+		clock.Step(time.Millisecond)
 		waitFor(t, "retry", func() bool { n, _ := fc.counts(); return n == i+2 })
 	}
 	h.waitStatus(t, w.Key, "error cleared", func(st deploy.Status) bool {
@@ -210,7 +211,7 @@ func TestReconcilerRetriesWithBackoff(t *testing.T) {
 }
 
 func TestReconcilerCoalescesSetDesired(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	fc.gate, fc.entered = make(chan struct{}), make(chan struct{})
 	entered := fc.entered
@@ -233,7 +234,7 @@ func TestReconcilerCoalescesSetDesired(t *testing.T) {
 }
 
 func TestReconcilerReportsChangedStatuses(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{})
 	h.run(t)
@@ -264,7 +265,7 @@ func TestReconcilerFailsOverWithSimNotReady(t *testing.T) {
 	w := work("web", "100m", "1Mi", 1, 2)
 	h.r.SetDesired([]deploy.Work{w})
 	h.waitStatus(t, w.Key, "applied", func(st deploy.Status) bool { return st.Replicas == 2 })
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	h.waitStatus(t, w.Key, "ready", func(st deploy.Status) bool { return st.ReadyReplicas == 2 })
 
 	sim.SetReady(false)
@@ -279,15 +280,15 @@ func TestReconcilerFailsOverWithSimNotReady(t *testing.T) {
 
 	sim.SetReady(true) // Changed: the reconciler retries at once, not after its backoff
 	h.waitStatus(t, w.Key, "applied after recovery", func(st deploy.Status) bool { return st.Error == "" && st.Replicas == 3 })
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	h.waitStatus(t, w.Key, "ready after recovery", func(st deploy.Status) bool { return st.ReadyReplicas == 3 })
 }
 
 func TestReconcilerRunTwice(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	h := newReconciler(t, clock, newFakeCluster(clock), deploy.ReconcilerConfig{})
 	h.run(t)
-	waitFor(t, "first Run started", func() bool { return clock.Pending() == 1 })
+	waitFor(t, "first Run started", func() bool { return clock.Waiters() == 1 })
 	if err := h.r.Run(context.Background()); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("second Run = %v, want an error", err)
 	}

@@ -5,15 +5,16 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	"github.com/shoalmesh/shoal/deploy"
-	"github.com/shoalmesh/shoal/deploy/deploytest"
 )
 
 // Release, RenderError and conflictResolution, as the Reconciler handles
 // them against a scriptable cluster.
 
 func TestReconcilerReleasesInsteadOfDeleting(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{})
 	h.run(t)
@@ -55,7 +56,7 @@ func TestReconcilerReleaseOfAbsentObject(t *testing.T) {
 }
 
 func TestReconcilerReportsRenderError(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{})
 	h.run(t)
@@ -91,7 +92,7 @@ func TestReconcilerReportsRenderError(t *testing.T) {
 }
 
 func TestReconcilerConflictResolution(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	w := work("web", "100m", "1Mi", 1, 2)
 	fc.foreign[w.Key] = true // someone else's Deployment of that name
@@ -106,10 +107,10 @@ func TestReconcilerConflictResolution(t *testing.T) {
 	waitFor(t, "Ready", h.r.Ready)
 	// Not retried with backoff: only the resync timer is pending. (The
 	// first desired set and the first resync may both have synced it.)
-	waitFor(t, "only the resync timer", func() bool { return clock.Pending() == 1 })
+	waitFor(t, "only the resync timer", func() bool { return clock.Waiters() == 1 })
 	n0, _ := fc.counts()
 	// The periodic resync tries again, and is refused again.
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	waitFor(t, "retried on resync", func() bool { n, _ := fc.counts(); return n > n0 })
 	if st, _ := h.rec.status(w.Key); !strings.Contains(st.Error, "conflictResolution Abort") {
 		t.Fatalf("status after the retry %+v", st)
@@ -129,7 +130,7 @@ func TestReconcilerConflictResolution(t *testing.T) {
 }
 
 func TestReconcilerReappliesDrift(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{})
 	h.run(t)
@@ -154,7 +155,7 @@ func TestReconcilerReappliesDrift(t *testing.T) {
 // A manifest that changes without a new generation (an override policy
 // changed) is applied again.
 func TestReconcilerReappliesChangedManifest(t *testing.T) {
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	fc := newFakeCluster(clock)
 	h := newReconciler(t, clock, fc, deploy.ReconcilerConfig{})
 	h.run(t)

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/utils/clock"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 )
@@ -20,7 +23,17 @@ type SimConfig struct {
 	NodeMemoryBytes int64         // allocatable memory per node, in bytes; default 8 GiB
 	NodePods        int64         // allocatable pods per node; default 110
 	ReadyDelay      time.Duration // how long a placed replica takes to become Ready; default 200ms
-	Clock           Clock         // nil: RealClock()
+	// Dir, when set, is where the cluster keeps its objects and its
+	// NotReady switch (a bbolt file, sim.db), so that it outlives the
+	// process: NewSimCluster loads them. Empty: in memory only.
+	Dir string
+	// LockTimeout is how long NewSimCluster waits for another process to
+	// release Dir's file before it fails. Default 1s.
+	LockTimeout time.Duration
+	// Clock tells the time and signals Changed when replicas become Ready;
+	// nil means clock.RealClock. Its AfterFunc callbacks only signal a
+	// channel, so a fake clock may run them with its own lock held.
+	Clock clock.WithDelayedExecution
 }
 
 // DefaultSimConfig returns the defaults: three nodes of 4 CPUs, 8 GiB and
@@ -32,7 +45,8 @@ func DefaultSimConfig() SimConfig {
 		NodeMemoryBytes: 8 << 30,
 		NodePods:        110,
 		ReadyDelay:      200 * time.Millisecond,
-		Clock:           RealClock(),
+		LockTimeout:     time.Second,
+		Clock:           clock.RealClock{},
 	}
 }
 
@@ -54,6 +68,9 @@ func (c SimConfig) Validate() error {
 	if c.ReadyDelay < 0 {
 		errs = append(errs, fmt.Errorf("sim config: ready delay must not be negative, got %s", c.ReadyDelay))
 	}
+	if c.LockTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sim config: lock timeout must not be negative, got %s", c.LockTimeout))
+	}
 	return errors.Join(errs...)
 }
 
@@ -74,14 +91,18 @@ func (c SimConfig) withDefaults() SimConfig {
 	if c.ReadyDelay == 0 {
 		c.ReadyDelay = d.ReadyDelay
 	}
+	if c.LockTimeout == 0 {
+		c.LockTimeout = d.LockTimeout
+	}
 	if c.Clock == nil {
 		c.Clock = d.Clock
 	}
 	return c
 }
 
-// SimCluster is an in-memory member cluster with a simple scheduler, the
-// twin of the client-go cluster.
+// SimCluster is a simulated member cluster with a simple scheduler, the
+// twin of the client-go cluster. It lives in memory and, with
+// SimConfig.Dir, in a file that outlives the process.
 //
 // Replicas are placed first-fit onto identical nodes by their per-replica
 // requests (cpu, memory and one pod, read from the manifest). A placed
@@ -94,43 +115,61 @@ func (c SimConfig) withDefaults() SimConfig {
 //
 // SetReady(false) models a cluster whose nodes all went NotReady: replicas
 // stay placed (as pods stay on NotReady nodes until evicted) but none counts
-// as Ready, Capacity reports no nodes, and Apply and Delete return
+// as Ready, Capacity reports no nodes, and Apply, Delete and Release return
 // ErrUnavailable, so that cluster failover can be tested. SetReady(true)
 // brings the nodes back; placed replicas are Ready again after ReadyDelay.
+//
+// Every object has a UID, random like a Kubernetes uid, and a creation
+// time, both kept from its first Apply until it is deleted or released.
+// With SimConfig.Dir set, Apply, Delete, Release and SetReady write the
+// change to Dir before they return, and a new SimCluster on the same Dir
+// (after the process was killed, say) holds the same objects, UIDs and
+// generations, and is NotReady if it was. Its replicas are placed again,
+// oldest object first, and count as Ready at once: their pods kept running
+// while no one was watching. Writes are atomic but not fsynced, which is
+// enough to survive the process, not the machine.
+//
+// A SimCluster is safe for concurrent use.
 type SimCluster struct {
 	cfg     SimConfig
 	changed chan struct{}
+	store   *simStore // nil without Dir
 
 	mu      sync.Mutex
+	closed  bool
+	seq     uint64 // Seq of the newest object
 	ready   bool
 	nodes   []api.Resources // requests of placed replicas, per node
 	objects map[api.ObjectKey]*simObject
 	order   []*simObject // by creation, the order Pending replicas are retried in
+	wakeAt  time.Time    // when the latest signal timer fires
 }
 
 var _ Cluster = (*SimCluster)(nil)
 
 type simObject struct {
-	key         api.ObjectKey
-	generation  int64
-	manifest    []byte
-	hasReplicas bool
-	want        int32
-	per         api.Resources
-	replicas    []*simReplica
+	rec      simRecord // as stored; rec.PerReplica counts one pod
+	replicas []*simReplica
 }
 
+// simReplica is one replica. Readiness is not stored but read from the
+// clock: a placed replica is Ready from readyAt on while the cluster is
+// Ready. Timers only signal Changed when that moment comes, so that no
+// timer callback takes s.mu.
 type simReplica struct {
-	node  int // -1 while Pending
-	ready bool
-	gone  bool
-	timer Timer
-	epoch uint64 // bumped when timer is replaced or stopped; a late call of an old timer sees a different one
+	node    int // -1 while Pending
+	readyAt time.Time
 }
 
 // SimObject is a snapshot of one object a SimCluster holds.
 type SimObject struct {
-	Key         api.ObjectKey
+	Key api.ObjectKey
+	// UID identifies this object from its creation to its deletion,
+	// across updates and restarts; a deleted and re-created object has a
+	// new one.
+	UID string
+	// Created is when the object was first applied, by SimConfig.Clock.
+	Created     time.Time
 	Generation  int64
 	Manifest    []byte // as applied: with spec.replicas and Shoal's label set
 	HasReplicas bool
@@ -140,19 +179,83 @@ type SimObject struct {
 	Pending     int32 // fitting on no node
 }
 
-// NewSimCluster returns a Ready simulated cluster with no objects.
+// NewSimCluster returns a simulated cluster: without cfg.Dir a Ready one
+// with no objects; with it, the one Dir holds (a Ready, empty one the first
+// time). It fails, and leaves the file alone, if another process holds
+// Dir's file for longer than cfg.LockTimeout or the file cannot be read.
+// With Dir, the caller must Close it to let go of the file.
 func NewSimCluster(cfg SimConfig) (*SimCluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &SimCluster{
+	s := &SimCluster{
 		cfg:     cfg,
 		changed: make(chan struct{}, 1),
 		ready:   true,
 		nodes:   make([]api.Resources, cfg.Nodes),
 		objects: make(map[api.ObjectKey]*simObject),
-	}, nil
+	}
+	if cfg.Dir == "" {
+		return s, nil
+	}
+	store, recs, ready, err := openSimStore(cfg.Dir, cfg.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s.store = store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rec := range recs {
+		o := &simObject{rec: rec}
+		for range rec.Replicas {
+			o.replicas = append(o.replicas, &simReplica{node: -1})
+		}
+		s.objects[rec.Key] = o
+		s.order = append(s.order, o)
+		s.seq = max(s.seq, rec.Seq)
+	}
+	// Place them as on a Ready cluster (pods stay on NotReady nodes), and
+	// Ready at once.
+	s.placePending()
+	for _, o := range s.order {
+		for _, r := range o.replicas {
+			r.readyAt = time.Time{}
+		}
+	}
+	s.ready = ready
+	return s, nil
+}
+
+// errSimClosed is returned by the changes asked of a closed SimCluster.
+var errSimClosed = errors.New("simulated cluster closed")
+
+// Close releases Dir's file; without Dir it does nothing else. Afterwards
+// Apply, Delete, Release and SetReady fail; reads still answer from
+// memory. It may be called more than once.
+func (s *SimCluster) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.store != nil {
+		return s.store.close()
+	}
+	return nil
+}
+
+// writable says why the cluster takes no change, if it does not; s.mu is
+// held.
+func (s *SimCluster) writable(op string, key api.ObjectKey) error {
+	switch {
+	case s.closed:
+		return fmt.Errorf("%s %s: %w", op, key.Display(), errSimClosed)
+	case !s.ready:
+		return fmt.Errorf("%s %s: %w", op, key.Display(), ErrUnavailable)
+	}
+	return nil
 }
 
 // Apply implements Cluster.
@@ -169,33 +272,43 @@ func (s *SimCluster) Apply(ctx context.Context, w Work) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ready {
-		return fmt.Errorf("apply %s: %w", w.Key.Display(), ErrUnavailable)
+	if err := s.writable("apply", w.Key); err != nil {
+		return err
+	}
+	rec := simRecord{Key: w.Key, Generation: w.Generation, Manifest: manifest, HasReplicas: w.HasReplicas, PerReplica: t.PerReplica}
+	rec.PerReplica.Pods = 1
+	if w.HasReplicas {
+		rec.Replicas = w.Replicas
 	}
 	o := s.objects[w.Key]
+	if o != nil {
+		rec.UID, rec.Created, rec.Seq = o.rec.UID, o.rec.Created, o.rec.Seq
+	} else {
+		rec.UID, rec.Created, rec.Seq = string(uuid.NewUUID()), s.cfg.Clock.Now().Round(0), s.seq+1
+	}
+	if s.store != nil && (o == nil || !o.rec.equal(rec)) {
+		if err := s.store.put(rec); err != nil {
+			return fmt.Errorf("apply %s: %w", w.Key.Display(), err)
+		}
+	}
 	freed := false
 	switch {
 	case o == nil:
-		o = &simObject{key: w.Key}
+		o = &simObject{}
 		s.objects[w.Key] = o
 		s.order = append(s.order, o)
-	case o.generation != w.Generation:
+		s.seq = rec.Seq
+	case o.rec.Generation != w.Generation:
 		for _, r := range o.replicas {
-			freed = s.release(r, o.per) || freed
+			freed = s.release(r, o.rec.PerReplica) || freed
 		}
 		o.replicas = nil
 	}
-	o.generation, o.manifest, o.hasReplicas = w.Generation, manifest, w.HasReplicas
-	o.per = t.PerReplica
-	o.per.Pods = 1
-	o.want = 0
-	if w.HasReplicas {
-		o.want = w.Replicas
-	}
-	for int32(len(o.replicas)) < o.want {
+	o.rec = rec
+	for int32(len(o.replicas)) < o.rec.Replicas {
 		o.replicas = append(o.replicas, &simReplica{node: -1})
 	}
-	if excess := len(o.replicas) - int(o.want); excess > 0 {
+	if excess := len(o.replicas) - int(o.rec.Replicas); excess > 0 {
 		freed = s.scaleDown(o, excess) || freed
 	}
 	if freed {
@@ -214,22 +327,27 @@ func (s *SimCluster) Delete(ctx context.Context, key api.ObjectKey) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ready {
-		return fmt.Errorf("delete %s: %w", key.Display(), ErrUnavailable)
-	}
-	s.forget(key)
-	return nil
+	return s.forget("delete", key)
 }
 
-// forget removes key's object and its replicas; s.mu is held.
-func (s *SimCluster) forget(key api.ObjectKey) {
+// forget removes key's object and its replicas, first from the store; s.mu
+// is held.
+func (s *SimCluster) forget(op string, key api.ObjectKey) error {
+	if err := s.writable(op, key); err != nil {
+		return err
+	}
 	o := s.objects[key]
 	if o == nil {
-		return
+		return nil
+	}
+	if s.store != nil {
+		if err := s.store.remove(key); err != nil {
+			return fmt.Errorf("%s %s: %w", op, key.Display(), err)
+		}
 	}
 	freed := false
 	for _, r := range o.replicas {
-		freed = s.release(r, o.per) || freed
+		freed = s.release(r, o.rec.PerReplica) || freed
 	}
 	delete(s.objects, key)
 	s.order = slices.DeleteFunc(s.order, func(x *simObject) bool { return x == o })
@@ -237,6 +355,7 @@ func (s *SimCluster) forget(key api.ObjectKey) {
 		s.placePending()
 	}
 	s.signal()
+	return nil
 }
 
 // Release implements Cluster. The sim keeps nothing it does not manage, so
@@ -248,11 +367,7 @@ func (s *SimCluster) Release(ctx context.Context, key api.ObjectKey) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ready {
-		return fmt.Errorf("release %s: %w", key.Display(), ErrUnavailable)
-	}
-	s.forget(key)
-	return nil
+	return s.forget("release", key)
 }
 
 // List implements Cluster; keys come sorted by their string form.
@@ -281,19 +396,19 @@ func (s *SimCluster) Status(ctx context.Context, key api.ObjectKey) (Status, err
 	if o == nil {
 		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
 	}
-	st := Status{Key: key, AppliedGeneration: o.generation, Health: HealthHealthy}
-	if !o.hasReplicas {
+	st := Status{Key: key, AppliedGeneration: o.rec.Generation, Health: HealthHealthy}
+	if !o.rec.HasReplicas {
 		return st, nil
 	}
-	c := o.counts()
-	st.Replicas, st.ReadyReplicas = o.want, c.Ready
+	c := s.counts(o, s.cfg.Clock.Now())
+	st.Replicas, st.ReadyReplicas = o.rec.Replicas, c.Ready
 	switch {
 	case !s.ready:
-		st.Health, st.Reason = HealthUnhealthy, fmt.Sprintf("cluster NotReady: %d/%d replicas ready", c.Ready, o.want)
+		st.Health, st.Reason = HealthUnhealthy, fmt.Sprintf("cluster NotReady: %d/%d replicas ready", c.Ready, o.rec.Replicas)
 	case c.Pending > 0:
-		st.Health, st.Reason = HealthUnhealthy, fmt.Sprintf("%d/%d replicas Pending: %s", c.Pending, o.want, s.whyNot(o.per))
-	case c.Ready < o.want:
-		st.Health, st.Reason = HealthProgressing, fmt.Sprintf("%d/%d replicas ready", c.Ready, o.want)
+		st.Health, st.Reason = HealthUnhealthy, fmt.Sprintf("%d/%d replicas Pending: %s", c.Pending, o.rec.Replicas, s.whyNot(o.rec.PerReplica))
+	case c.Ready < o.rec.Replicas:
+		st.Health, st.Reason = HealthProgressing, fmt.Sprintf("%d/%d replicas ready", c.Ready, o.rec.Replicas)
 	}
 	return st, nil
 }
@@ -341,31 +456,38 @@ func (s *SimCluster) Capacity(ctx context.Context) (*shoalpb.Capacity, error) {
 func (s *SimCluster) Changed() <-chan struct{} { return s.changed }
 
 // SetReady sets whether the cluster's nodes are Ready (see SimCluster for
-// what NotReady means). It signals Changed.
-func (s *SimCluster) SetReady(ready bool) {
+// what NotReady means) and signals Changed. With Dir set, the switch is
+// written first; it fails, changing nothing, if that write fails or the
+// cluster is closed.
+func (s *SimCluster) SetReady(ready bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ready == ready {
-		return
+	if s.closed {
+		return fmt.Errorf("set ready: %w", errSimClosed)
 	}
-	s.ready = ready
-	for _, o := range s.order {
-		for _, r := range o.replicas {
-			if r.node < 0 {
-				continue
-			}
-			if ready {
-				s.startReadyTimer(r)
-			} else {
-				r.stopTimer()
-				r.ready = false
-			}
+	if s.ready == ready {
+		return nil
+	}
+	if s.store != nil {
+		if err := s.store.setReady(ready); err != nil {
+			return fmt.Errorf("set ready: %w", err)
 		}
 	}
+	s.ready = ready
 	if ready {
+		readyAt := s.cfg.Clock.Now().Add(s.cfg.ReadyDelay)
+		for _, o := range s.order {
+			for _, r := range o.replicas {
+				if r.node >= 0 {
+					r.readyAt = readyAt
+				}
+			}
+		}
+		s.wake(readyAt)
 		s.placePending()
 	}
 	s.signal()
+	return nil
 }
 
 // Objects returns a snapshot of every object the cluster holds.
@@ -373,169 +495,13 @@ func (s *SimCluster) Objects() map[api.ObjectKey]SimObject {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[api.ObjectKey]SimObject, len(s.objects))
+	now := s.cfg.Clock.Now()
 	for k, o := range s.objects {
-		c := o.counts()
-		c.Key, c.Generation, c.Manifest = k, o.generation, slices.Clone(o.manifest)
-		c.HasReplicas, c.Replicas = o.hasReplicas, o.want
+		c := s.counts(o, now)
+		c.Key, c.UID, c.Created = k, o.rec.UID, o.rec.Created
+		c.Generation, c.Manifest = o.rec.Generation, slices.Clone(o.rec.Manifest)
+		c.HasReplicas, c.Replicas = o.rec.HasReplicas, o.rec.Replicas
 		out[k] = c
 	}
 	return out
-}
-
-func (o *simObject) counts() SimObject {
-	var c SimObject
-	for _, r := range o.replicas {
-		switch {
-		case r.node < 0:
-			c.Pending++
-		case r.ready:
-			c.Placed++
-			c.Ready++
-		default:
-			c.Placed++
-		}
-	}
-	return c
-}
-
-func (s *SimCluster) allocatable() api.Resources {
-	return api.Resources{CPUMilli: s.cfg.NodeCPUMilli, MemoryBytes: s.cfg.NodeMemoryBytes, Pods: s.cfg.NodePods}
-}
-
-// lacks reports which of per's resources node i lacks.
-func (s *SimCluster) lacks(i int, per api.Resources) (cpu, mem, pods bool) {
-	alloc, used := s.allocatable(), s.nodes[i]
-	return used.CPUMilli+per.CPUMilli > alloc.CPUMilli,
-		used.MemoryBytes+per.MemoryBytes > alloc.MemoryBytes,
-		used.Pods+per.Pods > alloc.Pods
-}
-
-// whyNot says why a replica requesting per fits on no node, in the manner of
-// kube-scheduler's FailedScheduling message.
-func (s *SimCluster) whyNot(per api.Resources) string {
-	var cpu, mem, pods bool
-	for i := range s.nodes {
-		c, m, p := s.lacks(i, per)
-		cpu, mem, pods = cpu || c, mem || m, pods || p
-	}
-	var what []string
-	for _, x := range []struct {
-		lack bool
-		name string
-	}{{cpu, "cpu"}, {mem, "memory"}, {pods, "pods"}} {
-		if x.lack {
-			what = append(what, x.name)
-		}
-	}
-	if len(what) == 0 {
-		return "waiting for placement"
-	}
-	return "insufficient " + strings.Join(what, ", ")
-}
-
-// place puts r on the first node it fits on, if any; s.mu is held.
-func (s *SimCluster) place(r *simReplica, per api.Resources) bool {
-	if !s.ready {
-		return false
-	}
-	for i := range s.nodes {
-		if c, m, p := s.lacks(i, per); c || m || p {
-			continue
-		}
-		s.nodes[i].CPUMilli += per.CPUMilli
-		s.nodes[i].MemoryBytes += per.MemoryBytes
-		s.nodes[i].Pods += per.Pods
-		r.node = i
-		s.startReadyTimer(r)
-		return true
-	}
-	return false
-}
-
-func (s *SimCluster) startReadyTimer(r *simReplica) {
-	r.epoch++
-	epoch := r.epoch
-	r.timer = s.cfg.Clock.AfterFunc(s.cfg.ReadyDelay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if r.epoch != epoch || r.gone || r.node < 0 || !s.ready || r.ready {
-			return
-		}
-		r.ready = true
-		s.signal()
-	})
-}
-
-func (r *simReplica) stopTimer() {
-	r.epoch++
-	if r.timer != nil {
-		r.timer.Stop()
-		r.timer = nil
-	}
-}
-
-// placeObject places o's Pending replicas.
-func (s *SimCluster) placeObject(o *simObject) {
-	for _, r := range o.replicas {
-		if r.node < 0 && !s.place(r, o.per) {
-			return // the rest are no smaller
-		}
-	}
-}
-
-// placePending retries every Pending replica, oldest object first, after
-// capacity freed up.
-func (s *SimCluster) placePending() {
-	for _, o := range s.order {
-		s.placeObject(o)
-	}
-}
-
-// release removes r, which requests per, from its node and reports whether
-// that freed capacity.
-func (s *SimCluster) release(r *simReplica, per api.Resources) bool {
-	r.gone = true
-	r.stopTimer()
-	if r.node < 0 {
-		return false
-	}
-	n := &s.nodes[r.node]
-	n.CPUMilli -= per.CPUMilli
-	n.MemoryBytes -= per.MemoryBytes
-	n.Pods -= per.Pods
-	r.node, r.ready = -1, false
-	return true
-}
-
-// scaleDown removes n replicas of o: Pending first, then not Ready, then
-// Ready, newest first within each group (as a ReplicaSet chooses). It
-// reports whether capacity was freed.
-func (s *SimCluster) scaleDown(o *simObject, n int) bool {
-	rank := func(r *simReplica) int {
-		switch {
-		case r.node < 0:
-			return 0
-		case !r.ready:
-			return 1
-		}
-		return 2
-	}
-	freed := false
-	for want := 0; want <= 2 && n > 0; want++ {
-		for i := len(o.replicas) - 1; i >= 0 && n > 0; i-- {
-			if r := o.replicas[i]; rank(r) == want {
-				freed = s.release(r, o.per) || freed
-				o.replicas = slices.Delete(o.replicas, i, i+1)
-				n--
-			}
-		}
-	}
-	return freed
-}
-
-func (s *SimCluster) signal() {
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
 }

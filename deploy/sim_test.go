@@ -8,17 +8,18 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/deploy"
-	"github.com/shoalmesh/shoal/deploy/deploytest"
 )
 
 const gi = int64(1) << 30
 
-func newSim(t *testing.T, cfg deploy.SimConfig) (*deploy.SimCluster, *deploytest.FakeClock) {
+func newSim(t *testing.T, cfg deploy.SimConfig) (*deploy.SimCluster, *testingclock.FakeClock) {
 	t.Helper()
-	clock := deploytest.NewFakeClock(epoch)
+	clock := testingclock.NewFakeClock(epoch)
 	cfg.Clock = clock
 	s, err := deploy.NewSimCluster(cfg)
 	if err != nil {
@@ -84,11 +85,11 @@ func TestSimReplicasReadyAfterDelay(t *testing.T) {
 	if st != want {
 		t.Fatalf("just applied: got %+v, want %+v", st, want)
 	}
-	clock.Advance(199 * time.Millisecond)
+	clock.Step(199 * time.Millisecond)
 	if st := mustStatus(t, s, w.Key); st.ReadyReplicas != 0 {
 		t.Fatalf("ready before the delay: %+v", st)
 	}
-	clock.Advance(time.Millisecond)
+	clock.Step(time.Millisecond)
 	want.ReadyReplicas, want.Health, want.Reason = 3, deploy.HealthHealthy, ""
 	if st := mustStatus(t, s, w.Key); st != want {
 		t.Fatalf("after the delay: got %+v, want %+v", st, want)
@@ -118,7 +119,7 @@ func TestSimPending(t *testing.T) {
 			s, clock := newSim(t, deploy.SimConfig{Nodes: 3, NodeCPUMilli: 4000, NodeMemoryBytes: 8 * gi, NodePods: 2})
 			w := work("big", tc.cpu, tc.memory, 1, tc.replicas)
 			mustApply(t, s, w)
-			clock.Advance(time.Second)
+			clock.Step(time.Second)
 			st := mustStatus(t, s, w.Key)
 			if st.Health != deploy.HealthUnhealthy || st.Reason != tc.wantReason || st.ReadyReplicas != tc.wantPlaced {
 				t.Fatalf("got %+v, want Unhealthy %q with %d ready", st, tc.wantReason, tc.wantPlaced)
@@ -181,10 +182,10 @@ func TestSimScale(t *testing.T) {
 		}
 	}
 	step(1, 1, 0, 0)
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	step(4, 2, 2, 1)
 	step(3, 2, 1, 1) // a Pending replica goes first
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	step(2, 2, 0, 2)
 	step(1, 1, 0, 1)
 	step(0, 0, 0, 0)
@@ -200,7 +201,7 @@ func TestSimScale(t *testing.T) {
 		t.Fatalf("other: %+v", st)
 	}
 	step(1, 1, 0, 0)
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	if st := mustStatus(t, s, other.Key); st.Health != deploy.HealthHealthy || st.ReadyReplicas != 1 {
 		t.Fatalf("other after capacity freed: %+v", st)
 	}
@@ -211,7 +212,7 @@ func TestSimSetReady(t *testing.T) {
 	ctx := context.Background()
 	w := work("web", "100m", "1Mi", 1, 2)
 	mustApply(t, s, w)
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	<-s.Changed()
 
 	s.SetReady(false)
@@ -236,7 +237,7 @@ func TestSimSetReady(t *testing.T) {
 	if keys, err := s.List(ctx); err != nil || len(keys) != 1 {
 		t.Fatalf("List while NotReady = %v %v", keys, err)
 	}
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	if st := mustStatus(t, s, w.Key); st.ReadyReplicas != 0 {
 		t.Fatalf("replicas became ready while NotReady: %+v", st)
 	}
@@ -245,7 +246,7 @@ func TestSimSetReady(t *testing.T) {
 	if h, _, _ := s.Health(ctx); h != shoalpb.Health_HEALTH_READY {
 		t.Fatalf("Health() = %v after SetReady(true)", h)
 	}
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	if st := mustStatus(t, s, w.Key); st.ReadyReplicas != 2 || st.Health != deploy.HealthHealthy {
 		t.Fatalf("after SetReady(true): %+v", st)
 	}
@@ -255,7 +256,7 @@ func TestSimGenerationChangeRecreates(t *testing.T) {
 	s, clock := newSim(t, deploy.SimConfig{})
 	w := work("web", "100m", "1Mi", 1, 3)
 	mustApply(t, s, w)
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	mustApply(t, s, w) // same generation: nothing changes
 	if st := mustStatus(t, s, w.Key); st.ReadyReplicas != 3 {
 		t.Fatalf("re-applying the same generation disturbed replicas: %+v", st)
@@ -270,7 +271,7 @@ func TestSimGenerationChangeRecreates(t *testing.T) {
 	if c, _ := s.Capacity(context.Background()); c.GetAvailable().GetCpuMilli() != 12000-600 {
 		t.Fatalf("old replicas' requests not released: available %v", c.GetAvailable())
 	}
-	clock.Advance(time.Second)
+	clock.Step(time.Second)
 	if st := mustStatus(t, s, w.Key); st.ReadyReplicas != 3 || st.Health != deploy.HealthHealthy {
 		t.Fatalf("after rollout: %+v", st)
 	}
@@ -339,4 +340,51 @@ func TestSimRejectsBadWork(t *testing.T) {
 	if len(s.Objects()) != 0 {
 		t.Fatalf("bad work left objects: %v", s.Objects())
 	}
+}
+
+// The fake clock runs AfterFunc callbacks with its own lock held, while
+// Apply holds the sim's lock and arms timers: a callback that took the
+// sim's lock would deadlock against a concurrent Apply.
+func TestSimClockStepsWhileApplying(t *testing.T) {
+	s, clock := newSim(t, deploy.SimConfig{ReadyDelay: time.Millisecond})
+	ctx := context.Background()
+	stop, stepped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stepped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				clock.Step(time.Millisecond)
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 2000 {
+			if err := s.Apply(ctx, work("web", "10m", "1Mi", int64(i%3), int32(i%5))); err != nil {
+				done <- err
+				return
+			}
+			_, _ = s.Status(ctx, deploymentKey("web"))
+			if i%7 == 0 {
+				if err := s.Delete(ctx, deploymentKey("web")); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Apply and the fake clock deadlocked")
+	}
+	close(stop)
+	<-stepped
 }
