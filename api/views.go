@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // The JSON shapes of Shoal's HTTP API (version v1). Every peer serves them;
 // the CLI reads them.
 
@@ -146,8 +148,42 @@ type StatusView struct {
 	Term         uint64     `json:"term"`
 	CommitIndex  uint64     `json:"commitIndex"`
 	AppliedIndex uint64     `json:"appliedIndex"`
-	Peers        []PeerView `json:"peers"`
-	Version      string     `json:"version"`
+	// Stale is true while this peer has not caught up with a leader since
+	// it started (restarted while cut off, say): it serves, and holds its
+	// cluster at, the state it last acted on. StaleSince is when that
+	// began.
+	Stale      bool       `json:"stale"`
+	StaleSince *time.Time `json:"staleSince,omitempty"`
+	// Held is true while the peer's cluster is held exactly as it is
+	// (nothing applied or deleted); WithheldChanges counts the changes
+	// it held back since the hold began.
+	Held            bool       `json:"held"`
+	WithheldChanges int        `json:"withheldChanges,omitempty"`
+	Peers           []PeerView `json:"peers"`
+	Version         string     `json:"version"`
+}
+
+// SimObjectView is one object a simulated cluster holds.
+type SimObjectView struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Namespace  string    `json:"namespace,omitempty"`
+	Name       string    `json:"name"`
+	UID        string    `json:"uid"`
+	Created    time.Time `json:"created"`
+	Generation int64     `json:"generation"`
+	// Replicas, Ready and Pending are left out for kinds without replicas.
+	Replicas *int32 `json:"replicas,omitempty"`
+	Ready    *int32 `json:"ready,omitempty"`
+	Pending  *int32 `json:"pending,omitempty"`
+}
+
+// SimulationView answers GET /v1/simulation: the simulated cluster of the
+// peer, which outlives the peer as a real cluster does.
+type SimulationView struct {
+	Cluster string          `json:"cluster"`
+	Ready   bool            `json:"ready"`
+	Objects []SimObjectView `json:"objects"`
 }
 
 // ApplyResult is what happened to one document of an apply or delete.

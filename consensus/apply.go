@@ -150,3 +150,22 @@ func (n *Node) removeServerLocal(ctx context.Context, id string) (uint64, error)
 	n.log.Info("removed server at its request", "server", id, "index", f.Index())
 	return f.Index(), nil
 }
+
+// readIndexLocal confirms that this node still leads and returns its
+// commit index: everything committed before the call is at or below it.
+func (n *Node) readIndexLocal(ctx context.Context) (Result, error) {
+	if err := n.wait(ctx, n.raft.VerifyLeader()); err != nil {
+		return Result{}, err
+	}
+	return Result{Index: n.raft.CommitIndex()}, nil
+}
+
+// ReadIndex returns the leader's commit index, confirmed by the leader
+// while it still leads (forwarded from a follower, as Apply is): once this
+// node has applied that far, its state is at least as new as the leader's
+// was when it answered.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	req := &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_ReadIndex{ReadIndex: &shoalpb.ReadIndexRequest{}}}
+	res, err := n.onLeader(ctx, n.readIndexLocal, req)
+	return res.Index, err
+}

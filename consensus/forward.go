@@ -125,6 +125,10 @@ func decodeForwardRequest(body []byte) (*shoalpb.ForwardRequest, error) {
 		if id == "" || len(id) > maxServerIDLen {
 			return nil, fmt.Errorf("%w: remove_server id of %d bytes", ErrBadFrame, len(id))
 		}
+	case *shoalpb.ForwardRequest_ReadIndex:
+		if r.ReadIndex == nil {
+			return nil, fmt.Errorf("%w: empty read-index request", ErrBadFrame)
+		}
 	case *shoalpb.ForwardRequest_BootstrapQuery:
 		q := r.BootstrapQuery
 		if q == nil || q.GetFrom() == "" || len(q.GetFrom()) > maxServerIDLen || len(q.GetCandidates()) > maxBootstrapVoters {
@@ -195,6 +199,8 @@ func (n *Node) serveForward(req *shoalpb.ForwardRequest, from Peer) *shoalpb.For
 			}
 		}
 		res, err = n.applyLocal(ctx, cmd)
+	case *shoalpb.ForwardRequest_ReadIndex:
+		res, err = n.readIndexLocal(ctx)
 	case *shoalpb.ForwardRequest_RemoveServer:
 		id := r.RemoveServer.GetId()
 		if from.Verified && from.Identity.Cluster != id {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -30,6 +31,7 @@ type Node struct {
 	started       time.Time
 	restartMu     sync.Mutex
 	restartPoint  uint64 // the last one written
+	caughtUp      atomic.Bool
 
 	// ctx is cancelled by Shutdown; every goroutine of the node watches it.
 	ctx    context.Context
@@ -166,9 +168,10 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 		log.Info("bootstrapped a single-voter group", "addr", network.Addr())
 	}
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.monitorLeadership()
 	go n.runLeadership()
+	go n.catchUp()
 	if !n.hadState && cfg.BootstrapExpect > 1 {
 		n.wg.Add(1)
 		go n.bootstrapLoop()
@@ -260,16 +263,48 @@ func (n *Node) SetRestartPoint(index uint64) error {
 	return nil
 }
 
-// Stale reports whether the node is still catching up after a restart:
-// its state machine was replayed from the local log up to the restart
-// point, and Raft has not applied that far from a leader yet. since is
-// when the node started. A node that never recorded a restart point is
-// never stale.
+// Stale reports whether the node has yet to catch up with a leader since
+// it started: until a leader confirmed its commit index (ReadIndex) and
+// Raft applied that far here — and at least up to the restart point the
+// state was replayed to — the state machine may be older than what the
+// region decided, or than what this node last acted on. since is when the
+// node started. Once caught up a node is never stale again: cut off later,
+// it keeps serving the state it has, which is the newest it acted on.
 func (n *Node) Stale() (stale bool, since time.Time) {
-	if n.restartTarget == 0 || n.raft.AppliedIndex() >= n.restartTarget {
+	if n.caughtUp.Load() {
 		return false, time.Time{}
 	}
 	return true, n.started
+}
+
+// catchUp asks the leader for its commit index until it gets one, then
+// waits until Raft has applied that far (and to the restart point), and
+// marks the node caught up.
+func (n *Node) catchUp() {
+	defer n.wg.Done()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var target uint64
+	for {
+		if target == 0 {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.ApplyTimeout)
+			idx, err := n.ReadIndex(ctx)
+			cancel()
+			if err == nil {
+				target = max(idx, n.restartTarget, 1)
+			}
+		}
+		if target > 0 && n.raft.AppliedIndex() >= target {
+			n.caughtUp.Store(true)
+			n.log.Info("caught up with the leader", "applied", n.raft.AppliedIndex(), "since", n.cfg.Clock.Since(n.started).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Server is one entry of the Raft configuration.

@@ -91,7 +91,12 @@ type Config struct {
 	Kubeconfig string
 	InCluster  bool
 	// Sim configures the simulated cluster the peer drives (no kubeconfig).
+	// Its objects live under DataDir/sim unless Sim.Dir says otherwise,
+	// and outlive the peer, as a real cluster's do.
 	Sim deploy.SimConfig
+	// SimReset starts the simulated cluster empty, as if it had been
+	// rebuilt: what it held is gone (shoal agent --sim-reset).
+	SimReset bool
 
 	// Failover timing: how long workloads tolerate an unreachable or
 	// NotReady cluster, how long a recovered cluster must be Ready before

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -15,25 +16,52 @@ import (
 
 // desiredLoop turns the local copy of the region state into the desired set
 // of this cluster whenever objects, bindings or cluster records change.
+//
+// Before the reconciler may act on a state, the peer records its index as
+// the restart point (consensus.Node.SetRestartPoint): a restart then
+// replays the log that far before anything else. While the node is stale
+// (restarted, and Raft has not applied up to that point from a leader) the
+// reconciler is held: it keeps the cluster exactly as it is. It is also
+// held while the restart point cannot be written.
 func (p *Peer) desiredLoop(ctx context.Context) {
 	changes, unsubscribe := p.fsm.Subscribe()
 	defer unsubscribe()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	r := p.rendered
 	var last region.Revisions
-	first := true
+	first, held := true, p.reconciler.Held()
 	for {
+		stale, _ := p.raft.Stale()
 		var rev region.Revisions
 		p.fsm.Read(func(s *region.State) { rev = s.Revisions() })
-		if first || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
+		caughtUp := held && !stale
+		if first || caughtUp || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
 			rev.Statuses != last.Statuses && r.releasing {
 			first = false
 			last = rev
-			p.reconciler.SetDesired(r.desired(p.fsm))
+			works := r.desired(p.fsm)
+			blocked := false
+			if err := p.raft.SetRestartPoint(p.fsm.AppliedIndex()); err != nil {
+				p.logger.Error("cannot record the restart point; holding the cluster as it is", "err", err)
+				blocked = true
+				first = true // try again on the next tick
+			}
+			p.reconciler.SetDesired(works)
+			stale = stale || blocked
+		}
+		if stale != held {
+			if !stale {
+				p.logger.Info("caught up with the region: the cluster is reconciled again")
+			}
+			p.reconciler.SetHold(stale)
+			held = stale
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changes:
+		case <-tick.C:
 		}
 	}
 }

@@ -45,6 +45,7 @@ func (p *Peer) apiRoutes() []route {
 		{http.MethodDelete, "/v1/objects", scopeWrite, p.handleDeleteObject},
 		{http.MethodPost, "/v1/agent/leave", scopeAdmin, p.handleLeave},
 		{http.MethodPut, "/v1/agent/simulation", scopeAdmin, p.handleSimulation},
+		{http.MethodGet, "/v1/simulation", scopeRead, p.handleSimulationView},
 	}
 }
 
@@ -314,6 +315,9 @@ func (p *Peer) handleSimulation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New(`body must be {"ready": true} or {"ready": false}`))
 		return
 	}
-	p.sim.SetReady(*req.Ready)
+	if err := p.sim.SetReady(*req.Ready); err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("the simulated cluster could not record the switch: %v", err))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ready": *req.Ready})
 }

@@ -113,7 +113,19 @@ func (p *Peer) open() error {
 		}
 		p.cluster = p.kube
 	} else {
-		p.sim, err = deploy.NewSimCluster(cfg.Sim)
+		sc := cfg.Sim
+		if sc.Dir == "" {
+			// The simulated cluster outlives the peer, as a real one
+			// does: its objects stay under the data dir.
+			sc.Dir = filepath.Join(cfg.DataDir, "sim")
+		}
+		if cfg.SimReset {
+			if err := os.RemoveAll(sc.Dir); err != nil {
+				return fmt.Errorf("simulated cluster: reset: %w", err)
+			}
+			p.logger.Warn("simulated cluster reset: it starts empty, as a rebuilt cluster would", "dir", sc.Dir)
+		}
+		p.sim, err = deploy.NewSimCluster(sc)
 		if err != nil {
 			return fmt.Errorf("simulated cluster: %w", err)
 		}
@@ -183,8 +195,16 @@ func (p *Peer) open() error {
 
 	p.rendered = newRenderer(cfg.Cluster)
 	p.statuses = newStatusReporter(p)
+	// A peer restarted while cut off keeps its cluster exactly as it is
+	// until it has caught up with a leader (see desiredLoop).
+	stale, since := p.raft.Stale()
+	if stale {
+		p.logger.Warn("running from the state last acted on: the cluster is held as it is until a leader is caught up with",
+			"since", since)
+	}
 	p.reconciler, err = deploy.NewReconciler(deploy.ReconcilerConfig{
 		ClusterName: cfg.Cluster,
+		StartHeld:   stale,
 		Logger:      p.logger.With("component", "reconciler"),
 	}, p.cluster, p.statuses.report)
 	if err != nil {
@@ -379,6 +399,9 @@ func (p *Peer) closeAll() error {
 	}
 	if p.store != nil {
 		errs = append(errs, p.store.Close())
+	}
+	if p.sim != nil {
+		errs = append(errs, p.sim.Close())
 	}
 	if p.httpLn != nil {
 		_ = p.httpLn.Close()

@@ -1,10 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +34,10 @@ func (p *Peer) StatusView() api.StatusView {
 	v := api.StatusView{
 		Region: p.cfg.Region, Cluster: p.cfg.Cluster, State: st.State, Leader: st.Leader,
 		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Version: Version,
+		Held: p.reconciler.Held(), WithheldChanges: int(p.reconciler.WithheldChanges()),
+	}
+	if stale, since := p.raft.Stale(); stale {
+		v.Stale, v.StaleSince = true, &since
 	}
 	servers := map[string]struct {
 		suffrage string
@@ -281,4 +287,26 @@ func (p *Peer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var out []api.EventView
 	p.fsm.Read(func(s *region.State) { out = eventViews(s.Events(api.ObjectKey{})) })
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Peer) handleSimulationView(w http.ResponseWriter, r *http.Request) {
+	if p.sim == nil {
+		writeError(w, http.StatusConflict, errors.New("this peer drives a real cluster through client-go; it has no simulated cluster"))
+		return
+	}
+	health, _, _ := p.sim.Health(r.Context())
+	v := api.SimulationView{Cluster: p.cfg.Cluster, Ready: health == shoalpb.Health_HEALTH_READY, Objects: []api.SimObjectView{}}
+	for _, o := range p.sim.Objects() {
+		ov := api.SimObjectView{APIVersion: o.Key.APIVersion, Kind: o.Key.Kind, Namespace: o.Key.Namespace, Name: o.Key.Name,
+			UID: o.UID, Created: o.Created, Generation: o.Generation}
+		if o.HasReplicas {
+			ov.Replicas, ov.Ready, ov.Pending = &o.Replicas, &o.Ready, &o.Pending
+		}
+		v.Objects = append(v.Objects, ov)
+	}
+	slices.SortFunc(v.Objects, func(a, b api.SimObjectView) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.APIVersion, b.APIVersion))
+	})
+	writeJSON(w, http.StatusOK, v)
 }

@@ -234,6 +234,13 @@ func (c *Client) SetSimulatedReady(ctx context.Context, ready bool) error {
 	return c.do(ctx, http.MethodPut, "/v1/agent/simulation", body, nil)
 }
 
+// Simulation is GET /v1/simulation: what the peer's simulated cluster
+// holds.
+func (c *Client) Simulation(ctx context.Context) (api.SimulationView, error) {
+	var v api.SimulationView
+	return v, c.do(ctx, http.MethodGet, "/v1/simulation", nil, &v)
+}
+
 // WaitLeader polls until the peer knows a leader, or ctx ends.
 func (c *Client) WaitLeader(ctx context.Context) (api.StatusView, error) {
 	for {

@@ -115,6 +115,7 @@ type ForwardRequest struct {
 	//	*ForwardRequest_Apply
 	//	*ForwardRequest_RemoveServer
 	//	*ForwardRequest_BootstrapQuery
+	//	*ForwardRequest_ReadIndex
 	Request       isForwardRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -191,6 +192,15 @@ func (x *ForwardRequest) GetBootstrapQuery() *BootstrapQuery {
 	return nil
 }
 
+func (x *ForwardRequest) GetReadIndex() *ReadIndexRequest {
+	if x != nil {
+		if x, ok := x.Request.(*ForwardRequest_ReadIndex); ok {
+			return x.ReadIndex
+		}
+	}
+	return nil
+}
+
 type isForwardRequest_Request interface {
 	isForwardRequest_Request()
 }
@@ -207,11 +217,56 @@ type ForwardRequest_BootstrapQuery struct {
 	BootstrapQuery *BootstrapQuery `protobuf:"bytes,5,opt,name=bootstrap_query,json=bootstrapQuery,proto3,oneof"`
 }
 
+type ForwardRequest_ReadIndex struct {
+	ReadIndex *ReadIndexRequest `protobuf:"bytes,6,opt,name=read_index,json=readIndex,proto3,oneof"`
+}
+
 func (*ForwardRequest_Apply) isForwardRequest_Request() {}
 
 func (*ForwardRequest_RemoveServer) isForwardRequest_Request() {}
 
 func (*ForwardRequest_BootstrapQuery) isForwardRequest_Request() {}
+
+func (*ForwardRequest_ReadIndex) isForwardRequest_Request() {}
+
+// ReadIndexRequest asks the leader for its commit index, once it has
+// confirmed that it still leads: a follower that has applied that far has
+// caught up with the leader (the answer's index).
+type ReadIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_consensus_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_consensus_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_consensus_proto_rawDescGZIP(), []int{1}
+}
 
 // BootstrapQuery asks a peer, before the sender bootstraps a new group with
 // it as a voter, whether it agrees: it has no Raft state and computes the
@@ -230,7 +285,7 @@ type BootstrapQuery struct {
 
 func (x *BootstrapQuery) Reset() {
 	*x = BootstrapQuery{}
-	mi := &file_consensus_proto_msgTypes[1]
+	mi := &file_consensus_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -242,7 +297,7 @@ func (x *BootstrapQuery) String() string {
 func (*BootstrapQuery) ProtoMessage() {}
 
 func (x *BootstrapQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[1]
+	mi := &file_consensus_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -255,7 +310,7 @@ func (x *BootstrapQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapQuery.ProtoReflect.Descriptor instead.
 func (*BootstrapQuery) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{1}
+	return file_consensus_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *BootstrapQuery) GetFrom() string {
@@ -298,7 +353,7 @@ type BootstrapAnswer struct {
 
 func (x *BootstrapAnswer) Reset() {
 	*x = BootstrapAnswer{}
-	mi := &file_consensus_proto_msgTypes[2]
+	mi := &file_consensus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +365,7 @@ func (x *BootstrapAnswer) String() string {
 func (*BootstrapAnswer) ProtoMessage() {}
 
 func (x *BootstrapAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[2]
+	mi := &file_consensus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +378,7 @@ func (x *BootstrapAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapAnswer.ProtoReflect.Descriptor instead.
 func (*BootstrapAnswer) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{2}
+	return file_consensus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BootstrapAnswer) GetHasState() bool {
@@ -364,7 +419,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_consensus_proto_msgTypes[3]
+	mi := &file_consensus_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +431,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[3]
+	mi := &file_consensus_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +444,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{3}
+	return file_consensus_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApplyRequest) GetCommand() []byte {
@@ -410,7 +465,7 @@ type RemoveServerRequest struct {
 
 func (x *RemoveServerRequest) Reset() {
 	*x = RemoveServerRequest{}
-	mi := &file_consensus_proto_msgTypes[4]
+	mi := &file_consensus_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +477,7 @@ func (x *RemoveServerRequest) String() string {
 func (*RemoveServerRequest) ProtoMessage() {}
 
 func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[4]
+	mi := &file_consensus_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +490,7 @@ func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{4}
+	return file_consensus_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RemoveServerRequest) GetId() string {
@@ -465,7 +520,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_consensus_proto_msgTypes[5]
+	mi := &file_consensus_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +532,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_consensus_proto_msgTypes[5]
+	mi := &file_consensus_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +545,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_consensus_proto_rawDescGZIP(), []int{5}
+	return file_consensus_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ForwardResponse) GetCode() Code {
@@ -539,14 +594,17 @@ var File_consensus_proto protoreflect.FileDescriptor
 
 const file_consensus_proto_rawDesc = "" +
 	"\n" +
-	"\x0fconsensus.proto\x12\bshoal.v1\"\xfb\x01\n" +
+	"\x0fconsensus.proto\x12\bshoal.v1\"\xb8\x02\n" +
 	"\x0eForwardRequest\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12.\n" +
 	"\x05apply\x18\x03 \x01(\v2\x16.shoal.v1.ApplyRequestH\x00R\x05apply\x12D\n" +
 	"\rremove_server\x18\x04 \x01(\v2\x1d.shoal.v1.RemoveServerRequestH\x00R\fremoveServer\x12C\n" +
-	"\x0fbootstrap_query\x18\x05 \x01(\v2\x18.shoal.v1.BootstrapQueryH\x00R\x0ebootstrapQueryB\t\n" +
-	"\arequestJ\x04\b\x01\x10\x02\"\\\n" +
+	"\x0fbootstrap_query\x18\x05 \x01(\v2\x18.shoal.v1.BootstrapQueryH\x00R\x0ebootstrapQuery\x12;\n" +
+	"\n" +
+	"read_index\x18\x06 \x01(\v2\x1a.shoal.v1.ReadIndexRequestH\x00R\treadIndexB\t\n" +
+	"\arequestJ\x04\b\x01\x10\x02\"\x12\n" +
+	"\x10ReadIndexRequest\"\\\n" +
 	"\x0eBootstrapQuery\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x16\n" +
 	"\x06expect\x18\x02 \x01(\rR\x06expect\x12\x1e\n" +
@@ -594,27 +652,29 @@ func file_consensus_proto_rawDescGZIP() []byte {
 }
 
 var file_consensus_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_consensus_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_consensus_proto_goTypes = []any{
 	(Code)(0),                   // 0: shoal.v1.Code
 	(*ForwardRequest)(nil),      // 1: shoal.v1.ForwardRequest
-	(*BootstrapQuery)(nil),      // 2: shoal.v1.BootstrapQuery
-	(*BootstrapAnswer)(nil),     // 3: shoal.v1.BootstrapAnswer
-	(*ApplyRequest)(nil),        // 4: shoal.v1.ApplyRequest
-	(*RemoveServerRequest)(nil), // 5: shoal.v1.RemoveServerRequest
-	(*ForwardResponse)(nil),     // 6: shoal.v1.ForwardResponse
+	(*ReadIndexRequest)(nil),    // 2: shoal.v1.ReadIndexRequest
+	(*BootstrapQuery)(nil),      // 3: shoal.v1.BootstrapQuery
+	(*BootstrapAnswer)(nil),     // 4: shoal.v1.BootstrapAnswer
+	(*ApplyRequest)(nil),        // 5: shoal.v1.ApplyRequest
+	(*RemoveServerRequest)(nil), // 6: shoal.v1.RemoveServerRequest
+	(*ForwardResponse)(nil),     // 7: shoal.v1.ForwardResponse
 }
 var file_consensus_proto_depIdxs = []int32{
-	4, // 0: shoal.v1.ForwardRequest.apply:type_name -> shoal.v1.ApplyRequest
-	5, // 1: shoal.v1.ForwardRequest.remove_server:type_name -> shoal.v1.RemoveServerRequest
-	2, // 2: shoal.v1.ForwardRequest.bootstrap_query:type_name -> shoal.v1.BootstrapQuery
-	0, // 3: shoal.v1.ForwardResponse.code:type_name -> shoal.v1.Code
-	3, // 4: shoal.v1.ForwardResponse.bootstrap:type_name -> shoal.v1.BootstrapAnswer
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 0: shoal.v1.ForwardRequest.apply:type_name -> shoal.v1.ApplyRequest
+	6, // 1: shoal.v1.ForwardRequest.remove_server:type_name -> shoal.v1.RemoveServerRequest
+	3, // 2: shoal.v1.ForwardRequest.bootstrap_query:type_name -> shoal.v1.BootstrapQuery
+	2, // 3: shoal.v1.ForwardRequest.read_index:type_name -> shoal.v1.ReadIndexRequest
+	0, // 4: shoal.v1.ForwardResponse.code:type_name -> shoal.v1.Code
+	4, // 5: shoal.v1.ForwardResponse.bootstrap:type_name -> shoal.v1.BootstrapAnswer
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_consensus_proto_init() }
@@ -626,6 +686,7 @@ func file_consensus_proto_init() {
 		(*ForwardRequest_Apply)(nil),
 		(*ForwardRequest_RemoveServer)(nil),
 		(*ForwardRequest_BootstrapQuery)(nil),
+		(*ForwardRequest_ReadIndex)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -633,7 +694,7 @@ func file_consensus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_consensus_proto_rawDesc), len(file_consensus_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

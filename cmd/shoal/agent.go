@@ -101,6 +101,7 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.Var(quantityFlag{&cfg.Sim.NodeMemoryBytes, false}, "sim-node-memory", "simulated cluster: allocatable memory per node (e.g. 8Gi)")
 	fs.Int64Var(&cfg.Sim.NodePods, "sim-node-pods", cfg.Sim.NodePods, "simulated cluster: pods per node")
 	fs.DurationVar(&cfg.Sim.ReadyDelay, "sim-ready-delay", cfg.Sim.ReadyDelay, "simulated cluster: time a replica takes to become Ready")
+	fs.BoolVar(&cfg.SimReset, "sim-reset", false, "simulated cluster: start it empty, as a rebuilt cluster (its objects live under the data dir and outlive the peer)")
 	fs.DurationVar(&cfg.UnreachableToleration, "unreachable-toleration", cfg.UnreachableToleration, "how long workloads stay on an unreachable cluster before moving")
 	fs.DurationVar(&cfg.NotReadyToleration, "not-ready-toleration", cfg.NotReadyToleration, "how long workloads stay on a NotReady cluster before moving")
 	fs.DurationVar(&cfg.FailbackDelay, "failback-delay", cfg.FailbackDelay, "how long a recovered cluster must be Ready before work moves back")

@@ -309,13 +309,20 @@ func runLeave(env *cliEnv, args []string) error {
 }
 
 func runSimulate(env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "simulate", "simulate ready|not-ready")
+	const synopsis = "simulate ready|not-ready|objects [-o yaml|json]"
+	fs := newFlagSet(env, "simulate", synopsis)
+	output := fs.String("o", "", "output of simulate objects: yaml or json (default a table)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 || (rest[0] != "ready" && rest[0] != "not-ready") {
-		return usageErr("simulate ready|not-ready")
+	if len(rest) != 1 {
+		return usageErr(synopsis)
+	}
+	switch *output {
+	case "", "yaml", "json":
+	default:
+		return usageErr("-o %q: use yaml or json", *output)
 	}
 	c, err := env.client()
 	if err != nil {
@@ -323,11 +330,21 @@ func runSimulate(env *cliEnv, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	if err := c.SetSimulatedReady(ctx, rest[0] == "ready"); err != nil {
-		return err
+	switch rest[0] {
+	case "ready", "not-ready":
+		if err := c.SetSimulatedReady(ctx, rest[0] == "ready"); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "simulated cluster at %s is now %s\n", c.Base(), rest[0])
+		return nil
+	case "objects":
+		v, err := c.Simulation(ctx)
+		if err != nil {
+			return err
+		}
+		return printAs(env.stdout, *output, v, func(bool) { printSimulation(env.stdout, v) })
 	}
-	fmt.Fprintf(env.stdout, "simulated cluster at %s is now %s\n", c.Base(), rest[0])
-	return nil
+	return usageErr(synopsis)
 }
 
 func sortedLabels(m map[string]string) string {

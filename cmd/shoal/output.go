@@ -213,6 +213,13 @@ func printStatus(w io.Writer, st api.StatusView) {
 	}
 	fmt.Fprintf(w, "Leader:   %s (term %d)\n", leader, st.Term)
 	fmt.Fprintf(w, "Log:      commit %d, applied %d\n", st.CommitIndex, st.AppliedIndex)
+	if st.Stale && st.StaleSince != nil {
+		fmt.Fprintf(w, "Stale:    not caught up with a leader since %s (%s ago): serving the state last acted on\n",
+			st.StaleSince.Format(time.RFC3339), time.Since(*st.StaleSince).Round(time.Second))
+	}
+	if st.Held {
+		fmt.Fprintf(w, "Held:     the cluster is kept exactly as it is; %d change(s) withheld so far\n", st.WithheldChanges)
+	}
 	fmt.Fprintln(w, "Peers:")
 	t := tw(w)
 	fmt.Fprintln(t, "  CLUSTER\tGOSSIP\tRAFT\tHEALTH\tHTTP")
@@ -222,6 +229,27 @@ func printStatus(w io.Writer, st api.StatusView) {
 			raft += " (leader)"
 		}
 		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\n", p.Cluster, p.Gossip, raft, orDash(p.Health), orDash(p.HTTPAddr))
+	}
+	t.Flush()
+}
+
+func printSimulation(w io.Writer, v api.SimulationView) {
+	state := "Ready"
+	if !v.Ready {
+		state = "NotReady"
+	}
+	fmt.Fprintf(w, "Simulated cluster %s: %s, %d object(s)\n", v.Cluster, state, len(v.Objects))
+	t := tw(w)
+	fmt.Fprintln(t, "KIND\tNAMESPACE\tNAME\tUID\tGENERATION\tREADY\tAGE")
+	for _, o := range v.Objects {
+		ready := "-"
+		if o.Replicas != nil {
+			ready = fmt.Sprintf("%d/%d", *o.Ready, *o.Replicas)
+			if *o.Pending > 0 {
+				ready += fmt.Sprintf(" (%d pending)", *o.Pending)
+			}
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", o.Kind, orDash(o.Namespace), o.Name, o.UID, o.Generation, ready, age(o.Created.Format(time.RFC3339Nano)))
 	}
 	t.Flush()
 }
