@@ -140,14 +140,14 @@ type PeerView struct {
 
 // StatusView is `GET /v1/status`: the region as this peer sees it.
 type StatusView struct {
-	Region       string     `json:"region"`
-	Cluster      string     `json:"cluster"`
-	State        string     `json:"state"`
-	Leader       string     `json:"leader"`
-	LeaderHTTP   string     `json:"leaderHttp,omitempty"`
-	Term         uint64     `json:"term"`
-	CommitIndex  uint64     `json:"commitIndex"`
-	AppliedIndex uint64     `json:"appliedIndex"`
+	Region       string `json:"region"`
+	Cluster      string `json:"cluster"`
+	State        string `json:"state"`
+	Leader       string `json:"leader"`
+	LeaderHTTP   string `json:"leaderHttp,omitempty"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commitIndex"`
+	AppliedIndex uint64 `json:"appliedIndex"`
 	// Stale is true while this peer has not caught up with a leader since
 	// it started (restarted while cut off, say): it serves, and holds its
 	// cluster at, the state it last acted on. StaleSince is when that

@@ -61,6 +61,12 @@ type Config struct {
 	// holding the scope of the endpoint (see HTTPTokenFile).
 	// Without them both are open to anyone who can reach the ports.
 	TLSCA, TLSCert, TLSKey string
+	// Insecure lets the peer start without TLS and without a gossip key:
+	// its HTTP API, Raft port and gossip are then open to anyone who
+	// reaches them (shoal agent --insecure; never in production). Without
+	// it a peer refuses to start unless it has both.
+	Insecure bool
+
 	// HTTPTokenFile lists the bearer tokens the HTTP API accepts, one a
 	// line, each optionally followed by its scopes: "TOKEN read,write,admin"
 	// (a # starts a comment, blank lines are skipped). A token without
@@ -188,6 +194,14 @@ func (c Config) Validate() error {
 	}
 	if n := countSet(c.TLSCA, c.TLSCert, c.TLSKey); n != 0 && n != 3 {
 		errs = append(errs, errors.New("TLS needs all three of --tls-ca, --tls-cert and --tls-key, or none"))
+	}
+	switch {
+	case c.tls() && len(c.GossipKey) == 0:
+		errs = append(errs, errors.New("TLS needs a gossip key too (--gossip-key): gossip would otherwise be open to anyone who reaches its port"))
+	case !c.Insecure && (!c.tls() || len(c.GossipKey) == 0):
+		errs = append(errs, errors.New("refusing to start without TLS and a gossip key: give --tls-ca, --tls-cert, --tls-key (see shoal ca) "+
+			"and --gossip-key, or --insecure to run with ports open to anyone who reaches them (never in production); "+
+			"shoal agent -dev and shoal dev make their own"))
 	}
 	if c.HTTPTokenFile != "" && !c.tls() {
 		errs = append(errs, errors.New("--http-token-file needs TLS (--tls-ca, --tls-cert, --tls-key): tokens must not travel in clear"))

@@ -32,6 +32,10 @@ type MeshSpec struct {
 	// PeerArgs are passed, after ExtraArgs, only to the agent of the named
 	// cluster ("eu-1", ...): e.g. the --kubeconfig of its own member cluster.
 	PeerArgs map[string][]string
+	// Insecure runs the peers with --insecure: plain HTTP, Raft and gossip.
+	// Without it the mesh makes DevCredentials in Dir/tls and runs every
+	// peer with TLS, a token file and a gossip key, as production does.
+	Insecure bool
 }
 
 // MeshPeer is one peer process of a local mesh.
@@ -54,8 +58,29 @@ type MeshPeer struct {
 // Mesh is a running local mesh.
 type Mesh struct {
 	spec  MeshSpec
+	creds *DevCredentials // nil when Insecure
 	mu    sync.Mutex
 	peers []*MeshPeer
+}
+
+// Credentials are the mesh's dev credentials, nil for an insecure mesh.
+func (m *Mesh) Credentials() *DevCredentials { return m.creds }
+
+// ClientOptions reach the mesh's peers' APIs with every scope.
+func (m *Mesh) ClientOptions() client.Options {
+	if m.creds == nil {
+		return client.Options{}
+	}
+	return m.creds.ClientOptions()
+}
+
+// Client returns a client of the peer of cluster.
+func (m *Mesh) Client(cluster string) (*client.Client, error) {
+	p, err := m.Peer(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return client.NewWith(p.HTTP, m.ClientOptions())
 }
 
 var regionNames = []string{"eu-west", "us-east", "ap-south", "sa-east", "af-south", "me-central"}
@@ -100,6 +125,14 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 		return nil, err
 	}
 	m := &Mesh{spec: spec}
+	scheme := "http://"
+	if !spec.Insecure {
+		creds, err := DevCredentialsIn(filepath.Join(spec.Dir, "tls"))
+		if err != nil {
+			return nil, err
+		}
+		m.creds, scheme = creds, "https://"
+	}
 	providers := []string{"aws", "gcp", "onprem"}
 	for r := 0; r < spec.Regions; r++ {
 		region := MeshRegionName(r)
@@ -122,7 +155,7 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 			}
 			p := &MeshPeer{
 				Region: region, Cluster: cluster,
-				HTTP:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
+				HTTP:    scheme + "127.0.0.1:" + strconv.Itoa(ports[0]),
 				Gossip:  "127.0.0.1:" + strconv.Itoa(ports[1]),
 				Raft:    "127.0.0.1:" + strconv.Itoa(ports[2]),
 				Zone:    fmt.Sprintf("%s-%c", region, 'a'+c%3),
@@ -143,6 +176,16 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 			} else {
 				join = p.Gossip
 			}
+			if m.creds != nil {
+				sec, err := m.creds.AgentArgs(region, cluster)
+				if err != nil {
+					m.Stop()
+					return nil, err
+				}
+				p.args = append(p.args, sec...)
+			} else {
+				p.args = append(p.args, "--insecure")
+			}
 			p.args = append(p.args, spec.ExtraArgs...)
 			p.args = append(p.args, spec.PeerArgs[cluster]...)
 			if err := m.start(p); err != nil {
@@ -152,8 +195,21 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 			m.peers = append(m.peers, p)
 		}
 	}
-	return m, m.writeJSON()
+	if err := m.writeJSON(); err != nil {
+		m.Stop()
+		return nil, err
+	}
+	if m.creds != nil {
+		if err := os.WriteFile(m.EnvFile(), []byte(m.creds.Env(m.peers[0].HTTP)), 0o600); err != nil {
+			m.Stop()
+			return nil, err
+		}
+	}
+	return m, nil
 }
+
+// EnvFile is Dir/env: the export lines that point the CLI at the mesh.
+func (m *Mesh) EnvFile() string { return filepath.Join(m.spec.Dir, "env") }
 
 func (m *Mesh) start(p *MeshPeer) error {
 	if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
@@ -275,7 +331,7 @@ func (m *Mesh) Stop() {
 // leader sees all the region's clusters.
 func (m *Mesh) WaitReady(ctx context.Context) error {
 	for _, p := range m.Peers() {
-		c, err := client.New(p.HTTP)
+		c, err := client.NewWith(p.HTTP, m.ClientOptions())
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,8 @@ func peerConfig(t testing.TB, dir, name string, expect int, join []string, label
 	cfg.Sim.ReadyDelay = 50 * time.Millisecond
 	cfg.FailbackDelay = 2 * time.Second
 	cfg.Logger = testLogger(t)
+	cfg.Insecure = true // TLS has its own tests (tls_test.go)
+	cfg.GossipKey = []byte("0123456789abcdef0123456789abcdef")
 	return cfg
 }
 

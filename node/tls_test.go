@@ -141,6 +141,11 @@ func TestTLSPeerRefusesToStartWithAWrongCertificate(t *testing.T) {
 		"not all three":                 {func(c *Config) { c.TLSCA, c.TLSCert = k.caFile(), crt }, "all three"},
 		"token without TLS":             {func(c *Config) { c.HTTPTokenFile = "tokens" }, "needs TLS"},
 		"client scopes without TLS":     {func(c *Config) { c.HTTPClientScopesFile = "clients" }, "--http-client-scopes needs TLS"},
+		"TLS without a gossip key": {func(c *Config) {
+			c.TLSCA, c.TLSCert, c.TLSKey, c.GossipKey = k.caFile(), okCrt, okKey, nil
+		}, "needs a gossip key"},
+		"neither TLS nor --insecure": {func(c *Config) { c.Insecure = false }, "refusing to start without TLS and a gossip key"},
+		"a gossip key but no TLS":    {func(c *Config) { c.Insecure = false }, "--insecure"},
 		"a token with an unknown scope": {func(c *Config) {
 			c.TLSCA, c.TLSCert, c.TLSKey, c.HTTPTokenFile = k.caFile(), okCrt, okKey, badTokens
 		}, `unknown scope "root"`},

@@ -42,7 +42,7 @@ func startBenchMeshPeers(ctx context.Context, b *bencher, n int, extra []string,
 	}
 	bm := &benchMesh{Mesh: m, dir: dir, clients: map[string]*client.Client{}}
 	for _, p := range m.Peers() {
-		c, err := client.New(p.HTTP)
+		c, err := m.Client(p.Cluster)
 		if err != nil {
 			bm.close()
 			return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -156,6 +157,11 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 	}()
 	clients := map[string]*client.Client{}
 	var join []string
+	// Secure, as a production region runs: TLS, tokens, a gossip key.
+	creds, err := node.DevCredentialsIn(filepath.Join(dir, "tls"))
+	if err != nil {
+		return f, err
+	}
 	for i := 0; i < 3; i++ {
 		cfg := node.DefaultConfig()
 		cfg.Region, cfg.Cluster = "eu-west", fmt.Sprintf("eu-%d", i+1)
@@ -168,6 +174,17 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 		cfg.Join = join
 		cfg.Sim.ReadyDelay = propReadyDelay
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if cfg.TLSCert, cfg.TLSKey, err = creds.Peer(cfg.Region, cfg.Cluster); err != nil {
+			return f, err
+		}
+		gk, err := creds.GossipKey(cfg.Region)
+		if err != nil {
+			return f, err
+		}
+		if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
+			return f, err
+		}
+		cfg.TLSCA, cfg.HTTPTokenFile = creds.CACert(), creds.TokenFile()
 		p, err := node.Start(cfg)
 		if err != nil {
 			return f, scrubPaths(err)
@@ -176,7 +193,7 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 		if join == nil {
 			join = []string{p.GossipAddr()}
 		}
-		if clients[cfg.Cluster], err = client.New(p.URL()); err != nil {
+		if clients[cfg.Cluster], err = client.NewWith(p.URL(), creds.ClientOptions()); err != nil {
 			return f, err
 		}
 	}

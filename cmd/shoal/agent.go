@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -111,6 +112,7 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "key of this peer's certificate")
 	fs.StringVar(&cfg.HTTPTokenFile, "http-token-file", "", "file of bearer tokens the HTTP API accepts: lines TOKEN [SCOPE,...], scopes read, write, admin, default read,write (needs TLS)")
 	fs.StringVar(&cfg.HTTPClientScopesFile, "http-client-scopes", "", "file granting scopes to client certificates: lines NAME [SCOPE,...], * for the others; default every client read,write (needs TLS)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "start without TLS and gossip key: the HTTP API, Raft and gossip ports are open to anyone who reaches them (never in production)")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest HTTP request body accepted")
 	fs.IntVar(&cfg.HTTPMaxConns, "http-max-conns", cfg.HTTPMaxConns, "HTTP connections served at once; more wait to be accepted")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -144,6 +146,7 @@ func runAgent(env *cliEnv, args []string) error {
 		return usageErr("--log-format %q: use text or json", *logFormat)
 	}
 
+	var devCreds *node.DevCredentials
 	if *dev {
 		if cfg.Region == "" {
 			cfg.Region = "dev"
@@ -163,6 +166,25 @@ func runAgent(env *cliEnv, args []string) error {
 		cfg.Gossip = gossip.ProfileLocal
 		if len(cfg.Labels) == 0 {
 			cfg.Labels = map[string]string{"env": "dev"}
+		}
+		if !cfg.Insecure && cfg.TLSCA == "" {
+			// Secure by default, with credentials of its own.
+			creds, err := node.DevCredentialsIn(filepath.Join(cfg.DataDir, "tls"))
+			if err != nil {
+				return err
+			}
+			if cfg.TLSCert, cfg.TLSKey, err = creds.Peer(cfg.Region, cfg.Cluster); err != nil {
+				return err
+			}
+			gk, err := creds.GossipKey(cfg.Region)
+			if err != nil {
+				return err
+			}
+			if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
+				return err
+			}
+			cfg.TLSCA, cfg.HTTPTokenFile = creds.CACert(), creds.TokenFile()
+			devCreds = creds
 		}
 	}
 
@@ -189,7 +211,11 @@ func runAgent(env *cliEnv, args []string) error {
 				fmt.Fprintf(env.stderr, "dev peer not ready: %v\n", err)
 				return
 			}
-			fmt.Fprintf(env.stdout, "==> Shoal dev agent ready: %s\n    try: shoal apply -f examples/ && shoal get workloads\n", peer.URL())
+			fmt.Fprintf(env.stdout, "==> Shoal dev agent ready: %s\n", peer.URL())
+			if devCreds != nil {
+				fmt.Fprintf(env.stdout, "==> point the CLI at it:\n%s", devCreds.Env(peer.URL()))
+			}
+			fmt.Fprintf(env.stdout, "    try: shoal apply -f examples/ && shoal get workloads\n")
 		}()
 	}
 	select {

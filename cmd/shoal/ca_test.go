@@ -53,6 +53,7 @@ func TestCAAndATLSPeer(t *testing.T) {
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.TLSCA = filepath.Join(dir, "ca.crt")
 	cfg.TLSCert, cfg.TLSKey = filepath.Join(dir, "eu-eu-1.crt"), filepath.Join(dir, "eu-eu-1.key")
+	cfg.GossipKey = []byte("0123456789abcdef")
 	p, err := node.Start(cfg)
 	if err != nil {
 		t.Fatal(err)

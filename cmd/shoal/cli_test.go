@@ -36,6 +36,7 @@ func startPeer(t *testing.T) *node.Peer {
 	cfg.BootstrapExpect = 1
 	cfg.Sim.ReadyDelay = 50 * time.Millisecond
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.Insecure = true // the dev tests run TLS end to end
 	p, err := node.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +209,24 @@ func TestCLIAgainstAPeer(t *testing.T) {
 
 	out = mustShoal(t, p, "status")
 	wantIn(t, "status", out, "Region:   eu", "Leader:   eu-1", "alive")
+
+	// What the simulated cluster holds, with the identities a real cluster
+	// would give its objects.
+	out = mustShoal(t, p, "simulate", "objects")
+	wantIn(t, "simulate objects", out, "Simulated cluster eu-1: Ready, 3 object(s)", "UID", "Deployment", "web", "8/8")
+	var sim api.SimulationView
+	if err := json.Unmarshal([]byte(mustShoal(t, p, "simulate", "objects", "-o", "json")), &sim); err != nil {
+		t.Fatal(err)
+	}
+	simUIDs := map[string]string{}
+	for _, o := range sim.Objects {
+		simUIDs[o.Kind+"/"+o.Name] = o.UID
+	}
+	for k, o := range p.Sim().Objects() {
+		if simUIDs[k.Kind+"/"+k.Name] != o.UID || o.UID == "" {
+			t.Errorf("simulate objects -o json: %s uid %q, the cluster holds %q", k.Display(), simUIDs[k.Kind+"/"+k.Name], o.UID)
+		}
+	}
 
 	out = mustShoal(t, p, "delete", "Deployment", "default/web")
 	wantIn(t, "delete", out, "Deployment default/web deleted")

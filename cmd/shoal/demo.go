@@ -80,7 +80,9 @@ func runDemo(env *cliEnv, args []string) error {
 	// Talk to a peer that survives the kill.
 	for _, p := range d.mesh.Peers() {
 		if p.Cluster != *victim {
-			d.client, _ = client.New(p.HTTP)
+			if d.client, err = d.mesh.Client(p.Cluster); err != nil {
+				return err
+			}
 			break
 		}
 	}

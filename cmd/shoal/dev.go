@@ -11,10 +11,11 @@ import (
 )
 
 func runDev(env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "dev", "dev [--regions N] [--clusters N] [--dir DIR] [-- AGENT FLAGS...]")
+	fs := newFlagSet(env, "dev", "dev [--regions N] [--clusters N] [--dir DIR] [--insecure] [-- AGENT FLAGS...]")
 	regions := fs.Int("regions", 1, "number of regions (regions do not exchange state yet: each runs on its own)")
 	clusters := fs.Int("clusters", 3, "clusters (peers) per region")
-	dir := fs.String("dir", ".shoal/dev", "directory for data dirs, logs and peers.json")
+	dir := fs.String("dir", ".shoal/dev", "directory for data dirs, logs, peers.json, env and the mesh's credentials (tls/)")
+	insecure := fs.Bool("insecure", false, "run the peers without TLS, token and gossip key (by default the mesh makes its own CA, certificates, token and gossip keys)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -30,7 +31,7 @@ func runDev(env *cliEnv, args []string) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	mesh, err := node.StartMesh(node.MeshSpec{Binary: self, Regions: *regions, Clusters: *clusters, Dir: abs, ExtraArgs: rest})
+	mesh, err := node.StartMesh(node.MeshSpec{Binary: self, Regions: *regions, Clusters: *clusters, Dir: abs, ExtraArgs: rest, Insecure: *insecure})
 	if err != nil {
 		return err
 	}
@@ -40,6 +41,9 @@ func runDev(env *cliEnv, args []string) error {
 	}
 	for _, p := range mesh.Peers() {
 		fmt.Fprintf(env.stdout, "%s %s %s\n", p.Region, p.Cluster, p.HTTP)
+	}
+	if creds := mesh.Credentials(); creds != nil {
+		fmt.Fprintf(env.stdout, "# point the CLI at the mesh (also in %s):\n%s", mesh.EnvFile(), creds.Env(mesh.Peers()[0].HTTP))
 	}
 	fmt.Fprintf(env.stderr, "wrote %s; logs in %s; Ctrl-C stops every peer\n", filepath.Join(abs, "peers.json"), abs)
 	sig := <-sigs

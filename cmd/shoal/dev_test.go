@@ -206,7 +206,7 @@ func TestDevMeshMultiProcess(t *testing.T) {
 	printed := map[string]string{}
 	for i := 0; i < 3; i++ {
 		f := strings.Fields(dev.line(t))
-		if len(f) != 3 || f[0] != "eu-west" || !strings.HasPrefix(f[2], "http://127.0.0.1:") {
+		if len(f) != 3 || f[0] != "eu-west" || !strings.HasPrefix(f[2], "https://127.0.0.1:") {
 			t.Fatalf("line %d of shoal dev: %q, want REGION CLUSTER HTTP-URL", i+1, f)
 		}
 		printed[f[1]] = f[2]
@@ -222,12 +222,34 @@ func TestDevMeshMultiProcess(t *testing.T) {
 	if len(peers) != 3 {
 		t.Fatalf("peers.json lists %d peers", len(peers))
 	}
+	// The mesh made its own credentials and says how to use them, in its
+	// output and in DIR/env.
+	env := exportLines(t, dev)
+	written, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil || !strings.Contains(string(written), "SHOAL_TOKEN="+env["SHOAL_TOKEN"]) {
+		t.Fatalf("DIR/env: %q, %v; printed %v", written, err, env)
+	}
+	opts := client.Options{CACert: env["SHOAL_CACERT"], Token: env["SHOAL_TOKEN"]}
+	if _, err := client.New(env["SHOAL_SERVER"]); err != nil {
+		t.Fatal(err)
+	}
 	clients := map[string]*client.Client{}
 	for _, p := range peers {
 		if p.Region != "eu-west" || p.PID <= 0 || printed[p.Cluster] != p.HTTP || p.DataDir == "" || p.Log == "" {
 			t.Fatalf("peers.json entry %+v does not match the printed %v", p, printed)
 		}
-		c, err := client.New(p.HTTP)
+		// Without credentials a peer answers 401.
+		bare, err := client.NewWith(p.HTTP, client.Options{CACert: opts.CACert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "a request without credentials to "+p.Cluster+" answered 401", func() error {
+			if _, err := bare.Status(context.Background()); err == nil || !strings.Contains(err.Error(), "unauthorized") {
+				return fmt.Errorf("%v, want unauthorized", err)
+			}
+			return nil
+		})
+		c, err := client.NewWith(p.HTTP, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,6 +308,20 @@ func TestDevMeshMultiProcess(t *testing.T) {
 	}
 }
 
+// exportLines reads the "export NAME=VALUE" lines a dev mode prints next.
+func exportLines(t *testing.T, c *child) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for len(env) < 3 {
+		l := c.line(t)
+		if kv, ok := strings.CutPrefix(l, "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = strings.Trim(v, "'")
+		}
+	}
+	return env
+}
+
 // busyPort says why a default port of `shoal agent -dev` is not free, or "".
 func busyPort() string {
 	for _, port := range []int{node.DefaultHTTPPort, node.DefaultGossipPort, node.DefaultRaftPort} {
@@ -311,7 +347,7 @@ func TestAgentDevIsReachableWithNoFlags(t *testing.T) {
 			node.DefaultHTTPPort, node.DefaultRaftPort, why)
 	}
 	agent := startChild(t, "agent", "-dev")
-	want := fmt.Sprintf("http://127.0.0.1:%d", node.DefaultHTTPPort)
+	want := fmt.Sprintf("https://127.0.0.1:%d", node.DefaultHTTPPort)
 	for {
 		l := agent.line(t)
 		if url, ok := strings.CutPrefix(l, "==> Shoal dev agent ready: "); ok {
@@ -321,7 +357,15 @@ func TestAgentDevIsReachableWithNoFlags(t *testing.T) {
 			break
 		}
 	}
-	t.Setenv("SHOAL_SERVER", "")
+	// It made its own CA, certificate, token and gossip key, and prints
+	// the export lines that point the CLI at it.
+	env := exportLines(t, agent)
+	if env["SHOAL_SERVER"] != want || env["SHOAL_CACERT"] == "" || env["SHOAL_TOKEN"] == "" {
+		t.Fatalf("export lines %v", env)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	code, out, errOut := shoal("status")
 	if code != 0 || !strings.Contains(out, "Leader:   dev-1") || !strings.Contains(out, "Region:   dev") {
 		t.Fatalf("shoal status: exit %d\n%s%s", code, out, errOut)
@@ -330,7 +374,7 @@ func TestAgentDevIsReachableWithNoFlags(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("shoal apply: exit %d\n%s%s", code, out, errOut)
 	}
-	c, err := client.New(want)
+	c, err := client.NewWith(want, client.Options{CACert: env["SHOAL_CACERT"], Token: env["SHOAL_TOKEN"]})
 	if err != nil {
 		t.Fatal(err)
 	}

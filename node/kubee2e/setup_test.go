@@ -5,11 +5,14 @@ package kubee2e_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +98,8 @@ type region struct {
 	t      *testing.T
 	cp     *kubetest.ControlPlane
 	peers  map[string]*node.Peer
+	cfgs   map[string]node.Config
+	creds  *node.DevCredentials
 	client *client.Client
 }
 
@@ -107,8 +112,13 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 		t.Fatal(err) // ErrNoBinaries says to run `make k8s-tools`; `make test` does
 	}
 	t.Cleanup(cp.Stop)
-	r := &region{t: t, cp: cp, peers: map[string]*node.Peer{}}
+	r := &region{t: t, cp: cp, peers: map[string]*node.Peer{}, cfgs: map[string]node.Config{}}
 	dir := t.TempDir()
+	// The peers run as in production: TLS, tokens, a gossip key.
+	r.creds, err = node.DevCredentialsIn(filepath.Join(dir, "tls"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var join []string
 	for i, c := range cp.Clusters {
 		cfg := node.DefaultConfig()
@@ -122,17 +132,34 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 		cfg.FailbackDelay = 3 * time.Second
 		cfg.Kubeconfig = installPeerRBAC(t, ctx, c, allow)
 		cfg.Logger = logger().With("peer", c.Name)
+		if cfg.TLSCert, cfg.TLSKey, err = r.creds.Peer(cfg.Region, cfg.Cluster); err != nil {
+			t.Fatal(err)
+		}
+		gk, err := r.creds.GossipKey(cfg.Region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLSCA, cfg.HTTPTokenFile = r.creds.CACert(), r.creds.TokenFile()
 		p, err := node.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = p.Shutdown() })
 		if join == nil {
 			join = []string{p.GossipAddr()}
 		}
-		r.peers[c.Name] = p
+		// A restart reuses the ports the peer got, as a real restart would.
+		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = portOf(p.HTTPAddr()), portOf(p.GossipAddr()), portOf(p.Raft().Addr())
+		r.peers[c.Name], r.cfgs[c.Name] = p, cfg
 	}
-	r.client, err = client.New(r.peers["eu-2"].URL())
+	t.Cleanup(func() {
+		for _, p := range r.peers {
+			_ = p.Shutdown()
+		}
+	})
+	r.client, err = r.clientOf("eu-2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,4 +213,34 @@ func (r *region) apply(ctx context.Context, yamlDoc string) {
 	if _, err := r.client.Apply(ctx, []byte(yamlDoc)); err != nil {
 		r.t.Fatalf("apply: %v", err)
 	}
+}
+
+func portOf(addr string) int {
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
+// clientOf returns a client of the peer of cluster, with every scope.
+func (r *region) clientOf(cluster string) (*client.Client, error) {
+	return client.NewWith(r.peers[cluster].URL(), r.creds.ClientOptions())
+}
+
+// kill stops a peer without leaving; its cluster outlives it.
+func (r *region) kill(cluster string) {
+	r.t.Helper()
+	if err := r.peers[cluster].Shutdown(); err != nil {
+		r.t.Logf("shutdown %s: %v", cluster, err)
+	}
+	delete(r.peers, cluster)
+}
+
+// restart starts a killed peer again with its data dir and ports.
+func (r *region) restart(cluster string) {
+	r.t.Helper()
+	p, err := node.Start(r.cfgs[cluster])
+	if err != nil {
+		r.t.Fatalf("restart %s: %v", cluster, err)
+	}
+	r.peers[cluster] = p
 }
