@@ -49,16 +49,30 @@ type Config struct {
 	Region string
 
 	// BindAddr is the IP address to listen on for gossip (UDP and TCP).
+	// Ignored when Transport is set.
 	BindAddr string
 	// BindPort is the port to listen on; 0 picks a free port, which
-	// Pool.LocalAddr then reports.
+	// Pool.LocalAddr then reports. Ignored when Transport is set.
 	BindPort int
 	// AdvertiseAddr is the IP address other members use to reach this one.
 	// Empty means BindAddr (or a private address of the host if BindAddr is
-	// unspecified).
+	// unspecified); with a Transport, the address the transport reports.
 	AdvertiseAddr string
 	// AdvertisePort is the port other members use; 0 means the bound port.
+	// With a Transport, AdvertiseAddr and AdvertisePort are set together or
+	// not at all: the pool cannot know which port the transport is bound to.
 	AdvertisePort int
+
+	// Transport, if set, carries the pool's gossip instead of a memberlist
+	// NetTransport bound to BindAddr:BindPort: this is how tests and the
+	// chaos harness inject faults (see FaultTransport). The transport must
+	// already be listening; BindAddr and BindPort are then ignored, and
+	// AdvertiseAddr and AdvertisePort are handed to its FinalAdvertiseAddr.
+	// Join addresses without a port default to the port it advertises. The
+	// pool owns the transport from New on: Shutdown, or a New that fails,
+	// shuts it down. Its methods are called from memberlist's goroutines
+	// and must be safe for concurrent use, as memberlist requires.
+	Transport memberlist.NodeAwareTransport
 
 	// Profile records which profile the timings below came from. It is
 	// informational: the timings are what counts.
@@ -248,8 +262,12 @@ func (c Config) Validate() error {
 	default:
 		bad("Profile %q is unknown: use %q, %q or %q", c.Profile, ProfileLAN, ProfileEdge, ProfileLocal)
 	}
-	if net.ParseIP(c.BindAddr) == nil {
+	if c.Transport == nil && net.ParseIP(c.BindAddr) == nil {
 		bad("BindAddr %q is not an IP address", c.BindAddr)
+	}
+	if c.Transport != nil && (c.AdvertiseAddr == "") != (c.AdvertisePort == 0) {
+		bad("AdvertiseAddr %q and AdvertisePort %d: with a Transport set both (the address others dial) or neither (the transport advertises its own)",
+			c.AdvertiseAddr, c.AdvertisePort)
 	}
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
 		bad("AdvertiseAddr %q is not an IP address", c.AdvertiseAddr)
@@ -314,8 +332,8 @@ func (c Config) Validate() error {
 // label is memberlist's Label for the region's pool.
 func (c Config) label() string { return labelPrefix + c.Region }
 
-// memberlistConfig translates c into memberlist's Config. Delegates and the
-// logger are set by New.
+// memberlistConfig translates c into memberlist's Config. The transport,
+// its ports, the delegates and the logger are set by New.
 func (c Config) memberlistConfig() *memberlist.Config {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = c.Name
@@ -324,10 +342,6 @@ func (c Config) memberlistConfig() *memberlist.Config {
 	mc.BindPort = c.BindPort
 	mc.AdvertiseAddr = c.AdvertiseAddr
 	mc.AdvertisePort = c.AdvertisePort
-	if mc.AdvertisePort == 0 {
-		// memberlist replaces it with the bound port when BindPort is 0.
-		mc.AdvertisePort = c.BindPort
-	}
 	if len(c.SecretKey) > 0 {
 		mc.SecretKey = append([]byte(nil), c.SecretKey...)
 	}

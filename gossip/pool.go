@@ -51,6 +51,10 @@ type Pool struct {
 	localIP   net.IP
 	localPort int
 	localAddr string
+	// joinPort is the port of join addresses given without one; bindIP is
+	// the address the pool listens on, nil with an injected Transport.
+	joinPort int
+	bindIP   net.IP
 
 	mu        sync.Mutex
 	localMeta []byte // what NodeMeta gossips
@@ -63,8 +67,16 @@ type Pool struct {
 // until Join. meta is the local peer's metadata: Region and Cluster may be
 // empty (they are taken from cfg) but must otherwise match cfg; Version is
 // set to MetaVersion. meta is not modified or kept. New returns an error
-// wrapping ErrBadConfig, ErrBadMeta or ErrMetaTooLarge for bad input.
-func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
+// wrapping ErrBadConfig, ErrBadMeta or ErrMetaTooLarge for bad input. If
+// New fails, it has shut cfg.Transport down (the pool owns it either way).
+func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
+	if cfg.Transport != nil {
+		defer func() {
+			if err != nil {
+				_ = cfg.Transport.Shutdown()
+			}
+		}()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -87,6 +99,17 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
 	d := delegate{p: p}
 	mc := cfg.memberlistConfig()
 	mc.Logger = newMemberlistLogger(p.log)
+	ts, err := setupTransport(cfg, mc.Logger)
+	if err != nil {
+		p.events.close()
+		return nil, err
+	}
+	mc.Transport = ts.transport
+	mc.BindPort, mc.AdvertisePort = ts.bindPort, ts.advertisePort
+	p.joinPort = ts.bindPort
+	if cfg.Transport == nil {
+		p.bindIP = net.ParseIP(cfg.BindAddr)
+	}
 	mc.Delegate = d
 	mc.Events = d
 	mc.Alive = d
@@ -94,7 +117,12 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		p.events.close()
-		return nil, fmt.Errorf("gossip: start memberlist for cluster %q on %s:%d: %w", cfg.Name, cfg.BindAddr, cfg.BindPort, err)
+		if cfg.Transport == nil {
+			// memberlist shuts the transport down only on some of its
+			// errors; a second Shutdown is harmless.
+			_ = ts.transport.Shutdown()
+		}
+		return nil, fmt.Errorf("gossip: start memberlist for cluster %q: %w", cfg.Name, err)
 	}
 	p.ml = ml
 	local := ml.LocalNode()
@@ -104,7 +132,7 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
 }
 
 // Join contacts the given gossip addresses (host:port; a missing port means
-// the local bind port) and merges state with each that answers. It returns
+// the local bind port, or with a Config.Transport the port it advertises) and merges state with each that answers. It returns
 // how many answered, which counts this pool itself if one of addrs is its
 // own address. The error, if any, lists the addresses that failed; n > 0
 // with an error means a partial success.
@@ -194,7 +222,7 @@ func (p *Pool) isSelf(ctx context.Context, addr string) bool {
 	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		host, portStr = addr, strconv.Itoa(p.cfg.BindPort)
+		host, portStr = addr, strconv.Itoa(p.joinPort)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port != p.localPort {
@@ -204,12 +232,11 @@ func (p *Pool) isSelf(ctx context.Context, addr string) bool {
 	if err != nil {
 		return false
 	}
-	bind := net.ParseIP(p.cfg.BindAddr)
 	for _, ip := range ips {
 		if ip.Equal(p.localIP) || ip.IsUnspecified() {
 			return true
 		}
-		if ip.IsLoopback() && (bind.IsLoopback() || bind.IsUnspecified()) {
+		if ip.IsLoopback() && (p.bindIP.IsLoopback() || p.bindIP.IsUnspecified()) {
 			return true
 		}
 	}
