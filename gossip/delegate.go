@@ -165,6 +165,9 @@ func (p *Pool) nodeAlive(n *memberlist.Node, join bool) {
 	ev := Event{Type: typ, Member: r.m.clone()}
 	p.mu.Unlock()
 
+	if p.learner != nil {
+		p.learner.Learn(n.Name, ev.Member.Addr)
+	}
 	if !changed {
 		return
 	}

@@ -44,6 +44,8 @@ type Pool struct {
 	shutdown bool
 	// updateMu serialises UpdateMeta.
 	updateMu sync.Mutex
+	// learner is the transport's address learner, if it has one.
+	learner addressLearner
 
 	// The local node's advertised address, read once at New: memberlist's
 	// LocalNode is its live record, which UpdateNode rewrites, so reading
@@ -96,6 +98,7 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 		members:   make(map[string]*record),
 		reclaims:  make(map[string]bool),
 	}
+	p.learner, _ = cfg.Transport.(addressLearner)
 	d := delegate{p: p}
 	mc := cfg.memberlistConfig()
 	mc.Logger = newMemberlistLogger(p.log)
@@ -382,8 +385,8 @@ func (p *Pool) announceLeave(deadline time.Time) {
 }
 
 // Shutdown stops gossiping without leaving: the others see this member fail
-// (use Leave first for a graceful exit). It closes the Events channel. It
-// is safe to call more than once.
+// (use Leave first for a graceful exit). It closes the Events channel and
+// shuts the transport down. It is safe to call more than once.
 func (p *Pool) Shutdown() error {
 	p.life.Lock()
 	defer p.life.Unlock()
