@@ -132,6 +132,15 @@ type Config struct {
 	// address.
 	DeadNodeReclaimTime time.Duration
 
+	// ReconnectInterval is how often the pool tries to reach one member it
+	// saw fail (not leave), picked at random, by joining its last address:
+	// memberlist itself stops talking to dead members, so without this a
+	// healed partition stays split. 0 disables it.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long after a member failed the pool keeps
+	// trying to reach it.
+	ReconnectTimeout time.Duration
+
 	// BroadcastTimeout bounds how long UpdateMeta and Leave wait for their
 	// message to be sent to at least one other member.
 	BroadcastTimeout time.Duration
@@ -168,6 +177,8 @@ func DefaultLANConfig() Config {
 		PushPullInterval:        30 * time.Second,
 		TCPTimeout:              10 * time.Second,
 		DeadNodeReclaimTime:     10 * time.Second,
+		ReconnectInterval:       5 * time.Second,
+		ReconnectTimeout:        24 * time.Hour,
 		BroadcastTimeout:        5 * time.Second,
 		EventBuffer:             256,
 	}
@@ -194,6 +205,8 @@ func DefaultEdgeConfig() Config {
 		PushPullInterval:        60 * time.Second,
 		TCPTimeout:              30 * time.Second,
 		DeadNodeReclaimTime:     60 * time.Second,
+		ReconnectInterval:       30 * time.Second,
+		ReconnectTimeout:        72 * time.Hour,
 		BroadcastTimeout:        30 * time.Second,
 		EventBuffer:             256,
 	}
@@ -220,6 +233,8 @@ func DefaultLocalConfig() Config {
 		PushPullInterval:        5 * time.Second,
 		TCPTimeout:              2 * time.Second,
 		DeadNodeReclaimTime:     200 * time.Millisecond,
+		ReconnectInterval:       250 * time.Millisecond,
+		ReconnectTimeout:        10 * time.Minute,
 		BroadcastTimeout:        2 * time.Second,
 		EventBuffer:             256,
 	}
@@ -298,6 +313,12 @@ func (c Config) Validate() error {
 		if f.d <= 0 {
 			bad("%s is %v: it must be positive", f.name, f.d)
 		}
+	}
+	if c.ReconnectInterval < 0 {
+		bad("ReconnectInterval is %v: it must not be negative (0 disables reconnecting)", c.ReconnectInterval)
+	}
+	if c.ReconnectInterval > 0 && c.ReconnectTimeout <= 0 {
+		bad("ReconnectTimeout is %v: it must be positive when ReconnectInterval (%v) is set", c.ReconnectTimeout, c.ReconnectInterval)
 	}
 	if c.DeadNodeReclaimTime < 0 {
 		bad("DeadNodeReclaimTime is %v: it must not be negative", c.DeadNodeReclaimTime)

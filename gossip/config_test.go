@@ -57,6 +57,9 @@ func TestValidate(t *testing.T) {
 		{"reclaim", func(c *Config) { c.DeadNodeReclaimTime = -1 }, "DeadNodeReclaimTime"},
 		{"buffer", func(c *Config) { c.EventBuffer = 0 }, "EventBuffer"},
 		{"push pull", func(c *Config) { c.PushPullInterval = 0 }, "PushPullInterval"},
+		{"no reconnect", func(c *Config) { c.ReconnectInterval, c.ReconnectTimeout = 0, 0 }, ""},
+		{"negative reconnect", func(c *Config) { c.ReconnectInterval = -time.Second }, "ReconnectInterval"},
+		{"reconnect without timeout", func(c *Config) { c.ReconnectTimeout = 0 }, "ReconnectTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultLANConfig()

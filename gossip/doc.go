@@ -21,6 +21,11 @@
 // warning. With Config.SecretKey all gossip is encrypted and authenticated
 // (memberlist keyring); a member without the key cannot join.
 //
+// memberlist stops talking to a member once it has declared it dead, so a
+// healed partition would stay split; the pool therefore keeps joining a
+// random failed (not left) member every Config.ReconnectInterval, for
+// Config.ReconnectTimeout after the failure, as Serf does.
+//
 // A graceful Leave is told apart from a failure by a leave announcement sent
 // to every member before memberlist's own leave message, because memberlist
 // v0.6.0 does not tell its users which of the two happened. memberlist does

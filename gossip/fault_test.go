@@ -328,3 +328,59 @@ func TestOneWayCut(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAndHeal cuts eu-3 off on both sides of each link, then heals the
+// network without restarting anything: every pool must see the cut as
+// failures, then everyone alive again. The cut lasts longer than
+// GossipToTheDeadTime, as real partitions do, so that memberlist has stopped
+// talking to the dead members and only the pool's reconnecting heals it.
+func TestBlockAndHeal(t *testing.T) {
+	const toTheDead = 300 * time.Millisecond
+	short := func(c *Config) { c.GossipToTheDeadTime = toTheDead }
+	a, fa := startFaultPool(t, "eu-1", short)
+	b, fb := startFaultPool(t, "eu-2", short)
+	c, fc := startFaultPool(t, "eu-3", short)
+	pools := []*Pool{a, b, c}
+	joinAll(t, pools...)
+
+	fa.Block("eu-3")
+	fb.Block("eu-3")
+	fc.Block("eu-1")
+	fc.Block("eu-2")
+	waitFor(t, 20*time.Second, "both sides see the other failed", func() error {
+		if err := alive(pools[:2], "eu-1", "eu-2"); err != nil {
+			return err
+		}
+		if err := alive(pools[2:], "eu-3"); err != nil {
+			return err
+		}
+		for _, pair := range [][2]*Pool{{a, c}, {b, c}, {c, a}, {c, b}} {
+			if m, _ := member(pair[0], pair[1].cfg.Name); m.State != StateDead {
+				return fmt.Errorf("%s sees %s %s", pair[0].cfg.Name, m.Name, m.State)
+			}
+		}
+		return nil
+	})
+	for _, ft := range []*FaultTransport{fa, fb, fc} {
+		if st := ft.Stats(); st.PacketsDroppedOut == 0 {
+			t.Errorf("the block dropped no packet: %+v", st)
+		}
+	}
+	waitFor(t, 10*time.Second, "memberlist no longer gossips to the dead", func() error {
+		for _, p := range pools {
+			for _, m := range p.Members() {
+				if m.State == StateDead && time.Since(m.Since) < 2*toTheDead {
+					return fmt.Errorf("%s declared %s dead %v ago", p.cfg.Name, m.Name, time.Since(m.Since))
+				}
+			}
+		}
+		return nil
+	})
+
+	for _, ft := range []*FaultTransport{fa, fb, fc} {
+		ft.Heal()
+	}
+	waitFor(t, 30*time.Second, "everyone is alive again after the heal", func() error {
+		return alive(pools, "eu-1", "eu-2", "eu-3")
+	})
+}

@@ -44,6 +44,10 @@ type Pool struct {
 	shutdown bool
 	// updateMu serialises UpdateMeta.
 	updateMu sync.Mutex
+	// stopLoops stops the reconnect loop; loops waits for it.
+	stopLoops     chan struct{}
+	stopLoopsOnce sync.Once
+	loops         sync.WaitGroup
 	// learner is the transport's address learner, if it has one.
 	learner addressLearner
 
@@ -97,6 +101,7 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 		localMeta: buf,
 		members:   make(map[string]*record),
 		reclaims:  make(map[string]bool),
+		stopLoops: make(chan struct{}),
 	}
 	p.learner, _ = cfg.Transport.(addressLearner)
 	d := delegate{p: p}
@@ -130,6 +135,9 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 	p.ml = ml
 	local := ml.LocalNode()
 	p.localIP, p.localPort, p.localAddr = append(net.IP(nil), local.Addr...), int(local.Port), local.Address()
+	if cfg.ReconnectInterval > 0 {
+		p.loops.Go(func() { p.reconnectLoop(p.stopLoops) })
+	}
 	p.log.Info("gossip pool started", "addr", p.LocalAddr(), "profile", cfg.Profile, "encrypted", len(cfg.SecretKey) > 0)
 	return p, nil
 }
@@ -386,8 +394,11 @@ func (p *Pool) announceLeave(deadline time.Time) {
 
 // Shutdown stops gossiping without leaving: the others see this member fail
 // (use Leave first for a graceful exit). It closes the Events channel and
-// shuts the transport down. It is safe to call more than once.
+// shuts the transport down. It waits for a reconnect attempt in flight (at
+// most TCPTimeout). It is safe to call more than once.
 func (p *Pool) Shutdown() error {
+	p.stopLoopsOnce.Do(func() { close(p.stopLoops) })
+	defer p.loops.Wait()
 	p.life.Lock()
 	defer p.life.Unlock()
 	if p.shutdown {
