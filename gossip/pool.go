@@ -36,6 +36,7 @@ type Pool struct {
 	cfg    Config
 	log    *slog.Logger
 	ml     *memberlist.Memberlist
+	guard  *inboundGuard
 	events *eventQueue
 
 	// life is held (read) by Join, UpdateMeta and Leave while they use ml,
@@ -76,9 +77,10 @@ type Pool struct {
 // wrapping ErrBadConfig, ErrBadMeta or ErrMetaTooLarge for bad input. If
 // New fails, it has shut cfg.Transport down (the pool owns it either way).
 func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
+	var guard *inboundGuard // once set, shutting it down shuts the transport down
 	if cfg.Transport != nil {
 		defer func() {
-			if err != nil {
+			if err != nil && guard == nil {
 				_ = cfg.Transport.Shutdown()
 			}
 		}()
@@ -112,7 +114,9 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 		p.events.close()
 		return nil, err
 	}
-	mc.Transport = ts.transport
+	guard = newInboundGuard(ts.transport, cfg.label(), mc.SecretKey, p.log)
+	p.guard = guard
+	mc.Transport = guard
 	mc.BindPort, mc.AdvertisePort = ts.bindPort, ts.advertisePort
 	p.joinPort = ts.bindPort
 	if cfg.Transport == nil {
@@ -125,11 +129,9 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		p.events.close()
-		if cfg.Transport == nil {
-			// memberlist shuts the transport down only on some of its
-			// errors; a second Shutdown is harmless.
-			_ = ts.transport.Shutdown()
-		}
+		// memberlist shuts the transport down only on some of its errors;
+		// the guard shuts it down once.
+		_ = guard.Shutdown()
 		return nil, fmt.Errorf("gossip: start memberlist for cluster %q: %w", cfg.Name, err)
 	}
 	p.ml = ml
@@ -327,6 +329,11 @@ func (p *Pool) LocalMember() Member {
 	}
 	return m
 }
+
+// InboundStats returns how much inbound gossip the pool has dropped before
+// memberlist saw it: over a cap, malformed, of another region or not sealed
+// with the pool's key.
+func (p *Pool) InboundStats() InboundStats { return p.guard.stats() }
 
 // LocalAddr returns the gossip address (host:port) other members use to
 // reach this one, with the real port when Config.BindPort was 0.
