@@ -363,6 +363,13 @@ func (c Config) memberlistConfig() *memberlist.Config {
 	mc.BindPort = c.BindPort
 	mc.AdvertiseAddr = c.AdvertiseAddr
 	mc.AdvertisePort = c.AdvertisePort
+	// A region has at most tens of peers: packets stay under memberlist's
+	// 1,400-byte budget and a push/pull is tens of KB, so LZW saves little
+	// and costs CPU on every send (streams are compressed unconditionally).
+	// Off, no legitimate compressed message comes from an up-to-date peer;
+	// the inbound guard still accepts them within its caps, for peers that
+	// compress during a rolling upgrade.
+	mc.EnableCompression = false
 	if len(c.SecretKey) > 0 {
 		mc.SecretKey = append([]byte(nil), c.SecretKey...)
 	}

@@ -93,6 +93,9 @@ func TestMemberlistConfig(t *testing.T) {
 		mc.DeadNodeReclaimTime != cfg.DeadNodeReclaimTime {
 		t.Errorf("timings not carried over: %+v", mc)
 	}
+	if mc.EnableCompression {
+		t.Error("memberlist compression is on")
+	}
 	cfg.SecretKey[0] = 0
 	if mc.SecretKey[0] != 7 {
 		t.Error("memberlist config shares the key slice")
