@@ -42,8 +42,13 @@
 //
 // A graceful Leave is told apart from a failure by a leave announcement sent
 // to every member before memberlist's own leave message, because memberlist
-// v0.6.0 does not tell its users which of the two happened. memberlist does
-// not report suspicion either, so StateSuspect is never reported.
+// v0.6.0 does not tell its users which of the two happened. Anyone who can
+// gossip can announce anyone's leave, so an announcement only counts if
+// memberlist reports that very member gone within 2 × BroadcastTimeout of
+// it (or at most BroadcastTimeout before it, when memberlist's message
+// overtook it); otherwise it expires, and a forged announcement for a live
+// member has no lasting effect. memberlist does not report suspicion
+// either, so StateSuspect is never reported.
 //
 // Timing comes from a profile: DefaultLANConfig (a killed peer is dead in
 // about 2 s), DefaultEdgeConfig (tens of seconds, for flapping links) and

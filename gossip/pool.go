@@ -341,11 +341,13 @@ func (p *Pool) LocalAddr() string { return p.localAddr }
 
 // Leave leaves the pool gracefully: the other members see StateLeft and
 // EventLeft instead of a failure. It first tells every live member that it
-// is leaving, then broadcasts memberlist's leave, waiting up to timeout
-// (0: Config.BroadcastTimeout) in all. On ErrBroadcastTimeout the others
-// may see a failure instead, once their failure detector notices. The pool
-// keeps answering gossip until Shutdown, which should follow. Leave blocks
-// Shutdown while it runs.
+// is leaving (for at most Config.BroadcastTimeout), then broadcasts
+// memberlist's leave, waiting up to timeout (0: Config.BroadcastTimeout) in
+// all. The others believe the announcement only if memberlist's leave
+// reaches them within 2 × BroadcastTimeout of it. On ErrBroadcastTimeout
+// they may see a failure instead, once their failure detector notices. The
+// pool keeps answering gossip until Shutdown, which should follow. Leave
+// blocks Shutdown while it runs.
 func (p *Pool) Leave(timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = p.cfg.BroadcastTimeout
@@ -360,7 +362,13 @@ func (p *Pool) Leave(timeout time.Duration) error {
 	p.leaving = true
 	p.mu.Unlock()
 
-	p.announceLeave(deadline)
+	// The others give memberlist's leave 2 × BroadcastTimeout after the
+	// announcement to arrive: keep the announcement shorter than that.
+	announced := time.Now().Add(p.cfg.BroadcastTimeout)
+	if deadline.Before(announced) {
+		announced = deadline
+	}
+	p.announceLeave(announced)
 	if err := p.ml.Leave(time.Until(deadline)); err != nil {
 		return fmt.Errorf("%w: leave of %q: %v", ErrBroadcastTimeout, p.cfg.Name, err)
 	}
