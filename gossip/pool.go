@@ -145,10 +145,11 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 }
 
 // Join contacts the given gossip addresses (host:port; a missing port means
-// the local bind port, or with a Config.Transport the port it advertises) and merges state with each that answers. It returns
-// how many answered, which counts this pool itself if one of addrs is its
-// own address. The error, if any, lists the addresses that failed; n > 0
-// with an error means a partial success.
+// the local bind port, or with a Config.Transport the port it advertises)
+// and merges state with each that answers. It returns how many answered,
+// which counts this pool itself if one of addrs is its own address. The
+// error, if any, lists the addresses that failed; n > 0 with an error means
+// a partial success.
 func (p *Pool) Join(addrs []string) (int, error) {
 	p.life.RLock()
 	defer p.life.RUnlock()

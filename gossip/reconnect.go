@@ -42,10 +42,13 @@ func (p *Pool) reconnectLoop(stop <-chan struct{}) {
 }
 
 // reconnectTarget picks a random member that failed less than
-// ReconnectTimeout ago.
+// ReconnectTimeout ago, unless this pool is leaving.
 func (p *Pool) reconnectTarget(now time.Time) (name, addr string, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.leaving {
+		return "", "", false
+	}
 	var dead []Member
 	for _, r := range p.members {
 		if r.m.State == StateDead && r.m.Addr != "" && now.Sub(r.m.Since) <= p.cfg.ReconnectTimeout {
