@@ -72,6 +72,8 @@ func (g *inboundGuard) stats() InboundStats {
 	return InboundStats{PacketsDropped: g.packets.Load(), StreamsDropped: g.streams.Load(), Oversized: g.oversized.Load()}
 }
 
+// FinalAdvertiseAddr, WriteTo and WriteToAddress are the inner
+// transport's: outbound traffic passes through.
 func (g *inboundGuard) FinalAdvertiseAddr(ip string, port int) (net.IP, int, error) {
 	return g.inner.FinalAdvertiseAddr(ip, port)
 }
@@ -84,6 +86,7 @@ func (g *inboundGuard) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 	return g.inner.WriteToAddress(b, a)
 }
 
+// PacketCh delivers the inbound packets that passed the checks.
 func (g *inboundGuard) PacketCh() <-chan *memberlist.Packet { return g.relay.packets }
 
 // DialTimeout and DialAddressTimeout check the response memberlist reads
@@ -104,6 +107,8 @@ func (g *inboundGuard) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 	return g.wrap(c, false), nil
 }
 
+// StreamCh delivers the inbound streams, each checked as memberlist reads
+// it.
 func (g *inboundGuard) StreamCh() <-chan net.Conn { return g.relay.streams }
 
 // Shutdown shuts the inner transport down, then stops relaying. It is safe
