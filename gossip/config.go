@@ -49,16 +49,30 @@ type Config struct {
 	Region string
 
 	// BindAddr is the IP address to listen on for gossip (UDP and TCP).
+	// Ignored when Transport is set.
 	BindAddr string
 	// BindPort is the port to listen on; 0 picks a free port, which
-	// Pool.LocalAddr then reports.
+	// Pool.LocalAddr then reports. Ignored when Transport is set.
 	BindPort int
 	// AdvertiseAddr is the IP address other members use to reach this one.
 	// Empty means BindAddr (or a private address of the host if BindAddr is
-	// unspecified).
+	// unspecified); with a Transport, the address the transport reports.
 	AdvertiseAddr string
 	// AdvertisePort is the port other members use; 0 means the bound port.
+	// With a Transport, AdvertiseAddr and AdvertisePort are set together or
+	// not at all: the pool cannot know which port the transport is bound to.
 	AdvertisePort int
+
+	// Transport, if set, carries the pool's gossip instead of a memberlist
+	// NetTransport bound to BindAddr:BindPort: this is how tests and the
+	// chaos harness inject faults (see FaultTransport). The transport must
+	// already be listening; BindAddr and BindPort are then ignored, and
+	// AdvertiseAddr and AdvertisePort are handed to its FinalAdvertiseAddr.
+	// Join addresses without a port default to the port it advertises. The
+	// pool owns the transport from New on: Shutdown, or a New that fails,
+	// shuts it down. Its methods are called from memberlist's goroutines
+	// and must be safe for concurrent use, as memberlist requires.
+	Transport memberlist.NodeAwareTransport
 
 	// Profile records which profile the timings below came from. It is
 	// informational: the timings are what counts.
@@ -118,6 +132,15 @@ type Config struct {
 	// address.
 	DeadNodeReclaimTime time.Duration
 
+	// ReconnectInterval is how often the pool tries to reach one member it
+	// saw fail (not leave), picked at random, by joining its last address:
+	// memberlist itself stops talking to dead members, so without this a
+	// healed partition stays split. 0 disables it.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long after a member failed the pool keeps
+	// trying to reach it.
+	ReconnectTimeout time.Duration
+
 	// BroadcastTimeout bounds how long UpdateMeta and Leave wait for their
 	// message to be sent to at least one other member.
 	BroadcastTimeout time.Duration
@@ -154,6 +177,8 @@ func DefaultLANConfig() Config {
 		PushPullInterval:        30 * time.Second,
 		TCPTimeout:              10 * time.Second,
 		DeadNodeReclaimTime:     10 * time.Second,
+		ReconnectInterval:       5 * time.Second,
+		ReconnectTimeout:        24 * time.Hour,
 		BroadcastTimeout:        5 * time.Second,
 		EventBuffer:             256,
 	}
@@ -180,6 +205,8 @@ func DefaultEdgeConfig() Config {
 		PushPullInterval:        60 * time.Second,
 		TCPTimeout:              30 * time.Second,
 		DeadNodeReclaimTime:     60 * time.Second,
+		ReconnectInterval:       30 * time.Second,
+		ReconnectTimeout:        72 * time.Hour,
 		BroadcastTimeout:        30 * time.Second,
 		EventBuffer:             256,
 	}
@@ -206,6 +233,8 @@ func DefaultLocalConfig() Config {
 		PushPullInterval:        5 * time.Second,
 		TCPTimeout:              2 * time.Second,
 		DeadNodeReclaimTime:     200 * time.Millisecond,
+		ReconnectInterval:       250 * time.Millisecond,
+		ReconnectTimeout:        10 * time.Minute,
 		BroadcastTimeout:        2 * time.Second,
 		EventBuffer:             256,
 	}
@@ -248,8 +277,12 @@ func (c Config) Validate() error {
 	default:
 		bad("Profile %q is unknown: use %q, %q or %q", c.Profile, ProfileLAN, ProfileEdge, ProfileLocal)
 	}
-	if net.ParseIP(c.BindAddr) == nil {
+	if c.Transport == nil && net.ParseIP(c.BindAddr) == nil {
 		bad("BindAddr %q is not an IP address", c.BindAddr)
+	}
+	if c.Transport != nil && (c.AdvertiseAddr == "") != (c.AdvertisePort == 0) {
+		bad("AdvertiseAddr %q and AdvertisePort %d: with a Transport set both (the address others dial) or neither (the transport advertises its own)",
+			c.AdvertiseAddr, c.AdvertisePort)
 	}
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
 		bad("AdvertiseAddr %q is not an IP address", c.AdvertiseAddr)
@@ -280,6 +313,12 @@ func (c Config) Validate() error {
 		if f.d <= 0 {
 			bad("%s is %v: it must be positive", f.name, f.d)
 		}
+	}
+	if c.ReconnectInterval < 0 {
+		bad("ReconnectInterval is %v: it must not be negative (0 disables reconnecting)", c.ReconnectInterval)
+	}
+	if c.ReconnectInterval > 0 && c.ReconnectTimeout <= 0 {
+		bad("ReconnectTimeout is %v: it must be positive when ReconnectInterval (%v) is set", c.ReconnectTimeout, c.ReconnectInterval)
 	}
 	if c.DeadNodeReclaimTime < 0 {
 		bad("DeadNodeReclaimTime is %v: it must not be negative", c.DeadNodeReclaimTime)
@@ -314,8 +353,8 @@ func (c Config) Validate() error {
 // label is memberlist's Label for the region's pool.
 func (c Config) label() string { return labelPrefix + c.Region }
 
-// memberlistConfig translates c into memberlist's Config. Delegates and the
-// logger are set by New.
+// memberlistConfig translates c into memberlist's Config. The transport,
+// its ports, the delegates and the logger are set by New.
 func (c Config) memberlistConfig() *memberlist.Config {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = c.Name
@@ -324,10 +363,13 @@ func (c Config) memberlistConfig() *memberlist.Config {
 	mc.BindPort = c.BindPort
 	mc.AdvertiseAddr = c.AdvertiseAddr
 	mc.AdvertisePort = c.AdvertisePort
-	if mc.AdvertisePort == 0 {
-		// memberlist replaces it with the bound port when BindPort is 0.
-		mc.AdvertisePort = c.BindPort
-	}
+	// A region has at most tens of peers: packets stay under memberlist's
+	// 1,400-byte budget and a push/pull is tens of KB, so LZW saves little
+	// and costs CPU on every send (streams are compressed unconditionally).
+	// Off, no legitimate compressed message comes from an up-to-date peer;
+	// the inbound guard still accepts them within its caps, for peers that
+	// compress during a rolling upgrade.
+	mc.EnableCompression = false
 	if len(c.SecretKey) > 0 {
 		mc.SecretKey = append([]byte(nil), c.SecretKey...)
 	}

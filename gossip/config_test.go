@@ -57,6 +57,9 @@ func TestValidate(t *testing.T) {
 		{"reclaim", func(c *Config) { c.DeadNodeReclaimTime = -1 }, "DeadNodeReclaimTime"},
 		{"buffer", func(c *Config) { c.EventBuffer = 0 }, "EventBuffer"},
 		{"push pull", func(c *Config) { c.PushPullInterval = 0 }, "PushPullInterval"},
+		{"no reconnect", func(c *Config) { c.ReconnectInterval, c.ReconnectTimeout = 0, 0 }, ""},
+		{"negative reconnect", func(c *Config) { c.ReconnectInterval = -time.Second }, "ReconnectInterval"},
+		{"reconnect without timeout", func(c *Config) { c.ReconnectTimeout = 0 }, "ReconnectTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultLANConfig()
@@ -89,6 +92,9 @@ func TestMemberlistConfig(t *testing.T) {
 		mc.GossipInterval != cfg.GossipInterval || mc.PushPullInterval != cfg.PushPullInterval ||
 		mc.DeadNodeReclaimTime != cfg.DeadNodeReclaimTime {
 		t.Errorf("timings not carried over: %+v", mc)
+	}
+	if mc.EnableCompression {
+		t.Error("memberlist compression is on")
 	}
 	cfg.SecretKey[0] = 0
 	if mc.SecretKey[0] != 7 {

@@ -12,9 +12,32 @@ import (
 // record is the pool's view of one member.
 type record struct {
 	m Member
-	// leaving is set when the member announced that it is leaving; its
-	// next departure is then a graceful leave, not a failure.
-	leaving bool
+	// leaveIntent is when an announcement that the member is leaving
+	// arrived (zero: none). It counts only if memberlist reports the member
+	// gone within leaveIntentWindow; then the departure is a graceful leave,
+	// not a failure.
+	leaveIntent time.Time
+}
+
+// leaveIntentWindow is how long a leave announcement waits for memberlist
+// to report the member gone. Leave announces for at most BroadcastTimeout
+// before memberlist's own leave message, which then spreads within a few
+// gossip rounds; an announcement that is not followed by the member's
+// departure (forged, or a Leave that never finished) expires, so that a
+// failure of the member afterwards is reported as one.
+func (c Config) leaveIntentWindow() time.Duration { return 2 * c.BroadcastTimeout }
+
+// leaveIntentPending says whether the member named has announced a leave
+// that has not expired.
+func (p *Pool) leaveIntentPending(name string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.members[name]
+	return ok && r.intentPending(now, p.cfg.leaveIntentWindow())
+}
+
+func (r *record) intentPending(now time.Time, window time.Duration) bool {
+	return !r.leaveIntent.IsZero() && now.Sub(r.leaveIntent) <= window
 }
 
 // User message types sent between pools with memberlist's SendReliable.
@@ -23,7 +46,9 @@ const (
 	// message is about to leave. memberlist v0.6.0 does not tell
 	// NotifyLeave whether a member left or failed (its Node.State is always
 	// alive there; hashicorp/memberlist#293), so a leaving pool says so
-	// first, as Serf does with its leave intent.
+	// first, as Serf does with its leave intent. Anyone who can gossip can
+	// send one naming anyone: it is only believed when memberlist sees that
+	// member go shortly after (see leaveIntentWindow).
 	msgLeaveIntent byte = 1
 )
 
@@ -154,7 +179,7 @@ func (p *Pool) nodeAlive(n *memberlist.Node, join bool) {
 		typ = EventJoin
 		r.m.State = StateAlive
 		r.m.Since = now
-		r.leaving = false
+		r.leaveIntent = time.Time{}
 	}
 	changed := typ == EventJoin || r.m.Addr != n.Address()
 	r.m.Addr = n.Address()
@@ -165,6 +190,9 @@ func (p *Pool) nodeAlive(n *memberlist.Node, join bool) {
 	ev := Event{Type: typ, Member: r.m.clone()}
 	p.mu.Unlock()
 
+	if p.learner != nil {
+		p.learner.Learn(n.Name, ev.Member.Addr)
+	}
 	if !changed {
 		return
 	}
@@ -176,7 +204,7 @@ func (p *Pool) nodeAlive(n *memberlist.Node, join bool) {
 }
 
 // nodeGone handles NotifyLeave: a graceful leave if the member announced it
-// (or is ourselves, leaving), a failure otherwise.
+// within leaveIntentWindow (or is ourselves, leaving), a failure otherwise.
 func (p *Pool) nodeGone(n *memberlist.Node) {
 	now := time.Now()
 	p.mu.Lock()
@@ -187,12 +215,12 @@ func (p *Pool) nodeGone(n *memberlist.Node) {
 	}
 	typ := EventFailed
 	r.m.State = StateDead
-	if r.leaving || (n.Name == p.cfg.Name && p.leaving) {
+	if r.intentPending(now, p.cfg.leaveIntentWindow()) || (n.Name == p.cfg.Name && p.leaving) {
 		typ = EventLeft
 		r.m.State = StateLeft
 	}
 	r.m.Since = now
-	r.leaving = false
+	r.leaveIntent = time.Time{}
 	ev := Event{Type: typ, Member: r.m.clone()}
 	p.mu.Unlock()
 
@@ -204,14 +232,17 @@ func (p *Pool) nodeGone(n *memberlist.Node) {
 	p.events.push(ev)
 }
 
-// leaveIntent handles a member's announcement that it is leaving. If the
-// announcement arrives after the member was already declared dead (the
-// leave message overtook it), the failure is corrected into a leave as long
-// as it is recent.
+// leaveIntent handles a member's announcement that it is leaving: it is
+// noted, and believed if memberlist reports the member gone within
+// leaveIntentWindow. If the announcement arrives after the member was
+// already declared dead (memberlist's leave message overtook it), the
+// failure is corrected into a leave as long as it is at most
+// BroadcastTimeout old.
 func (p *Pool) leaveIntent(name string) {
 	if name == p.cfg.Name {
 		return
 	}
+	now := time.Now()
 	p.mu.Lock()
 	r, known := p.members[name]
 	if !known {
@@ -221,11 +252,11 @@ func (p *Pool) leaveIntent(name string) {
 	var ev *Event
 	switch r.m.State {
 	case StateAlive, StateSuspect:
-		r.leaving = true
+		r.leaveIntent = now
 	case StateDead:
-		if time.Since(r.m.Since) <= p.cfg.BroadcastTimeout {
+		if now.Sub(r.m.Since) <= p.cfg.BroadcastTimeout {
 			r.m.State = StateLeft
-			r.m.Since = time.Now()
+			r.m.Since = now
 			ev = &Event{Type: EventLeft, Member: r.m.clone()}
 		}
 	}
@@ -235,7 +266,7 @@ func (p *Pool) leaveIntent(name string) {
 		p.log.Info("member left (announcement arrived after its failure)", "member", name)
 		p.events.push(*ev)
 	} else {
-		p.log.Debug("member announced it is leaving", "member", name)
+		p.log.Debug("member announced it is leaving; believed if it is gone within the window", "member", name, "window", p.cfg.leaveIntentWindow())
 	}
 }
 

@@ -166,6 +166,21 @@ func TestLeaveIntentClassifiesDeparture(t *testing.T) {
 	if m, _ := member(p, "eu-3"); m.State != StateDead {
 		t.Errorf("eu-3 rewritten to %s by a late intent", m.State)
 	}
+
+	// An intent that memberlist does not confirm in time expires: a later
+	// departure is a failure.
+	d.NotifyJoin(node("eu-5", encoded(t, wantMeta("eu-5"))))
+	d.NotifyMsg(encodeLeaveIntent("eu-5"))
+	if !p.leaveIntentPending("eu-5", time.Now()) {
+		t.Fatal("intent for eu-5 not noted")
+	}
+	p.mu.Lock()
+	p.members["eu-5"].leaveIntent = time.Now().Add(-p.cfg.leaveIntentWindow() - time.Millisecond)
+	p.mu.Unlock()
+	d.NotifyLeave(node("eu-5", nil))
+	if m, _ := member(p, "eu-5"); m.State != StateDead {
+		t.Errorf("eu-5 gone after its intent expired is %s, want dead", m.State)
+	}
 }
 
 func TestEventQueueCoalesces(t *testing.T) {

@@ -21,10 +21,34 @@
 // warning. With Config.SecretKey all gossip is encrypted and authenticated
 // (memberlist keyring); a member without the key cannot join.
 //
+// Nothing from the network reaches memberlist unchecked. memberlist v0.6.0
+// decompresses without limit and allocates from length prefixes, so the
+// pool always puts a guard between memberlist and its transport (around
+// Config.Transport when one is given). The guard reads memberlist's framing
+// (label, decryption with the pool's key, compression, message headers) on
+// a copy and drops whatever is over a cap or that memberlist would refuse,
+// counting it in Pool.InboundStats and logging a warning at most every
+// 10 s. The caps: a packet is at most 64 KiB and what its compressed
+// messages expand to at most 1 MiB in all; a stream message is at most
+// 4 MiB as it arrives and 4 MiB decompressed, a push/pull at most 4,096
+// node states; every length prefix must be backed by the bytes that
+// follow. A stream message is read whole before memberlist sees any of
+// it.
+//
+// memberlist stops talking to a member once it has declared it dead, so a
+// healed partition would stay split; the pool therefore keeps joining a
+// random failed (not left) member every Config.ReconnectInterval, for
+// Config.ReconnectTimeout after the failure, as Serf does.
+//
 // A graceful Leave is told apart from a failure by a leave announcement sent
 // to every member before memberlist's own leave message, because memberlist
-// v0.6.0 does not tell its users which of the two happened. memberlist does
-// not report suspicion either, so StateSuspect is never reported.
+// v0.6.0 does not tell its users which of the two happened. Anyone who can
+// gossip can announce anyone's leave, so an announcement only counts if
+// memberlist reports that very member gone within 2 × BroadcastTimeout of
+// it (or at most BroadcastTimeout before it, when memberlist's message
+// overtook it); otherwise it expires, and a forged announcement for a live
+// member has no lasting effect. memberlist does not report suspicion
+// either, so StateSuspect is never reported.
 //
 // Timing comes from a profile: DefaultLANConfig (a killed peer is dead in
 // about 2 s), DefaultEdgeConfig (tens of seconds, for flapping links) and

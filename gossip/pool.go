@@ -36,6 +36,7 @@ type Pool struct {
 	cfg    Config
 	log    *slog.Logger
 	ml     *memberlist.Memberlist
+	guard  *inboundGuard
 	events *eventQueue
 
 	// life is held (read) by Join, UpdateMeta and Leave while they use ml,
@@ -44,6 +45,12 @@ type Pool struct {
 	shutdown bool
 	// updateMu serialises UpdateMeta.
 	updateMu sync.Mutex
+	// stopLoops stops the reconnect loop; loops waits for it.
+	stopLoops     chan struct{}
+	stopLoopsOnce sync.Once
+	loops         sync.WaitGroup
+	// learner is the transport's address learner, if it has one.
+	learner addressLearner
 
 	// The local node's advertised address, read once at New: memberlist's
 	// LocalNode is its live record, which UpdateNode rewrites, so reading
@@ -51,6 +58,10 @@ type Pool struct {
 	localIP   net.IP
 	localPort int
 	localAddr string
+	// joinPort is the port of join addresses given without one; bindIP is
+	// the address the pool listens on, nil with an injected Transport.
+	joinPort int
+	bindIP   net.IP
 
 	mu        sync.Mutex
 	localMeta []byte // what NodeMeta gossips
@@ -63,8 +74,17 @@ type Pool struct {
 // until Join. meta is the local peer's metadata: Region and Cluster may be
 // empty (they are taken from cfg) but must otherwise match cfg; Version is
 // set to MetaVersion. meta is not modified or kept. New returns an error
-// wrapping ErrBadConfig, ErrBadMeta or ErrMetaTooLarge for bad input.
-func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
+// wrapping ErrBadConfig, ErrBadMeta or ErrMetaTooLarge for bad input. If
+// New fails, it has shut cfg.Transport down (the pool owns it either way).
+func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
+	var guard *inboundGuard // once set, shutting it down shuts the transport down
+	if cfg.Transport != nil {
+		defer func() {
+			if err != nil && guard == nil {
+				_ = cfg.Transport.Shutdown()
+			}
+		}()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -83,10 +103,25 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
 		localMeta: buf,
 		members:   make(map[string]*record),
 		reclaims:  make(map[string]bool),
+		stopLoops: make(chan struct{}),
 	}
+	p.learner, _ = cfg.Transport.(addressLearner)
 	d := delegate{p: p}
 	mc := cfg.memberlistConfig()
 	mc.Logger = newMemberlistLogger(p.log)
+	ts, err := setupTransport(cfg, mc.Logger)
+	if err != nil {
+		p.events.close()
+		return nil, err
+	}
+	guard = newInboundGuard(ts.transport, cfg.label(), mc.SecretKey, p.log)
+	p.guard = guard
+	mc.Transport = guard
+	mc.BindPort, mc.AdvertisePort = ts.bindPort, ts.advertisePort
+	p.joinPort = ts.bindPort
+	if cfg.Transport == nil {
+		p.bindIP = net.ParseIP(cfg.BindAddr)
+	}
 	mc.Delegate = d
 	mc.Events = d
 	mc.Alive = d
@@ -94,20 +129,27 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (*Pool, error) {
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		p.events.close()
-		return nil, fmt.Errorf("gossip: start memberlist for cluster %q on %s:%d: %w", cfg.Name, cfg.BindAddr, cfg.BindPort, err)
+		// memberlist shuts the transport down only on some of its errors;
+		// the guard shuts it down once.
+		_ = guard.Shutdown()
+		return nil, fmt.Errorf("gossip: start memberlist for cluster %q: %w", cfg.Name, err)
 	}
 	p.ml = ml
 	local := ml.LocalNode()
 	p.localIP, p.localPort, p.localAddr = append(net.IP(nil), local.Addr...), int(local.Port), local.Address()
+	if cfg.ReconnectInterval > 0 {
+		p.loops.Go(func() { p.reconnectLoop(p.stopLoops) })
+	}
 	p.log.Info("gossip pool started", "addr", p.LocalAddr(), "profile", cfg.Profile, "encrypted", len(cfg.SecretKey) > 0)
 	return p, nil
 }
 
 // Join contacts the given gossip addresses (host:port; a missing port means
-// the local bind port) and merges state with each that answers. It returns
-// how many answered, which counts this pool itself if one of addrs is its
-// own address. The error, if any, lists the addresses that failed; n > 0
-// with an error means a partial success.
+// the local bind port, or with a Config.Transport the port it advertises)
+// and merges state with each that answers. It returns how many answered,
+// which counts this pool itself if one of addrs is its own address. The
+// error, if any, lists the addresses that failed; n > 0 with an error means
+// a partial success.
 func (p *Pool) Join(addrs []string) (int, error) {
 	p.life.RLock()
 	defer p.life.RUnlock()
@@ -194,7 +236,7 @@ func (p *Pool) isSelf(ctx context.Context, addr string) bool {
 	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		host, portStr = addr, strconv.Itoa(p.cfg.BindPort)
+		host, portStr = addr, strconv.Itoa(p.joinPort)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port != p.localPort {
@@ -204,12 +246,11 @@ func (p *Pool) isSelf(ctx context.Context, addr string) bool {
 	if err != nil {
 		return false
 	}
-	bind := net.ParseIP(p.cfg.BindAddr)
 	for _, ip := range ips {
 		if ip.Equal(p.localIP) || ip.IsUnspecified() {
 			return true
 		}
-		if ip.IsLoopback() && (bind.IsLoopback() || bind.IsUnspecified()) {
+		if ip.IsLoopback() && (p.bindIP.IsLoopback() || p.bindIP.IsUnspecified()) {
 			return true
 		}
 	}
@@ -290,17 +331,24 @@ func (p *Pool) LocalMember() Member {
 	return m
 }
 
+// InboundStats returns how much inbound gossip the pool has dropped before
+// memberlist saw it: over a cap, malformed, of another region or not sealed
+// with the pool's key.
+func (p *Pool) InboundStats() InboundStats { return p.guard.stats() }
+
 // LocalAddr returns the gossip address (host:port) other members use to
 // reach this one, with the real port when Config.BindPort was 0.
 func (p *Pool) LocalAddr() string { return p.localAddr }
 
 // Leave leaves the pool gracefully: the other members see StateLeft and
 // EventLeft instead of a failure. It first tells every live member that it
-// is leaving, then broadcasts memberlist's leave, waiting up to timeout
-// (0: Config.BroadcastTimeout) in all. On ErrBroadcastTimeout the others
-// may see a failure instead, once their failure detector notices. The pool
-// keeps answering gossip until Shutdown, which should follow. Leave blocks
-// Shutdown while it runs.
+// is leaving (for at most Config.BroadcastTimeout), then broadcasts
+// memberlist's leave, waiting up to timeout (0: Config.BroadcastTimeout) in
+// all. The others believe the announcement only if memberlist's leave
+// reaches them within 2 × BroadcastTimeout of it. On ErrBroadcastTimeout
+// they may see a failure instead, once their failure detector notices. The
+// pool keeps answering gossip until Shutdown, which should follow. Leave
+// blocks Shutdown while it runs.
 func (p *Pool) Leave(timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = p.cfg.BroadcastTimeout
@@ -315,7 +363,13 @@ func (p *Pool) Leave(timeout time.Duration) error {
 	p.leaving = true
 	p.mu.Unlock()
 
-	p.announceLeave(deadline)
+	// The others give memberlist's leave 2 × BroadcastTimeout after the
+	// announcement to arrive: keep the announcement shorter than that.
+	announced := time.Now().Add(p.cfg.BroadcastTimeout)
+	if deadline.Before(announced) {
+		announced = deadline
+	}
+	p.announceLeave(announced)
 	if err := p.ml.Leave(time.Until(deadline)); err != nil {
 		return fmt.Errorf("%w: leave of %q: %v", ErrBroadcastTimeout, p.cfg.Name, err)
 	}
@@ -355,9 +409,12 @@ func (p *Pool) announceLeave(deadline time.Time) {
 }
 
 // Shutdown stops gossiping without leaving: the others see this member fail
-// (use Leave first for a graceful exit). It closes the Events channel. It
-// is safe to call more than once.
+// (use Leave first for a graceful exit). It closes the Events channel and
+// shuts the transport down. It waits for a reconnect attempt in flight (at
+// most TCPTimeout). It is safe to call more than once.
 func (p *Pool) Shutdown() error {
+	p.stopLoopsOnce.Do(func() { close(p.stopLoops) })
+	defer p.loops.Wait()
 	p.life.Lock()
 	defer p.life.Unlock()
 	if p.shutdown {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 )
 
@@ -139,6 +140,66 @@ func TestLeaveIsGraceful(t *testing.T) {
 			if m, _ := member(p, "eu-3"); m.State != StateLeft {
 				return fmt.Errorf("%s: eu-3 is %s", p.cfg.Name, m.State)
 			}
+		}
+		return nil
+	})
+}
+
+// TestForgedLeaveIntentIsIgnored: eu-2 announces that eu-3 is leaving
+// while eu-3 stays. The announcement expires unconfirmed; when eu-3 later
+// crashes (Shutdown without Leave) it is reported failed, not left. A real
+// Leave is still reported as one.
+func TestForgedLeaveIntentIsIgnored(t *testing.T) {
+	short := func(c *Config) { c.BroadcastTimeout = 250 * time.Millisecond }
+	a, b, c := startPool(t, "eu-1", short), startPool(t, "eu-2", short), startPool(t, "eu-3", short)
+	joinAll(t, a, b, c)
+
+	var toA *memberlist.Node
+	for _, n := range b.ml.Members() {
+		if n.Name == "eu-1" {
+			toA = n
+		}
+	}
+	if err := b.ml.SendReliable(toA, encodeLeaveIntent("eu-3")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "eu-1 notes the announcement", func() error {
+		if !a.leaveIntentPending("eu-3", time.Now()) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "the announcement expires unconfirmed", func() error {
+		if a.leaveIntentPending("eu-3", time.Now()) {
+			return errors.New("still pending")
+		}
+		return nil
+	})
+	if m, _ := member(a, "eu-3"); m.State != StateAlive {
+		t.Fatalf("eu-3 is %s after a forged announcement", m.State)
+	}
+
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*Pool{a, b} {
+		waitFor(t, 15*time.Second, p.cfg.Name+" sees eu-3 gone", func() error {
+			if m, _ := member(p, "eu-3"); m.State == StateAlive {
+				return errors.New("still alive")
+			}
+			return nil
+		})
+		if m, _ := member(p, "eu-3"); m.State != StateDead {
+			t.Errorf("%s reports the crashed eu-3 %s, want dead", p.cfg.Name, m.State)
+		}
+	}
+
+	if err := b.Leave(0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "eu-1 sees eu-2 leave", func() error {
+		if m, _ := member(a, "eu-2"); m.State != StateLeft {
+			return fmt.Errorf("eu-2 is %s", m.State)
 		}
 		return nil
 	})
