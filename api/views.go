@@ -55,6 +55,11 @@ type PlacementView struct {
 	// Evicting is true for replicas kept on a cluster the workload moved
 	// away from, until their replacements are Ready.
 	Evicting bool `json:"evicting,omitempty"`
+	// Held is true (with Evicting) on a cluster the workload failed over
+	// from while that cluster is failed or recovering: what it runs is
+	// kept, never deleted for being unreachable or NotReady, until
+	// failback decides.
+	Held bool `json:"held,omitempty"`
 	// Overrides are the override policies applied to this cluster's copy.
 	Overrides []string `json:"overrides,omitempty"`
 }

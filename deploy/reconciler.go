@@ -266,6 +266,19 @@ func (r *Reconciler) SetHold(held bool) {
 	r.triggerResync()
 }
 
+// ResendStatuses makes the Reconciler report every key's status again on
+// its next sync, whether or not it changed since it was last reported, and
+// starts a full resync. The region forgets what a cluster reported when the
+// cluster fails (its replicas may have stopped meanwhile); this is how the
+// peer tells it again once it can read its cluster. Safe to call from any
+// goroutine; it never blocks.
+func (r *Reconciler) ResendStatuses() {
+	r.smu.Lock()
+	clear(r.reported)
+	r.smu.Unlock()
+	r.triggerResync()
+}
+
 // Held reports whether the Reconciler is held (see SetHold).
 func (r *Reconciler) Held() bool { return r.onHold.Load() }
 

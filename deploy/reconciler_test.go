@@ -293,3 +293,33 @@ func TestReconcilerRunTwice(t *testing.T) {
 		t.Fatalf("second Run = %v, want an error", err)
 	}
 }
+
+// The region forgets what a failed cluster reported; ResendStatuses has
+// the reconciler report every status again, changed or not.
+func TestReconcilerResendsStatuses(t *testing.T) {
+	clock := testingclock.NewFakeClock(time.Unix(1_700_000_000, 0))
+	sim, err := deploy.NewSimCluster(deploy.SimConfig{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newReconciler(t, clock, sim, deploy.ReconcilerConfig{})
+	h.run(t)
+	cfg := deploy.Work{Key: configMapKey("cfg"), Manifest: configMap("cfg"), Generation: 1}
+	h.r.SetDesired([]deploy.Work{cfg})
+	h.waitStatus(t, cfg.Key, "healthy", func(st deploy.Status) bool { return st.Health == deploy.HealthHealthy })
+	waitFor(t, "Ready", h.r.Ready)
+	reportsOf := func() int {
+		n := 0
+		for i := range h.rec.callCount() {
+			for _, st := range h.rec.call(i) {
+				if st.Key == cfg.Key {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := reportsOf()
+	h.r.ResendStatuses()
+	waitFor(t, "the unchanged status reported again", func() bool { return reportsOf() > before })
+}

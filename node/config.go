@@ -14,6 +14,11 @@ import (
 	"github.com/shoalmesh/shoal/gossip"
 )
 
+// DefaultEdgeAutonomy is an edge cluster's autonomy period unless set:
+// long enough for an uplink to flap or a site to reboot without its
+// workloads moving.
+const DefaultEdgeAutonomy = 10 * time.Minute
+
 // Default ports: HTTP API, gossip (UDP and TCP) and Raft (TCP).
 const (
 	DefaultHTTPPort   = 7480
@@ -30,8 +35,14 @@ type Config struct {
 	Zone     string
 	Provider string
 	Labels   map[string]string
-	// Edge marks an edge site (slower gossip, longer tolerations).
+	// Edge marks an edge site: the edge gossip profile (unless Gossip is
+	// set otherwise) and an autonomy period.
 	Edge bool
+	// AutonomyPeriod is how long the cluster may be unreachable before the
+	// region moves its workloads away (a policy's own clusterTolerations
+	// of the unreachable taint win). 0 means the region's default
+	// tolerations; an edge cluster defaults to DefaultEdgeAutonomy.
+	AutonomyPeriod time.Duration
 
 	// DataDir holds the Raft log, stable store and snapshots.
 	DataDir string
@@ -232,10 +243,18 @@ func (c Config) Validate() error {
 	if c.HTTPMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--http-max-conns %d must be positive", c.HTTPMaxConns))
 	}
-	if c.UnreachableToleration < 0 || c.NotReadyToleration < 0 || c.FailbackDelay < 0 || c.DeadClusterGrace < 0 {
+	if c.UnreachableToleration < 0 || c.NotReadyToleration < 0 || c.FailbackDelay < 0 || c.DeadClusterGrace < 0 || c.AutonomyPeriod < 0 {
 		errs = append(errs, errors.New("failover durations must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// autonomy is the autonomy period the peer reports for its cluster.
+func (c Config) autonomy() time.Duration {
+	if c.AutonomyPeriod == 0 && c.Edge {
+		return DefaultEdgeAutonomy
+	}
+	return c.AutonomyPeriod
 }
 
 // tls reports whether the peer's ports use TLS.

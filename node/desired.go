@@ -30,11 +30,21 @@ func (p *Peer) desiredLoop(ctx context.Context) {
 	defer tick.Stop()
 	r := p.rendered
 	var last region.Revisions
+	var epoch uint64
 	first, held := true, p.reconciler.Held()
 	for {
 		stale, _ := p.raft.Stale()
 		var rev region.Revisions
-		p.fsm.Read(func(s *region.State) { rev = s.Revisions() })
+		var e uint64
+		p.fsm.Read(func(s *region.State) { rev, e = s.Revisions(), s.Cluster(p.cfg.Cluster).GetStatusEpoch() })
+		if e != epoch {
+			// The region forgot what this cluster reported (it failed):
+			// report everything again once the cluster can be read.
+			if !first {
+				p.reconciler.ResendStatuses()
+			}
+			epoch = e
+		}
 		caughtUp := held && !stale
 		if first || caughtUp || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
 			rev.Statuses != last.Statuses && r.releasing {

@@ -184,7 +184,7 @@ func (p *Peer) clusterRecord(ctx context.Context) *shoalpb.ClusterRecord {
 	return &shoalpb.ClusterRecord{
 		Name: p.cfg.Cluster, Region: p.cfg.Region, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
 		Labels: p.cfg.Labels, ReportedHealth: health, HealthReason: reason, Capacity: capacity,
-		Edge: p.cfg.Edge, RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(),
+		Edge: p.cfg.Edge, RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(), AutonomyMs: p.cfg.autonomy().Milliseconds(),
 	}
 }
 

@@ -94,6 +94,12 @@ func allReady(c *client.Client, want map[string]int32) error {
 			return fmt.Errorf("%s/%s: %d/%d ready", w.Kind, w.Name, w.ReadyReplicas, w.BoundReplicas)
 		}
 		for _, p := range w.Placements {
+			if p.Held {
+				if _, ok := want[p.Cluster]; ok {
+					return fmt.Errorf("%s/%s: held on %s, which is back", w.Kind, w.Name, p.Cluster)
+				}
+				continue // a failed cluster keeps what it ran
+			}
 			if p.Evicting {
 				return fmt.Errorf("%s/%s: still evicting from %s", w.Kind, w.Name, p.Cluster)
 			}

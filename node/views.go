@@ -131,8 +131,8 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 		return v
 	}
 	v.Policy, v.Unschedulable, v.Reason, v.FailedOverFrom = b.GetPolicy(), b.GetUnschedulable(), b.GetReason(), b.GetFailedOverFrom()
-	place := func(cluster string, replicas int32, evicting bool) {
-		pv := api.PlacementView{Cluster: cluster, Replicas: replicas, Health: "Pending", Evicting: evicting}
+	place := func(cluster string, replicas int32, evicting, held bool) {
+		pv := api.PlacementView{Cluster: cluster, Replicas: replicas, Health: "Pending", Evicting: evicting, Held: held}
 		if c := s.Cluster(cluster); c != nil {
 			pv.Region = c.GetRegion()
 		}
@@ -151,10 +151,10 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 	v.BoundClusters = len(b.GetClusters())
 	for _, t := range b.GetClusters() {
 		v.BoundReplicas += t.GetReplicas()
-		place(t.GetName(), t.GetReplicas(), false)
+		place(t.GetName(), t.GetReplicas(), false, false)
 	}
 	for _, e := range b.GetEvictions() {
-		place(e.GetCluster(), e.GetReplicas(), true)
+		place(e.GetCluster(), e.GetReplicas(), true, region.IsHeld(b, e))
 	}
 	return v
 }

@@ -61,6 +61,12 @@ func (a *applier) reportCluster(c *shoalpb.ReportCluster) error {
 		n.JoinedUnixMs = old.GetJoinedUnixMs()
 		n.UnreachableSinceUnixMs = old.GetUnreachableSinceUnixMs()
 		n.HealthSinceUnixMs = old.GetHealthSinceUnixMs()
+		n.StatusEpoch = old.GetStatusEpoch()
+		if old.GetReportedHealth() == shoalpb.Health_HEALTH_READY && n.GetReportedHealth() != shoalpb.Health_HEALTH_READY {
+			// Its replicas may stop while it is NotReady: what it
+			// reported before no longer says what runs.
+			a.forgetReadiness(n)
+		}
 		if EffectiveHealth(n) != EffectiveHealth(old) {
 			n.HealthSinceUnixMs = a.now
 			a.event(nil, n.GetName(), healthEventType(EffectiveHealth(n)), "ClusterHealth",
@@ -109,7 +115,7 @@ func (a *applier) setClusterState(c *shoalpb.SetClusterState) error {
 	switch {
 	case !n.Reachable && old.GetReachable():
 		n.UnreachableSinceUnixMs = a.now
-		a.forgetReadiness(n.GetName())
+		a.forgetReadiness(n)
 	case n.Reachable:
 		n.UnreachableSinceUnixMs = 0
 	}
@@ -132,9 +138,13 @@ func (a *applier) setClusterState(c *shoalpb.SetClusterState) error {
 }
 
 // forgetReadiness marks what a cluster last reported as unknown once its
-// peer is unreachable: its replicas may or may not still run, and a stale
-// "Ready" must not count as a replacement being Ready.
-func (a *applier) forgetReadiness(cluster string) {
+// peer is unreachable or the cluster NotReady: its replicas may or may not
+// still run, and a stale "Ready" must not count as a replacement being
+// Ready. The record's StatusEpoch moves, so that its peer reports every
+// status again once it can (the record c is the new one, being stored).
+func (a *applier) forgetReadiness(c *shoalpb.ClusterRecord) {
+	c.StatusEpoch++
+	cluster := c.GetName()
 	for _, m := range a.st.statuses {
 		old := m[cluster]
 		if old == nil {
@@ -143,7 +153,7 @@ func (a *applier) forgetReadiness(cluster string) {
 		n := proto.Clone(old).(*shoalpb.WorkStatus)
 		n.ReadyReplicas = 0
 		n.Health = "Unknown"
-		n.Reason = "cluster unreachable; last report " + time.UnixMilli(old.GetObservedUnixMs()).UTC().Format(time.RFC3339)
+		n.Reason = "cluster failed; last report " + time.UnixMilli(old.GetObservedUnixMs()).UTC().Format(time.RFC3339)
 		m[cluster] = n
 		a.st.rev.Statuses = a.index
 	}

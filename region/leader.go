@@ -55,9 +55,6 @@ type LeaderConfig struct {
 	// FailbackDelay is how long a failed cluster must be Ready again before
 	// the workloads that left it are scheduled back.
 	FailbackDelay time.Duration
-	// EvictionTimeout bounds a graceful eviction: after it the old replicas
-	// are released even if their replacements are not Ready.
-	EvictionTimeout time.Duration
 	// DeadClusterGrace is how long a cluster may be unreachable before it is
 	// removed from the region for good (0: never).
 	DeadClusterGrace time.Duration
@@ -80,7 +77,6 @@ func DefaultLeaderConfig() LeaderConfig {
 		UnreachableToleration: 0,
 		NotReadyToleration:    0,
 		FailbackDelay:         10 * time.Second,
-		EvictionTimeout:       10 * time.Minute,
 		DeadClusterGrace:      72 * time.Hour,
 		MembershipSettle:      5 * time.Second,
 		Tick:                  time.Second,
@@ -95,8 +91,6 @@ func (c LeaderConfig) Validate() error {
 		return errors.New("region: tolerations must not be negative")
 	case c.FailbackDelay < 0:
 		return errors.New("region: FailbackDelay must not be negative")
-	case c.EvictionTimeout <= 0:
-		return errors.New("region: EvictionTimeout must be positive")
 	case c.Tick <= 0:
 		return errors.New("region: Tick must be positive")
 	case c.BatchSize <= 0:

@@ -1,6 +1,7 @@
 package region
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -11,6 +12,14 @@ import (
 // place computes a workload's next binding from its previous one: the
 // scheduler's answer, plus graceful evictions on clusters it was moved away
 // from by failover, plus failback once those clusters are stable again.
+//
+// A cluster the workload failed over from keeps what it ran (a held
+// eviction) for as long as it is failed or recovering: its objects are
+// never deleted for being unreachable or NotReady, so when it returns it
+// still has them, with the same identities, and failback scales them
+// instead of re-creating them. Failback starts from what the workload ran
+// before its first failover (Binding.PreFailover), so that only the
+// replicas that left the failed cluster move back.
 func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy, old *shoalpb.Binding,
 	clusters []ClusterInfo, records map[string]*shoalpb.ClusterRecord, statuses []*shoalpb.WorkStatus) *shoalpb.Binding {
 	key := api.KeyFromProto(o.GetKey())
@@ -36,7 +45,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	}
 
 	// Failback: the clusters it failed over from that are stable again are
-	// offered to a fresh schedule; those still recovering are kept out.
+	// offered to the scheduler again; those still recovering are kept out.
 	var waiting []string
 	fresh := false
 	recovering := map[string]bool{}
@@ -65,15 +74,25 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 			}
 		}
 	}
+	placement := l.withDefaultTolerations(pol.Spec.Placement)
+	candidates = l.withAutonomy(now, pol.Spec.Placement, candidates)
 
 	w := Workload{
 		Key: key, HasReplicas: t.HasReplicas, Replicas: t.Replicas, PerReplica: t.PerReplica,
-		Placement:            l.withDefaultTolerations(pol.Spec.Placement),
+		Placement:            placement,
 		PreviousAffinityTerm: old.GetAffinityTerm(),
 	}
 	prev := targetsFromProto(old.GetClusters())
-	if !fresh {
-		w.Previous = prev
+	w.Previous = prev
+	if fresh {
+		// Back to what ran before the failure, where the clusters are
+		// still there: an unchanged workload gets exactly that again.
+		w.Previous = nil
+		for _, t := range targetsFromProto(old.GetPreFailover()) {
+			if records[t.Cluster] != nil && !recovering[t.Cluster] {
+				w.Previous = append(w.Previous, t)
+			}
+		}
 	}
 	l.noteTolerationDeadlines(w.Placement, clusters)
 	res := Schedule(w, candidates, now)
@@ -95,7 +114,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		failed[n] = true
 	}
 	for _, e := range nb.Evictions {
-		if e.GetReason() == reasonFailover {
+		if e.GetReason() == reasonFailover && !l.usableNow(records[e.GetCluster()], now) {
 			failed[e.GetCluster()] = true
 		}
 	}
@@ -113,10 +132,48 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		nb.FailedOverFrom = append(nb.FailedOverFrom, n)
 	}
 	sort.Strings(nb.FailedOverFrom)
+	switch {
+	case len(nb.FailedOverFrom) == 0:
+	case len(old.GetFailedOverFrom()) > 0 && len(old.GetPreFailover()) > 0:
+		nb.PreFailover = old.GetPreFailover()
+	default:
+		nb.PreFailover = targetsToProto(prev)
+	}
 	if replacementsReady(nb, statuses) {
-		nb.Evictions = nil
+		nb.Evictions = heldEvictions(nb)
 	}
 	return nb
+}
+
+// heldEvictions keeps, of a binding's evictions, those of clusters it
+// failed over from that are still failed or recovering: they keep what
+// they ran until failback decides, whatever the replacements do.
+func heldEvictions(b *shoalpb.Binding) []*shoalpb.Eviction {
+	var out []*shoalpb.Eviction
+	for _, e := range b.GetEvictions() {
+		if IsHeld(b, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// IsHeld reports whether an eviction of b is held: its cluster is one the
+// workload failed over from and is still failed or recovering, so it keeps
+// what it ran until failback decides.
+func IsHeld(b *shoalpb.Binding, e *shoalpb.Eviction) bool {
+	return e.GetReason() == reasonFailover && slices.Contains(b.GetFailedOverFrom(), e.GetCluster())
+}
+
+// waitsForReplacements reports whether a binding has an eviction released
+// only when the replacements are Ready (its statuses then matter).
+func waitsForReplacements(b *shoalpb.Binding) bool {
+	for _, e := range b.GetEvictions() {
+		if !IsHeld(b, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Eviction reasons.
@@ -140,16 +197,14 @@ func (l *Leader) evictions(now time.Time, pol *api.Policy, old *shoalpb.Binding,
 		(f.Cluster.PurgeMode == api.PurgeModeDirectly || f.Cluster.PurgeMode == api.PurgeModeImmediately) {
 		direct = true
 	}
+	// An eviction lasts until its replacements are Ready, however long
+	// that takes: old replicas are never removed before (only purgeMode
+	// Directly skips the wait).
 	byCluster := map[string]*shoalpb.Eviction{}
 	for _, e := range old.GetEvictions() {
 		if records[e.GetCluster()] == nil {
 			continue
 		}
-		expires := time.UnixMilli(e.GetCreatedUnixMs()).Add(l.cfg.EvictionTimeout)
-		if !now.Before(expires) {
-			continue
-		}
-		l.due(expires)
 		byCluster[e.GetCluster()] = e
 	}
 	for _, p := range prev {
@@ -169,7 +224,6 @@ func (l *Leader) evictions(now time.Time, pol *api.Policy, old *shoalpb.Binding,
 			continue
 		}
 		byCluster[p.Cluster] = &shoalpb.Eviction{Cluster: p.Cluster, Replicas: p.Replicas, Reason: reason, CreatedUnixMs: now.UnixMilli()}
-		l.due(now.Add(l.cfg.EvictionTimeout))
 	}
 	var out []*shoalpb.Eviction
 	for name, e := range byCluster {
@@ -203,6 +257,9 @@ func replacementsReady(b *shoalpb.Binding, statuses []*shoalpb.WorkStatus) bool 
 		}
 		if b.GetDesiredReplicas() == 0 && s.GetHealth() != "Healthy" {
 			return false
+		}
+		if s.GetReplicas() < t.GetReplicas() {
+			continue // its share is not applied yet: what is Ready there is not the replacement
 		}
 		ready += min(s.GetReadyReplicas(), t.GetReplicas())
 	}

@@ -38,7 +38,7 @@ func (l *Leader) readSchedInput() schedInput {
 		for _, b := range s.Bindings() {
 			k := api.KeyFromProto(b.GetWorkload())
 			in.bindings[k.String()] = b
-			if len(b.GetEvictions()) > 0 {
+			if waitsForReplacements(b) {
 				in.statuses[k.String()] = s.Statuses(k)
 			}
 		}
@@ -147,7 +147,7 @@ func clusterInfos(recs []*shoalpb.ClusterRecord) []ClusterInfo {
 	for _, c := range recs {
 		ci := ClusterInfo{ClusterFacts: api.ClusterFacts{
 			Name: c.GetName(), Region: c.GetRegion(), Zone: c.GetZone(), Provider: c.GetProvider(), Labels: c.GetLabels(),
-		}}
+		}, Autonomy: time.Duration(c.GetAutonomyMs()) * time.Millisecond}
 		for _, t := range c.GetTaints() {
 			ci.Taints = append(ci.Taints, api.Taint{Key: t.GetKey(), Value: t.GetValue(), Effect: t.GetEffect(), Added: time.UnixMilli(t.GetAddedUnixMs())})
 		}
@@ -155,6 +155,52 @@ func clusterInfos(recs []*shoalpb.ClusterRecord) []ClusterInfo {
 			ci.Available = &api.Resources{CPUMilli: av.GetCpuMilli(), MemoryBytes: av.GetMemoryBytes(), Pods: av.GetPods()}
 		}
 		out = append(out, ci)
+	}
+	return out
+}
+
+// usableNow reports whether a cluster can take work back now (see usable).
+func (l *Leader) usableNow(c *shoalpb.ClusterRecord, now time.Time) bool {
+	ok, _ := l.usable(c, now)
+	return ok
+}
+
+// withAutonomy keeps an edge cluster that is unreachable, within its
+// autonomy period, from being emptied: its unreachable NoExecute taint
+// counts as NoSchedule (nothing new goes there, what runs there stays)
+// until the period ends, unless the policy (own, as written, not the
+// region's defaults) tolerates the unreachable taint itself: then the
+// policy's tolerations decide. clusters is not modified.
+func (l *Leader) withAutonomy(now time.Time, own api.Placement, clusters []ClusterInfo) []ClusterInfo {
+	for _, t := range own.ClusterTolerations {
+		if t.Key == api.TaintClusterUnreachable || t.Key == "" && t.Operator == "Exists" {
+			return clusters // the policy decides
+		}
+	}
+	var out []ClusterInfo
+	for i, c := range clusters {
+		if c.Autonomy <= 0 {
+			continue
+		}
+		for j, taint := range c.Taints {
+			if taint.Key != api.TaintClusterUnreachable || taint.Effect != api.TaintEffectNoExecute {
+				continue
+			}
+			until := taint.Added.Add(c.Autonomy)
+			if !now.Before(until) {
+				continue
+			}
+			l.due(until)
+			if out == nil {
+				out = slices.Clone(clusters)
+			}
+			taints := slices.Clone(c.Taints)
+			taints[j].Effect = api.TaintEffectNoSchedule
+			out[i].Taints = taints
+		}
+	}
+	if out == nil {
+		return clusters
 	}
 	return out
 }
@@ -222,6 +268,7 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetUnschedulable() == b.GetUnschedulable() && a.GetReason() == b.GetReason() &&
 		a.GetAffinityTerm() == b.GetAffinityTerm() && a.GetDesiredReplicas() == b.GetDesiredReplicas() &&
 		a.GetConflictResolution() == b.GetConflictResolution() &&
+		targetString(a.GetPreFailover()) == targetString(b.GetPreFailover()) &&
 		a.GetPreserveResourcesOnDeletion() == b.GetPreserveResourcesOnDeletion() &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
 }

@@ -189,22 +189,26 @@ func TestLeaderPlacesAndFailsOverGracefully(t *testing.T) {
 	h.report("a", webKey, 3, 3)
 	h.report("b", webKey, 3, 3)
 	h.settle()
-	if ev := h.binding(webKey).GetEvictions(); len(ev) != 0 {
-		t.Fatalf("eviction kept after replacements were Ready: %v", ev)
+	// The replacements are Ready, and c still keeps what it ran: nothing
+	// is deleted from a cluster for being unreachable, so that it comes
+	// back with the same objects.
+	if ev := evictionString(h.binding(webKey).GetEvictions()); ev != "c=2" {
+		t.Fatalf("c's replicas after the replacements were Ready: evictions %q, want c=2 held", ev)
 	}
 
-	// c comes back: no failback before the stable period.
+	// c comes back: no failback before the stable period, and c keeps
+	// what it ran meanwhile.
 	h.members.set("c", true)
 	h.advance(time.Second)
 	h.settle()
-	if got := targets(h.binding(webKey)); got != "a=3, b=3" {
-		t.Fatalf("failed back before the stable period: %q", got)
+	if b := h.binding(webKey); targets(b) != "a=3, b=3" || evictionString(b.GetEvictions()) != "c=2" {
+		t.Fatalf("failed back before the stable period: %q, evictions %q", targets(b), evictionString(b.GetEvictions()))
 	}
 	h.advance(11 * time.Second)
 	h.settle()
 	b = h.binding(webKey)
-	if targets(b) != "a=2, b=2, c=2" || len(b.GetFailedOverFrom()) != 0 {
-		t.Fatalf("after failback: %q failed over from %v", targets(b), b.GetFailedOverFrom())
+	if targets(b) != "a=2, b=2, c=2" || len(b.GetFailedOverFrom()) != 0 || len(b.GetPreFailover()) != 0 {
+		t.Fatalf("after failback: %q failed over from %v, pre-failover %v", targets(b), b.GetFailedOverFrom(), b.GetPreFailover())
 	}
 	// The clusters that stood in keep their extra replicas until c's are Ready.
 	if got := evictionString(b.GetEvictions()); got != "a=3, b=3" {

@@ -32,6 +32,10 @@ type ClusterInfo struct {
 	// Workload.Previous) are not included in Available; the scheduler adds
 	// them back where it needs the cluster's whole room for the workload.
 	Available *api.Resources
+	// Autonomy is how long the cluster may be unreachable before its
+	// workloads move (an edge cluster's autonomy period; 0: the region's
+	// default tolerations). The leader applies it before scheduling.
+	Autonomy time.Duration
 }
 
 // Target is the number of replicas one cluster runs.

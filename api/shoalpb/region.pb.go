@@ -356,7 +356,11 @@ type ClusterRecord struct {
 	// How long the cluster may be unreachable before its workloads are moved
 	// (an edge cluster's autonomy period; 0: the region's default). A
 	// policy's own clusterTolerations win.
-	AutonomyMs    int64 `protobuf:"varint,18,opt,name=autonomy_ms,json=autonomyMs,proto3" json:"autonomy_ms,omitempty"`
+	AutonomyMs int64 `protobuf:"varint,18,opt,name=autonomy_ms,json=autonomyMs,proto3" json:"autonomy_ms,omitempty"`
+	// Counts the times the region forgot what the cluster reported because
+	// the cluster failed (its replicas may have stopped meanwhile): a peer
+	// that sees it change reports every status again.
+	StatusEpoch   uint64 `protobuf:"varint,19,opt,name=status_epoch,json=statusEpoch,proto3" json:"status_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,6 +521,13 @@ func (x *ClusterRecord) GetAutonomyMs() int64 {
 	return 0
 }
 
+func (x *ClusterRecord) GetStatusEpoch() uint64 {
+	if x != nil {
+		return x.StatusEpoch
+	}
+	return 0
+}
+
 // TargetCluster is a share of a workload's replicas on one cluster.
 type TargetCluster struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -668,8 +679,13 @@ type Binding struct {
 	// From the policy: keep the member clusters' objects when the template
 	// is deleted.
 	PreserveResourcesOnDeletion bool `protobuf:"varint,14,opt,name=preserve_resources_on_deletion,json=preserveResourcesOnDeletion,proto3" json:"preserve_resources_on_deletion,omitempty"`
-	unknownFields               protoimpl.UnknownFields
-	sizeCache                   protoimpl.SizeCache
+	// What the workload ran where before its first failover, kept while it is
+	// failed over: failback restores it, so that only the replicas that left
+	// a failed cluster move back and clusters the failure never touched keep
+	// theirs.
+	PreFailover   []*TargetCluster `protobuf:"bytes,15,rep,name=pre_failover,json=preFailover,proto3" json:"pre_failover,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -798,6 +814,13 @@ func (x *Binding) GetPreserveResourcesOnDeletion() bool {
 		return x.PreserveResourcesOnDeletion
 	}
 	return false
+}
+
+func (x *Binding) GetPreFailover() []*TargetCluster {
+	if x != nil {
+		return x.PreFailover
+	}
+	return nil
 }
 
 // WorkStatus is how one workload fares on one cluster, reported by its peer.
@@ -1903,7 +1926,7 @@ const file_region_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
 	"\x06effect\x18\x03 \x01(\tR\x06effect\x12\"\n" +
-	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\xea\x05\n" +
+	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\x8d\x06\n" +
 	"\rClusterRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
@@ -1924,7 +1947,8 @@ const file_region_proto_rawDesc = "" +
 	"\thttp_addr\x18\x10 \x01(\tR\bhttpAddr\x129\n" +
 	"\x19unreachable_since_unix_ms\x18\x11 \x01(\x03R\x16unreachableSinceUnixMs\x12\x1f\n" +
 	"\vautonomy_ms\x18\x12 \x01(\x03R\n" +
-	"autonomyMs\x1a9\n" +
+	"autonomyMs\x12!\n" +
+	"\fstatus_epoch\x18\x13 \x01(\x04R\vstatusEpoch\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
@@ -1935,7 +1959,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xd2\x04\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\x8e\x05\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -1954,7 +1978,8 @@ const file_region_proto_rawDesc = "" +
 	"\n" +
 	"input_hash\x18\f \x01(\tR\tinputHash\x12/\n" +
 	"\x13conflict_resolution\x18\r \x01(\tR\x12conflictResolution\x12C\n" +
-	"\x1epreserve_resources_on_deletion\x18\x0e \x01(\bR\x1bpreserveResourcesOnDeletion\"\xe6\x02\n" +
+	"\x1epreserve_resources_on_deletion\x18\x0e \x01(\bR\x1bpreserveResourcesOnDeletion\x12:\n" +
+	"\fpre_failover\x18\x0f \x03(\v2\x17.shoal.v1.TargetClusterR\vpreFailover\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -2080,40 +2105,41 @@ var file_region_proto_depIdxs = []int32{
 	1,  // 6: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
 	5,  // 7: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 8: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
-	1,  // 9: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
-	1,  // 10: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
-	2,  // 11: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
-	1,  // 12: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	1,  // 13: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
-	4,  // 14: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 15: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 16: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 17: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	8,  // 18: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 19: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	9,  // 20: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	1,  // 21: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
-	19, // 22: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
-	10, // 23: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 24: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 25: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 26: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 27: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 28: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 29: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 30: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 31: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	2,  // 32: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 33: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 34: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 35: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 36: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 37: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	5,  // 9: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
+	1,  // 10: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
+	1,  // 11: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
+	2,  // 12: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
+	1,  // 13: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
+	1,  // 14: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 15: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 16: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 17: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 18: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	8,  // 19: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 20: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	9,  // 21: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	1,  // 22: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	19, // 23: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	10, // 24: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 25: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 26: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 27: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 28: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 29: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 30: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 31: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 32: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	2,  // 33: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 34: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 35: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 36: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 37: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 38: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -83,7 +84,8 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.StringVar(&cfg.Provider, "provider", "", "cloud provider of the cluster")
 	labels := labelsFlag{}
 	fs.Var(labels, "label", "cluster label key=value (repeatable)")
-	fs.BoolVar(&cfg.Edge, "edge", false, "the cluster is an edge site")
+	fs.BoolVar(&cfg.Edge, "edge", false, "the cluster is an edge site: edge gossip timing (unless --gossip-profile says otherwise) and an autonomy period")
+	fs.DurationVar(&cfg.AutonomyPeriod, "autonomy-period", 0, "how long the cluster may be unreachable before its workloads move (default 10m with --edge, else the region's tolerations); a policy's clusterTolerations win")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, stable store and snapshots")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "drive the member cluster of this kubeconfig (default: a simulated cluster)")
 	fs.BoolVar(&cfg.InCluster, "in-cluster", false, "drive the cluster this peer runs in as a pod, with its service account")
@@ -125,6 +127,9 @@ func runAgent(env *cliEnv, args []string) error {
 	cfg.Labels = labels
 	cfg.Join = join
 	cfg.Gossip = gossip.Profile(*profile)
+	if cfg.Edge && !flagSet(fs, "gossip-profile") {
+		cfg.Gossip = gossip.ProfileEdge
+	}
 	if *gossipKey != "" {
 		key, err := base64.StdEncoding.DecodeString(*gossipKey)
 		if err != nil {
@@ -226,4 +231,11 @@ func runAgent(env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stdout, "==> peer stopped")
 		return nil
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -93,7 +93,10 @@ func placementString(v api.WorkloadView) string {
 		if v.WithoutReplicas {
 			s = p.Cluster + "=" + wholeState(p, v.Generation)
 		}
-		if p.Evicting {
+		switch {
+		case p.Held:
+			s += "(held)"
+		case p.Evicting:
 			s += "(evicting)"
 		}
 		parts = append(parts, s)
@@ -180,7 +183,10 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 			if len(p.Overrides) > 0 {
 				overrides = strings.Join(p.Overrides, ", ")
 			}
-			if p.Evicting {
+			switch {
+			case p.Held:
+				detail = strings.TrimSpace("held: the cluster failed; what it runs is kept until failback. " + detail)
+			case p.Evicting:
 				detail = strings.TrimSpace("evicting: kept until replacements are Ready. " + detail)
 			}
 			replicas, ready := fmt.Sprint(p.Replicas), fmt.Sprint(p.ReadyReplicas)
