@@ -129,7 +129,7 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 		cfg.Gossip = gossip.ProfileLocal
 		cfg.BootstrapExpect = 3
 		cfg.Join = join
-		cfg.FailbackDelay = 3 * time.Second
+		cfg.FailbackDelay = 10 * time.Second // the default: long enough for a queued delete to fire first, were there one
 		cfg.Kubeconfig = installPeerRBAC(t, ctx, c, allow)
 		cfg.Logger = logger().With("peer", c.Name)
 		if cfg.TLSCert, cfg.TLSKey, err = r.creds.Peer(cfg.Region, cfg.Cluster); err != nil {
