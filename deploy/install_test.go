@@ -88,6 +88,10 @@ func TestInstallManifestsTLS(t *testing.T) {
 	if plain["Secret/shoal-tls"] != nil || strings.Contains(argsOf(plain), "--tls") {
 		t.Error("without TLS material the peer still gets a TLS Secret or --tls flags")
 	}
+	// A peer refuses to start without TLS unless told --insecure.
+	if !strings.Contains(argsOf(plain), "--insecure ") {
+		t.Errorf("a peer installed without TLS lacks --insecure: %s", argsOf(plain))
+	}
 	if s := probe(plain)["scheme"]; s != nil {
 		t.Errorf("plain peer probed with scheme %v", s)
 	}
@@ -107,6 +111,9 @@ func TestInstallManifestsTLS(t *testing.T) {
 		}
 	}
 	args := argsOf(docs)
+	if strings.Contains(args, "--insecure") {
+		t.Errorf("a peer installed with TLS runs --insecure: %s", args)
+	}
 	for _, want := range []string{"--tls-ca=" + TLSMountPath + "/ca.crt", "--tls-cert=" + TLSMountPath + "/tls.crt", "--tls-key=" + TLSMountPath + "/tls.key"} {
 		if !strings.Contains(args, want+" ") {
 			t.Errorf("peer args lack %s: %s", want, args)
