@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
@@ -96,6 +98,11 @@ type Config struct {
 	// scopes of "*", or none. Another peer's certificate only reads; this
 	// peer's own certificate has every scope. It needs TLS.
 	HTTPClientScopesFile string
+
+	// GossipTransport, if set, carries the peer's gossip instead of a
+	// socket on GossipPort: tests wrap one in a gossip.FaultTransport to
+	// drop or delay what goes to a named peer. The peer owns it.
+	GossipTransport memberlist.NodeAwareTransport
 
 	// RaftNetwork, if set, replaces the peer's TCP Raft port (RaftPort,
 	// TLS) with another consensus.Network: tests put peers on an

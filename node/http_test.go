@@ -414,3 +414,51 @@ func FuzzApplyEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// Concurrent applies of one object each learn what their own write did:
+// distinct generations, one "created", and every answer visible on the
+// peer that gave it — never 200 with generation 0.
+func TestHTTPConcurrentAppliesReportTheirOwnResult(t *testing.T) {
+	_, p := newSinglePeer(t)
+	const n = 8
+	type answer struct {
+		resp api.ApplyResponse
+		err  error
+	}
+	answers := make(chan answer, n)
+	for i := range n {
+		go func() {
+			doc := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\n  namespace: default\ndata:\n  writer: \"%d\"\n", i)
+			code, data := call(t, p, http.MethodPost, "/v1/apply", []byte(doc))
+			var a answer
+			if code != http.StatusOK {
+				a.err = fmt.Errorf("apply %d: %d %s", i, code, data)
+			} else {
+				a.err = json.Unmarshal(data, &a.resp)
+			}
+			answers <- a
+		}()
+	}
+	gens := map[int64]string{}
+	created := 0
+	for range n {
+		a := <-answers
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		r := a.resp.Results[0]
+		if r.Generation == 0 || !a.resp.Visible {
+			t.Fatalf("answer %+v: generation 0 or not visible", a.resp)
+		}
+		if prev, dup := gens[r.Generation]; dup {
+			t.Fatalf("two writes were told generation %d (%s and %s)", r.Generation, prev, r.Result)
+		}
+		gens[r.Generation] = r.Result
+		if r.Result == "created" {
+			created++
+		}
+	}
+	if created != 1 || len(gens) != n {
+		t.Fatalf("results %v: want one created and %d distinct generations", gens, n)
+	}
+}

@@ -173,6 +173,9 @@ func (p *Peer) open() error {
 	gc.BindPort = cfg.GossipPort
 	gc.AdvertiseAddr = cfg.AdvertiseAddr
 	gc.SecretKey = cfg.GossipKey
+	if cfg.GossipTransport != nil {
+		gc.Transport, gc.BindAddr, gc.BindPort = cfg.GossipTransport, "", 0
+	}
 	gc.Logger = p.logger.With("component", "gossip")
 	p.meta = p.initialMeta()
 	p.pool, err = gossip.New(gc, p.meta)

@@ -22,6 +22,14 @@ import (
 func startRegion(t *testing.T, ctx context.Context) *mesh {
 	t.Helper()
 	m := newMesh(t, "eu-1", "eu-2", "eu-3")
+	startRegionOn(t, ctx, m)
+	return m
+}
+
+// startRegionOn applies the examples to a started region of eu-1..eu-3
+// and waits as startRegion does.
+func startRegionOn(t *testing.T, ctx context.Context, m *mesh) {
+	t.Helper()
 	c := m.client("eu-1")
 	if _, err := c.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
@@ -40,7 +48,6 @@ func startRegion(t *testing.T, ctx context.Context) *mesh {
 		t.Fatal(err)
 	}
 	waitPlaced(t, m, map[string]int32{"eu-1": 4, "eu-2": 2, "eu-3": 2})
-	return m
 }
 
 // waitPlaced waits until web runs as want, log-agent runs 2 replicas on
