@@ -65,7 +65,7 @@ func runInstall(env *cliEnv, args []string) error {
 		return usageErr("%v", err)
 	}
 	if o.TLS == nil {
-		fmt.Fprintln(env.stderr, "warning: no --tls-dir: the peer's HTTP API and Raft port will be unauthenticated, open to anyone who reaches its Service (see shoal ca)")
+		fmt.Fprintln(env.stderr, "warning: no --tls-dir: the peer runs --insecure, its HTTP API and Raft port unauthenticated, open to anyone who reaches its Service (see shoal ca)")
 	}
 	_, err = env.stdout.Write(out)
 	return err
