@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -77,12 +78,18 @@ func (p *Peer) membershipLoop(ctx context.Context) {
 	}
 }
 
-// leadershipLoop runs the region leader loop while this peer leads, as
-// Nomad's monitorLeadership does: cancel on loss; on every gain — also a
-// "lost and regained" that reaches it as one more true while the loop
-// runs — stop the old loop and start a new one, which begins with a
-// Barrier; and restart after a failed commit while still leader.
+// leadershipLoop runs the region leader loop while this peer leads.
 func (p *Peer) leadershipLoop(ctx context.Context) {
+	bindToLeadership(ctx, p.raft.LeaderCh(), p.leader.Run, p.logger)
+}
+
+// bindToLeadership runs run while leaderCh says this peer leads, as
+// Nomad's monitorLeadership does: cancel on loss; on every gain — also a
+// "lost and regained" that reaches it as one more true while run runs —
+// stop the old run and start a new one (region.Leader.Run begins with a
+// Barrier); and start run again after it fails while still leader. It
+// returns when ctx ends, once run has returned.
+func bindToLeadership(ctx context.Context, leaderCh <-chan bool, run func(context.Context) error, logger *slog.Logger) {
 	var (
 		cancel  context.CancelFunc
 		stopped chan struct{}
@@ -102,11 +109,11 @@ func (p *Peer) leadershipLoop(ctx context.Context) {
 		go func() {
 			defer close(stopped)
 			for lctx.Err() == nil {
-				err := p.leader.Run(lctx)
+				err := run(lctx)
 				if lctx.Err() != nil {
 					return
 				}
-				p.logger.Warn("leader loop failed; restarting", "err", err)
+				logger.Warn("leader loop failed; restarting", "err", err)
 				select {
 				case <-lctx.Done():
 					return
@@ -119,18 +126,18 @@ func (p *Peer) leadershipLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case isLeader := <-p.raft.LeaderCh():
+		case isLeader := <-leaderCh:
 			switch {
 			case isLeader:
 				if cancel != nil {
-					p.logger.Info("leadership lost and regained: restarting the leader loop")
+					logger.Info("leadership lost and regained: restarting the leader loop")
 					stop()
 				} else {
-					p.logger.Info("became the region leader")
+					logger.Info("became the region leader")
 				}
 				start()
 			case cancel != nil:
-				p.logger.Info("lost region leadership")
+				logger.Info("lost region leadership")
 				stop()
 			}
 		}

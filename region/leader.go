@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"k8s.io/utils/clock"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -66,8 +67,10 @@ type LeaderConfig struct {
 	Tick time.Duration
 	// BatchSize is the most bindings in one Raft command.
 	BatchSize int
-	// Now is the clock; nil means time.Now.
-	Now    func() time.Time
+	// Clock is the time source of the leader's rules (tolerations,
+	// failback delay, autonomy, grace periods) — k8s.io/utils/clock, the
+	// clock deploy and consensus take too; nil means the real clock.
+	Clock  clock.PassiveClock
 	Logger *slog.Logger
 }
 
@@ -133,8 +136,8 @@ func NewLeader(cfg LeaderConfig, fsm *FSM, r Raft, members Membership) (*Leader,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -162,7 +165,7 @@ func (l *Leader) Run(ctx context.Context) error {
 	if err := l.raft.Barrier(ctx); err != nil {
 		return fmt.Errorf("region: leader barrier: %w", err)
 	}
-	l.started = l.cfg.Now()
+	l.started = l.cfg.Clock.Now()
 	// A new term starts from nothing cached: what an earlier term decided
 	// may not have been committed.
 	l.lastRev, l.nextDue = Revisions{}, time.Time{}
@@ -190,7 +193,7 @@ func (l *Leader) Run(ctx context.Context) error {
 
 // step does one round of leader work from the current state.
 func (l *Leader) step(ctx context.Context) error {
-	now := l.cfg.Now()
+	now := l.cfg.Clock.Now()
 	if cmd := l.clusterCommands(now); len(cmd) > 0 {
 		return l.commit(ctx, cmd...)
 	}

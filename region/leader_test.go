@@ -73,7 +73,7 @@ func newLeaderHarness(t *testing.T, clusters ...string) *leaderHarness {
 	cfg := DefaultLeaderConfig()
 	cfg.Region = "eu"
 	cfg.FailbackDelay = 10 * time.Second
-	cfg.Now = func() time.Time { return h.now }
+	cfg.Clock = harnessClock{h}
 	l, err := NewLeader(cfg, h.fsm, h.raft, h.members)
 	if err != nil {
 		t.Fatal(err)
@@ -319,3 +319,9 @@ func TestLeaderMembershipSettle(t *testing.T) {
 		t.Fatal("cluster unseen after the settle period still reachable")
 	}
 }
+
+// harnessClock is the harness's hand-moved time.
+type harnessClock struct{ h *leaderHarness }
+
+func (c harnessClock) Now() time.Time                  { return c.h.now }
+func (c harnessClock) Since(t time.Time) time.Duration { return c.h.now.Sub(t) }
