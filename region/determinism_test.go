@@ -204,3 +204,19 @@ func TestAuthorizeForward(t *testing.T) {
 		}
 	}
 }
+
+// Whatever a peer forwards, deciding whether to accept it never panics.
+func FuzzAuthorizeForward(f *testing.F) {
+	for _, c := range []*shoalpb.Command{
+		reportCluster("a", shoalpb.Health_HEALTH_READY),
+		{Cmd: &shoalpb.Command_SetBindings{SetBindings: &shoalpb.SetBindings{}}},
+		{Cmd: &shoalpb.Command_LeaveRegion{LeaveRegion: &shoalpb.LeaveRegion{Cluster: "a"}}},
+	} {
+		b, _ := proto.Marshal(c)
+		f.Add(b, "a", true)
+	}
+	f.Add([]byte{0xff}, "", false)
+	f.Fuzz(func(t *testing.T, cmd []byte, from string, verified bool) {
+		_ = AuthorizeForward(from, verified, cmd)
+	})
+}
