@@ -115,7 +115,16 @@ func runDemo(env *cliEnv, args []string) error {
 	d.show(ctx)
 
 	p, _ := d.mesh.Peer(*victim)
-	d.step("Killing the peer of %s (pid %d, SIGKILL): its simulated cluster dies with it", *victim, p.PID)
+	victimClient, err := d.mesh.Client(*victim)
+	if err != nil {
+		return err
+	}
+	held, err := victimClient.Simulation(ctx)
+	if err != nil {
+		return err
+	}
+	d.step("Killing the peer of %s (pid %d, SIGKILL)", *victim, p.PID)
+	d.say("  its cluster outlives it, as a real one would: it keeps running what it was told")
 	if st.Leader == *victim {
 		d.say("  it is the region leader: the others elect a new one first")
 	}
@@ -128,7 +137,8 @@ func runDemo(env *cliEnv, args []string) error {
 	}
 	d.say("  failover took %s: %s marked Unreachable by gossip, tainted %s:NoExecute,",
 		time.Since(killed).Round(10*time.Millisecond), *victim, api.TaintClusterUnreachable)
-	d.say("  its replicas rescheduled and Ready on the other clusters.")
+	d.say("  its replicas rescheduled and Ready on the other clusters; %s keeps what it ran", *victim)
+	d.say("  (held): nothing is deleted from a cluster for being unreachable.")
 	d.show(ctx)
 
 	d.step("Restarting the peer of %s with the same data dir", *victim)
@@ -144,6 +154,27 @@ func runDemo(env *cliEnv, args []string) error {
 	}
 	d.say("  failback took %s after the restart.", time.Since(restarted).Round(10*time.Millisecond))
 	d.show(ctx)
+	if victimClient, err = d.mesh.Client(*victim); err != nil {
+		return err
+	}
+	after, err := victimClient.Simulation(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("")
+	d.say("  what %s holds, before the kill and after failback (same uids: scaled, never re-created):", *victim)
+	uids := map[string]string{}
+	for _, o := range held.Objects {
+		uids[o.Kind+" "+o.Namespace+"/"+o.Name] = o.UID
+	}
+	for _, o := range after.Objects {
+		name := o.Kind + " " + o.Namespace + "/" + o.Name
+		same := "NEW"
+		if uids[name] == o.UID {
+			same = "same"
+		}
+		d.say("    %-32s uid %s  %s", name, o.UID, same)
+	}
 	return nil
 }
 
@@ -202,7 +233,8 @@ func (d *demo) waitFor(ctx context.Context, what string, cond func([]api.Workloa
 }
 
 // allReady: every workload has all its replicas Ready, none is placed on
-// the excluded cluster, and no old replicas are being kept anywhere.
+// the excluded cluster (which may only hold what it ran before it failed),
+// and no old replicas are being kept anywhere else.
 func allReady(ws []api.WorkloadView, excluded string) bool {
 	if len(ws) == 0 {
 		return false
@@ -212,8 +244,11 @@ func allReady(ws []api.WorkloadView, excluded string) bool {
 			return false
 		}
 		for _, p := range w.Placements {
-			if p.Cluster == excluded && !p.Evicting {
-				return false
+			if p.Cluster == excluded {
+				if !p.Held {
+					return false
+				}
+				continue // the failed cluster keeps what it ran until failback
 			}
 			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
 				return false

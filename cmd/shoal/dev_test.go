@@ -392,3 +392,41 @@ func TestAgentDevIsReachableWithNoFlags(t *testing.T) {
 	})
 	agent.stop(t)
 }
+
+// make demo: the demo runs to its end on its own, fails over and back,
+// shows that the returning cluster kept its objects (same uids), and
+// leaves no peer process behind.
+func TestDemoRunsToTheEnd(t *testing.T) {
+	demo := startChild(t, "demo")
+	var out []string
+	for l := range demo.lines {
+		out = append(out, l)
+	}
+	<-demo.exited
+	text := strings.Join(out, "\n")
+	if code := demo.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("shoal demo exited %d:\n%s\n%s", code, text, demo.stderr.String())
+	}
+	for _, want := range []string{"failover took", "(held)", "failback took", "Deployment default/web", "done in"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, " NEW") || !strings.Contains(text, " same") {
+		t.Errorf("the returning cluster's objects were re-created:\n%s", text)
+	}
+	// Every peer it started is gone: the pids it printed no longer exist.
+	for _, l := range out {
+		i := strings.Index(l, "(pid ")
+		if i < 0 {
+			continue
+		}
+		var pid int
+		fmt.Sscanf(l[i:], "(pid %d", &pid)
+		if pid > 0 {
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("peer pid %d still exists after the demo: %v", pid, err)
+			}
+		}
+	}
+}
