@@ -91,11 +91,17 @@ func openSimStore(dir string, lockTimeout time.Duration) (_ *simStore, _ []simRe
 		if p := recover(); p != nil {
 			err = fmt.Errorf("sim state %s is corrupt (%v): move it away to start with an empty cluster", path, p)
 		}
-		switch {
-		case err == nil:
-		case db != nil:
+		if err == nil {
+			return
+		}
+		if db != nil {
 			_ = db.Close()
-		case file != nil:
+		}
+		if file != nil {
+			// bbolt's Close gives up before it unlocks the file when the
+			// damage breaks its unmapping; closing the descriptor lets
+			// go of the lock whatever state bbolt is in (a second close
+			// after bbolt's own is a harmless error).
 			_ = file.Close()
 		}
 	}()
