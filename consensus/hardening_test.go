@@ -212,7 +212,7 @@ func TestForwardedCommandsAreAuthorized(t *testing.T) {
 		}
 	}
 	resp, _, err := f.node.forward(ctx, leader.node.Addr(), leader.cfg.ID, &shoalpb.ForwardRequest{
-		Request: &shoalpb.ForwardRequest_RemoveServer{RemoveServer: &shoalpb.RemoveServerRequest{Id: other}}})
+		Request: &shoalpb.ForwardRequest_RemoveServer{RemoveServer: &shoalpb.RemoveServerRequest{Id: other}}}, nil)
 	if !errors.Is(err, ErrForbidden) {
 		t.Fatalf("removing another server: %v (%v), want ErrForbidden", err, resp)
 	}

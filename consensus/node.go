@@ -41,9 +41,13 @@ type Node struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	notifyCh     chan bool // raft → monitorLeadership
-	leaderCh     chan bool // → the one external consumer (LeaderCh)
-	leaderLoopCh chan bool // → runLeadership
+	notifyCh chan bool // raft → monitorLeadership
+	// leaderChangedCh is closed and replaced whenever raft sees another
+	// leader, or none (watchLeader).
+	leaderMu        sync.Mutex
+	leaderChangedCh chan struct{}
+	leaderCh        chan bool // → the one external consumer (LeaderCh)
+	leaderLoopCh    chan bool // → runLeadership
 
 	mu        sync.Mutex
 	members   []Member             // latest gossip view (a private copy)
@@ -88,18 +92,19 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 	hlog := newRaftLogger(log)
 
 	n := &Node{
-		cfg:          cfg,
-		log:          log,
-		net:          network,
-		fsm:          &replayFSM{fsm: fsm},
-		stable:       stable,
-		started:      cfg.Clock.Now(),
-		notifyCh:     make(chan bool, 1),
-		leaderCh:     make(chan bool, 1),
-		leaderLoopCh: make(chan bool, 1),
-		leaving:      make(map[string]time.Time),
-		membersCh:    make(chan struct{}, 1),
-		bootCh:       make(chan struct{}, 1),
+		cfg:             cfg,
+		log:             log,
+		net:             network,
+		fsm:             &replayFSM{fsm: fsm},
+		stable:          stable,
+		started:         cfg.Clock.Now(),
+		notifyCh:        make(chan bool, 1),
+		leaderCh:        make(chan bool, 1),
+		leaderLoopCh:    make(chan bool, 1),
+		leaderChangedCh: make(chan struct{}),
+		leaving:         make(map[string]time.Time),
+		membersCh:       make(chan struct{}, 1),
+		bootCh:          make(chan struct{}, 1),
 	}
 	ok := false
 	defer func() {
@@ -156,6 +161,13 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
 	n.guard.setTerm(n.raft.CurrentTerm)
+	// Raft drops an observation the watcher has not taken yet; one
+	// pending wake-up is all a waiting writer needs.
+	leaderObs := make(chan raft.Observation, 1)
+	n.raft.RegisterObserver(raft.NewObserver(leaderObs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
 	network.ServeForward(n.handleForwardConn)
 
 	if !n.hadState && cfg.BootstrapExpect == 1 {
@@ -168,7 +180,8 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 		log.Info("bootstrapped a single-voter group", "addr", network.Addr())
 	}
 
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.watchLeader(leaderObs)
 	go n.monitorLeadership()
 	go n.runLeadership()
 	go n.catchUp()
