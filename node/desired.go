@@ -107,8 +107,13 @@ type renderer struct {
 // template of one generation, the override policies that select it at one
 // version of the policy set, and the work built from those inputs.
 type renderedWork struct {
-	gen      int64
-	tmpl     *api.Template // nil when the manifest does not parse
+	gen         int64
+	parses      bool // the manifest of gen parses as a template
+	hasReplicas bool
+	// tmpl is the parsed template while override policies exist (to
+	// select them with); with none there is nothing to select, and it is
+	// not kept: parsed again, once, when the first policy comes.
+	tmpl     *api.Template
 	selected []*api.OverridePolicy
 	selAt    uint64 // the opsVersion selected was made at
 	haveSel  bool
@@ -280,21 +285,29 @@ func shareOf(b *shoalpb.Binding, cluster string) (replicas int32, bound bool) {
 
 // render gives the work for one bound template, from the cache when
 // nothing it depends on changed. It parses the template only when its
-// generation changed, selects the override policies again only when the
-// template or the policies changed, and renders only when an input did.
+// generation changed (or, once, when override policies appear while none
+// existed), selects the override policies again only when the template or
+// the policies changed, and renders only when an input did.
 func (r *renderer) render(ks string, bt boundTemplate, ops []*api.OverridePolicy) renderedWork {
 	o := bt.obj
 	c, cached := r.works[ks]
 	if !cached || c.gen != o.GetGeneration() {
 		t, err := api.ParseTemplate(o.GetManifest())
 		r.parsed++
-		if err != nil {
-			t = nil
+		c = renderedWork{gen: o.GetGeneration(), parses: err == nil, hasReplicas: err == nil && t.HasReplicas}
+		if err == nil && len(ops) > 0 {
+			c.tmpl = t
 		}
-		c = renderedWork{gen: o.GetGeneration(), tmpl: t}
 	}
 	if !c.haveSel || c.selAt != r.opsVersion {
 		c.selected, c.selAt, c.haveSel = nil, r.opsVersion, true
+		switch {
+		case len(ops) == 0:
+			c.tmpl = nil
+		case c.parses && c.tmpl == nil:
+			c.tmpl, _ = api.ParseTemplate(o.GetManifest())
+			r.parsed++
+		}
 		if c.tmpl != nil {
 			c.selected = api.SelectOverrides(ops, c.tmpl)
 		}
@@ -313,7 +326,7 @@ func (r *renderer) render(ks string, bt boundTemplate, ops []*api.OverridePolicy
 	key := api.KeyFromProto(o.GetKey())
 	w := deploy.Work{
 		Key: key, Manifest: o.GetManifest(), Generation: o.GetGeneration(),
-		HasReplicas: c.tmpl != nil && c.tmpl.HasReplicas, Replicas: bt.replicas,
+		HasReplicas: c.hasReplicas, Replicas: bt.replicas,
 		ConflictResolution: bt.conflict,
 	}
 	var names []string

@@ -269,13 +269,24 @@ func TestRendererParsesOnlyChangedTemplates(t *testing.T) {
 	s.bind(binding(deploymentKey("web-5"), "Overwrite", "eu-1", 2))
 	check("web-5's conflict resolution changed", n+1, n+3)
 
-	s.objects(`{"apiVersion":"policy.karmada.io/v1alpha1","kind":"OverridePolicy","metadata":{"name":"web-6","namespace":"default"},` +
-		`"spec":{"resourceSelectors":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web-6"}],` +
-		`"overrideRules":[{"overriders":{"labelsOverrider":[{"operator":"add","value":{"x":"y"}}]}}]}}`)
-	check("an override policy selects web-6", n+1, n+4)
+	for ks, c := range r.works {
+		if c.tmpl != nil {
+			t.Errorf("%s: a parsed template is kept while no override policy exists", ks)
+		}
+	}
+
+	policy := func(value string) string {
+		return `{"apiVersion":"policy.karmada.io/v1alpha1","kind":"OverridePolicy","metadata":{"name":"web-6","namespace":"default"},` +
+			`"spec":{"resourceSelectors":[{"apiVersion":"apps/v1","kind":"Deployment","name":"web-6"}],` +
+			`"overrideRules":[{"overriders":{"labelsOverrider":[{"operator":"add","value":{"x":"` + value + `"}}]}}]}}`
+	}
+	s.objects(policy("y"))
+	check("the first override policy: every template parsed once to select with, web-6 built again", 2*n+1, n+4)
 	if got := r.appliedOverrides(deploymentKey("web-6").String()); len(got) != 1 {
 		t.Errorf("web-6: applied overrides %v, want the new policy", got)
 	}
+	s.objects(policy("z"))
+	check("the policy's next generation: web-6 built again, nothing parsed", 2*n+1, n+5)
 	s.cluster("eu-1", "eu-west-a", map[string]string{"tier": "silver"})
-	check("the cluster's facts changed: every work is built again, nothing parsed", n+1, 2*n+4)
+	check("the cluster's facts changed: every work is built again, nothing parsed", 2*n+1, 2*n+5)
 }
