@@ -188,6 +188,9 @@ func runAgent(env *cliEnv, args []string) error {
 		}
 	}
 
+	if gc, set := tuneGC(os.Getenv); set {
+		cfg.Logger.Debug("garbage collector target set; set GOGC or GOMEMLIMIT to choose another", "gogc", gc)
+	}
 	peer, err := node.Start(cfg)
 	if err != nil {
 		return err
