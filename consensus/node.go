@@ -41,13 +41,14 @@ type Node struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	notifyCh chan bool // raft → monitorLeadership
+	notifyCh     chan bool // raft → monitorLeadership
+	leaderCh     chan bool // → the one external consumer (LeaderCh)
+	leaderLoopCh chan bool // → runLeadership
+
 	// leaderChangedCh is closed and replaced whenever raft sees another
 	// leader, or none (watchLeader).
 	leaderMu        sync.Mutex
 	leaderChangedCh chan struct{}
-	leaderCh        chan bool // → the one external consumer (LeaderCh)
-	leaderLoopCh    chan bool // → runLeadership
 
 	mu        sync.Mutex
 	members   []Member             // latest gossip view (a private copy)
