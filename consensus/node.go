@@ -32,6 +32,7 @@ type Node struct {
 	restartMu     sync.Mutex
 	restartPoint  uint64 // the last one written
 	caughtUp      atomic.Bool
+	caughtUpCh    chan struct{} // closed when caughtUp turns true
 
 	// ctx is cancelled by Shutdown; every goroutine of the node watches it.
 	ctx    context.Context
@@ -103,6 +104,7 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 		leaderCh:        make(chan bool, 1),
 		leaderLoopCh:    make(chan bool, 1),
 		leaderChangedCh: make(chan struct{}),
+		caughtUpCh:      make(chan struct{}),
 		leaving:         make(map[string]time.Time),
 		membersCh:       make(chan struct{}, 1),
 		bootCh:          make(chan struct{}, 1),
@@ -291,13 +293,25 @@ func (n *Node) Stale() (stale bool, since time.Time) {
 	return true, n.started
 }
 
+// CaughtUp returns a channel that is closed once the node has caught up
+// (Stale turned false), so that a caller need not poll Stale.
+func (n *Node) CaughtUp() <-chan struct{} { return n.caughtUpCh }
+
+const (
+	// catchUpRetry is how often catchUp asks again for the leader's
+	// commit index while it gets none.
+	catchUpRetry = 200 * time.Millisecond
+	// catchUpPoll is how often catchUp looks whether Raft has applied up
+	// to the index the leader gave: a matter of milliseconds once a
+	// leader is heard, which a whole catchUpRetry would add to a start.
+	catchUpPoll = 10 * time.Millisecond
+)
+
 // catchUp asks the leader for its commit index until it gets one, then
 // waits until Raft has applied that far (and to the restart point), and
 // marks the node caught up.
 func (n *Node) catchUp() {
 	defer n.wg.Done()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
 	var target uint64
 	for {
 		if target == 0 {
@@ -310,13 +324,18 @@ func (n *Node) catchUp() {
 		}
 		if target > 0 && n.raft.AppliedIndex() >= target {
 			n.caughtUp.Store(true)
+			close(n.caughtUpCh)
 			n.log.Info("caught up with the leader", "applied", n.raft.AppliedIndex(), "since", n.cfg.Clock.Since(n.started).Round(time.Millisecond))
 			return
+		}
+		wait := catchUpRetry
+		if target > 0 {
+			wait = catchUpPoll
 		}
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-tick.C:
+		case <-time.After(wait):
 		}
 	}
 }

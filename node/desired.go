@@ -31,12 +31,15 @@ func (p *Peer) desiredLoop(ctx context.Context) {
 	r := p.rendered
 	var last region.Revisions
 	first, held := true, p.reconciler.Held()
+	// Closed when the node catches up: the hold is lifted then, not at
+	// the next change or tick.
+	caughtUp := p.raft.CaughtUp()
 	for {
 		stale, _ := p.raft.Stale()
 		var rev region.Revisions
 		p.fsm.Read(func(s *region.State) { rev = s.Revisions() })
-		caughtUp := held && !stale
-		if first || caughtUp || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
+		justCaughtUp := held && !stale
+		if first || justCaughtUp || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
 			rev.Statuses != last.Statuses && r.releasing {
 			first = false
 			last = rev
@@ -62,6 +65,8 @@ func (p *Peer) desiredLoop(ctx context.Context) {
 			return
 		case <-changes:
 		case <-tick.C:
+		case <-caughtUp:
+			caughtUp = nil
 		}
 	}
 }
