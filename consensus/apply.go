@@ -13,7 +13,8 @@ import (
 
 const (
 	// retryMin and retryMax bound the backoff while no leader is known or
-	// the leader keeps changing.
+	// the leader keeps changing; a change of leader seen by raft ends the
+	// wait at once (watchLeader).
 	retryMin = 10 * time.Millisecond
 	retryMax = 200 * time.Millisecond
 )
@@ -31,8 +32,9 @@ type Result struct {
 // Apply commits cmd to the region's log and returns its outcome once the
 // FSM has applied it on the leader. On a follower the command is forwarded
 // to the leader (one hop; a node never forwards to itself); while no leader
-// is known, Apply retries with a short backoff. ctx bounds the whole call;
-// without a deadline, Config.ApplyTimeout applies.
+// is known, Apply retries with a short backoff, and at once when raft
+// hears of a new leader. ctx bounds the whole call; without a deadline,
+// Config.ApplyTimeout applies.
 //
 // The FSM answers each command with nil, an error or a []byte; the bytes
 // come back in Result.Response, from the leader's FSM.
@@ -91,6 +93,9 @@ func (n *Node) onLeader(ctx context.Context, local func(context.Context) (Result
 	backoff := retryMin
 	lastErr := ErrNoLeader
 	for {
+		// Taken before looking, so that a leader elected meanwhile is not
+		// missed.
+		changed := n.leaderChanged()
 		if n.IsLeader() {
 			res, err := local(ctx)
 			if !errors.Is(err, ErrNotLeader) {
@@ -98,7 +103,7 @@ func (n *Node) onLeader(ctx context.Context, local func(context.Context) (Result
 			}
 			lastErr = err // lost leadership before raft took the command
 		} else if addr, id := n.raft.LeaderWithID(); addr != "" && string(id) != n.cfg.ID {
-			resp, outcome, err := n.forward(ctx, string(addr), string(id), req)
+			resp, outcome, err := n.forward(ctx, string(addr), string(id), req, changed)
 			if outcome == outcomeDone {
 				return Result{Index: resp.GetIndex(), Response: resp.GetResult()}, err
 			}
@@ -109,6 +114,10 @@ func (n *Node) onLeader(ctx context.Context, local func(context.Context) (Result
 			return Result{}, fmt.Errorf("%w (%w)", lastErr, ctx.Err())
 		case <-n.ctx.Done():
 			return Result{}, ErrShutdown
+		case <-changed:
+			// Another leader, or none: look again at once.
+			backoff = retryMin
+			continue
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, retryMax)

@@ -36,9 +36,12 @@
 //     brought back by the leader. BootstrapExpect 1 bootstraps alone; 0
 //     waits to be added.
 //   - Writing. Apply commits a command through the leader: on the leader
-//     directly, on a follower by forwarding it once to the leader. On the
-//     leader Config.Authorize checks who forwarded it (its certificate's
-//     identity with TLS) and may refuse it (ErrForbidden). ApplyLocal
+//     directly, on a follower by forwarding it once to the leader. While
+//     no leader answers it waits, and tries again as soon as raft hears of
+//     another leader (or of none: a dial to a leader that is gone is
+//     abandoned). On the leader Config.Authorize checks who forwarded it
+//     (its certificate's identity with TLS) and may refuse it
+//     (ErrForbidden). ApplyLocal
 //     commits only on the leader and never forwards: leader-only work uses
 //     it, so a deposed leader's decisions fail instead of being committed
 //     by the next one. An ambiguous outcome (ErrTimeout, ErrLeadershipLost)

@@ -249,18 +249,42 @@ const (
 	outcomeRetry                       // nothing was done: try again
 )
 
+// dialForward opens a forwarding connection to addr within ctx, giving up
+// when abandon is closed first.
+func (n *Node) dialForward(ctx context.Context, addr string, abandon <-chan struct{}) (net.Conn, Peer, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-abandon:
+			cancel()
+		case <-done:
+		}
+	}()
+	conn, peer, err := n.net.DialForward(dctx, addr)
+	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+		err = fmt.Errorf("gave up dialing %s: the leader changed: %w", addr, err)
+	}
+	return conn, peer, err
+}
+
 // forward sends req to the node at addr, which this node believes is the
 // leader with server ID leaderID, and waits for its answer within ctx
 // (which must have a deadline). With TLS the answering node must prove it
-// is that server.
-func (n *Node) forward(ctx context.Context, addr, leaderID string, req *shoalpb.ForwardRequest) (*shoalpb.ForwardResponse, forwardOutcome, error) {
+// is that server. While the connection is still being opened, a close of
+// abandon gives up on addr (outcomeRetry, nothing was sent): a leader
+// whose host is gone may leave the dial hanging long after another was
+// elected.
+func (n *Node) forward(ctx context.Context, addr, leaderID string, req *shoalpb.ForwardRequest, abandon <-chan struct{}) (*shoalpb.ForwardResponse, forwardOutcome, error) {
 	deadline, _ := ctx.Deadline()
 	// Ask the leader to answer a little before our own deadline, so that we
 	// hear its verdict rather than time out ourselves.
 	remaining := time.Until(deadline)
 	req.TimeoutMs = max(1, (remaining - remaining/10).Milliseconds())
 
-	conn, peer, err := n.net.DialForward(ctx, addr)
+	conn, peer, err := n.dialForward(ctx, addr, abandon)
 	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			return nil, outcomeDone, err

@@ -212,7 +212,7 @@ func TestForwardedCommandsAreAuthorized(t *testing.T) {
 		}
 	}
 	resp, _, err := f.node.forward(ctx, leader.node.Addr(), leader.cfg.ID, &shoalpb.ForwardRequest{
-		Request: &shoalpb.ForwardRequest_RemoveServer{RemoveServer: &shoalpb.RemoveServerRequest{Id: other}}})
+		Request: &shoalpb.ForwardRequest_RemoveServer{RemoveServer: &shoalpb.RemoveServerRequest{Id: other}}}, nil)
 	if !errors.Is(err, ErrForbidden) {
 		t.Fatalf("removing another server: %v (%v), want ErrForbidden", err, resp)
 	}
@@ -275,6 +275,11 @@ func TestRestartReplaysToTheRestartPoint(t *testing.T) {
 	if stale, since := p.node.Stale(); !stale || since.IsZero() {
 		t.Fatalf("Stale() = %v, %v; want stale since the start", stale, since)
 	}
+	select {
+	case <-p.node.CaughtUp():
+		t.Fatal("CaughtUp closed while stale")
+	default:
+	}
 	// The others return; once caught up it is no longer stale, and
 	// nothing was applied twice.
 	r.restart("c1")
@@ -282,7 +287,14 @@ func TestRestartReplaysToTheRestartPoint(t *testing.T) {
 	r.waitLeader(waitLong)
 	applyOK(t, r.peer("c1").node, setCmd("after", "restart"))
 	waitValue(t, r.running(), "after", "restart")
-	waitFor(t, waitLong, "c2 caught up", func() bool { stale, _ := p.node.Stale(); return !stale })
+	select {
+	case <-p.node.CaughtUp():
+	case <-time.After(waitLong):
+		t.Fatal("c2 did not catch up")
+	}
+	if stale, _ := p.node.Stale(); stale {
+		t.Fatal("CaughtUp closed, and Stale() still true")
+	}
 	if twice := p.fsm.twice(); len(twice) > 0 {
 		t.Fatalf("c2 applied log entries %v twice", twice)
 	}

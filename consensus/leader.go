@@ -2,6 +2,8 @@ package consensus
 
 import (
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // overrideBool puts v into a buffered channel of capacity 1, replacing an
@@ -21,6 +23,33 @@ func overrideBool(ch chan bool, v bool) {
 	case ch <- v:
 	default:
 	}
+}
+
+// watchLeader wakes the writers waiting for a leader (onLeader) whenever
+// raft's view of who leads changes: a new leader elected or heard of, or
+// the old one given up. Without it a write held while no leader is known
+// would notice the new leader only at its next retry, up to retryMax later.
+func (n *Node) watchLeader(obs <-chan raft.Observation) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-obs:
+			n.leaderMu.Lock()
+			close(n.leaderChangedCh)
+			n.leaderChangedCh = make(chan struct{})
+			n.leaderMu.Unlock()
+		}
+	}
+}
+
+// leaderChanged returns a channel that is closed at the next change of
+// leader seen after the call.
+func (n *Node) leaderChanged() <-chan struct{} {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return n.leaderChangedCh
 }
 
 // monitorLeadership drains raft's notify channel at once (raft blocks on

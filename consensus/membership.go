@@ -250,7 +250,7 @@ func (n *Node) askBootstrap(m Member, ids []string) string {
 	req := &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_BootstrapQuery{BootstrapQuery: &shoalpb.BootstrapQuery{
 		From: n.cfg.ID, Expect: uint32(n.cfg.BootstrapExpect), Candidates: ids,
 	}}}
-	resp, _, err := n.forward(ctx, m.RaftAddr, m.ID, req)
+	resp, _, err := n.forward(ctx, m.RaftAddr, m.ID, req, nil)
 	if err != nil {
 		return "not reachable: " + err.Error()
 	}

@@ -32,6 +32,7 @@ type Node struct {
 	restartMu     sync.Mutex
 	restartPoint  uint64 // the last one written
 	caughtUp      atomic.Bool
+	caughtUpCh    chan struct{} // closed when caughtUp turns true
 
 	// ctx is cancelled by Shutdown; every goroutine of the node watches it.
 	ctx    context.Context
@@ -44,6 +45,11 @@ type Node struct {
 	notifyCh     chan bool // raft → monitorLeadership
 	leaderCh     chan bool // → the one external consumer (LeaderCh)
 	leaderLoopCh chan bool // → runLeadership
+
+	// leaderChangedCh is closed and replaced whenever raft sees another
+	// leader, or none (watchLeader).
+	leaderMu        sync.Mutex
+	leaderChangedCh chan struct{}
 
 	mu        sync.Mutex
 	members   []Member             // latest gossip view (a private copy)
@@ -88,18 +94,20 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 	hlog := newRaftLogger(log)
 
 	n := &Node{
-		cfg:          cfg,
-		log:          log,
-		net:          network,
-		fsm:          &replayFSM{fsm: fsm},
-		stable:       stable,
-		started:      cfg.Clock.Now(),
-		notifyCh:     make(chan bool, 1),
-		leaderCh:     make(chan bool, 1),
-		leaderLoopCh: make(chan bool, 1),
-		leaving:      make(map[string]time.Time),
-		membersCh:    make(chan struct{}, 1),
-		bootCh:       make(chan struct{}, 1),
+		cfg:             cfg,
+		log:             log,
+		net:             network,
+		fsm:             &replayFSM{fsm: fsm},
+		stable:          stable,
+		started:         cfg.Clock.Now(),
+		notifyCh:        make(chan bool, 1),
+		leaderCh:        make(chan bool, 1),
+		leaderLoopCh:    make(chan bool, 1),
+		leaderChangedCh: make(chan struct{}),
+		caughtUpCh:      make(chan struct{}),
+		leaving:         make(map[string]time.Time),
+		membersCh:       make(chan struct{}, 1),
+		bootCh:          make(chan struct{}, 1),
 	}
 	ok := false
 	defer func() {
@@ -156,6 +164,13 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
 	n.guard.setTerm(n.raft.CurrentTerm)
+	// Raft drops an observation the watcher has not taken yet; one
+	// pending wake-up is all a waiting writer needs.
+	leaderObs := make(chan raft.Observation, 1)
+	n.raft.RegisterObserver(raft.NewObserver(leaderObs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
 	network.ServeForward(n.handleForwardConn)
 
 	if !n.hadState && cfg.BootstrapExpect == 1 {
@@ -168,7 +183,8 @@ func New(cfg Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, 
 		log.Info("bootstrapped a single-voter group", "addr", network.Addr())
 	}
 
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.watchLeader(leaderObs)
 	go n.monitorLeadership()
 	go n.runLeadership()
 	go n.catchUp()
@@ -277,13 +293,25 @@ func (n *Node) Stale() (stale bool, since time.Time) {
 	return true, n.started
 }
 
+// CaughtUp returns a channel that is closed once the node has caught up
+// (Stale turned false), so that a caller need not poll Stale.
+func (n *Node) CaughtUp() <-chan struct{} { return n.caughtUpCh }
+
+const (
+	// catchUpRetry is how often catchUp asks again for the leader's
+	// commit index while it gets none.
+	catchUpRetry = 200 * time.Millisecond
+	// catchUpPoll is how often catchUp looks whether Raft has applied up
+	// to the index the leader gave: a matter of milliseconds once a
+	// leader is heard, which a whole catchUpRetry would add to a start.
+	catchUpPoll = 10 * time.Millisecond
+)
+
 // catchUp asks the leader for its commit index until it gets one, then
 // waits until Raft has applied that far (and to the restart point), and
 // marks the node caught up.
 func (n *Node) catchUp() {
 	defer n.wg.Done()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
 	var target uint64
 	for {
 		if target == 0 {
@@ -296,13 +324,18 @@ func (n *Node) catchUp() {
 		}
 		if target > 0 && n.raft.AppliedIndex() >= target {
 			n.caughtUp.Store(true)
+			close(n.caughtUpCh)
 			n.log.Info("caught up with the leader", "applied", n.raft.AppliedIndex(), "since", n.cfg.Clock.Since(n.started).Round(time.Millisecond))
 			return
+		}
+		wait := catchUpRetry
+		if target > 0 {
+			wait = catchUpPoll
 		}
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-tick.C:
+		case <-time.After(wait):
 		}
 	}
 }

@@ -15,6 +15,11 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok().Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
+	edge := DefaultEdgeConfig()
+	edge.ID = "c1"
+	if err := edge.Validate(); err != nil {
+		t.Fatalf("valid edge config: %v", err)
+	}
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -24,8 +29,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative expect", func(c *Config) { c.BootstrapExpect = -1 }, "BootstrapExpect"},
 		{"expect above max voters", func(c *Config) { c.BootstrapExpect = 6 }, "MaxVoters"},
 		{"zero voters", func(c *Config) { c.MaxVoters = 0 }, "MaxVoters"},
-		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * time.Second }, "LeaderLeaseTimeout"},
-		{"election below heartbeat", func(c *Config) { c.ElectionTimeout = 500 * time.Millisecond }, "ElectionTimeout"},
+		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * c.HeartbeatTimeout }, "LeaderLeaseTimeout"},
+		{"lease above half the heartbeat", func(c *Config) { c.LeaderLeaseTimeout = c.HeartbeatTimeout/2 + time.Millisecond }, "LeaderLeaseTimeout"},
+		{"election below heartbeat", func(c *Config) { c.ElectionTimeout = c.HeartbeatTimeout / 2 }, "ElectionTimeout"},
 		{"tiny heartbeat", func(c *Config) { c.HeartbeatTimeout = time.Millisecond }, "HeartbeatTimeout"},
 		{"no grace", func(c *Config) { c.DeadServerGrace = 0 }, "DeadServerGrace"},
 		{"no apply timeout", func(c *Config) { c.ApplyTimeout = 0 }, "ApplyTimeout"},

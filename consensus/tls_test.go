@@ -122,7 +122,7 @@ func TestTLSRefusesStrangers(t *testing.T) {
 			defer cancel()
 			_, _, err = rogue.node.forward(ctx, laddr, leader.cfg.ID, &shoalpb.ForwardRequest{Request: &shoalpb.ForwardRequest_Apply{
 				Apply: &shoalpb.ApplyRequest{Command: setCmd("k", "from-"+id)},
-			}})
+			}}, nil)
 			if !errors.Is(err, ErrRefused) {
 				t.Fatalf("forward from %s: %v, want ErrRefused", id, err)
 			}

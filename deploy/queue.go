@@ -18,9 +18,12 @@ type queue[K comparable] struct {
 	minDelay time.Duration
 	maxDelay time.Duration
 
-	mu         sync.Mutex
-	cond       *sync.Cond
+	mu   sync.Mutex
+	cond *sync.Cond
+	// items[head:] wait, oldest first; the slice is reused once drained, so
+	// that a burst of keys does not grow a new one every time.
 	items      []K
+	head       int
 	dirty      map[K]struct{}
 	processing map[K]struct{}
 	failures   map[K]int
@@ -55,6 +58,17 @@ func (q *queue[K]) Add(k K) {
 	q.dirty[k] = struct{}{}
 	if _, ok := q.processing[k]; ok {
 		return // Done re-queues it
+	}
+	q.push(k)
+}
+
+// push appends k to the waiting keys and wakes a worker; q.mu is held.
+func (q *queue[K]) push(k K) {
+	if q.head > 0 && len(q.items) == cap(q.items) && q.head >= len(q.items)/2 {
+		// Move the waiting keys to the front instead of growing.
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
 	}
 	q.items = append(q.items, k)
 	q.cond.Signal()
@@ -103,14 +117,18 @@ func (q *queue[K]) Forget(k K) {
 func (q *queue[K]) Get() (K, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.items) == 0 && !q.shutdown {
+	for q.head == len(q.items) && !q.shutdown {
 		q.cond.Wait()
 	}
-	var k K
+	var k, zero K
 	if q.shutdown {
 		return k, false
 	}
-	k, q.items = q.items[0], q.items[1:]
+	k, q.items[q.head] = q.items[q.head], zero
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
 	q.processing[k] = struct{}{}
 	delete(q.dirty, k)
 	return k, true
@@ -122,8 +140,7 @@ func (q *queue[K]) Done(k K) {
 	defer q.mu.Unlock()
 	delete(q.processing, k)
 	if _, ok := q.dirty[k]; ok && !q.shutdown {
-		q.items = append(q.items, k)
-		q.cond.Signal()
+		q.push(k)
 	}
 }
 
@@ -132,7 +149,7 @@ func (q *queue[K]) Done(k K) {
 func (q *queue[K]) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return len(q.items) - q.head
 }
 
 // ShutDown makes Get return false and Add do nothing.

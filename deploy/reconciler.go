@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -311,13 +312,18 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 	}()
 	listFailures := 0
+	// keys is reused for every change signal: a burst of changes (every
+	// replica becoming Ready signals one) would otherwise allocate a list
+	// of every known key for each.
+	var keys []api.ObjectKey
 	r.triggerResync()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.cluster.Changed():
-			for _, k := range r.knownKeys(nil) {
+			keys = r.knownKeys(keys[:0], nil)
+			for _, k := range keys {
 				r.queue.Nudge(k)
 			}
 		case <-r.resync:
@@ -349,7 +355,7 @@ func (r *Reconciler) triggerResync() {
 // starts the pass that makes the Reconciler Ready.
 func (r *Reconciler) fullResync(ctx context.Context) error {
 	listed, err := r.cluster.List(ctx)
-	keys := r.knownKeys(listed)
+	keys := r.knownKeys(nil, listed)
 	startPass := false
 	if err == nil && !r.onHold.Load() {
 		r.mu.Lock()
@@ -375,14 +381,15 @@ func (r *Reconciler) fullResync(ctx context.Context) error {
 	return err
 }
 
-// knownKeys adds listed to the held keys and returns held ∪ desired.
-func (r *Reconciler) knownKeys(listed []api.ObjectKey) []api.ObjectKey {
+// knownKeys adds listed to the held keys and appends held ∪ desired to
+// keys.
+func (r *Reconciler) knownKeys(keys, listed []api.ObjectKey) []api.ObjectKey {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, k := range listed {
 		r.held[k] = struct{}{}
 	}
-	keys := make([]api.ObjectKey, 0, len(r.held)+len(r.desired))
+	keys = slices.Grow(keys, len(r.held)+len(r.desired))
 	for k := range r.held {
 		keys = append(keys, k)
 	}

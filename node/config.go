@@ -61,7 +61,9 @@ type Config struct {
 	// BootstrapExpect: wait for this many peers, then one bootstraps Raft.
 	BootstrapExpect int
 
-	// Gossip is the gossip profile: lan, edge or local.
+	// Gossip is the gossip profile: lan, edge or local. It also picks the
+	// Raft timing: consensus.DefaultEdgeConfig for edge,
+	// consensus.DefaultConfig otherwise.
 	Gossip gossip.Profile
 	// GossipKey optionally encrypts gossip (16, 24 or 32 bytes).
 	GossipKey []byte

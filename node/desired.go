@@ -32,6 +32,9 @@ func (p *Peer) desiredLoop(ctx context.Context) {
 	var last region.Revisions
 	var epoch uint64
 	first, held := true, p.reconciler.Held()
+	// Closed when the node catches up: the hold is lifted then, not at
+	// the next change or tick.
+	caughtUp := p.raft.CaughtUp()
 	for {
 		stale, _ := p.raft.Stale()
 		var rev region.Revisions
@@ -45,8 +48,8 @@ func (p *Peer) desiredLoop(ctx context.Context) {
 			}
 			epoch = e
 		}
-		caughtUp := held && !stale
-		if first || caughtUp || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
+		justCaughtUp := held && !stale
+		if first || justCaughtUp || rev.Objects != last.Objects || rev.Bindings != last.Bindings || rev.Clusters != last.Clusters ||
 			rev.Statuses != last.Statuses && r.releasing {
 			first = false
 			last = rev
@@ -72,6 +75,8 @@ func (p *Peer) desiredLoop(ctx context.Context) {
 			return
 		case <-changes:
 		case <-tick.C:
+		case <-caughtUp:
+			caughtUp = nil
 		}
 	}
 }
@@ -82,29 +87,89 @@ func newRenderer(cluster string) *renderer {
 
 // renderer computes this cluster's desired works, rendering each template
 // with the override policies that select it, and caches the result until
-// one of its inputs changes.
+// one of its inputs changes. desired copies what it needs of the region
+// state under the state machine's read lock (the stored messages, which are
+// never modified) and parses and renders outside it, and only the templates
+// whose inputs changed: their generation, their replicas here, their
+// conflict resolution, the cluster's facts, or the override policies that
+// select them (which policies, at which generation).
 type renderer struct {
 	cluster string
 	// Only the desired loop touches these.
 	works     map[string]renderedWork
 	overrides map[string]cachedOverride
+	// opsVersion counts changes to the set of override policies (one
+	// added, removed or at a new generation); a cached selection made at
+	// another version is made again.
+	opsVersion uint64
+	// facts is the cluster's facts at the last pass, factsSig their
+	// printed form, factsVersion counts their changes.
+	facts        api.ClusterFacts
+	factsSig     string
+	factsVersion uint64
 	// releasing is true while some released object still has a status
 	// here, so status changes may end a release.
 	releasing bool
+	// parsed and rendered count templates parsed and works built since
+	// the renderer was made (tests read them).
+	parsed, rendered int
 
 	mu      sync.Mutex
 	applied map[string][]string // workload key → override policies applied
 }
 
+// renderedWork is the cached outcome for one bound template: the parsed
+// template of one generation, the override policies that select it at one
+// version of the policy set, and the work built from those inputs.
 type renderedWork struct {
-	sig     string
+	gen         int64
+	parses      bool // the manifest of gen parses as a template
+	hasReplicas bool
+	// tmpl is the parsed template while override policies exist (to
+	// select them with); with none there is nothing to select, and it is
+	// not kept: parsed again, once, when the first policy comes.
+	tmpl     *api.Template
+	selected []*api.OverridePolicy
+	selAt    uint64 // the opsVersion selected was made at
+	haveSel  bool
+	selSig   string // the selected policies as "ref@generation|..."
+
+	inputs  renderInputs
 	work    deploy.Work
 	applied []string
+}
+
+// renderInputs is everything a work is built from besides the manifest of
+// its generation.
+type renderInputs struct {
+	gen          int64
+	replicas     int32
+	conflict     string
+	factsVersion uint64
+	selSig       string
 }
 
 type cachedOverride struct {
 	gen int64
 	op  *api.OverridePolicy
+}
+
+// regionView is what desired reads of the region state under the state
+// machine's lock: stored messages, which are never modified once stored,
+// so they are kept without copying their bytes.
+type regionView struct {
+	overrides []*shoalpb.Object // live override policies, by key
+	bound     []boundTemplate   // templates bound here, by key
+	facts     api.ClusterFacts
+	release   []api.ObjectKey // deleted templates whose objects are released here
+}
+
+// boundTemplate is a live template and what its binding asks of this
+// cluster.
+type boundTemplate struct {
+	obj      *shoalpb.Object
+	replicas int32
+	conflict string
 }
 
 // appliedOverrides gives the override policies applied to a workload's
@@ -118,15 +183,45 @@ func (r *renderer) appliedOverrides(ks string) []string {
 	return r.applied[ks]
 }
 
-func (r *renderer) decodeOverrides(s *region.State) []*api.OverridePolicy {
-	seen := map[string]bool{}
-	var ops []*api.OverridePolicy
-	for _, o := range s.Objects() {
-		k := api.KeyFromProto(o.GetKey())
-		if !k.IsOverridePolicy() {
-			continue
+// read takes what desired needs from the region state, under its lock.
+func (r *renderer) read(fsm *region.FSM) regionView {
+	var v regionView
+	fsm.Read(func(s *region.State) {
+		for _, o := range s.Objects() {
+			if api.KeyFromProto(o.GetKey()).IsOverridePolicy() {
+				v.overrides = append(v.overrides, o)
+			}
 		}
-		ks := k.String()
+		rec := s.Cluster(r.cluster)
+		v.facts = api.ClusterFacts{Name: r.cluster, Region: rec.GetRegion(), Zone: rec.GetZone(), Provider: rec.GetProvider(), Labels: rec.GetLabels()}
+		for _, b := range s.Bindings() {
+			replicas, bound := shareOf(b, r.cluster)
+			if !bound {
+				continue
+			}
+			o := s.Object(api.KeyFromProto(b.GetWorkload()))
+			if o == nil {
+				continue
+			}
+			v.bound = append(v.bound, boundTemplate{obj: o, replicas: replicas, conflict: b.GetConflictResolution()})
+		}
+		for _, o := range s.Tombstones() {
+			key := api.KeyFromProto(o.GetKey())
+			if o.GetPreserveOnClusters() && s.Status(key, r.cluster) != nil {
+				v.release = append(v.release, key)
+			}
+		}
+	})
+	return v
+}
+
+// decodeOverrides decodes the override policies whose generation changed
+// and returns every policy that decodes, in key order.
+func (r *renderer) decodeOverrides(objs []*shoalpb.Object) []*api.OverridePolicy {
+	seen := make(map[string]bool, len(objs))
+	var ops []*api.OverridePolicy
+	for _, o := range objs {
+		ks := api.KeyFromProto(o.GetKey()).String()
 		seen[ks] = true
 		c, ok := r.overrides[ks]
 		if !ok || c.gen != o.GetGeneration() {
@@ -136,6 +231,7 @@ func (r *renderer) decodeOverrides(s *region.State) []*api.OverridePolicy {
 			}
 			c = cachedOverride{gen: o.GetGeneration(), op: op}
 			r.overrides[ks] = c
+			r.opsVersion++
 		}
 		if c.op != nil {
 			ops = append(ops, c.op)
@@ -144,6 +240,7 @@ func (r *renderer) decodeOverrides(s *region.State) []*api.OverridePolicy {
 	for ks := range r.overrides {
 		if !seen[ks] {
 			delete(r.overrides, ks)
+			r.opsVersion++
 		}
 	}
 	return ops
@@ -154,40 +251,26 @@ func (r *renderer) decodeOverrides(s *region.State) []*api.OverridePolicy {
 // until their replacements are Ready; plus objects whose template was
 // deleted under preserveResourcesOnDeletion, to be released.
 func (r *renderer) desired(fsm *region.FSM) []deploy.Work {
-	var works []deploy.Work
-	seen := map[string]bool{}
-	applied := map[string][]string{}
-	r.releasing = false
-	fsm.Read(func(s *region.State) {
-		ops := r.decodeOverrides(s)
-		rec := s.Cluster(r.cluster)
-		facts := api.ClusterFacts{Name: r.cluster, Region: rec.GetRegion(), Zone: rec.GetZone(), Provider: rec.GetProvider(), Labels: rec.GetLabels()}
-		factsSig := fmt.Sprint(facts)
-		for _, b := range s.Bindings() {
-			replicas, bound := shareOf(b, r.cluster)
-			if !bound {
-				continue
-			}
-			key := api.KeyFromProto(b.GetWorkload())
-			o := s.Object(key)
-			if o == nil {
-				continue
-			}
-			ks := key.String()
-			seen[ks] = true
-			rw := r.render(o, b, replicas, ops, facts, factsSig)
-			works = append(works, rw.work)
-			applied[ks] = rw.applied
-		}
-		held := s.StatusesOn(r.cluster)
-		for _, o := range s.Tombstones() {
-			ks := api.KeyFromProto(o.GetKey()).String()
-			if o.GetPreserveOnClusters() && held[ks] != nil {
-				works = append(works, deploy.Work{Key: api.KeyFromProto(o.GetKey()), Release: true})
-				r.releasing = true
-			}
-		}
-	})
+	v := r.read(fsm)
+	ops := r.decodeOverrides(v.overrides)
+	if sig := fmt.Sprint(v.facts); sig != r.factsSig || r.factsVersion == 0 {
+		r.facts, r.factsSig = v.facts, sig
+		r.factsVersion++
+	}
+	works := make([]deploy.Work, 0, len(v.bound)+len(v.release))
+	seen := make(map[string]bool, len(v.bound))
+	applied := make(map[string][]string, len(v.bound))
+	for _, bt := range v.bound {
+		ks := api.KeyFromProto(bt.obj.GetKey()).String()
+		seen[ks] = true
+		rw := r.render(ks, bt, ops)
+		works = append(works, rw.work)
+		applied[ks] = rw.applied
+	}
+	for _, k := range v.release {
+		works = append(works, deploy.Work{Key: k, Release: true})
+	}
+	r.releasing = len(v.release) > 0
 	for ks := range r.works {
 		if !seen[ks] {
 			delete(r.works, ks)
@@ -216,32 +299,54 @@ func shareOf(b *shoalpb.Binding, cluster string) (replicas int32, bound bool) {
 }
 
 // render gives the work for one bound template, from the cache when
-// nothing it depends on changed.
-func (r *renderer) render(o *shoalpb.Object, b *shoalpb.Binding, replicas int32, ops []*api.OverridePolicy,
-	facts api.ClusterFacts, factsSig string) renderedWork {
-	key := api.KeyFromProto(o.GetKey())
-	ks := key.String()
-	t, terr := api.ParseTemplate(o.GetManifest())
-	var selected []*api.OverridePolicy
-	if terr == nil {
-		selected = api.SelectOverrides(ops, t)
+// nothing it depends on changed. It parses the template only when its
+// generation changed (or, once, when override policies appear while none
+// existed), selects the override policies again only when the template or
+// the policies changed, and renders only when an input did.
+func (r *renderer) render(ks string, bt boundTemplate, ops []*api.OverridePolicy) renderedWork {
+	o := bt.obj
+	c, cached := r.works[ks]
+	if !cached || c.gen != o.GetGeneration() {
+		t, err := api.ParseTemplate(o.GetManifest())
+		r.parsed++
+		c = renderedWork{gen: o.GetGeneration(), parses: err == nil, hasReplicas: err == nil && t.HasReplicas}
+		if err == nil && len(ops) > 0 {
+			c.tmpl = t
+		}
 	}
-	var sig strings.Builder
-	fmt.Fprintf(&sig, "%d|%d|%s|%s", o.GetGeneration(), replicas, b.GetConflictResolution(), factsSig)
-	for _, op := range selected {
-		fmt.Fprintf(&sig, "|%s@%d", op.Ref(), r.overrides[op.Key().String()].gen)
+	if !c.haveSel || c.selAt != r.opsVersion {
+		c.selected, c.selAt, c.haveSel = nil, r.opsVersion, true
+		switch {
+		case len(ops) == 0:
+			c.tmpl = nil
+		case c.parses && c.tmpl == nil:
+			c.tmpl, _ = api.ParseTemplate(o.GetManifest())
+			r.parsed++
+		}
+		if c.tmpl != nil {
+			c.selected = api.SelectOverrides(ops, c.tmpl)
+		}
+		var sig strings.Builder
+		for _, op := range c.selected {
+			fmt.Fprintf(&sig, "|%s@%d", op.Ref(), r.overrides[op.Key().String()].gen)
+		}
+		c.selSig = sig.String()
 	}
-	if c, ok := r.works[ks]; ok && c.sig == sig.String() {
+	in := renderInputs{gen: o.GetGeneration(), replicas: bt.replicas, conflict: bt.conflict,
+		factsVersion: r.factsVersion, selSig: c.selSig}
+	if cached && c.inputs == in {
+		r.works[ks] = c
 		return c
 	}
+	key := api.KeyFromProto(o.GetKey())
 	w := deploy.Work{
 		Key: key, Manifest: o.GetManifest(), Generation: o.GetGeneration(),
-		HasReplicas: terr == nil && t.HasReplicas, Replicas: replicas,
-		ConflictResolution: b.GetConflictResolution(),
+		HasReplicas: c.hasReplicas, Replicas: bt.replicas,
+		ConflictResolution: bt.conflict,
 	}
 	var names []string
-	if len(selected) > 0 {
-		out, appliedOps, err := deploy.Render(o.GetManifest(), selected, facts)
+	if len(c.selected) > 0 {
+		out, appliedOps, err := deploy.Render(o.GetManifest(), c.selected, r.facts)
 		if err != nil {
 			w.RenderError = err.Error()
 		} else {
@@ -252,7 +357,8 @@ func (r *renderer) render(o *shoalpb.Object, b *shoalpb.Binding, replicas int32,
 			sort.Strings(names)
 		}
 	}
-	rw := renderedWork{sig: sig.String(), work: w, applied: names}
-	r.works[ks] = rw
-	return rw
+	r.rendered++
+	c.inputs, c.work, c.applied = in, w, names
+	r.works[ks] = c
+	return c
 }

@@ -133,7 +133,7 @@ func (p *Peer) open() error {
 	}
 
 	p.fsm = region.NewFSM(cfg.Region, p.logger.With("component", "fsm"))
-	rc := consensus.DefaultConfig()
+	rc := raftProfile(cfg.Gossip)
 	rc.ID = cfg.Cluster
 	rc.BootstrapExpect = cfg.BootstrapExpect
 	rc.Logger = p.logger.With("component", "raft")
@@ -215,6 +215,16 @@ func (p *Peer) open() error {
 	}
 	p.httpSrv = newHTTPServer(cfg, p.routes(), p.serverTLS(), p.logger)
 	return nil
+}
+
+// raftProfile gives the Raft timing that goes with a gossip profile: the
+// edge profile's tolerance of slow and lossy links, the LAN timing
+// otherwise (local peers share a machine, the fastest network there is).
+func raftProfile(p gossip.Profile) consensus.Config {
+	if p == gossip.ProfileEdge {
+		return consensus.DefaultEdgeConfig()
+	}
+	return consensus.DefaultConfig()
 }
 
 // loadTLS loads the peer's certificate and tokens, or warns that its ports

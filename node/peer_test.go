@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/client"
+	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/gossip"
 )
 
@@ -198,4 +199,27 @@ func TestRegionPlacesFailsOverAndFailsBack(t *testing.T) {
 	})
 	m.restart("eu-3")
 	waitPlaced(t, m, map[string]int32{"eu-1": 4, "eu-2": 2, "eu-3": 2})
+}
+
+// TestRaftProfileFollowsGossipProfile: edge peers get raft's slower,
+// lossy-link timing; LAN and local peers the LAN timing.
+func TestRaftProfileFollowsGossipProfile(t *testing.T) {
+	for _, tt := range []struct {
+		p    gossip.Profile
+		want consensus.Config
+	}{
+		{gossip.ProfileLAN, consensus.DefaultConfig()},
+		{gossip.ProfileLocal, consensus.DefaultConfig()},
+		{gossip.ProfileEdge, consensus.DefaultEdgeConfig()},
+	} {
+		got := raftProfile(tt.p)
+		if got.HeartbeatTimeout != tt.want.HeartbeatTimeout || got.ElectionTimeout != tt.want.ElectionTimeout ||
+			got.LeaderLeaseTimeout != tt.want.LeaderLeaseTimeout {
+			t.Errorf("%s: heartbeat %s, election %s, lease %s; want %s, %s, %s", tt.p, got.HeartbeatTimeout, got.ElectionTimeout,
+				got.LeaderLeaseTimeout, tt.want.HeartbeatTimeout, tt.want.ElectionTimeout, tt.want.LeaderLeaseTimeout)
+		}
+	}
+	if lan, edge := consensus.DefaultConfig(), consensus.DefaultEdgeConfig(); edge.HeartbeatTimeout <= lan.HeartbeatTimeout {
+		t.Errorf("edge heartbeat timeout %s is not longer than the LAN one %s", edge.HeartbeatTimeout, lan.HeartbeatTimeout)
+	}
 }

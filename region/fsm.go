@@ -430,17 +430,31 @@ func (a *applier) result(key api.ObjectKey, what string, generation int64) {
 
 // event records an event about a workload (nil key: about a cluster).
 func (a *applier) event(wk *shoalpb.ObjectKey, cluster, typ, reason, msg string) {
-	e := &shoalpb.Event{UnixMs: a.now, Workload: wk, Cluster: cluster, Type: typ, Reason: reason, Message: msg}
 	workload, limit := "", clusterEvents
 	if wk != nil {
 		workload, limit = api.KeyFromProto(wk).String(), eventsPerWorkload
+		wk = a.sharedKey(workload, wk)
 	}
+	e := &shoalpb.Event{UnixMs: a.now, Workload: wk, Cluster: cluster, Type: typ, Reason: reason, Message: msg}
 	evs := append(a.st.events[workload], e)
 	if len(evs) > limit {
 		evs = append([]*shoalpb.Event(nil), evs[len(evs)-limit:]...)
 	}
 	a.st.events[workload] = evs
 	a.changed = true
+}
+
+// sharedKey gives the key message of the stored object ks, when there is
+// one, for a message that refers to it by k: events and statuses then share
+// one key per workload instead of each keeping the one of the command that
+// made it (a workload's 20 events and 3 statuses held 23 copies). Stored
+// messages are never modified, so sharing is safe; the state's value is
+// the same either way.
+func (a *applier) sharedKey(ks string, k *shoalpb.ObjectKey) *shoalpb.ObjectKey {
+	if o := a.st.objects[ks]; o != nil && o.GetKey() != nil {
+		return o.GetKey()
+	}
+	return k
 }
 
 // sortedKeys returns a map's keys in order, for deterministic output.

@@ -305,6 +305,7 @@ func (a *applier) reportStatus(c *shoalpb.ReportStatus) error {
 		}
 		old := m[cluster]
 		n := proto.Clone(s).(*shoalpb.WorkStatus)
+		n.Workload = a.sharedKey(ks, n.GetWorkload())
 		n.Cluster = cluster
 		n.ObservedUnixMs = a.now
 		if old.GetHealth() != n.GetHealth() || old.GetError() != n.GetError() {

@@ -311,3 +311,50 @@ func TestFSMDeletePreserveMarksTombstone(t *testing.T) {
 		}
 	}
 }
+
+// TestFSMStatusesAndEventsShareTheObjectsKey: a workload's statuses and
+// events point at its object's key message rather than each keeping a
+// copy of the command's, after Apply and after a snapshot is restored.
+func TestFSMStatusesAndEventsShareTheObjectsKey(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(applyObjects(obj(webKey, `{"a":1}`)))
+	h.mustApply(&shoalpb.Command{Cmd: &shoalpb.Command_SetBindings{SetBindings: &shoalpb.SetBindings{Bindings: []*shoalpb.Binding{{
+		Workload: webKey.Proto(), Clusters: []*shoalpb.TargetCluster{{Name: "a", Replicas: 1}}}}}}})
+	h.mustApply(&shoalpb.Command{Cmd: &shoalpb.Command_ReportStatus{ReportStatus: &shoalpb.ReportStatus{Cluster: "a",
+		Statuses: []*shoalpb.WorkStatus{{Workload: webKey.Proto(), Replicas: 1, ReadyReplicas: 1, Health: "Healthy"}}}}})
+	check := func(name string, f *FSM) {
+		t.Helper()
+		f.Read(func(s *State) {
+			key := s.Object(webKey).GetKey()
+			if st := s.Status(webKey, "a"); st.GetWorkload() != key {
+				t.Errorf("%s: the status keeps its own key %v", name, st.GetWorkload())
+			}
+			evs := s.Events(webKey)
+			if len(evs) < 2 {
+				t.Fatalf("%s: events %v", name, evs)
+			}
+			for _, e := range evs {
+				if e.GetWorkload() != key {
+					t.Errorf("%s: event %s keeps its own key", name, e.GetReason())
+				}
+			}
+		})
+	}
+	check("applied", h.fsm)
+	snap, err := h.fsm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewFSM("eu", nil)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	check("restored", restored)
+	if h.fsm.StateHash() != restored.StateHash() {
+		t.Error("the restored state differs")
+	}
+}

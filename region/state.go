@@ -172,8 +172,16 @@ func stateFromProto(snap *shoalpb.Snapshot) *State {
 	for _, b := range snap.GetBindings() {
 		st.bindings[api.KeyFromProto(b.GetWorkload()).String()] = b
 	}
+	// As the applier does, statuses and events share their object's key.
+	shared := func(ks string, k *shoalpb.ObjectKey) *shoalpb.ObjectKey {
+		if o := st.objects[ks]; o != nil && o.GetKey() != nil {
+			return o.GetKey()
+		}
+		return k
+	}
 	for _, ws := range snap.GetStatuses() {
 		w := api.KeyFromProto(ws.GetWorkload()).String()
+		ws.Workload = shared(w, ws.GetWorkload())
 		if st.statuses[w] == nil {
 			st.statuses[w] = map[string]*shoalpb.WorkStatus{}
 		}
@@ -183,6 +191,7 @@ func stateFromProto(snap *shoalpb.Snapshot) *State {
 		w := ""
 		if e.GetWorkload() != nil {
 			w = api.KeyFromProto(e.GetWorkload()).String()
+			e.Workload = shared(w, e.GetWorkload())
 		}
 		st.events[w] = append(st.events[w], e)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/client"
+	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/node"
 )
@@ -128,13 +129,15 @@ func propagationMesh(ctx context.Context, b *bencher) (*benchFigure, error) {
 		"Raft commit, applied on the answering peer) took median %.1f ms, p99 %.1f ms, max %.1f ms; it is not included "+
 		"in the figure.", as.Median, as.P99, as.Max),
 		"",
-		"Reading the samples: every third trial is applied through, and polled on, the leader; the others on a "+
+		fmt.Sprintf("Reading the samples: every third trial is applied through, and polled on, the leader; the others on a "+
 			"follower. A follower learns that the last status report was committed only with the leader's next "+
-			"AppendEntries, which with no further writes is the next Raft heartbeat (a tenth of the 1 s heartbeat "+
-			"timeout in hashicorp/raft), so polling a follower adds up to about 100 ms; the in-process figure below, "+
+			"AppendEntries that carries the commit index, which with no further writes comes after the commit timeout "+
+			"(`consensus.DefaultConfig`: %s, randomised by hashicorp/raft up to twice that; its heartbeats do not "+
+			"carry the commit index), so polling a follower adds up to about %s; the in-process figure below, "+
 			"which does not wait for status reports, shows how quickly the clusters themselves get the object. "+
 			"A single slow trial sets p99 with 50 samples; on this shared 2-CPU machine such outliers were seen in "+
-			"some runs and not in others, and were not investigated further than this.")
+			"some runs and not in others, and were not investigated further than this.",
+			consensus.DefaultConfig().CommitTimeout, 2*consensus.DefaultConfig().CommitTimeout))
 	return f, nil
 }
 

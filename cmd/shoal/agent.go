@@ -97,7 +97,7 @@ func runAgent(env *cliEnv, args []string) error {
 	var join listFlag
 	fs.Var(&join, "join", "gossip address of a peer to join, host[:port] (repeatable or comma-separated)")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "wait for this many peers, then form the region's Raft group")
-	profile := fs.String("gossip-profile", string(cfg.Gossip), "gossip timing: lan, edge or local")
+	profile := fs.String("gossip-profile", string(cfg.Gossip), "gossip and Raft timing: lan, edge (slow or lossy links) or local")
 	gossipKey := fs.String("gossip-key", "", "base64 key (16, 24 or 32 bytes) that encrypts gossip")
 	fs.IntVar(&cfg.Sim.Nodes, "sim-nodes", cfg.Sim.Nodes, "simulated cluster: number of nodes")
 	fs.Var(quantityFlag{&cfg.Sim.NodeCPUMilli, true}, "sim-node-cpu", "simulated cluster: allocatable cpu per node (e.g. 4 or 3500m)")
@@ -193,6 +193,9 @@ func runAgent(env *cliEnv, args []string) error {
 		}
 	}
 
+	if gc, set := tuneGC(os.Getenv); set {
+		cfg.Logger.Debug("garbage collector target set; set GOGC or GOMEMLIMIT to choose another", "gogc", gc)
+	}
 	peer, err := node.Start(cfg)
 	if err != nil {
 		return err
