@@ -54,7 +54,7 @@ func benchMain(args []string, stdout, stderr io.Writer) error {
 			"Runs the peers as $SHOAL_BIN, else the shoal binary beside this one (make bench builds both).\n\nFlags:\n")
 		fset.PrintDefaults()
 	}
-	trials := fset.Int("trials", 10, "trials per figure (failover figures: at least 10; propagation: 5 times this)")
+	trials := fset.Int("trials", 20, "trials per figure (failover figures: at least 10; propagation: 5 times this)")
 	only := fset.String("only", "", "run only this scenario: "+benchNames())
 	out := fset.String("out", "BENCHMARKS.md", "Markdown file the figures are written to")
 	if err := fset.Parse(args); err != nil {
