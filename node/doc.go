@@ -11,13 +11,19 @@
 //     leadership is lost and started again when it is regained;
 //   - apply: every change of the local copy of the region state gives the
 //     reconciler the desired set for this cluster (bindings plus graceful
-//     evictions); the reconciler's status reports are batched and committed
-//     through Raft (forwarded to the leader);
+//     and held evictions), after the peer has recorded the state's index as
+//     its restart point; the reconciler's status reports are batched and
+//     committed through Raft (forwarded to the leader, which checks that a
+//     peer reports only for its own cluster);
 //   - cluster report: the cluster's health and capacity go into gossip
 //     metadata and, when they change, into the region state.
 //
 // Because the reconciler reads the local copy, a peer cut off from its
-// leader keeps its cluster as it was last told.
+// leader keeps its cluster as it was last told. A peer that restarts replays
+// its log to its restart point and holds its cluster exactly as it is until
+// it has caught up with a leader (consensus.Node.Stale), so a restart while
+// cut off deletes nothing. A peer refuses to start without TLS and a gossip
+// key unless Config.Insecure; the dev modes make their own (DevCredentials).
 //
 // The package also holds the local multi-process mesh behind `shoal dev`.
 // The Go client of the HTTP API is package api/client, which links none of
