@@ -119,6 +119,25 @@ func (d *DevCredentials) AgentArgs(region, cluster string) ([]string, error) {
 		"--http-token-file", d.TokenFile(), "--gossip-key", gk}, nil
 }
 
+// Configure gives the peer of cfg.Region and cfg.Cluster its certificate,
+// the CA, the token file and the region's gossip key, so that it runs
+// with TLS as production peers do.
+func (d *DevCredentials) Configure(cfg *Config) error {
+	cert, key, err := d.Peer(cfg.Region, cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	gk, err := d.GossipKey(cfg.Region)
+	if err != nil {
+		return err
+	}
+	if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
+		return fmt.Errorf("dev credentials: gossip key of %s: %w", cfg.Region, err)
+	}
+	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey, cfg.HTTPTokenFile = d.CACert(), cert, key, d.TokenFile()
+	return nil
+}
+
 // ClientOptions reach a dev peer's HTTPS API.
 func (d *DevCredentials) ClientOptions() client.Options {
 	return client.Options{CACert: d.CACert(), Token: d.Token}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -177,17 +176,9 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 		cfg.Join = join
 		cfg.Sim.ReadyDelay = propReadyDelay
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		if cfg.TLSCert, cfg.TLSKey, err = creds.Peer(cfg.Region, cfg.Cluster); err != nil {
+		if err := creds.Configure(&cfg); err != nil {
 			return f, err
 		}
-		gk, err := creds.GossipKey(cfg.Region)
-		if err != nil {
-			return f, err
-		}
-		if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
-			return f, err
-		}
-		cfg.TLSCA, cfg.HTTPTokenFile = creds.CACert(), creds.TokenFile()
 		p, err := node.Start(cfg)
 		if err != nil {
 			return f, scrubPaths(err)

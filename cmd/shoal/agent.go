@@ -178,17 +178,9 @@ func runAgent(env *cliEnv, args []string) error {
 			if err != nil {
 				return err
 			}
-			if cfg.TLSCert, cfg.TLSKey, err = creds.Peer(cfg.Region, cfg.Cluster); err != nil {
+			if err := creds.Configure(&cfg); err != nil {
 				return err
 			}
-			gk, err := creds.GossipKey(cfg.Region)
-			if err != nil {
-				return err
-			}
-			if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
-				return err
-			}
-			cfg.TLSCA, cfg.HTTPTokenFile = creds.CACert(), creds.TokenFile()
 			devCreds = creds
 		}
 	}

@@ -5,7 +5,6 @@ package kubee2e_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -132,17 +131,9 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 		cfg.FailbackDelay = 10 * time.Second // the default: long enough for a queued delete to fire first, were there one
 		cfg.Kubeconfig = installPeerRBAC(t, ctx, c, allow)
 		cfg.Logger = logger().With("peer", c.Name)
-		if cfg.TLSCert, cfg.TLSKey, err = r.creds.Peer(cfg.Region, cfg.Cluster); err != nil {
+		if err := r.creds.Configure(&cfg); err != nil {
 			t.Fatal(err)
 		}
-		gk, err := r.creds.GossipKey(cfg.Region)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.GossipKey, err = base64.StdEncoding.DecodeString(gk); err != nil {
-			t.Fatal(err)
-		}
-		cfg.TLSCA, cfg.HTTPTokenFile = r.creds.CACert(), r.creds.TokenFile()
 		p, err := node.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
