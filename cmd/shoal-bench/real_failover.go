@@ -103,7 +103,13 @@ func benchRealFailover(ctx context.Context, b *bencher) ([]*benchFigure, error) 
 		"to the first moment both survivors have spec.replicas = 3, status observed at the current generation and "+
 		"3 updated and Ready replicas. Then the API server is started again on the same port and etcd prefix, and the "+
 		"next trial waits for failback: 2/2/2 Ready again in all 3 members, every cluster Ready and untainted in "+
-		"the region and no workload placement still evicting. The default toleration of the not-ready taint is 0 s.",
+		"the region, no workload placement still evicting, every member's Nodes Ready without the not-ready or "+
+		"unreachable taint that its node-lifecycle controller may put on them after the API server was away, and "+
+		"every member's own controllers, scheduler and kwok acting again (a probe Deployment of the bench's own, "+
+		"outside Shoal, scaled to 1 and back to 0 directly in the member). Since a failed member now keeps its "+
+		"objects untouched through failback, nothing else proves that the restarted member's controllers have "+
+		"re-established their watches (they reconnect with backoff); without the probe, the next trial, in which "+
+		"that member survives, measured up to a minute of its controller manager not yet seeing the scale-up. The default toleration of the not-ready taint is 0 s.",
 		realSetup, benchFailbackDelay, realFailoverReplicas, n, realPoll)
 	f.Details = append(f.Details, "**Detection path.** The killed member's peer runs its cluster report loop every "+
 		"second (`node.clusterReportLoop`): `KubeCluster.Health` asks `/readyz`, which now fails to connect, so the "+
@@ -206,6 +212,23 @@ func realFailback(ctx context.Context, r *realRegion) error {
 	}
 	if err := waitRegionHealthy(ctx, r.mesh.clients, 60*time.Second); err != nil {
 		return err
+	}
+	// The restarted member's node-lifecycle controller may have tainted
+	// its Nodes for the heartbeats it missed, and its controllers may
+	// still be reconnecting their watches: a pod could not be scheduled
+	// there, or a scale-up would not be seen, in the next trial (where it
+	// survives) until they have. That is the harness recovering, not the
+	// failover: wait for it.
+	for _, name := range realClusterNames {
+		nctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+		err := r.clusters[name].WaitNodesReady(nctx)
+		if err == nil {
+			err = waitControllersLive(nctx, r.clusters[name])
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	c := r.mesh.clients[realClusterNames[0]]
 	_, err = waitWorkloads(ctx, c, 100*time.Millisecond, 60*time.Second, "nothing evicting", func(ws []api.WorkloadView) bool {

@@ -100,3 +100,29 @@ func nodeReady(n *corev1.Node) bool {
 	}
 	return false
 }
+
+// WaitNodesReady waits until every Node is Ready and carries no not-ready
+// or unreachable taint, leaving the taints to the node-lifecycle
+// controller. After the API server was away, that controller may have
+// tainted Nodes whose kwok heartbeats could not arrive, and pods cannot be
+// scheduled on them until it sees them again: a test or benchmark that
+// stops and starts API servers waits for this before it measures again.
+func (c *Cluster) WaitNodesReady(ctx context.Context) error {
+	return waitFor(ctx, nil, c.Name+": Nodes Ready and untainted", func(ctx context.Context) (bool, error) {
+		for _, name := range c.nodeNames() {
+			node, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			if !nodeReady(node) {
+				return false, fmt.Errorf("node %s is not Ready yet", name)
+			}
+			for _, t := range node.Spec.Taints {
+				if slices.Contains(notReadyTaints, t.Key) {
+					return false, fmt.Errorf("node %s still carries %s", name, t.Key)
+				}
+			}
+		}
+		return true, nil
+	})
+}
