@@ -54,7 +54,9 @@ func benchRealPropagation(ctx context.Context, b *bencher) ([]*benchFigure, erro
 	}
 	burst := &benchFigure{
 		Title: fmt.Sprintf("Real clusters, burst: %d Deployments in one apply → all Ready in all 3 member clusters", realBurstSize),
-		Unit:  "ms", Target: "none set", Compare: "–",
+		Unit:  "ms", Target: "≤ 3 s median",
+		Check:   func(s benchStats) bool { return s.Median <= 3000 },
+		Compare: "Karmada on this machine kind: 31.9 s (as the region issue reports it; not re-measured here)",
 	}
 	figs := []*benchFigure{ready, present, burst}
 	r, err := startRealRegion(ctx, b, nil)
@@ -166,14 +168,13 @@ func benchRealPropagation(ctx context.Context, b *bencher) ([]*benchFigure, erro
 		"%d ReplicaSets and %d pods each, their schedulers binding the pods and kwok making them Ready.",
 		realBurstSize, bs.Median/1000, bs.Min/1000, bs.Max/1000, rs.Median/1000, realBurstSize, realBurstSize*propReplicas),
 		"",
-		"**Why Shoal's part of a burst is slow.** Almost all of the burst time is the peers creating the 50 "+
-			"Deployments in their members, not Kubernetes making them Ready (a Deployment is Ready about 0.2 s "+
-			"after it exists, as in the single trials). Each peer's reconciler has one worker and applies one object "+
-			"at a time, with 3 API requests for an object it does not hold yet (a GET that checks the name is not "+
-			"someone else's object, the server-side apply, a GET that reads back its status), through a client "+
-			"limited to 50 requests/s (burst 100). A debug log of one run, taken when this scenario was written, "+
-			"showed one peer's applies of a burst spaced about 100 to 300 ms apart while its member's API server was "+
-			"also serving its own controllers creating ReplicaSets and pods on the same 2 CPUs. Several apply "+
-			"workers per peer (client-go controllers usually run a few) would shorten this; it is not done here.")
+		"**Where the time goes.** Shoal's part is each peer's reconciler server-side-applying the 50 Deployments to "+
+			"its member: 8 workers per peer, a client limited to 200 requests/s (burst 400), and under "+
+			"`conflictResolution: Abort` (the default) 2 requests for an object the member does not hold yet (a GET "+
+			"that checks the name is not someone else's object, then the apply, whose answer is the status read). "+
+			"The rest is each member's own kube-controller-manager (run by the harness at 50 requests/s, burst 100), "+
+			"kube-scheduler (its defaults) and kwok turning 50 new Deployments into 50 ReplicaSets and their pods on "+
+			"the same 2 CPUs as 3 control planes and the peers. With the controller manager's limit raised tenfold, "+
+			"in a run not kept, the whole burst still took 4.0-4.6 s: the members, not Shoal, set the figure here.")
 	return figs, nil
 }
