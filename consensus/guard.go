@@ -93,17 +93,36 @@ func (g *termGuard) run(in <-chan raft.RPC) {
 				g.refuse(fmt.Sprintf("%T", rpc.Command), term)
 				// A refused snapshot's data is left unread: the transport
 				// drops the connection that carried it.
-				rpc.Respond(nil, errTermTooFar)
+				rpc.Respond(emptyResponse(rpc.Command), errTermTooFar)
 				continue
 			}
 			select {
 			case g.out <- rpc:
 			case <-g.stop:
-				rpc.Respond(nil, raft.ErrRaftShutdown)
+				rpc.Respond(emptyResponse(rpc.Command), raft.ErrRaftShutdown)
 				return
 			}
 		}
 	}
+}
+
+// emptyResponse is the zero answer of the request's own type, sent with an
+// error: raft's in-memory pipeline reads the answer's type before its
+// error, so an answer must never be nil.
+func emptyResponse(cmd any) any {
+	switch cmd.(type) {
+	case *raft.AppendEntriesRequest:
+		return &raft.AppendEntriesResponse{}
+	case *raft.RequestVoteRequest:
+		return &raft.RequestVoteResponse{}
+	case *raft.RequestPreVoteRequest:
+		return &raft.RequestPreVoteResponse{}
+	case *raft.InstallSnapshotRequest:
+		return &raft.InstallSnapshotResponse{}
+	case *raft.TimeoutNowRequest:
+		return &raft.TimeoutNowResponse{}
+	}
+	return nil
 }
 
 func (g *termGuard) refuse(what string, term uint64) {
@@ -128,7 +147,7 @@ func (g *termGuard) SetHeartbeatHandler(cb func(raft.RPC)) {
 	g.Transport.SetHeartbeatHandler(func(rpc raft.RPC) {
 		if term, ok := rpcTerm(rpc.Command); ok && g.tooFar(term) {
 			g.refuse(fmt.Sprintf("%T (heartbeat)", rpc.Command), term)
-			rpc.Respond(nil, errTermTooFar)
+			rpc.Respond(emptyResponse(rpc.Command), errTermTooFar)
 			return
 		}
 		cb(rpc)

@@ -319,3 +319,41 @@ func TestFSMAnswerComesBackThroughForwarding(t *testing.T) {
 		}
 	}
 }
+
+// A refused message is answered with an empty response of its own type:
+// raft's in-memory pipeline reads the answer before its error, and a nil
+// one panicked the node that sent it.
+func TestGuardAnswersPipelinedRequestsWithTheirType(t *testing.T) {
+	nw := NewInmemNetwork()
+	a, err := nw.Add("a", transport.Identity{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nw.Add("b", transport.Identity{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := newTermGuard(b.Raft(), func() uint64 { return 1 }, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	pipe, err := a.Raft().AppendEntriesPipeline("b", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.Close()
+	var resp raft.AppendEntriesResponse
+	fut, err := pipe.AppendEntries(&raft.AppendEntriesRequest{Term: math.MaxUint64}, &resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case done := <-pipe.Consumer():
+		if err := done.Error(); err == nil || !strings.Contains(err.Error(), "term too far ahead") {
+			t.Fatalf("pipelined forged append: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no answer to a pipelined request (future %v)", fut)
+	}
+}
