@@ -46,11 +46,17 @@ type readySampler struct {
 	last map[string]int32
 	min  int32
 	at   time.Time
+	how  string // the clusters' counts at the minimum
 	n    int
 }
 
 func (r *region) sampleReady(ctx context.Context) (*readySampler, func()) {
 	s := &readySampler{r: r, last: map[string]int32{}, min: 1 << 30}
+	// A first full sample before anything is stopped: a cluster that
+	// cannot be read later counts with what it showed then.
+	for len(s.last) < len(r.cp.Clusters) && ctx.Err() == nil {
+		s.sample(ctx)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -85,14 +91,14 @@ func (s *readySampler) sample(ctx context.Context) {
 	defer s.mu.Unlock()
 	s.n++
 	if sum < s.min {
-		s.min, s.at = sum, time.Now()
+		s.min, s.at, s.how = sum, time.Now(), fmt.Sprint(s.last)
 	}
 }
 
-func (s *readySampler) lowest() (int32, time.Time, int) {
+func (s *readySampler) lowest() (int32, time.Time, string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.min, s.at, s.n
+	return s.min, s.at, s.how, s.n
 }
 
 // A member whose API server dies fails over quickly, and when it comes
@@ -153,9 +159,9 @@ func testAPIServerLossKeepsIdentities(t *testing.T, ctx context.Context, r *regi
 			return nil
 		})
 		stop()
-		if low, at, n := sampler.lowest(); low < desired {
-			t.Errorf("trial %d: web's Ready replicas dropped to %d (desired %d) at %s (%d samples)",
-				trial, low, desired, at.Format(time.RFC3339Nano), n)
+		if low, at, how, n := sampler.lowest(); low < desired {
+			t.Errorf("trial %d: web's Ready replicas dropped to %d (desired %d: %s) at %s (%d samples)",
+				trial, low, desired, how, at.Format(time.RFC3339Nano), n)
 		} else {
 			t.Logf("trial %d: web's Ready replicas never below %d (lowest %d over %d samples)", trial, desired, low, n)
 		}
