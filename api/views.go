@@ -218,3 +218,48 @@ type ApplyResponse struct {
 type ErrorResponse struct {
 	Error string `json:"error"`
 }
+
+// WorkloadsReady reports whether every workload has all its replicas Ready
+// at its current generation on Healthy clusters, with no old replicas kept
+// anywhere, and none placed on the cluster excluded (which may only hold
+// what it ran before it failed). It is false for no workloads. shoal demo
+// and the benchmarks judge "settled" by it.
+func WorkloadsReady(ws []WorkloadView, excluded string) bool {
+	if len(ws) == 0 {
+		return false
+	}
+	for _, w := range ws {
+		if len(w.Placements) == 0 || w.ReadyReplicas < w.BoundReplicas || w.BoundReplicas < w.DesiredReplicas {
+			return false
+		}
+		for _, p := range w.Placements {
+			if p.Cluster == excluded {
+				if !p.Held {
+					return false
+				}
+				continue // the failed cluster keeps what it ran until failback
+			}
+			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// RunsOn reports whether every workload is placed on cluster (not only
+// kept there by an eviction).
+func RunsOn(ws []WorkloadView, cluster string) bool {
+	for _, w := range ws {
+		found := false
+		for _, p := range w.Placements {
+			if p.Cluster == cluster && !p.Evicting {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
@@ -60,7 +57,7 @@ func clusterFailover(ctx context.Context, b *bencher, profile string) (*benchFig
 	}
 	defer m.close()
 	apply := m.clients[m.names()[0]]
-	docs, err := exampleDocuments()
+	docs, err := examples.Documents()
 	if err != nil {
 		return f, err
 	}
@@ -235,22 +232,4 @@ func benchLeaderFailover(ctx context.Context, b *bencher) ([]*benchFigure, error
 		"commit timeouts).")
 	f.Details = append(f.Details, fmt.Sprintf("Requests per trial: %v.", attempts))
 	return []*benchFigure{f}, nil
-}
-
-// exampleDocuments is examples/ as one stream, as shoal demo applies it.
-func exampleDocuments() ([]byte, error) {
-	names, err := fs.Glob(examples.Files, "*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	var parts []string
-	for _, n := range names {
-		b, err := examples.Files.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, string(b))
-	}
-	return []byte(strings.Join(parts, "\n---\n")), nil
 }

@@ -154,7 +154,7 @@ func benchFootprint(ctx context.Context, b *bencher) ([]*benchFigure, error) {
 	applied := time.Since(t0)
 	b.progress("  applied %d Deployments in %s; waiting for every replica Ready", footprintWorkloads, applied.Round(time.Millisecond))
 	if _, err := waitWorkloads(ctx, c, time.Second, 5*time.Minute, "1,000 workloads Ready", func(ws []api.WorkloadView) bool {
-		return len(ws) == footprintWorkloads && allReady(ws, "")
+		return len(ws) == footprintWorkloads && api.WorkloadsReady(ws, "")
 	}); err != nil {
 		return figs, err
 	}

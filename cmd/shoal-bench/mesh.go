@@ -208,50 +208,13 @@ func failedOver(ws []api.WorkloadView, victim string) bool {
 	return true
 }
 
-// allReady (as shoal demo judges it): every workload has all its replicas Ready, none is placed on
-// the excluded cluster, and no old replicas are being kept anywhere.
-func allReady(ws []api.WorkloadView, excluded string) bool {
-	if len(ws) == 0 {
-		return false
-	}
-	for _, w := range ws {
-		if len(w.Placements) == 0 || w.ReadyReplicas < w.BoundReplicas || w.BoundReplicas < w.DesiredReplicas {
-			return false
-		}
-		for _, p := range w.Placements {
-			if p.Cluster == excluded && !p.Evicting {
-				return false
-			}
-			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func runsOn(ws []api.WorkloadView, cluster string) bool {
-	for _, w := range ws {
-		found := false
-		for _, p := range w.Placements {
-			if p.Cluster == cluster && !p.Evicting {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
 // settled: every workload Ready everywhere, nothing evicting, and (if
 // cluster is set) every workload runs on cluster again (failback done).
 func settled(ws []api.WorkloadView, cluster string) bool {
-	if !allReady(ws, "") {
+	if !api.WorkloadsReady(ws, "") {
 		return false
 	}
-	return cluster == "" || runsOn(ws, cluster)
+	return cluster == "" || api.RunsOn(ws, cluster)
 }
 
 var pathRE = regexp.MustCompile(`(/[A-Za-z0-9._@+-]+){2,}/?`)

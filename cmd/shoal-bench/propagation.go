@@ -76,7 +76,7 @@ func workloadRunning(ws []api.WorkloadView, name string, clusters int) bool {
 				n++
 			}
 		}
-		return n == clusters && allReady([]api.WorkloadView{w}, "")
+		return n == clusters && api.WorkloadsReady([]api.WorkloadView{w}, "")
 	}
 	return false
 }

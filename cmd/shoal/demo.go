@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -98,7 +95,7 @@ func runDemo(env *cliEnv, args []string) error {
 	d.step("Applying the examples (a Karmada PropagationPolicy each, unchanged)")
 	d.say("  web:       Deployment, 8 replicas, Divided by static weight eu-1:eu-2:eu-3 = 2:1:1")
 	d.say("  log-agent: Deployment (2 replicas) + ConfigMap, Duplicated to every cluster")
-	data, err := exampleDocuments()
+	data, err := examples.Documents()
 	if err != nil {
 		return err
 	}
@@ -109,7 +106,7 @@ func runDemo(env *cliEnv, args []string) error {
 	for _, r := range resp.Results {
 		d.say("  %s %s", r.Object, r.Result)
 	}
-	if err := d.waitFor(ctx, "every replica Ready", func(ws []api.WorkloadView) bool { return allReady(ws, "") }); err != nil {
+	if err := d.waitFor(ctx, "every replica Ready", func(ws []api.WorkloadView) bool { return api.WorkloadsReady(ws, "") }); err != nil {
 		return err
 	}
 	d.show(ctx)
@@ -132,7 +129,7 @@ func runDemo(env *cliEnv, args []string) error {
 	if err := d.mesh.Kill(*victim); err != nil {
 		return err
 	}
-	if err := d.waitFor(ctx, "replacement replicas Ready elsewhere", func(ws []api.WorkloadView) bool { return allReady(ws, *victim) }); err != nil {
+	if err := d.waitFor(ctx, "replacement replicas Ready elsewhere", func(ws []api.WorkloadView) bool { return api.WorkloadsReady(ws, *victim) }); err != nil {
 		return err
 	}
 	d.say("  failover took %s: %s marked Unreachable by gossip, tainted %s:NoExecute,",
@@ -149,7 +146,7 @@ func runDemo(env *cliEnv, args []string) error {
 	d.say("  it rejoins gossip and Raft and catches up from the log; work moves back only")
 	d.say("  after the cluster has been Ready for the failback delay (%s), and the replicas", failback)
 	d.say("  that stood in for it are removed only once its own are Ready.")
-	if err := d.waitFor(ctx, "failback", func(ws []api.WorkloadView) bool { return allReady(ws, "") && runsOn(ws, *victim) }); err != nil {
+	if err := d.waitFor(ctx, "failback", func(ws []api.WorkloadView) bool { return api.WorkloadsReady(ws, "") && api.RunsOn(ws, *victim) }); err != nil {
 		return err
 	}
 	d.say("  failback took %s after the restart.", time.Since(restarted).Round(10*time.Millisecond))
@@ -176,23 +173,6 @@ func runDemo(env *cliEnv, args []string) error {
 		d.say("    %-32s uid %s  %s", name, o.UID, same)
 	}
 	return nil
-}
-
-func exampleDocuments() ([]byte, error) {
-	names, err := fs.Glob(examples.Files, "*.yaml")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	var parts []string
-	for _, n := range names {
-		b, err := examples.Files.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, string(b))
-	}
-	return []byte(strings.Join(parts, "\n---\n")), nil
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -230,45 +210,4 @@ func (d *demo) waitFor(ctx context.Context, what string, cond func([]api.Workloa
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// allReady: every workload has all its replicas Ready, none is placed on
-// the excluded cluster (which may only hold what it ran before it failed),
-// and no old replicas are being kept anywhere else.
-func allReady(ws []api.WorkloadView, excluded string) bool {
-	if len(ws) == 0 {
-		return false
-	}
-	for _, w := range ws {
-		if len(w.Placements) == 0 || w.ReadyReplicas < w.BoundReplicas || w.BoundReplicas < w.DesiredReplicas {
-			return false
-		}
-		for _, p := range w.Placements {
-			if p.Cluster == excluded {
-				if !p.Held {
-					return false
-				}
-				continue // the failed cluster keeps what it ran until failback
-			}
-			if p.Evicting || p.Health != "Healthy" || p.AppliedGeneration != w.Generation {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func runsOn(ws []api.WorkloadView, cluster string) bool {
-	for _, w := range ws {
-		found := false
-		for _, p := range w.Placements {
-			if p.Cluster == cluster && !p.Evicting {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
