@@ -67,7 +67,14 @@ var notReadyTaints = []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreacha
 // removes that a few seconds after kwok marks it Ready, and so does this,
 // so that Start need not wait for the controller's next pass.
 func (c *Cluster) waitNodes(ctx context.Context) error {
-	return waitFor(ctx, nil, c.Name+": Nodes Ready", func(ctx context.Context) (bool, error) {
+	return c.waitNodesUntainted(ctx, true)
+}
+
+// waitNodesUntainted waits until every Node is Ready and carries no
+// not-ready or unreachable taint; with untaint it removes those taints
+// itself from a Ready Node instead of waiting for the controller.
+func (c *Cluster) waitNodesUntainted(ctx context.Context, untaint bool) error {
+	return waitFor(ctx, nil, c.Name+": Nodes Ready and untainted", func(ctx context.Context) (bool, error) {
 		for _, name := range c.nodeNames() {
 			node, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
@@ -81,6 +88,9 @@ func (c *Cluster) waitNodes(ctx context.Context) error {
 			})
 			if len(kept) == len(node.Spec.Taints) {
 				continue
+			}
+			if !untaint {
+				return false, fmt.Errorf("node %s still carries a not-ready taint", name)
 			}
 			node.Spec.Taints = kept
 			// A conflict with the controller is retried on the next poll.
@@ -108,21 +118,5 @@ func nodeReady(n *corev1.Node) bool {
 // scheduled on them until it sees them again: a test or benchmark that
 // stops and starts API servers waits for this before it measures again.
 func (c *Cluster) WaitNodesReady(ctx context.Context) error {
-	return waitFor(ctx, nil, c.Name+": Nodes Ready and untainted", func(ctx context.Context) (bool, error) {
-		for _, name := range c.nodeNames() {
-			node, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			if !nodeReady(node) {
-				return false, fmt.Errorf("node %s is not Ready yet", name)
-			}
-			for _, t := range node.Spec.Taints {
-				if slices.Contains(notReadyTaints, t.Key) {
-					return false, fmt.Errorf("node %s still carries %s", name, t.Key)
-				}
-			}
-		}
-		return true, nil
-	})
+	return c.waitNodesUntainted(ctx, false)
 }
