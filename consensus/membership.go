@@ -106,10 +106,7 @@ type bootstrapPromise struct {
 // hasState reports whether this node has Raft state or knows, from
 // gossip, a member that has: then nobody may bootstrap.
 func (n *Node) hasState(view []Member) bool {
-	if n.hadState {
-		return true
-	}
-	if f := n.raft.GetConfiguration(); f.Error() == nil && len(f.Configuration().Servers) > 0 {
+	if n.HasState() {
 		return true
 	}
 	for _, m := range view {

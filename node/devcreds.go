@@ -107,16 +107,12 @@ func (d *DevCredentials) GossipKey(region string) (string, error) {
 // AgentArgs are the shoal agent flags that run the peer of cluster in
 // region with these credentials.
 func (d *DevCredentials) AgentArgs(region, cluster string) ([]string, error) {
-	cert, key, err := d.Peer(region, cluster)
-	if err != nil {
+	cfg := Config{Region: region, Cluster: cluster}
+	if err := d.Configure(&cfg); err != nil {
 		return nil, err
 	}
-	gk, err := d.GossipKey(region)
-	if err != nil {
-		return nil, err
-	}
-	return []string{"--tls-ca", d.CACert(), "--tls-cert", cert, "--tls-key", key,
-		"--http-token-file", d.TokenFile(), "--gossip-key", gk}, nil
+	return []string{"--tls-ca", cfg.TLSCA, "--tls-cert", cfg.TLSCert, "--tls-key", cfg.TLSKey,
+		"--http-token-file", cfg.HTTPTokenFile, "--gossip-key", base64.StdEncoding.EncodeToString(cfg.GossipKey)}, nil
 }
 
 // Configure gives the peer of cfg.Region and cfg.Cluster its certificate,
