@@ -30,17 +30,15 @@ var errReplayAhead = errors.New("consensus: not snapshotting while catching up a
 type replayFSM struct {
 	fsm raft.FSM
 
-	mu        sync.Mutex
-	skipTo    uint64 // Raft's deliveries up to here were replayed already
-	delivered uint64 // the highest index Raft delivered (applied or skipped)
+	mu     sync.Mutex
+	skipTo uint64 // Raft's deliveries up to here were replayed already
 }
 
 func (f *replayFSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	skip := l.Index <= f.skipTo
-	f.delivered = max(f.delivered, l.Index)
-	if f.delivered >= f.skipTo {
-		f.skipTo = 0
+	if l.Index >= f.skipTo {
+		f.skipTo = 0 // Raft has delivered everything replayed
 	}
 	f.mu.Unlock()
 	if skip {
