@@ -19,7 +19,8 @@ var ErrForbidden = errors.New("forbidden")
 // it (an insecure region, --insecure) nothing is known of the sender.
 //
 //   - Commands only the leader's own loop decides (bindings, cluster state
-//     and taints, cluster removal, events) are refused from any peer,
+//     and taints, cluster removal, events, and everything learnt from
+//     other regions) are refused from any peer,
 //     verified or not: a forwarded one is forged or from a deposed leader.
 //   - A peer reports health and capacity (ReportCluster), work statuses
 //     (ReportStatus) and its leave (LeaveRegion) for its own cluster only.
@@ -49,7 +50,8 @@ func AuthorizeForward(from string, verified bool, cmd []byte) error {
 	case *shoalpb.Command_LeaveRegion:
 		return own("leave", x.LeaveRegion.GetCluster())
 	case *shoalpb.Command_SetBindings, *shoalpb.Command_SetClusterState, *shoalpb.Command_RemoveCluster,
-		*shoalpb.Command_RecordEvents:
+		*shoalpb.Command_RecordEvents, *shoalpb.Command_MergeObjects, *shoalpb.Command_SetRegionSummary,
+		*shoalpb.Command_RegionsHeard, *shoalpb.Command_SetRegionState:
 		return fmt.Errorf("%w: %T is decided by the region leader's own loop, never forwarded (from the peer of cluster %q)",
 			ErrForbidden, x, from)
 	case nil:

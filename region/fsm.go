@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -21,10 +22,12 @@ import (
 const (
 	eventsPerWorkload = 20
 	clusterEvents     = 100
-	// tombstoneTTLMs is how long a deleted object's tombstone is kept, so
-	// that a late write with an older version cannot resurrect it.
-	tombstoneTTLMs = 24 * 60 * 60 * 1000
-	snapshotFormat = 1
+	// DefaultTombstoneTTL is how long a deleted object's tombstone is kept
+	// at most when not every known region has acknowledged it, so that a
+	// late write with an older version cannot resurrect it. A region cut
+	// off for longer resynchronises in full.
+	DefaultTombstoneTTL = 24 * time.Hour
+	snapshotFormat      = 1
 )
 
 // ErrBadCommand is returned (as the Apply response) for a command the state
@@ -40,14 +43,17 @@ type Revisions struct {
 	Clusters uint64
 	Bindings uint64
 	Statuses uint64
+	// Regions moves when another region's summary or verdict changes.
+	Regions uint64
 }
 
 // FSM is the region state machine. It implements raft.FSM. Apply, Snapshot
 // and Restore are called by Raft from one goroutine; the read methods may be
 // called from any goroutine.
 type FSM struct {
-	region string
-	logger *slog.Logger
+	region       string
+	logger       *slog.Logger
+	tombstoneTTL int64 // ms
 
 	mu  sync.RWMutex
 	st  *State
@@ -64,19 +70,37 @@ type FSM struct {
 
 var _ raft.FSM = (*FSM)(nil)
 
+// FSMOption changes a state machine's settings. Every replica of a region
+// must be given the same ones: they decide what the state becomes.
+type FSMOption func(*FSM)
+
+// WithTombstoneTTL sets how long a tombstone that not every known region
+// has acknowledged is kept (DefaultTombstoneTTL unless set).
+func WithTombstoneTTL(d time.Duration) FSMOption {
+	return func(f *FSM) { f.tombstoneTTL = d.Milliseconds() }
+}
+
 // NewFSM returns an empty state machine for the named region.
-func NewFSM(region string, logger *slog.Logger) *FSM {
+func NewFSM(region string, logger *slog.Logger, opts ...FSMOption) *FSM {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FSM{
-		region:    region,
-		logger:    logger,
-		st:        newState(),
-		appliedCh: make(chan struct{}),
-		subs:      map[int]chan struct{}{},
+	f := &FSM{
+		region:       region,
+		logger:       logger,
+		tombstoneTTL: DefaultTombstoneTTL.Milliseconds(),
+		st:           newState(),
+		appliedCh:    make(chan struct{}),
+		subs:         map[int]chan struct{}{},
 	}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
+
+// TombstoneTTL is how long an unacknowledged tombstone is kept.
+func (f *FSM) TombstoneTTL() time.Duration { return time.Duration(f.tombstoneTTL) * time.Millisecond }
 
 // Apply applies one committed log entry. The response is nil, an error
 // wrapping ErrBadCommand, or, for ApplyObjects and DeleteObjects, an
@@ -101,7 +125,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		}
 		f.st.lastMs = now
 		f.seq++
-		a := &applier{st: f.st, index: f.seq, now: now, region: f.region}
+		a := &applier{st: f.st, index: f.seq, now: now, region: f.region, tombstoneTTL: f.tombstoneTTL}
 		err = a.apply(&cmd)
 		changed, results = a.changed, a.results
 		f.mu.Unlock()
@@ -150,7 +174,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	st := stateFromProto(&snap)
 	f.mu.Lock()
 	f.seq++
-	st.rev = Revisions{Objects: f.seq, Clusters: f.seq, Bindings: f.seq, Statuses: f.seq}
+	st.rev = Revisions{Objects: f.seq, Clusters: f.seq, Bindings: f.seq, Statuses: f.seq, Regions: f.seq}
 	f.st = st
 	f.mu.Unlock()
 	// A follower that installs the leader's snapshot is at its index: a
@@ -281,7 +305,9 @@ type applier struct {
 	now     int64
 	region  string
 	changed bool
-	results *shoalpb.ObjectResults // what ApplyObjects or DeleteObjects did
+	// tombstoneTTL is FSM.tombstoneTTL.
+	tombstoneTTL int64
+	results      *shoalpb.ObjectResults // what ApplyObjects or DeleteObjects did
 }
 
 func (a *applier) apply(cmd *shoalpb.Command) error {
@@ -307,6 +333,14 @@ func (a *applier) apply(cmd *shoalpb.Command) error {
 		return nil
 	case *shoalpb.Command_LeaveRegion:
 		return a.leaveRegion(c.LeaveRegion)
+	case *shoalpb.Command_MergeObjects:
+		return a.mergeObjects(c.MergeObjects)
+	case *shoalpb.Command_SetRegionSummary:
+		return a.setRegionSummary(c.SetRegionSummary)
+	case *shoalpb.Command_RegionsHeard:
+		return a.regionsHeard(c.RegionsHeard)
+	case *shoalpb.Command_SetRegionState:
+		return a.setRegionState(c.SetRegionState)
 	default:
 		// A command type from a newer peer: skipped on every replica alike.
 		return nil
@@ -322,6 +356,7 @@ func (a *applier) stamp() *shoalpb.Version {
 		v.Logical = c.GetLogical() + 1
 	}
 	a.st.clock = v
+	a.st.watermarks[a.region] = v
 	return v
 }
 
@@ -366,6 +401,7 @@ func (a *applier) applyObjects(c *shoalpb.ApplyObjects) error {
 			Generation:    old.GetGeneration() + 1,
 			CreatedUnixMs: a.now,
 			UpdatedUnixMs: a.now,
+			Replaced:      old.GetVersion(),
 		}
 		if old != nil && !old.GetDeleted() {
 			n.CreatedUnixMs = old.GetCreatedUnixMs()
@@ -409,17 +445,13 @@ func (a *applier) deleteObjects(c *shoalpb.DeleteObjects) error {
 			CreatedUnixMs:      old.GetCreatedUnixMs(),
 			UpdatedUnixMs:      a.now,
 			PreserveOnClusters: preserve[ks],
+			Replaced:           old.GetVersion(),
 		}
 		delete(a.st.events, ks)
 		a.st.rev.Objects = a.index
 		a.changed = true
 	}
-	// Forget tombstones older than their time to live.
-	for ks, o := range a.st.objects {
-		if o.GetDeleted() && a.now-o.GetUpdatedUnixMs() > tombstoneTTLMs {
-			delete(a.st.objects, ks)
-		}
-	}
+	a.collectTombstones()
 	return nil
 }
 

@@ -27,8 +27,11 @@ func (r *directRaft) ApplyLocal(ctx context.Context, cmd []byte) (consensus.Resu
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.index++
-	if err, ok := r.fsm.Apply(&raft.Log{Index: r.index, Data: cmd, AppendedAt: r.now()}).(error); ok {
-		return consensus.Result{}, err
+	switch x := r.fsm.Apply(&raft.Log{Index: r.index, Data: cmd, AppendedAt: r.now()}).(type) {
+	case error:
+		return consensus.Result{}, x
+	case []byte:
+		return consensus.Result{Index: r.index, Response: x}, nil
 	}
 	return consensus.Result{Index: r.index}, nil
 }

@@ -15,9 +15,13 @@ type State struct {
 	bindings map[string]*shoalpb.Binding
 	statuses map[string]map[string]*shoalpb.WorkStatus
 	events   map[string][]*shoalpb.Event
-	clock    *shoalpb.Version
-	lastMs   int64
-	rev      Revisions
+	// Other regions as this one knows them, by name.
+	regions map[string]*shoalpb.RemoteRegion
+	// The newest version held from each origin region (this one too).
+	watermarks map[string]*shoalpb.Version
+	clock      *shoalpb.Version
+	lastMs     int64
+	rev        Revisions
 }
 
 func newState() *State {
@@ -27,6 +31,9 @@ func newState() *State {
 		bindings: map[string]*shoalpb.Binding{},
 		statuses: map[string]map[string]*shoalpb.WorkStatus{},
 		events:   map[string][]*shoalpb.Event{},
+		regions:  map[string]*shoalpb.RemoteRegion{},
+
+		watermarks: map[string]*shoalpb.Version{},
 	}
 }
 
@@ -156,6 +163,10 @@ func (s *State) toProto() *shoalpb.Snapshot {
 	for _, w := range sortedKeys(s.events) {
 		snap.Events = append(snap.Events, s.events[w]...)
 	}
+	for _, r := range sortedKeys(s.regions) {
+		snap.Regions = append(snap.Regions, s.regions[r])
+	}
+	snap.Watermarks = s.Watermarks()
 	return snap
 }
 
@@ -197,6 +208,12 @@ func stateFromProto(snap *shoalpb.Snapshot) *State {
 	}
 	for _, evs := range st.events {
 		sort.SliceStable(evs, func(i, j int) bool { return evs[i].GetUnixMs() < evs[j].GetUnixMs() })
+	}
+	for _, r := range snap.GetRegions() {
+		st.regions[r.GetSummary().GetRegion()] = r
+	}
+	for _, w := range snap.GetWatermarks() {
+		st.watermarks[w.GetOrigin()] = w.GetVersion()
 	}
 	if st.clock != nil {
 		st.lastMs = max(st.lastMs, st.clock.GetWallMs())

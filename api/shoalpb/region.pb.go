@@ -169,8 +169,12 @@ type Object struct {
 	// On a tombstone: the policy had preserveResourcesOnDeletion, so member
 	// clusters keep the object and only stop managing it.
 	PreserveOnClusters bool `protobuf:"varint,8,opt,name=preserve_on_clusters,json=preserveOnClusters,proto3" json:"preserve_on_clusters,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The version this write replaced where it was made (none for a first
+	// write): a merge that finds another version in its place knows the two
+	// writes were concurrent and records the loser as a conflict.
+	Replaced      *Version `protobuf:"bytes,9,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Object) Reset() {
@@ -257,6 +261,13 @@ func (x *Object) GetPreserveOnClusters() bool {
 		return x.PreserveOnClusters
 	}
 	return false
+}
+
+func (x *Object) GetReplaced() *Version {
+	if x != nil {
+		return x.Replaced
+	}
+	return nil
 }
 
 // Taint marks a cluster, as Kubernetes node taints do (key, value, effect).
@@ -360,7 +371,9 @@ type ClusterRecord struct {
 	// Counts the times the region forgot what the cluster reported because
 	// the cluster failed (its replicas may have stopped meanwhile): a peer
 	// that sees it change reports every status again.
-	StatusEpoch   uint64 `protobuf:"varint,19,opt,name=status_epoch,json=statusEpoch,proto3" json:"status_epoch,omitempty"`
+	StatusEpoch uint64 `protobuf:"varint,19,opt,name=status_epoch,json=statusEpoch,proto3" json:"status_epoch,omitempty"`
+	// host:port of the peer's QUIC listener for the links between regions.
+	WanAddr       string `protobuf:"bytes,20,opt,name=wan_addr,json=wanAddr,proto3" json:"wan_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +539,13 @@ func (x *ClusterRecord) GetStatusEpoch() uint64 {
 		return x.StatusEpoch
 	}
 	return 0
+}
+
+func (x *ClusterRecord) GetWanAddr() string {
+	if x != nil {
+		return x.WanAddr
+	}
+	return ""
 }
 
 // TargetCluster is a share of a workload's replicas on one cluster.
@@ -1589,6 +1609,698 @@ func (x *ObjectResults) GetResults() []*ObjectResult {
 	return nil
 }
 
+// WanPeer is one peer of a region as the other regions can reach it.
+type WanPeer struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// host:port of its QUIC listener.
+	Addr          string `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WanPeer) Reset() {
+	*x = WanPeer{}
+	mi := &file_region_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WanPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WanPeer) ProtoMessage() {}
+
+func (x *WanPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WanPeer.ProtoReflect.Descriptor instead.
+func (*WanPeer) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *WanPeer) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *WanPeer) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+// RegionContact is how recently a region heard from another one.
+type RegionContact struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	// Milliseconds since the last answer from the region, by the reporting
+	// region's clock at the time of its summary.
+	AgeMs int64 `protobuf:"varint,2,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
+	// Some of its peers, so that regions learn of each other through a
+	// third.
+	Peers         []*WanPeer `protobuf:"bytes,3,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionContact) Reset() {
+	*x = RegionContact{}
+	mi := &file_region_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionContact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionContact) ProtoMessage() {}
+
+func (x *RegionContact) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionContact.ProtoReflect.Descriptor instead.
+func (*RegionContact) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RegionContact) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionContact) GetAgeMs() int64 {
+	if x != nil {
+		return x.AgeMs
+	}
+	return 0
+}
+
+func (x *RegionContact) GetPeers() []*WanPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+// RegionSummary is what a region tells the others about itself: its
+// clusters, where it runs what, how that fares, and whom it hears from.
+type RegionSummary struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Region string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	// The cluster whose peer leads the region (may be empty).
+	Leader string `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	// The summary's time by the sender's clock (Unix ms).
+	MadeUnixMs int64            `protobuf:"varint,3,opt,name=made_unix_ms,json=madeUnixMs,proto3" json:"made_unix_ms,omitempty"`
+	Clusters   []*ClusterRecord `protobuf:"bytes,4,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Bindings   []*Binding       `protobuf:"bytes,5,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	Statuses   []*WorkStatus    `protobuf:"bytes,6,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	Peers      []*WanPeer       `protobuf:"bytes,7,rep,name=peers,proto3" json:"peers,omitempty"`
+	Contacts   []*RegionContact `protobuf:"bytes,8,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	// The region's clusters are edge sites (longer region grace period).
+	Edge bool `protobuf:"varint,9,opt,name=edge,proto3" json:"edge,omitempty"`
+	// Counts the region's committed changes to what it summarises; a
+	// receiver keeps the summary with the highest (made_unix_ms, revision).
+	Revision uint64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The region's recent ConflictLost events: a region that never saw the
+	// losing write still shows the conflict.
+	Conflicts     []*Event `protobuf:"bytes,11,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionSummary) Reset() {
+	*x = RegionSummary{}
+	mi := &file_region_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionSummary) ProtoMessage() {}
+
+func (x *RegionSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionSummary.ProtoReflect.Descriptor instead.
+func (*RegionSummary) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RegionSummary) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionSummary) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+func (x *RegionSummary) GetMadeUnixMs() int64 {
+	if x != nil {
+		return x.MadeUnixMs
+	}
+	return 0
+}
+
+func (x *RegionSummary) GetClusters() []*ClusterRecord {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+func (x *RegionSummary) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
+func (x *RegionSummary) GetStatuses() []*WorkStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *RegionSummary) GetPeers() []*WanPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *RegionSummary) GetContacts() []*RegionContact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+func (x *RegionSummary) GetEdge() bool {
+	if x != nil {
+		return x.Edge
+	}
+	return false
+}
+
+func (x *RegionSummary) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *RegionSummary) GetConflicts() []*Event {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+// Watermark is the newest version a region holds from one origin region.
+type Watermark struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Origin        string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
+	Version       *Version               `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Watermark) Reset() {
+	*x = Watermark{}
+	mi := &file_region_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Watermark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Watermark) ProtoMessage() {}
+
+func (x *Watermark) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Watermark.ProtoReflect.Descriptor instead.
+func (*Watermark) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Watermark) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Watermark) GetVersion() *Version {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+// MergeObjects brings objects written in other regions into this one:
+// each is kept if its version is newer than what the region holds (last
+// writer wins), and the region's clock moves past it. Committed by the
+// leader's replication loop only.
+type MergeObjects struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The region that sent them (for events).
+	FromRegion string    `protobuf:"bytes,1,opt,name=from_region,json=fromRegion,proto3" json:"from_region,omitempty"`
+	Objects    []*Object `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Objects is the sender's full set (a resynchronisation after this
+	// region lost contact for longer than the tombstone age): an object
+	// this region holds that is missing from it, and whose version is not
+	// newer than horizon, was deleted meanwhile and is dropped.
+	Full          bool     `protobuf:"varint,3,opt,name=full,proto3" json:"full,omitempty"`
+	Horizon       *Version `protobuf:"bytes,4,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeObjects) Reset() {
+	*x = MergeObjects{}
+	mi := &file_region_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeObjects) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeObjects) ProtoMessage() {}
+
+func (x *MergeObjects) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeObjects.ProtoReflect.Descriptor instead.
+func (*MergeObjects) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MergeObjects) GetFromRegion() string {
+	if x != nil {
+		return x.FromRegion
+	}
+	return ""
+}
+
+func (x *MergeObjects) GetObjects() []*Object {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *MergeObjects) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *MergeObjects) GetHorizon() *Version {
+	if x != nil {
+		return x.Horizon
+	}
+	return nil
+}
+
+// SetRegionSummary records what another region said of itself and what
+// it holds (its watermarks), as the leader heard it.
+type SetRegionSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Summary       *RegionSummary         `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	Watermarks    []*Watermark           `protobuf:"bytes,2,rep,name=watermarks,proto3" json:"watermarks,omitempty"`
+	HeardUnixMs   int64                  `protobuf:"varint,3,opt,name=heard_unix_ms,json=heardUnixMs,proto3" json:"heard_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRegionSummary) Reset() {
+	*x = SetRegionSummary{}
+	mi := &file_region_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRegionSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRegionSummary) ProtoMessage() {}
+
+func (x *SetRegionSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRegionSummary.ProtoReflect.Descriptor instead.
+func (*SetRegionSummary) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetRegionSummary) GetSummary() *RegionSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *SetRegionSummary) GetWatermarks() []*Watermark {
+	if x != nil {
+		return x.Watermarks
+	}
+	return nil
+}
+
+func (x *SetRegionSummary) GetHeardUnixMs() int64 {
+	if x != nil {
+		return x.HeardUnixMs
+	}
+	return 0
+}
+
+// RegionHeard is when the leader last heard from another region.
+type RegionHeard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	UnixMs        int64                  `protobuf:"varint,2,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionHeard) Reset() {
+	*x = RegionHeard{}
+	mi := &file_region_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionHeard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionHeard) ProtoMessage() {}
+
+func (x *RegionHeard) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionHeard.ProtoReflect.Descriptor instead.
+func (*RegionHeard) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RegionHeard) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionHeard) GetUnixMs() int64 {
+	if x != nil {
+		return x.UnixMs
+	}
+	return 0
+}
+
+// RegionsHeard refreshes when other regions were last heard from (the
+// leader commits it every few seconds, not on every answer).
+type RegionsHeard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Heard         []*RegionHeard         `protobuf:"bytes,1,rep,name=heard,proto3" json:"heard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionsHeard) Reset() {
+	*x = RegionsHeard{}
+	mi := &file_region_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionsHeard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionsHeard) ProtoMessage() {}
+
+func (x *RegionsHeard) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionsHeard.ProtoReflect.Descriptor instead.
+func (*RegionsHeard) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RegionsHeard) GetHeard() []*RegionHeard {
+	if x != nil {
+		return x.Heard
+	}
+	return nil
+}
+
+// SetRegionState is the leader's verdict on another region: dead for
+// placement (not heard from by any link for its grace period, and no
+// other region hears it either) or alive.
+type SetRegionState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	Alive         bool                   `protobuf:"varint,2,opt,name=alive,proto3" json:"alive,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRegionState) Reset() {
+	*x = SetRegionState{}
+	mi := &file_region_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRegionState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRegionState) ProtoMessage() {}
+
+func (x *SetRegionState) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRegionState.ProtoReflect.Descriptor instead.
+func (*SetRegionState) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetRegionState) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *SetRegionState) GetAlive() bool {
+	if x != nil {
+		return x.Alive
+	}
+	return false
+}
+
+func (x *SetRegionState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RemoteRegion is this region's record of another region.
+type RemoteRegion struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Summary     *RegionSummary         `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	Watermarks  []*Watermark           `protobuf:"bytes,2,rep,name=watermarks,proto3" json:"watermarks,omitempty"`
+	HeardUnixMs int64                  `protobuf:"varint,3,opt,name=heard_unix_ms,json=heardUnixMs,proto3" json:"heard_unix_ms,omitempty"`
+	Dead        bool                   `protobuf:"varint,4,opt,name=dead,proto3" json:"dead,omitempty"`
+	// When the region last turned dead or alive.
+	StateSinceUnixMs int64  `protobuf:"varint,5,opt,name=state_since_unix_ms,json=stateSinceUnixMs,proto3" json:"state_since_unix_ms,omitempty"`
+	Reason           string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RemoteRegion) Reset() {
+	*x = RemoteRegion{}
+	mi := &file_region_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteRegion) ProtoMessage() {}
+
+func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteRegion.ProtoReflect.Descriptor instead.
+func (*RemoteRegion) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RemoteRegion) GetSummary() *RegionSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *RemoteRegion) GetWatermarks() []*Watermark {
+	if x != nil {
+		return x.Watermarks
+	}
+	return nil
+}
+
+func (x *RemoteRegion) GetHeardUnixMs() int64 {
+	if x != nil {
+		return x.HeardUnixMs
+	}
+	return 0
+}
+
+func (x *RemoteRegion) GetDead() bool {
+	if x != nil {
+		return x.Dead
+	}
+	return false
+}
+
+func (x *RemoteRegion) GetStateSinceUnixMs() int64 {
+	if x != nil {
+		return x.StateSinceUnixMs
+	}
+	return 0
+}
+
+func (x *RemoteRegion) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Command is one entry of the region's Raft log.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1603,6 +2315,10 @@ type Command struct {
 	//	*Command_ReportStatus
 	//	*Command_RecordEvents
 	//	*Command_LeaveRegion
+	//	*Command_MergeObjects
+	//	*Command_SetRegionSummary
+	//	*Command_RegionsHeard
+	//	*Command_SetRegionState
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1610,7 +2326,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[21]
+	mi := &file_region_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +2338,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[21]
+	mi := &file_region_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +2351,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{21}
+	return file_region_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -1726,6 +2442,42 @@ func (x *Command) GetLeaveRegion() *LeaveRegion {
 	return nil
 }
 
+func (x *Command) GetMergeObjects() *MergeObjects {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_MergeObjects); ok {
+			return x.MergeObjects
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetRegionSummary() *SetRegionSummary {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_SetRegionSummary); ok {
+			return x.SetRegionSummary
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRegionsHeard() *RegionsHeard {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_RegionsHeard); ok {
+			return x.RegionsHeard
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetRegionState() *SetRegionState {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_SetRegionState); ok {
+			return x.SetRegionState
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -1766,6 +2518,22 @@ type Command_LeaveRegion struct {
 	LeaveRegion *LeaveRegion `protobuf:"bytes,9,opt,name=leave_region,json=leaveRegion,proto3,oneof"`
 }
 
+type Command_MergeObjects struct {
+	MergeObjects *MergeObjects `protobuf:"bytes,10,opt,name=merge_objects,json=mergeObjects,proto3,oneof"`
+}
+
+type Command_SetRegionSummary struct {
+	SetRegionSummary *SetRegionSummary `protobuf:"bytes,11,opt,name=set_region_summary,json=setRegionSummary,proto3,oneof"`
+}
+
+type Command_RegionsHeard struct {
+	RegionsHeard *RegionsHeard `protobuf:"bytes,12,opt,name=regions_heard,json=regionsHeard,proto3,oneof"`
+}
+
+type Command_SetRegionState struct {
+	SetRegionState *SetRegionState `protobuf:"bytes,13,opt,name=set_region_state,json=setRegionState,proto3,oneof"`
+}
+
 func (*Command_ApplyObjects) isCommand_Cmd() {}
 
 func (*Command_DeleteObjects) isCommand_Cmd() {}
@@ -1784,6 +2552,14 @@ func (*Command_RecordEvents) isCommand_Cmd() {}
 
 func (*Command_LeaveRegion) isCommand_Cmd() {}
 
+func (*Command_MergeObjects) isCommand_Cmd() {}
+
+func (*Command_SetRegionSummary) isCommand_Cmd() {}
+
+func (*Command_RegionsHeard) isCommand_Cmd() {}
+
+func (*Command_SetRegionState) isCommand_Cmd() {}
+
 // Snapshot is the whole region state.
 type Snapshot struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1798,14 +2574,17 @@ type Snapshot struct {
 	// entry's time, so a restored replica stamps what the others stamp.
 	LastMs int64 `protobuf:"varint,8,opt,name=last_ms,json=lastMs,proto3" json:"last_ms,omitempty"`
 	// The log index of the last entry the snapshot includes.
-	AppliedIndex  uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	AppliedIndex uint64          `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Regions      []*RemoteRegion `protobuf:"bytes,10,rep,name=regions,proto3" json:"regions,omitempty"`
+	// The newest version held from each origin region.
+	Watermarks    []*Watermark `protobuf:"bytes,11,rep,name=watermarks,proto3" json:"watermarks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_region_proto_msgTypes[22]
+	mi := &file_region_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +2596,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[22]
+	mi := &file_region_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +2609,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{22}
+	return file_region_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Snapshot) GetFormat() uint32 {
@@ -1896,6 +2675,20 @@ func (x *Snapshot) GetAppliedIndex() uint64 {
 	return 0
 }
 
+func (x *Snapshot) GetRegions() []*RemoteRegion {
+	if x != nil {
+		return x.Regions
+	}
+	return nil
+}
+
+func (x *Snapshot) GetWatermarks() []*Watermark {
+	if x != nil {
+		return x.Watermarks
+	}
+	return nil
+}
+
 var File_region_proto protoreflect.FileDescriptor
 
 const file_region_proto_rawDesc = "" +
@@ -1910,7 +2703,7 @@ const file_region_proto_rawDesc = "" +
 	"apiVersion\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\xb4\x02\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\xe3\x02\n" +
 	"\x06Object\x12%\n" +
 	"\x03key\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\x03key\x12\x1a\n" +
 	"\bmanifest\x18\x02 \x01(\fR\bmanifest\x12+\n" +
@@ -1921,12 +2714,13 @@ const file_region_proto_rawDesc = "" +
 	"\adeleted\x18\x05 \x01(\bR\adeleted\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\x12&\n" +
 	"\x0fupdated_unix_ms\x18\a \x01(\x03R\rupdatedUnixMs\x120\n" +
-	"\x14preserve_on_clusters\x18\b \x01(\bR\x12preserveOnClusters\"k\n" +
+	"\x14preserve_on_clusters\x18\b \x01(\bR\x12preserveOnClusters\x12-\n" +
+	"\breplaced\x18\t \x01(\v2\x11.shoal.v1.VersionR\breplaced\"k\n" +
 	"\x05Taint\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
 	"\x06effect\x18\x03 \x01(\tR\x06effect\x12\"\n" +
-	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\x8d\x06\n" +
+	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\xa8\x06\n" +
 	"\rClusterRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
@@ -1948,7 +2742,8 @@ const file_region_proto_rawDesc = "" +
 	"\x19unreachable_since_unix_ms\x18\x11 \x01(\x03R\x16unreachableSinceUnixMs\x12\x1f\n" +
 	"\vautonomy_ms\x18\x12 \x01(\x03R\n" +
 	"autonomyMs\x12!\n" +
-	"\fstatus_epoch\x18\x13 \x01(\x04R\vstatusEpoch\x1a9\n" +
+	"\fstatus_epoch\x18\x13 \x01(\x04R\vstatusEpoch\x12\x19\n" +
+	"\bwan_addr\x18\x14 \x01(\tR\awanAddr\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
@@ -2031,7 +2826,61 @@ const file_region_proto_rawDesc = "" +
 	"generation\x18\x03 \x01(\x03R\n" +
 	"generation\"A\n" +
 	"\rObjectResults\x120\n" +
-	"\aresults\x18\x01 \x03(\v2\x16.shoal.v1.ObjectResultR\aresults\"\xd4\x04\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.shoal.v1.ObjectResultR\aresults\"7\n" +
+	"\aWanPeer\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"g\n" +
+	"\rRegionContact\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x15\n" +
+	"\x06age_ms\x18\x02 \x01(\x03R\x05ageMs\x12'\n" +
+	"\x05peers\x18\x03 \x03(\v2\x11.shoal.v1.WanPeerR\x05peers\"\xb4\x03\n" +
+	"\rRegionSummary\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\x12 \n" +
+	"\fmade_unix_ms\x18\x03 \x01(\x03R\n" +
+	"madeUnixMs\x123\n" +
+	"\bclusters\x18\x04 \x03(\v2\x17.shoal.v1.ClusterRecordR\bclusters\x12-\n" +
+	"\bbindings\x18\x05 \x03(\v2\x11.shoal.v1.BindingR\bbindings\x120\n" +
+	"\bstatuses\x18\x06 \x03(\v2\x14.shoal.v1.WorkStatusR\bstatuses\x12'\n" +
+	"\x05peers\x18\a \x03(\v2\x11.shoal.v1.WanPeerR\x05peers\x123\n" +
+	"\bcontacts\x18\b \x03(\v2\x17.shoal.v1.RegionContactR\bcontacts\x12\x12\n" +
+	"\x04edge\x18\t \x01(\bR\x04edge\x12\x1a\n" +
+	"\brevision\x18\n" +
+	" \x01(\x04R\brevision\x12-\n" +
+	"\tconflicts\x18\v \x03(\v2\x0f.shoal.v1.EventR\tconflicts\"P\n" +
+	"\tWatermark\x12\x16\n" +
+	"\x06origin\x18\x01 \x01(\tR\x06origin\x12+\n" +
+	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"\x9c\x01\n" +
+	"\fMergeObjects\x12\x1f\n" +
+	"\vfrom_region\x18\x01 \x01(\tR\n" +
+	"fromRegion\x12*\n" +
+	"\aobjects\x18\x02 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x12\x12\n" +
+	"\x04full\x18\x03 \x01(\bR\x04full\x12+\n" +
+	"\ahorizon\x18\x04 \x01(\v2\x11.shoal.v1.VersionR\ahorizon\"\x9e\x01\n" +
+	"\x10SetRegionSummary\x121\n" +
+	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
+	"\n" +
+	"watermarks\x18\x02 \x03(\v2\x13.shoal.v1.WatermarkR\n" +
+	"watermarks\x12\"\n" +
+	"\rheard_unix_ms\x18\x03 \x01(\x03R\vheardUnixMs\">\n" +
+	"\vRegionHeard\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x17\n" +
+	"\aunix_ms\x18\x02 \x01(\x03R\x06unixMs\";\n" +
+	"\fRegionsHeard\x12+\n" +
+	"\x05heard\x18\x01 \x03(\v2\x15.shoal.v1.RegionHeardR\x05heard\"V\n" +
+	"\x0eSetRegionState\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x14\n" +
+	"\x05alive\x18\x02 \x01(\bR\x05alive\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xf5\x01\n" +
+	"\fRemoteRegion\x121\n" +
+	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
+	"\n" +
+	"watermarks\x18\x02 \x03(\v2\x13.shoal.v1.WatermarkR\n" +
+	"watermarks\x12\"\n" +
+	"\rheard_unix_ms\x18\x03 \x01(\x03R\vheardUnixMs\x12\x12\n" +
+	"\x04dead\x18\x04 \x01(\bR\x04dead\x12-\n" +
+	"\x13state_since_unix_ms\x18\x05 \x01(\x03R\x10stateSinceUnixMs\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xe4\x06\n" +
 	"\aCommand\x12=\n" +
 	"\rapply_objects\x18\x01 \x01(\v2\x16.shoal.v1.ApplyObjectsH\x00R\fapplyObjects\x12@\n" +
 	"\x0edelete_objects\x18\x02 \x01(\v2\x17.shoal.v1.DeleteObjectsH\x00R\rdeleteObjects\x12@\n" +
@@ -2041,8 +2890,13 @@ const file_region_proto_rawDesc = "" +
 	"\fset_bindings\x18\x06 \x01(\v2\x15.shoal.v1.SetBindingsH\x00R\vsetBindings\x12=\n" +
 	"\rreport_status\x18\a \x01(\v2\x16.shoal.v1.ReportStatusH\x00R\freportStatus\x12=\n" +
 	"\rrecord_events\x18\b \x01(\v2\x16.shoal.v1.RecordEventsH\x00R\frecordEvents\x12:\n" +
-	"\fleave_region\x18\t \x01(\v2\x15.shoal.v1.LeaveRegionH\x00R\vleaveRegionB\x05\n" +
-	"\x03cmd\"\xf4\x02\n" +
+	"\fleave_region\x18\t \x01(\v2\x15.shoal.v1.LeaveRegionH\x00R\vleaveRegion\x12=\n" +
+	"\rmerge_objects\x18\n" +
+	" \x01(\v2\x16.shoal.v1.MergeObjectsH\x00R\fmergeObjects\x12J\n" +
+	"\x12set_region_summary\x18\v \x01(\v2\x1a.shoal.v1.SetRegionSummaryH\x00R\x10setRegionSummary\x12=\n" +
+	"\rregions_heard\x18\f \x01(\v2\x16.shoal.v1.RegionsHeardH\x00R\fregionsHeard\x12D\n" +
+	"\x10set_region_state\x18\r \x01(\v2\x18.shoal.v1.SetRegionStateH\x00R\x0esetRegionStateB\x05\n" +
+	"\x03cmd\"\xdb\x03\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12*\n" +
 	"\aobjects\x18\x02 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x123\n" +
@@ -2052,7 +2906,12 @@ const file_region_proto_rawDesc = "" +
 	"\x06events\x18\x06 \x03(\v2\x0f.shoal.v1.EventR\x06events\x12'\n" +
 	"\x05clock\x18\a \x01(\v2\x11.shoal.v1.VersionR\x05clock\x12\x17\n" +
 	"\alast_ms\x18\b \x01(\x03R\x06lastMs\x12#\n" +
-	"\rapplied_index\x18\t \x01(\x04R\fappliedIndexB(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
+	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x120\n" +
+	"\aregions\x18\n" +
+	" \x03(\v2\x16.shoal.v1.RemoteRegionR\aregions\x123\n" +
+	"\n" +
+	"watermarks\x18\v \x03(\v2\x13.shoal.v1.WatermarkR\n" +
+	"watermarksB(Z&github.com/shoalmesh/shoal/api/shoalpbb\x06proto3"
 
 var (
 	file_region_proto_rawDescOnce sync.Once
@@ -2066,80 +2925,112 @@ func file_region_proto_rawDescGZIP() []byte {
 	return file_region_proto_rawDescData
 }
 
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_region_proto_goTypes = []any{
-	(*Version)(nil),         // 0: shoal.v1.Version
-	(*ObjectKey)(nil),       // 1: shoal.v1.ObjectKey
-	(*Object)(nil),          // 2: shoal.v1.Object
-	(*Taint)(nil),           // 3: shoal.v1.Taint
-	(*ClusterRecord)(nil),   // 4: shoal.v1.ClusterRecord
-	(*TargetCluster)(nil),   // 5: shoal.v1.TargetCluster
-	(*Eviction)(nil),        // 6: shoal.v1.Eviction
-	(*Binding)(nil),         // 7: shoal.v1.Binding
-	(*WorkStatus)(nil),      // 8: shoal.v1.WorkStatus
-	(*Event)(nil),           // 9: shoal.v1.Event
-	(*ApplyObjects)(nil),    // 10: shoal.v1.ApplyObjects
-	(*DeleteObjects)(nil),   // 11: shoal.v1.DeleteObjects
-	(*ReportCluster)(nil),   // 12: shoal.v1.ReportCluster
-	(*SetClusterState)(nil), // 13: shoal.v1.SetClusterState
-	(*RemoveCluster)(nil),   // 14: shoal.v1.RemoveCluster
-	(*SetBindings)(nil),     // 15: shoal.v1.SetBindings
-	(*ReportStatus)(nil),    // 16: shoal.v1.ReportStatus
-	(*RecordEvents)(nil),    // 17: shoal.v1.RecordEvents
-	(*LeaveRegion)(nil),     // 18: shoal.v1.LeaveRegion
-	(*ObjectResult)(nil),    // 19: shoal.v1.ObjectResult
-	(*ObjectResults)(nil),   // 20: shoal.v1.ObjectResults
-	(*Command)(nil),         // 21: shoal.v1.Command
-	(*Snapshot)(nil),        // 22: shoal.v1.Snapshot
-	nil,                     // 23: shoal.v1.ClusterRecord.LabelsEntry
-	(Health)(0),             // 24: shoal.v1.Health
-	(*Capacity)(nil),        // 25: shoal.v1.Capacity
+	(*Version)(nil),          // 0: shoal.v1.Version
+	(*ObjectKey)(nil),        // 1: shoal.v1.ObjectKey
+	(*Object)(nil),           // 2: shoal.v1.Object
+	(*Taint)(nil),            // 3: shoal.v1.Taint
+	(*ClusterRecord)(nil),    // 4: shoal.v1.ClusterRecord
+	(*TargetCluster)(nil),    // 5: shoal.v1.TargetCluster
+	(*Eviction)(nil),         // 6: shoal.v1.Eviction
+	(*Binding)(nil),          // 7: shoal.v1.Binding
+	(*WorkStatus)(nil),       // 8: shoal.v1.WorkStatus
+	(*Event)(nil),            // 9: shoal.v1.Event
+	(*ApplyObjects)(nil),     // 10: shoal.v1.ApplyObjects
+	(*DeleteObjects)(nil),    // 11: shoal.v1.DeleteObjects
+	(*ReportCluster)(nil),    // 12: shoal.v1.ReportCluster
+	(*SetClusterState)(nil),  // 13: shoal.v1.SetClusterState
+	(*RemoveCluster)(nil),    // 14: shoal.v1.RemoveCluster
+	(*SetBindings)(nil),      // 15: shoal.v1.SetBindings
+	(*ReportStatus)(nil),     // 16: shoal.v1.ReportStatus
+	(*RecordEvents)(nil),     // 17: shoal.v1.RecordEvents
+	(*LeaveRegion)(nil),      // 18: shoal.v1.LeaveRegion
+	(*ObjectResult)(nil),     // 19: shoal.v1.ObjectResult
+	(*ObjectResults)(nil),    // 20: shoal.v1.ObjectResults
+	(*WanPeer)(nil),          // 21: shoal.v1.WanPeer
+	(*RegionContact)(nil),    // 22: shoal.v1.RegionContact
+	(*RegionSummary)(nil),    // 23: shoal.v1.RegionSummary
+	(*Watermark)(nil),        // 24: shoal.v1.Watermark
+	(*MergeObjects)(nil),     // 25: shoal.v1.MergeObjects
+	(*SetRegionSummary)(nil), // 26: shoal.v1.SetRegionSummary
+	(*RegionHeard)(nil),      // 27: shoal.v1.RegionHeard
+	(*RegionsHeard)(nil),     // 28: shoal.v1.RegionsHeard
+	(*SetRegionState)(nil),   // 29: shoal.v1.SetRegionState
+	(*RemoteRegion)(nil),     // 30: shoal.v1.RemoteRegion
+	(*Command)(nil),          // 31: shoal.v1.Command
+	(*Snapshot)(nil),         // 32: shoal.v1.Snapshot
+	nil,                      // 33: shoal.v1.ClusterRecord.LabelsEntry
+	(Health)(0),              // 34: shoal.v1.Health
+	(*Capacity)(nil),         // 35: shoal.v1.Capacity
 }
 var file_region_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.Object.key:type_name -> shoal.v1.ObjectKey
 	0,  // 1: shoal.v1.Object.version:type_name -> shoal.v1.Version
-	23, // 2: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
-	3,  // 3: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
-	24, // 4: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
-	25, // 5: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
-	1,  // 6: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
-	5,  // 7: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
-	6,  // 8: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
-	5,  // 9: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
-	1,  // 10: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
-	1,  // 11: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
-	2,  // 12: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
-	1,  // 13: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	1,  // 14: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
-	4,  // 15: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 16: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 17: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 18: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	8,  // 19: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 20: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	9,  // 21: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	1,  // 22: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
-	19, // 23: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
-	10, // 24: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 25: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 26: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 27: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 28: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 29: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 30: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 31: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 32: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	2,  // 33: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 34: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 35: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 36: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 37: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 38: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	0,  // 2: shoal.v1.Object.replaced:type_name -> shoal.v1.Version
+	33, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
+	3,  // 4: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
+	34, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
+	35, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
+	1,  // 7: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
+	5,  // 8: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
+	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
+	5,  // 10: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
+	1,  // 11: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
+	1,  // 12: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
+	2,  // 13: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
+	1,  // 14: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
+	1,  // 15: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 16: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 17: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 18: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 19: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	8,  // 20: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 21: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	9,  // 22: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	1,  // 23: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	19, // 24: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	21, // 25: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
+	4,  // 26: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 27: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
+	8,  // 28: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
+	21, // 29: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
+	22, // 30: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
+	9,  // 31: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
+	0,  // 32: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
+	2,  // 33: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
+	0,  // 34: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
+	23, // 35: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
+	24, // 36: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
+	27, // 37: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
+	23, // 38: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	24, // 39: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	10, // 40: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 41: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 42: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 43: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 44: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 45: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 46: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 47: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 48: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	25, // 49: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	26, // 50: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	28, // 51: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	29, // 52: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	2,  // 53: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 54: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 55: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 56: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 57: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 58: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	30, // 59: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	24, // 60: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -2148,7 +3039,7 @@ func file_region_proto_init() {
 		return
 	}
 	file_gossip_proto_init()
-	file_region_proto_msgTypes[21].OneofWrappers = []any{
+	file_region_proto_msgTypes[31].OneofWrappers = []any{
 		(*Command_ApplyObjects)(nil),
 		(*Command_DeleteObjects)(nil),
 		(*Command_ReportCluster)(nil),
@@ -2158,6 +3049,10 @@ func file_region_proto_init() {
 		(*Command_ReportStatus)(nil),
 		(*Command_RecordEvents)(nil),
 		(*Command_LeaveRegion)(nil),
+		(*Command_MergeObjects)(nil),
+		(*Command_SetRegionSummary)(nil),
+		(*Command_RegionsHeard)(nil),
+		(*Command_SetRegionState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2165,7 +3060,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -241,291 +241,6 @@ func (x *Pong) GetPayload() []byte {
 	return nil
 }
 
-// WanPeer is one peer of a region as the other regions can reach it.
-type WanPeer struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	// host:port of its QUIC listener.
-	Addr          string `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *WanPeer) Reset() {
-	*x = WanPeer{}
-	mi := &file_wan_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *WanPeer) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*WanPeer) ProtoMessage() {}
-
-func (x *WanPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use WanPeer.ProtoReflect.Descriptor instead.
-func (*WanPeer) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *WanPeer) GetCluster() string {
-	if x != nil {
-		return x.Cluster
-	}
-	return ""
-}
-
-func (x *WanPeer) GetAddr() string {
-	if x != nil {
-		return x.Addr
-	}
-	return ""
-}
-
-// RegionContact is how recently a region heard from another one.
-type RegionContact struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Region string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// Milliseconds since the last answer from the region, by the reporting
-	// region's clock at the time of its summary.
-	AgeMs         int64 `protobuf:"varint,2,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RegionContact) Reset() {
-	*x = RegionContact{}
-	mi := &file_wan_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RegionContact) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RegionContact) ProtoMessage() {}
-
-func (x *RegionContact) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RegionContact.ProtoReflect.Descriptor instead.
-func (*RegionContact) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *RegionContact) GetRegion() string {
-	if x != nil {
-		return x.Region
-	}
-	return ""
-}
-
-func (x *RegionContact) GetAgeMs() int64 {
-	if x != nil {
-		return x.AgeMs
-	}
-	return 0
-}
-
-// RegionSummary is what a region tells the others about itself: its
-// clusters, where it runs what, how that fares, and whom it hears from.
-type RegionSummary struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Region string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
-	// The cluster whose peer leads the region (may be empty).
-	Leader string `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`
-	// The summary's time by the sender's clock (Unix ms).
-	MadeUnixMs int64            `protobuf:"varint,3,opt,name=made_unix_ms,json=madeUnixMs,proto3" json:"made_unix_ms,omitempty"`
-	Clusters   []*ClusterRecord `protobuf:"bytes,4,rep,name=clusters,proto3" json:"clusters,omitempty"`
-	Bindings   []*Binding       `protobuf:"bytes,5,rep,name=bindings,proto3" json:"bindings,omitempty"`
-	Statuses   []*WorkStatus    `protobuf:"bytes,6,rep,name=statuses,proto3" json:"statuses,omitempty"`
-	Peers      []*WanPeer       `protobuf:"bytes,7,rep,name=peers,proto3" json:"peers,omitempty"`
-	Contacts   []*RegionContact `protobuf:"bytes,8,rep,name=contacts,proto3" json:"contacts,omitempty"`
-	// The region's clusters are edge sites (longer region grace period).
-	Edge bool `protobuf:"varint,9,opt,name=edge,proto3" json:"edge,omitempty"`
-	// Counts the region's committed changes to what it summarises; a
-	// receiver keeps the summary with the highest (made_unix_ms, revision).
-	Revision      uint64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RegionSummary) Reset() {
-	*x = RegionSummary{}
-	mi := &file_wan_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RegionSummary) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RegionSummary) ProtoMessage() {}
-
-func (x *RegionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RegionSummary.ProtoReflect.Descriptor instead.
-func (*RegionSummary) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *RegionSummary) GetRegion() string {
-	if x != nil {
-		return x.Region
-	}
-	return ""
-}
-
-func (x *RegionSummary) GetLeader() string {
-	if x != nil {
-		return x.Leader
-	}
-	return ""
-}
-
-func (x *RegionSummary) GetMadeUnixMs() int64 {
-	if x != nil {
-		return x.MadeUnixMs
-	}
-	return 0
-}
-
-func (x *RegionSummary) GetClusters() []*ClusterRecord {
-	if x != nil {
-		return x.Clusters
-	}
-	return nil
-}
-
-func (x *RegionSummary) GetBindings() []*Binding {
-	if x != nil {
-		return x.Bindings
-	}
-	return nil
-}
-
-func (x *RegionSummary) GetStatuses() []*WorkStatus {
-	if x != nil {
-		return x.Statuses
-	}
-	return nil
-}
-
-func (x *RegionSummary) GetPeers() []*WanPeer {
-	if x != nil {
-		return x.Peers
-	}
-	return nil
-}
-
-func (x *RegionSummary) GetContacts() []*RegionContact {
-	if x != nil {
-		return x.Contacts
-	}
-	return nil
-}
-
-func (x *RegionSummary) GetEdge() bool {
-	if x != nil {
-		return x.Edge
-	}
-	return false
-}
-
-func (x *RegionSummary) GetRevision() uint64 {
-	if x != nil {
-		return x.Revision
-	}
-	return 0
-}
-
-// Watermark is the newest version a region holds from one origin region.
-type Watermark struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Origin        string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
-	Version       *Version               `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Watermark) Reset() {
-	*x = Watermark{}
-	mi := &file_wan_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Watermark) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Watermark) ProtoMessage() {}
-
-func (x *Watermark) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Watermark.ProtoReflect.Descriptor instead.
-func (*Watermark) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *Watermark) GetOrigin() string {
-	if x != nil {
-		return x.Origin
-	}
-	return ""
-}
-
-func (x *Watermark) GetVersion() *Version {
-	if x != nil {
-		return x.Version
-	}
-	return nil
-}
-
 // ObjectVersion names one object at one version (digest repair).
 type ObjectVersion struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -537,7 +252,7 @@ type ObjectVersion struct {
 
 func (x *ObjectVersion) Reset() {
 	*x = ObjectVersion{}
-	mi := &file_wan_proto_msgTypes[7]
+	mi := &file_wan_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +264,7 @@ func (x *ObjectVersion) String() string {
 func (*ObjectVersion) ProtoMessage() {}
 
 func (x *ObjectVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[7]
+	mi := &file_wan_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +277,7 @@ func (x *ObjectVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectVersion.ProtoReflect.Descriptor instead.
 func (*ObjectVersion) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{7}
+	return file_wan_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ObjectVersion) GetKey() *ObjectKey {
@@ -611,7 +326,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_wan_proto_msgTypes[8]
+	mi := &file_wan_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +338,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[8]
+	mi := &file_wan_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +351,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{8}
+	return file_wan_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SyncRequest) GetRegion() string {
@@ -723,14 +438,16 @@ type SyncReply struct {
 	Merged uint32 `protobuf:"varint,7,opt,name=merged,proto3" json:"merged,omitempty"`
 	// With an inventory: the objects the receiver holds newer or the sender
 	// lacks.
-	Objects       []*Object `protobuf:"bytes,8,rep,name=objects,proto3" json:"objects,omitempty"`
+	Objects []*Object `protobuf:"bytes,8,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Objects is the receiver's full set (an answer to want_full).
+	Full          bool `protobuf:"varint,9,opt,name=full,proto3" json:"full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SyncReply) Reset() {
 	*x = SyncReply{}
-	mi := &file_wan_proto_msgTypes[9]
+	mi := &file_wan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +459,7 @@ func (x *SyncReply) String() string {
 func (*SyncReply) ProtoMessage() {}
 
 func (x *SyncReply) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[9]
+	mi := &file_wan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +472,7 @@ func (x *SyncReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncReply.ProtoReflect.Descriptor instead.
 func (*SyncReply) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{9}
+	return file_wan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SyncReply) GetRegion() string {
@@ -814,6 +531,13 @@ func (x *SyncReply) GetObjects() []*Object {
 	return nil
 }
 
+func (x *SyncReply) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
 // WanMessage is one message on a link between regions.
 type WanMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -831,7 +555,7 @@ type WanMessage struct {
 
 func (x *WanMessage) Reset() {
 	*x = WanMessage{}
-	mi := &file_wan_proto_msgTypes[10]
+	mi := &file_wan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +567,7 @@ func (x *WanMessage) String() string {
 func (*WanMessage) ProtoMessage() {}
 
 func (x *WanMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_wan_proto_msgTypes[10]
+	mi := &file_wan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +580,7 @@ func (x *WanMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WanMessage.ProtoReflect.Descriptor instead.
 func (*WanMessage) Descriptor() ([]byte, []int) {
-	return file_wan_proto_rawDescGZIP(), []int{10}
+	return file_wan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WanMessage) GetMsg() isWanMessage_Msg {
@@ -958,29 +682,7 @@ const file_wan_proto_rawDesc = "" +
 	"\x04Ping\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\" \n" +
 	"\x04Pong\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"7\n" +
-	"\aWanPeer\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\">\n" +
-	"\rRegionContact\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12\x15\n" +
-	"\x06age_ms\x18\x02 \x01(\x03R\x05ageMs\"\x85\x03\n" +
-	"\rRegionSummary\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\x12\x16\n" +
-	"\x06leader\x18\x02 \x01(\tR\x06leader\x12 \n" +
-	"\fmade_unix_ms\x18\x03 \x01(\x03R\n" +
-	"madeUnixMs\x123\n" +
-	"\bclusters\x18\x04 \x03(\v2\x17.shoal.v1.ClusterRecordR\bclusters\x12-\n" +
-	"\bbindings\x18\x05 \x03(\v2\x11.shoal.v1.BindingR\bbindings\x120\n" +
-	"\bstatuses\x18\x06 \x03(\v2\x14.shoal.v1.WorkStatusR\bstatuses\x12'\n" +
-	"\x05peers\x18\a \x03(\v2\x11.shoal.v1.WanPeerR\x05peers\x123\n" +
-	"\bcontacts\x18\b \x03(\v2\x17.shoal.v1.RegionContactR\bcontacts\x12\x12\n" +
-	"\x04edge\x18\t \x01(\bR\x04edge\x12\x1a\n" +
-	"\brevision\x18\n" +
-	" \x01(\x04R\brevision\"P\n" +
-	"\tWatermark\x12\x16\n" +
-	"\x06origin\x18\x01 \x01(\tR\x06origin\x12+\n" +
-	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"c\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\"c\n" +
 	"\rObjectVersion\x12%\n" +
 	"\x03key\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\x03key\x12+\n" +
 	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"\x8b\x03\n" +
@@ -997,7 +699,7 @@ const file_wan_proto_rawDesc = "" +
 	"\twant_full\x18\b \x01(\bR\bwantFull\x12\x12\n" +
 	"\x04full\x18\t \x01(\bR\x04full\x12+\n" +
 	"\ahorizon\x18\n" +
-	" \x01(\v2\x11.shoal.v1.VersionR\ahorizon\"\xa0\x02\n" +
+	" \x01(\v2\x11.shoal.v1.VersionR\ahorizon\"\xb4\x02\n" +
 	"\tSyncReply\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x121\n" +
 	"\asummary\x18\x02 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
@@ -1009,7 +711,8 @@ const file_wan_proto_rawDesc = "" +
 	"\vleader_addr\x18\x06 \x01(\tR\n" +
 	"leaderAddr\x12\x16\n" +
 	"\x06merged\x18\a \x01(\rR\x06merged\x12*\n" +
-	"\aobjects\x18\b \x03(\v2\x10.shoal.v1.ObjectR\aobjects\"\xef\x01\n" +
+	"\aobjects\x18\b \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x12\x12\n" +
+	"\x04full\x18\t \x01(\bR\x04full\"\xef\x01\n" +
 	"\n" +
 	"WanMessage\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x13.shoal.v1.LinkErrorH\x00R\x05error\x12$\n" +
@@ -1040,55 +743,44 @@ func file_wan_proto_rawDescGZIP() []byte {
 }
 
 var file_wan_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wan_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_wan_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_wan_proto_goTypes = []any{
 	(LinkCode)(0),         // 0: shoal.v1.LinkCode
 	(*LinkError)(nil),     // 1: shoal.v1.LinkError
 	(*Ping)(nil),          // 2: shoal.v1.Ping
 	(*Pong)(nil),          // 3: shoal.v1.Pong
-	(*WanPeer)(nil),       // 4: shoal.v1.WanPeer
-	(*RegionContact)(nil), // 5: shoal.v1.RegionContact
-	(*RegionSummary)(nil), // 6: shoal.v1.RegionSummary
-	(*Watermark)(nil),     // 7: shoal.v1.Watermark
-	(*ObjectVersion)(nil), // 8: shoal.v1.ObjectVersion
-	(*SyncRequest)(nil),   // 9: shoal.v1.SyncRequest
-	(*SyncReply)(nil),     // 10: shoal.v1.SyncReply
-	(*WanMessage)(nil),    // 11: shoal.v1.WanMessage
-	(*ClusterRecord)(nil), // 12: shoal.v1.ClusterRecord
-	(*Binding)(nil),       // 13: shoal.v1.Binding
-	(*WorkStatus)(nil),    // 14: shoal.v1.WorkStatus
-	(*Version)(nil),       // 15: shoal.v1.Version
-	(*ObjectKey)(nil),     // 16: shoal.v1.ObjectKey
-	(*Object)(nil),        // 17: shoal.v1.Object
+	(*ObjectVersion)(nil), // 4: shoal.v1.ObjectVersion
+	(*SyncRequest)(nil),   // 5: shoal.v1.SyncRequest
+	(*SyncReply)(nil),     // 6: shoal.v1.SyncReply
+	(*WanMessage)(nil),    // 7: shoal.v1.WanMessage
+	(*ObjectKey)(nil),     // 8: shoal.v1.ObjectKey
+	(*Version)(nil),       // 9: shoal.v1.Version
+	(*RegionSummary)(nil), // 10: shoal.v1.RegionSummary
+	(*Watermark)(nil),     // 11: shoal.v1.Watermark
+	(*Object)(nil),        // 12: shoal.v1.Object
 }
 var file_wan_proto_depIdxs = []int32{
 	0,  // 0: shoal.v1.LinkError.code:type_name -> shoal.v1.LinkCode
-	12, // 1: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
-	13, // 2: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
-	14, // 3: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
-	4,  // 4: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
-	5,  // 5: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
-	15, // 6: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
-	16, // 7: shoal.v1.ObjectVersion.key:type_name -> shoal.v1.ObjectKey
-	15, // 8: shoal.v1.ObjectVersion.version:type_name -> shoal.v1.Version
-	6,  // 9: shoal.v1.SyncRequest.summary:type_name -> shoal.v1.RegionSummary
-	7,  // 10: shoal.v1.SyncRequest.watermarks:type_name -> shoal.v1.Watermark
-	17, // 11: shoal.v1.SyncRequest.objects:type_name -> shoal.v1.Object
-	8,  // 12: shoal.v1.SyncRequest.inventory:type_name -> shoal.v1.ObjectVersion
-	15, // 13: shoal.v1.SyncRequest.horizon:type_name -> shoal.v1.Version
-	6,  // 14: shoal.v1.SyncReply.summary:type_name -> shoal.v1.RegionSummary
-	7,  // 15: shoal.v1.SyncReply.watermarks:type_name -> shoal.v1.Watermark
-	17, // 16: shoal.v1.SyncReply.objects:type_name -> shoal.v1.Object
-	1,  // 17: shoal.v1.WanMessage.error:type_name -> shoal.v1.LinkError
-	2,  // 18: shoal.v1.WanMessage.ping:type_name -> shoal.v1.Ping
-	3,  // 19: shoal.v1.WanMessage.pong:type_name -> shoal.v1.Pong
-	9,  // 20: shoal.v1.WanMessage.sync:type_name -> shoal.v1.SyncRequest
-	10, // 21: shoal.v1.WanMessage.sync_reply:type_name -> shoal.v1.SyncReply
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	8,  // 1: shoal.v1.ObjectVersion.key:type_name -> shoal.v1.ObjectKey
+	9,  // 2: shoal.v1.ObjectVersion.version:type_name -> shoal.v1.Version
+	10, // 3: shoal.v1.SyncRequest.summary:type_name -> shoal.v1.RegionSummary
+	11, // 4: shoal.v1.SyncRequest.watermarks:type_name -> shoal.v1.Watermark
+	12, // 5: shoal.v1.SyncRequest.objects:type_name -> shoal.v1.Object
+	4,  // 6: shoal.v1.SyncRequest.inventory:type_name -> shoal.v1.ObjectVersion
+	9,  // 7: shoal.v1.SyncRequest.horizon:type_name -> shoal.v1.Version
+	10, // 8: shoal.v1.SyncReply.summary:type_name -> shoal.v1.RegionSummary
+	11, // 9: shoal.v1.SyncReply.watermarks:type_name -> shoal.v1.Watermark
+	12, // 10: shoal.v1.SyncReply.objects:type_name -> shoal.v1.Object
+	1,  // 11: shoal.v1.WanMessage.error:type_name -> shoal.v1.LinkError
+	2,  // 12: shoal.v1.WanMessage.ping:type_name -> shoal.v1.Ping
+	3,  // 13: shoal.v1.WanMessage.pong:type_name -> shoal.v1.Pong
+	5,  // 14: shoal.v1.WanMessage.sync:type_name -> shoal.v1.SyncRequest
+	6,  // 15: shoal.v1.WanMessage.sync_reply:type_name -> shoal.v1.SyncReply
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_wan_proto_init() }
@@ -1097,7 +789,7 @@ func file_wan_proto_init() {
 		return
 	}
 	file_region_proto_init()
-	file_wan_proto_msgTypes[10].OneofWrappers = []any{
+	file_wan_proto_msgTypes[6].OneofWrappers = []any{
 		(*WanMessage_Error)(nil),
 		(*WanMessage_Ping)(nil),
 		(*WanMessage_Pong)(nil),
@@ -1110,7 +802,7 @@ func file_wan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wan_proto_rawDesc), len(file_wan_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
