@@ -385,7 +385,9 @@ func TestMeshDigestRepairsWhatWatermarksMiss(t *testing.T) {
 func TestMeshRefusesClaimsForOtherRegionsAndSkewedClocks(t *testing.T) {
 	n := newMeshNet()
 	a := n.add(t, testMeshConfig("a"))
-	sync := func(req *shoalpb.SyncRequest) *shoalpb.WanMessage { return &shoalpb.WanMessage{Msg: &shoalpb.WanMessage_Sync{Sync: req}} }
+	sync := func(req *shoalpb.SyncRequest) *shoalpb.WanMessage {
+		return &shoalpb.WanMessage{Msg: &shoalpb.WanMessage_Sync{Sync: req}}
+	}
 	ctx := context.Background()
 	code := func(err error) shoalpb.LinkCode {
 		var le *LinkError
