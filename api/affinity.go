@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -33,6 +34,24 @@ func (c ClusterFacts) Field(key string) (value string, known bool) {
 	return "", false
 }
 
+// NamedBy reports whether a policy's cluster name entry names this
+// cluster. Cluster names are unique per region: in a mesh of several
+// regions the scheduler names clusters REGION/CLUSTER, and an entry names
+// a cluster either so or by its own name alone (matching it in every
+// region that has a cluster of that name).
+func (c ClusterFacts) NamedBy(entry string) bool {
+	if entry == c.Name {
+		return true
+	}
+	if c.Region == "" {
+		return false
+	}
+	if short, ok := strings.CutPrefix(c.Name, c.Region+"/"); ok {
+		return entry == short
+	}
+	return entry == c.Region+"/"+c.Name
+}
+
 // Matches reports whether the cluster satisfies the affinity. When it does
 // not, reason says which part failed: "excluded", "not in clusterNames",
 // "labelSelector does not match", "invalid labelSelector: ...",
@@ -48,10 +67,10 @@ func (a *ClusterAffinity) Matches(c ClusterFacts) (ok bool, reason string) {
 	if a == nil {
 		return true, ""
 	}
-	if slices.Contains(a.ExcludeClusters, c.Name) {
+	if slices.ContainsFunc(a.ExcludeClusters, c.NamedBy) {
 		return false, "excluded"
 	}
-	if len(a.ClusterNames) > 0 && !slices.Contains(a.ClusterNames, c.Name) {
+	if len(a.ClusterNames) > 0 && !slices.ContainsFunc(a.ClusterNames, c.NamedBy) {
 		return false, "not in clusterNames"
 	}
 	if a.LabelSelector != nil {

@@ -180,6 +180,9 @@ func waitsForReplacements(b *shoalpb.Binding) bool {
 const (
 	reasonFailover = "cluster failover"
 	reasonFailback = "failback"
+	// reasonRegionFailback keeps replicas that another region takes back
+	// until the workload is Ready mesh-wide.
+	reasonRegionFailback = "region failback"
 )
 
 // evictions keeps old replicas running where a workload was moved away by

@@ -18,6 +18,7 @@ type schedInput struct {
 	clusters []*shoalpb.ClusterRecord
 	bindings map[string]*shoalpb.Binding
 	statuses map[string][]*shoalpb.WorkStatus // only for bindings with evictions
+	mesh     meshInput
 }
 
 func (l *Leader) readSchedInput() schedInput {
@@ -35,6 +36,7 @@ func (l *Leader) readSchedInput() schedInput {
 			}
 		}
 		in.clusters = s.Clusters()
+		in.mesh = meshInput{region: l.fsm.region, remotes: s.Regions()}
 		for _, b := range s.Bindings() {
 			k := api.KeyFromProto(b.GetWorkload())
 			in.bindings[k.String()] = b
@@ -54,7 +56,8 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 	evicting := len(in.statuses) > 0
 	if l.lastRev != (Revisions{}) &&
 		in.rev.Objects == l.lastRev.Objects && in.rev.Clusters == l.lastRev.Clusters &&
-		in.rev.Bindings == l.lastRev.Bindings && (!evicting || in.rev.Statuses == l.lastRev.Statuses) &&
+		in.rev.Bindings == l.lastRev.Bindings && in.rev.Regions == l.lastRev.Regions &&
+		(!evicting || in.rev.Statuses == l.lastRev.Statuses) &&
 		(l.nextDue.IsZero() || now.Before(l.nextDue)) {
 		return nil
 	}
@@ -62,9 +65,14 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 	l.nextDue = time.Time{}
 
 	policies := l.decodePolicies(in.policies)
-	infos := clusterInfos(in.clusters)
+	multi := in.mesh.multi()
+	recs := in.clusters
+	if multi {
+		recs = l.meshRecords(now, in.mesh, in.clusters)
+	}
+	infos := clusterInfos(recs)
 	records := map[string]*shoalpb.ClusterRecord{}
-	for _, c := range in.clusters {
+	for _, c := range recs {
 		records[c.GetName()] = c
 	}
 	live := map[string]bool{}
@@ -73,7 +81,14 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		key := api.KeyFromProto(o.GetKey())
 		live[key.String()] = true
 		old := in.bindings[key.String()]
-		nb := l.place(now, o, policies, old, infos, records, in.statuses[key.String()])
+		var nb *shoalpb.Binding
+		if multi {
+			statuses := l.meshStatuses(now, in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
+			nb = l.place(now, o, policies, l.meshBinding(now, in.mesh, key, old), infos, records, statuses)
+			nb = localBinding(now, in.mesh.region, nb, old)
+		} else {
+			nb = l.place(now, o, policies, old, infos, records, in.statuses[key.String()])
+		}
 		if !bindingsEqual(old, nb) {
 			changed = append(changed, nb)
 		}

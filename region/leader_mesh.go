@@ -1,0 +1,209 @@
+package region
+
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// The global split. Once the region knows other regions, every region
+// leader schedules each workload over the clusters of the whole mesh (its
+// own and those the other regions' summaries list), named REGION/CLUSTER
+// so that every region computes the same answer from the same inputs, and
+// commits only its own clusters' share. The previous placement it starts
+// from is its own binding plus the bindings the other regions report, so
+// scheduling stays sticky mesh-wide.
+//
+// A region dead for placement (Mesh verdicts) is left out: its clusters
+// are no candidates and its previous share is not counted, so the others
+// take it over. A region that came back (or joined) is left out for the
+// failback delay, as a recovering cluster is. When a region's own share
+// shrinks because another region takes replicas back, its replicas stay
+// (a failback eviction) until the workload's replicas are Ready mesh-wide,
+// so that the new replicas are Ready before the old ones go.
+
+// QualifiedName names a cluster mesh-wide: REGION/CLUSTER.
+func QualifiedName(region, cluster string) string { return region + "/" + cluster }
+
+// meshInput is what the global split reads besides the region's own state.
+type meshInput struct {
+	region  string
+	remotes []*shoalpb.RemoteRegion
+}
+
+func (m meshInput) multi() bool { return len(m.remotes) > 0 }
+
+// included reports whether a remote region's clusters take part in
+// placement now, and when an excluded region that came back will.
+func (l *Leader) included(r *shoalpb.RemoteRegion, now time.Time) bool {
+	if r.GetDead() {
+		return false
+	}
+	at := time.UnixMilli(r.GetStateSinceUnixMs()).Add(l.cfg.FailbackDelay)
+	if now.Before(at) {
+		l.due(at)
+		return false
+	}
+	return true
+}
+
+// meshRecords are the cluster records placement sees mesh-wide, by
+// qualified name: this region's and those of the included remote regions.
+func (l *Leader) meshRecords(now time.Time, mi meshInput, own []*shoalpb.ClusterRecord) []*shoalpb.ClusterRecord {
+	out := make([]*shoalpb.ClusterRecord, 0, len(own))
+	for _, c := range own {
+		q := proto.Clone(c).(*shoalpb.ClusterRecord)
+		q.Name = QualifiedName(mi.region, c.GetName())
+		q.Region = mi.region
+		out = append(out, q)
+	}
+	for _, r := range mi.remotes {
+		if !l.included(r, now) {
+			continue
+		}
+		name := r.GetSummary().GetRegion()
+		for _, c := range r.GetSummary().GetClusters() {
+			q := proto.Clone(c).(*shoalpb.ClusterRecord)
+			q.Name = QualifiedName(name, c.GetName())
+			q.Region = name
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func qualifyTargets(region string, ts []*shoalpb.TargetCluster) []*shoalpb.TargetCluster {
+	out := make([]*shoalpb.TargetCluster, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &shoalpb.TargetCluster{Name: QualifiedName(region, t.GetName()), Replicas: t.GetReplicas()})
+	}
+	return out
+}
+
+// meshBinding is the previous placement mesh-wide: this region's binding
+// with qualified names, plus the shares the included remote regions run.
+func (l *Leader) meshBinding(now time.Time, mi meshInput, key api.ObjectKey, old *shoalpb.Binding) *shoalpb.Binding {
+	var b *shoalpb.Binding
+	if old != nil {
+		b = proto.Clone(old).(*shoalpb.Binding)
+		b.Clusters = qualifyTargets(mi.region, old.GetClusters())
+		b.PreFailover = qualifyTargets(mi.region, old.GetPreFailover())
+		for _, e := range b.Evictions {
+			e.Cluster = QualifiedName(mi.region, e.GetCluster())
+		}
+		for i, n := range b.FailedOverFrom {
+			b.FailedOverFrom[i] = QualifiedName(mi.region, n)
+		}
+	}
+	ks := key.String()
+	for _, r := range mi.remotes {
+		if !l.included(r, now) {
+			continue
+		}
+		for _, rb := range r.GetSummary().GetBindings() {
+			if api.KeyFromProto(rb.GetWorkload()).String() != ks {
+				continue
+			}
+			if b == nil {
+				b = &shoalpb.Binding{Workload: key.Proto()}
+			}
+			b.Clusters = append(b.Clusters, qualifyTargets(r.GetSummary().GetRegion(), rb.GetClusters())...)
+		}
+	}
+	return b
+}
+
+// meshStatuses are a workload's statuses mesh-wide with qualified cluster
+// names. Generations count per region, so a remote status counts as
+// current (it gets generation) when it is current for its own region's
+// binding, and as stale otherwise.
+func (l *Leader) meshStatuses(now time.Time, mi meshInput, key api.ObjectKey, generation int64, own []*shoalpb.WorkStatus) []*shoalpb.WorkStatus {
+	out := make([]*shoalpb.WorkStatus, 0, len(own))
+	for _, s := range own {
+		q := proto.Clone(s).(*shoalpb.WorkStatus)
+		q.Cluster = QualifiedName(mi.region, s.GetCluster())
+		out = append(out, q)
+	}
+	ks := key.String()
+	for _, r := range mi.remotes {
+		if !l.included(r, now) {
+			continue
+		}
+		name := r.GetSummary().GetRegion()
+		var theirs int64 = -1
+		for _, rb := range r.GetSummary().GetBindings() {
+			if api.KeyFromProto(rb.GetWorkload()).String() == ks {
+				theirs = rb.GetGeneration()
+			}
+		}
+		for _, s := range r.GetSummary().GetStatuses() {
+			if api.KeyFromProto(s.GetWorkload()).String() != ks {
+				continue
+			}
+			q := proto.Clone(s).(*shoalpb.WorkStatus)
+			q.Cluster = QualifiedName(name, s.GetCluster())
+			q.AppliedGeneration = 0
+			if s.GetAppliedGeneration() == theirs {
+				q.AppliedGeneration = generation
+			}
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// localBinding turns a mesh-wide binding into this region's: only its own
+// clusters, with their own names. When the region's share shrinks while
+// the workload itself is unchanged (its replicas move to another region),
+// the replicas that leave stay until the workload is Ready mesh-wide.
+func localBinding(now time.Time, region string, nb, old *shoalpb.Binding) *shoalpb.Binding {
+	prefix := region + "/"
+	local := func(name string) (string, bool) { return strings.CutPrefix(name, prefix) }
+	out := proto.Clone(nb).(*shoalpb.Binding)
+	out.Clusters = nil
+	for _, t := range nb.GetClusters() {
+		if n, ok := local(t.GetName()); ok {
+			out.Clusters = append(out.Clusters, &shoalpb.TargetCluster{Name: n, Replicas: t.GetReplicas()})
+		}
+	}
+	out.PreFailover = nil
+	for _, t := range nb.GetPreFailover() {
+		if n, ok := local(t.GetName()); ok {
+			out.PreFailover = append(out.PreFailover, &shoalpb.TargetCluster{Name: n, Replicas: t.GetReplicas()})
+		}
+	}
+	out.FailedOverFrom = nil
+	for _, f := range nb.GetFailedOverFrom() {
+		if n, ok := local(f); ok {
+			out.FailedOverFrom = append(out.FailedOverFrom, n)
+		}
+	}
+	out.Evictions = nil
+	evicted := map[string]bool{}
+	for _, e := range nb.GetEvictions() {
+		if n, ok := local(e.GetCluster()); ok {
+			c := proto.Clone(e).(*shoalpb.Eviction)
+			c.Cluster = n
+			out.Evictions = append(out.Evictions, c)
+			evicted[n] = true
+		}
+	}
+	if old == nil || old.GetGeneration() != nb.GetGeneration() || old.GetDesiredReplicas() != nb.GetDesiredReplicas() {
+		return out
+	}
+	share := map[string]int32{}
+	for _, t := range out.GetClusters() {
+		share[t.GetName()] = t.GetReplicas()
+	}
+	for _, t := range old.GetClusters() {
+		if share[t.GetName()] < t.GetReplicas() && !evicted[t.GetName()] {
+			out.Evictions = append(out.Evictions, &shoalpb.Eviction{Cluster: t.GetName(), Replicas: t.GetReplicas(),
+				Reason: reasonRegionFailback, CreatedUnixMs: now.UnixMilli()})
+		}
+	}
+	return out
+}

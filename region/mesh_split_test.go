@@ -1,0 +1,223 @@
+package region
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/shoalpb"
+)
+
+// splitRegion is a one-cluster region with its mesh, its leader loop and
+// a stand-in for its peer that runs what the region binds to its cluster
+// (max of target and held evictions) and reports it Ready.
+type splitRegion struct {
+	*meshPeer
+	cluster string
+
+	mu         sync.Mutex
+	readyCount int32         // replicas Ready on the cluster
+	readyDelay time.Duration // how long a started replica takes to be Ready
+	grownAt    time.Time     // when the cluster last got more replicas
+}
+
+// wipe empties the cluster (it died with its region): replicas come back
+// only after readyDelay.
+func (r *splitRegion) wipe(readyDelay time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.readyCount, r.readyDelay, r.grownAt = 0, readyDelay, time.Now()
+}
+
+func (r *splitRegion) ready() int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.readyCount
+}
+
+// observe moves the Ready count towards what runs: down at once, up once
+// the replicas had readyDelay to start.
+func (r *splitRegion) observe(n int32) int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case n < r.readyCount:
+		r.readyCount = n
+	case n > r.readyCount && time.Since(r.grownAt) >= r.readyDelay:
+		r.readyCount = n
+	case n > r.readyCount && r.grownAt.IsZero():
+		r.grownAt = time.Now()
+	}
+	return r.readyCount
+}
+
+func addSplitRegion(t *testing.T, n *meshNet, name string, seeds ...string) *splitRegion {
+	t.Helper()
+	cfg := testMeshConfig(name, seeds...)
+	p := n.add(t, cfg)
+	r := &splitRegion{meshPeer: p, cluster: cfg.Cluster}
+	lc := DefaultLeaderConfig()
+	lc.Region = name
+	lc.Tick = 20 * time.Millisecond
+	lc.FailbackDelay = 300 * time.Millisecond
+	lc.MembershipSettle = 0
+	members := &fakeMembers{peers: map[string]PeerView{}}
+	members.set(cfg.Cluster, true)
+	l, err := NewLeader(lc, p.fsm, p.raft, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = l.Run(ctx) }()
+	go func() { defer wg.Done(); r.runPeer(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return r
+}
+
+// running is what the region's cluster runs of the workload.
+func (r *splitRegion) running(k api.ObjectKey) int32 {
+	var n int32
+	r.fsm.Read(func(s *State) {
+		b := s.Binding(k)
+		for _, t := range b.GetClusters() {
+			if t.GetName() == r.cluster {
+				n = max(n, t.GetReplicas())
+			}
+		}
+		for _, e := range b.GetEvictions() {
+			if e.GetCluster() == r.cluster {
+				n = max(n, e.GetReplicas())
+			}
+		}
+	})
+	return n
+}
+
+func (r *splitRegion) target(k api.ObjectKey) int32 {
+	var n int32
+	r.fsm.Read(func(s *State) {
+		for _, t := range s.Binding(k).GetClusters() {
+			if t.GetName() == r.cluster {
+				n = t.GetReplicas()
+			}
+		}
+	})
+	return n
+}
+
+func (r *splitRegion) runPeer(ctx context.Context) {
+	tick := time.NewTicker(15 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var gen int64
+		r.fsm.Read(func(s *State) { gen = s.Object(webKey).GetGeneration() })
+		if gen == 0 {
+			continue
+		}
+		n := r.running(webKey)
+		ready := r.observe(n)
+		if s := fmt.Sprint(gen, n, ready); s != last {
+			last = s
+			st := &shoalpb.WorkStatus{Workload: webKey.Proto(), AppliedGeneration: gen, Replicas: n, ReadyReplicas: ready, Health: "Healthy"}
+			data := &shoalpb.Command{Cmd: &shoalpb.Command_ReportStatus{ReportStatus: &shoalpb.ReportStatus{Cluster: r.cluster, Statuses: []*shoalpb.WorkStatus{st}}}}
+			r.commandCtx(ctx, data)
+		}
+	}
+}
+
+func (r *splitRegion) commandCtx(ctx context.Context, c *shoalpb.Command) {
+	data, _ := proto.Marshal(c)
+	_, _ = r.raft.ApplyLocal(ctx, data)
+}
+
+func shares(rs []*splitRegion, running bool) string {
+	s := ""
+	for _, r := range rs {
+		n := r.target(webKey)
+		if running {
+			n = r.running(webKey)
+		}
+		s += fmt.Sprintf("%s=%d ", r.region, n)
+	}
+	return s
+}
+
+func TestMeshSplitsWorkAcrossRegionsAndFailsARegionOverAndBack(t *testing.T) {
+	n := newMeshNet()
+	a := addSplitRegion(t, n, "a")
+	b := addSplitRegion(t, n, "b", "wan-a")
+	c := addSplitRegion(t, n, "c", "wan-a")
+	rs := []*splitRegion{a, b, c}
+	a.command(t, applyObjects(obj(webKey, fmt.Sprintf(deployment, 6)), obj(ppKey, policy(divided))))
+
+	want := func(s string) func() bool { return func() bool { return shares(rs, false) == s } }
+	eventually(t, "6 replicas split 2/2/2 over three regions", want("a=2 b=2 c=2 "))
+
+	// Region c is cut off from every other: a and b find it dead and take
+	// its share; c, alone, keeps running and takes everything (more
+	// replicas during a partition, never fewer).
+	n.isolate("c", "a", "b")
+	eventually(t, "a and b take c's share", func() bool { return a.target(webKey) == 3 && b.target(webKey) == 3 })
+	eventually(t, "c runs the whole workload alone", func() bool { return c.target(webKey) == 6 })
+
+	// Heal, with c's cluster empty (it died with its region) and slow to
+	// start replicas: after the stable period every region is back to its
+	// share, and at no moment are fewer than 6 replicas Ready: a and b keep
+	// theirs until c's are Ready.
+	var low string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			total := a.ready() + b.ready() + c.ready()
+			if total < 6 && low == "" {
+				low = fmt.Sprintf("ready a=%d b=%d c=%d; running %s", a.ready(), b.ready(), c.ready(), shares(rs, true))
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	eventually(t, "a and b run c's share Ready", func() bool { return a.ready() == 3 && b.ready() == 3 })
+	c.wipe(time.Second)
+	n.heal()
+	eventually(t, "the split returns to 2/2/2", func() bool {
+		return shares(rs, false) == "a=2 b=2 c=2 " && shares(rs, true) == "a=2 b=2 c=2 " && c.ready() == 2
+	})
+	close(stop)
+	wg.Wait()
+	if low != "" {
+		t.Fatalf("the mesh ran fewer than 6 replicas during failback: %s", low)
+	}
+}
+
+func TestMeshAffinityNamesClustersPerRegion(t *testing.T) {
+	n := newMeshNet()
+	a := addSplitRegion(t, n, "a")
+	b := addSplitRegion(t, n, "b", "wan-a")
+	rs := []*splitRegion{a, b}
+	// clusterNames by region-qualified name and by bare name both work.
+	a.command(t, applyObjects(obj(webKey, fmt.Sprintf(deployment, 4)),
+		obj(ppKey, policy(`{"clusterAffinity":{"clusterNames":["b/c-b"]},"replicaScheduling":{"replicaSchedulingType":"Divided"}}`))))
+	eventually(t, "only b's cluster runs it", func() bool { return shares(rs, false) == "a=0 b=4 " })
+	a.command(t, applyObjects(obj(ppKey, policy(`{"clusterAffinity":{"clusterNames":["c-a","c-b"]},"replicaScheduling":{"replicaSchedulingType":"Divided"}}`))))
+	eventually(t, "both run half", func() bool { return shares(rs, false) == "a=2 b=2 " })
+}
