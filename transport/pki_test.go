@@ -187,3 +187,39 @@ func TestInitCAFiles(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestWANTLSConfigAcceptsEveryRegionOfTheMesh(t *testing.T) {
+	ca, caPEM := newTestCA(t, "prod")
+	eu1 := material(t, ca, caPEM, PeerIdentity("prod", "eu", "eu-1"))
+	us1 := material(t, ca, caPEM, PeerIdentity("prod", "us", "us-1"))
+	alice := material(t, ca, caPEM, ClientIdentity("prod", "alice"))
+	other, otherPEM := newTestCA(t, "prod")
+	rogue := material(t, other, otherPEM, PeerIdentity("prod", "eu", "eu-3"))
+	test, testPEM := newTestCA(t, "test")
+	stranger := material(t, test, testPEM, PeerIdentity("test", "eu", "eu-1"))
+
+	if s, c := handshake(us1.WANTLSConfig(), eu1.WANTLSConfig()); s != nil || c != nil {
+		t.Fatalf("another region of the mesh: server %v, client %v", s, c)
+	}
+	for name, dialer := range map[string]*Material{"other CA": rogue, "other mesh": stranger, "client certificate": alice} {
+		cfg := dialer.WANTLSConfig()
+		cfg.Certificates = []tls.Certificate{dialer.Cert}
+		if s, c := handshake(cfg, eu1.WANTLSConfig()); s == nil || c == nil {
+			t.Errorf("%s dialing: server %v, client %v; want both to fail", name, s, c)
+		}
+	}
+	for name, server := range map[string]*Material{"other CA": rogue, "other mesh": stranger} {
+		_, c := handshake(eu1.WANTLSConfig(), server.WANTLSConfig())
+		var verr *tls.CertificateVerificationError
+		if !errors.As(c, &verr) {
+			t.Errorf("dialing a server of %s: client error %v, want a CertificateVerificationError", name, c)
+		}
+	}
+	// PeerTLSConfig still refuses the other region.
+	if s, c := handshake(us1.PeerTLSConfig(), eu1.PeerTLSConfig()); s == nil || c == nil {
+		t.Errorf("PeerTLSConfig across regions: server %v, client %v; want both to fail", s, c)
+	}
+	if got := eu1.WANTLSConfig().NextProtos; len(got) != 1 || got[0] != WANProtocol {
+		t.Errorf("NextProtos %v", got)
+	}
+}

@@ -103,9 +103,28 @@ func (m *Material) PeerTLSConfig() *tls.Config {
 		// verifies the chain and the identity on both sides instead.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return m.verifyRegionPeer(cs.PeerCertificates)
+			return m.verifyPeer(cs.PeerCertificates, true)
 		},
 	}
+}
+
+// WANProtocol is the ALPN protocol of the links between regions.
+const WANProtocol = "shoal-wan/1"
+
+// WANTLSConfig is the tls.Config of a peer's end of the links between
+// regions (QUICLink), for both sides of a connection. It is PeerTLSConfig
+// with two differences: the other side may be a peer of any region of the
+// mesh, since these links join regions, and the ALPN protocol is
+// WANProtocol. A CLI client certificate, a certificate of another CA or
+// another mesh is refused as there. The check also runs on a resumed
+// session, against the certificates the session ticket carries.
+func (m *Material) WANTLSConfig() *tls.Config {
+	c := m.PeerTLSConfig()
+	c.NextProtos = []string{WANProtocol}
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		return m.verifyPeer(cs.PeerCertificates, false)
+	}
+	return c
 }
 
 // ServerTLSConfig is the tls.Config of a peer's HTTPS API: the peer
@@ -135,10 +154,11 @@ func (m *Material) MeshIdentity(cs *tls.ConnectionState) (id Identity, ok bool) 
 	return id, true
 }
 
-// verifyRegionPeer is the check of PeerTLSConfig. Its errors are
-// *tls.CertificateVerificationError, so that a transport can tell a
-// refused certificate from a broken connection.
-func (m *Material) verifyRegionPeer(certs []*x509.Certificate) error {
+// verifyPeer is the check of PeerTLSConfig (sameRegion) and WANTLSConfig.
+// Its errors are *tls.CertificateVerificationError wrapping ErrIdentity or
+// the chain's error, so that a transport can tell a refused certificate
+// from a broken connection.
+func (m *Material) verifyPeer(certs []*x509.Certificate, sameRegion bool) error {
 	refuse := func(err error) error {
 		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
 	}
@@ -157,7 +177,7 @@ func (m *Material) verifyRegionPeer(certs []*x509.Certificate) error {
 		return refuse(fmt.Errorf("%w: %s is not a peer", ErrIdentity, id))
 	case id.Mesh != m.Mesh:
 		return refuse(fmt.Errorf("%w: %s is of another mesh than %q", ErrIdentity, id, m.Mesh))
-	case id.Region != m.Identity.Region:
+	case sameRegion && id.Region != m.Identity.Region:
 		return refuse(fmt.Errorf("%w: %s is of another region than %q", ErrIdentity, id, m.Identity.Region))
 	}
 	return nil
