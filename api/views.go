@@ -22,6 +22,10 @@ type ClusterView struct {
 	LastReport   string       `json:"lastReport,omitempty"`
 	// Workloads is how many workloads are bound to the cluster.
 	Workloads int `json:"workloads"`
+	// Age is, for a cluster of another region, how long ago that region
+	// last vouched for what is shown (a Go duration). Past the status
+	// bound, or once the region is dead for placement, Health is Unknown.
+	Age string `json:"age,omitempty"`
 }
 
 // TaintView is a cluster taint.
@@ -62,6 +66,10 @@ type PlacementView struct {
 	Held bool `json:"held,omitempty"`
 	// Overrides are the override policies applied to this cluster's copy.
 	Overrides []string `json:"overrides,omitempty"`
+	// Age is, on a cluster of another region, how long ago that region
+	// last vouched for this status; past the status bound it shows as
+	// Unknown with no Ready replicas.
+	Age string `json:"age,omitempty"`
 }
 
 // WorkloadView is one resource template and where it runs, as
@@ -166,6 +174,46 @@ type StatusView struct {
 	WithheldChanges int        `json:"withheldChanges,omitempty"`
 	Peers           []PeerView `json:"peers"`
 	Version         string     `json:"version"`
+	// WANAddr is where other regions reach this peer (QUIC).
+	WANAddr string `json:"wanAddr,omitempty"`
+	// Regions are the other regions of the mesh as this peer's region
+	// knows them.
+	Regions []RegionView `json:"regions,omitempty"`
+	// Mesh counts what this peer's links to other regions carried.
+	Mesh *MeshView `json:"mesh,omitempty"`
+}
+
+// RegionView is another region of the mesh in `GET /v1/status`.
+type RegionView struct {
+	Name string `json:"name"`
+	// State is alive or dead (dead for placement: its share runs in the
+	// other regions).
+	State  string `json:"state"`
+	Since  string `json:"since,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// LastHeard is when a link last heard from it; Age how long ago.
+	LastHeard string `json:"lastHeard,omitempty"`
+	Age       string `json:"age,omitempty"`
+	Leader    string `json:"leader,omitempty"`
+	Clusters  int    `json:"clusters"`
+	Edge      bool   `json:"edge,omitempty"`
+}
+
+// MeshView counts the traffic of one peer's links to other regions
+// (since it started).
+type MeshView struct {
+	ObjectsSent   uint64 `json:"objectsSent"`
+	BytesSent     uint64 `json:"bytesSent"`
+	ObjectsMerged uint64 `json:"objectsMerged"`
+	// ObjectsReceived and BytesReceived count what other regions sent.
+	ObjectsReceived uint64 `json:"objectsReceived"`
+	BytesReceived   uint64 `json:"bytesReceived"`
+	Syncs           uint64 `json:"syncs"`
+	FullSyncs       uint64 `json:"fullSyncs"`
+	Refused         uint64 `json:"refused"`
+	// Skewed names peers (REGION/CLUSTER) refused for a clock too far
+	// ahead.
+	Skewed []string `json:"skewed,omitempty"`
 }
 
 // SimObjectView is one object a simulated cluster holds.

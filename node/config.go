@@ -14,6 +14,7 @@ import (
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
+	"github.com/shoalmesh/shoal/transport"
 )
 
 // DefaultEdgeAutonomy is an edge cluster's autonomy period unless set:
@@ -21,11 +22,13 @@ import (
 // workloads moving.
 const DefaultEdgeAutonomy = 10 * time.Minute
 
-// Default ports: HTTP API, gossip (UDP and TCP) and Raft (TCP).
+// Default ports: HTTP API, gossip (UDP and TCP), Raft (TCP) and the QUIC
+// links between regions (UDP).
 const (
 	DefaultHTTPPort   = 7480
 	DefaultGossipPort = 7481
 	DefaultRaftPort   = 7482
+	DefaultWANPort    = 7483
 )
 
 // Config configures a peer.
@@ -55,6 +58,28 @@ type Config struct {
 	AdvertiseAddr string
 	// Ports; 0 picks a free port.
 	HTTPPort, GossipPort, RaftPort int
+	// WANPort is the UDP port of the QUIC links between regions.
+	WANPort int
+
+	// JoinWAN lists WAN addresses (host or host:port) of peers of other
+	// regions (--join-wan); the regions learn the rest of the mesh from
+	// each other's summaries.
+	JoinWAN []string
+	// WANLink, if set, replaces the peer's QUIC listener on WANPort:
+	// tests put peers on a transport.InmemNetwork. The peer owns it.
+	WANLink transport.Link
+	// RegionGrace is how long another region may go unheard by every link
+	// before it is dead for placement (EdgeRegionGrace for regions of
+	// edge sites). StatusBound is how old a remote region's word may be
+	// before its clusters and statuses show as Unknown.
+	RegionGrace, EdgeRegionGrace, StatusBound time.Duration
+	// SyncInterval is how often the region leader syncs with every other
+	// region when nothing changes (the heartbeat between regions).
+	SyncInterval time.Duration
+	// TombstoneTTL is how long a delete is remembered at most when not
+	// every region acknowledged it; a region cut off for longer
+	// resynchronises in full. Every peer of the mesh must use the same.
+	TombstoneTTL time.Duration
 
 	// Join lists gossip addresses (host or host:port) of peers to join.
 	Join []string
@@ -175,6 +200,12 @@ func DefaultConfig() Config {
 		HTTPReadTimeout:       60 * time.Second,
 		HTTPIdleTimeout:       2 * time.Minute,
 		HTTPMaxConns:          256,
+		WANPort:               DefaultWANPort,
+		RegionGrace:           5 * time.Second,
+		EdgeRegionGrace:       2 * time.Minute,
+		StatusBound:           15 * time.Second,
+		SyncInterval:          time.Second,
+		TombstoneTTL:          24 * time.Hour,
 	}
 }
 
@@ -198,13 +229,16 @@ func (c Config) Validate() error {
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
 		errs = append(errs, fmt.Errorf("advertise address %q is not an IP address", c.AdvertiseAddr))
 	}
-	for name, p := range map[string]int{"http": c.HTTPPort, "gossip": c.GossipPort, "raft": c.RaftPort} {
+	for name, p := range map[string]int{"http": c.HTTPPort, "gossip": c.GossipPort, "raft": c.RaftPort, "wan": c.WANPort} {
 		if p < 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("%s port %d out of range", name, p))
 		}
 	}
 	if c.HTTPPort != 0 && (c.HTTPPort == c.GossipPort || c.HTTPPort == c.RaftPort) || c.GossipPort != 0 && c.GossipPort == c.RaftPort {
 		errs = append(errs, fmt.Errorf("ports must differ: http %d, gossip %d, raft %d", c.HTTPPort, c.GossipPort, c.RaftPort))
+	}
+	if c.WANPort != 0 && c.WANPort == c.GossipPort {
+		errs = append(errs, fmt.Errorf("the wan port %d is the gossip port: both use UDP", c.WANPort))
 	}
 	if c.BootstrapExpect < 0 {
 		errs = append(errs, fmt.Errorf("bootstrap-expect %d must not be negative", c.BootstrapExpect))
@@ -252,6 +286,18 @@ func (c Config) Validate() error {
 	if c.HTTPMaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--http-max-conns %d must be positive", c.HTTPMaxConns))
 	}
+	if c.SyncInterval <= 0 || c.RegionGrace < 2*c.SyncInterval {
+		errs = append(errs, fmt.Errorf("region grace (%s) must be at least twice the sync interval (%s), which must be positive", c.RegionGrace, c.SyncInterval))
+	}
+	if c.EdgeRegionGrace < c.RegionGrace {
+		errs = append(errs, fmt.Errorf("edge region grace (%s) must not be shorter than the region grace (%s)", c.EdgeRegionGrace, c.RegionGrace))
+	}
+	if c.StatusBound < c.RegionGrace {
+		errs = append(errs, fmt.Errorf("status bound (%s) must not be shorter than the region grace (%s)", c.StatusBound, c.RegionGrace))
+	}
+	if c.TombstoneTTL < time.Second {
+		errs = append(errs, fmt.Errorf("tombstone TTL (%s) must be at least a second", c.TombstoneTTL))
+	}
 	if c.UnreachableToleration < 0 || c.NotReadyToleration < 0 || c.FailbackDelay < 0 || c.DeadClusterGrace < 0 || c.AutonomyPeriod < 0 {
 		errs = append(errs, errors.New("failover durations must not be negative"))
 	}
@@ -287,6 +333,19 @@ func (c Config) advertise() string {
 		return c.AdvertiseAddr
 	}
 	return c.BindAddr
+}
+
+// wanJoinAddrs gives the WAN join list with the default WAN port added
+// where an address has none.
+func (c Config) wanJoinAddrs() []string {
+	out := make([]string, 0, len(c.JoinWAN))
+	for _, a := range c.JoinWAN {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			a = net.JoinHostPort(a, strconv.Itoa(DefaultWANPort))
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // joinAddrs gives the join list with the default gossip port added where

@@ -80,7 +80,22 @@ func (p *Peer) membershipLoop(ctx context.Context) {
 
 // leadershipLoop runs the region leader loop while this peer leads.
 func (p *Peer) leadershipLoop(ctx context.Context) {
-	bindToLeadership(ctx, p.raft.LeaderCh(), p.leader.Run, p.logger)
+	bindToLeadership(ctx, p.raft.LeaderCh(), p.leaderWork, p.logger)
+}
+
+// leaderWork is everything only the region leader does: the region's
+// leader loop and the sync loop with the other regions, run together and
+// stopped together (the first to fail stops the other).
+func (p *Peer) leaderWork(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- p.leader.Run(ctx) }()
+	go func() { errs <- p.mesh.Run(ctx) }()
+	err := <-errs
+	cancel()
+	<-errs
+	return err
 }
 
 // bindToLeadership runs run while leaderCh says this peer leads, as
@@ -192,6 +207,7 @@ func (p *Peer) clusterRecord(ctx context.Context) *shoalpb.ClusterRecord {
 		Name: p.cfg.Cluster, Region: p.cfg.Region, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
 		Labels: p.cfg.Labels, ReportedHealth: health, HealthReason: reason, Capacity: capacity,
 		Edge: p.cfg.Edge, RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(), AutonomyMs: p.cfg.autonomy().Milliseconds(),
+		WanAddr: p.wan.Addr(),
 	}
 }
 

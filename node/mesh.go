@@ -45,6 +45,7 @@ type MeshPeer struct {
 	HTTP    string            `json:"http"`
 	Gossip  string            `json:"gossip"`
 	Raft    string            `json:"raft"`
+	WAN     string            `json:"wan"`
 	Zone    string            `json:"zone"`
 	Labels  map[string]string `json:"labels"`
 	DataDir string            `json:"dataDir"`
@@ -134,11 +135,15 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 		m.creds, scheme = creds, "https://"
 	}
 	providers := []string{"aws", "gcp", "onprem"}
+	// Every region's peers name the first peer of each earlier region as
+	// their way into the mesh; the regions learn the rest from each other.
+	var wanSeeds []string
 	for r := 0; r < spec.Regions; r++ {
 		region := MeshRegionName(r)
 		var join string
+		seeds := slices.Clone(wanSeeds)
 		for c := 0; c < spec.Clusters; c++ {
-			ports := make([]int, 3)
+			ports := make([]int, 4)
 			for i := range ports {
 				p, err := freePort()
 				if err != nil {
@@ -158,6 +163,7 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 				HTTP:    scheme + "127.0.0.1:" + strconv.Itoa(ports[0]),
 				Gossip:  "127.0.0.1:" + strconv.Itoa(ports[1]),
 				Raft:    "127.0.0.1:" + strconv.Itoa(ports[2]),
+				WAN:     "127.0.0.1:" + strconv.Itoa(ports[3]),
 				Zone:    fmt.Sprintf("%s-%c", region, 'a'+c%3),
 				Labels:  map[string]string{"env": "prod", "tier": tier},
 				DataDir: filepath.Join(spec.Dir, region, cluster),
@@ -169,7 +175,14 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 				"--label", "env=prod", "--label", "tier=" + tier,
 				"--data-dir", p.DataDir, "--bind", "127.0.0.1",
 				"--http-port", strconv.Itoa(ports[0]), "--gossip-port", strconv.Itoa(ports[1]), "--raft-port", strconv.Itoa(ports[2]),
+				"--wan-port", strconv.Itoa(ports[3]),
 				"--bootstrap-expect", strconv.Itoa(spec.Clusters), "--gossip-profile", "local",
+			}
+			for _, seed := range seeds {
+				p.args = append(p.args, "--join-wan", seed)
+			}
+			if c == 0 {
+				wanSeeds = append(wanSeeds, p.WAN)
 			}
 			if join != "" {
 				p.args = append(p.args, "--join", join)

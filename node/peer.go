@@ -40,6 +40,8 @@ type Peer struct {
 	cluster    deploy.Cluster
 	reconciler *deploy.Reconciler
 	leader     *region.Leader
+	mesh       *region.Mesh
+	wan        transport.Link
 	statuses   *statusReporter
 	rendered   *renderer
 
@@ -132,7 +134,7 @@ func (p *Peer) open() error {
 		p.cluster = p.sim
 	}
 
-	p.fsm = region.NewFSM(cfg.Region, p.logger.With("component", "fsm"))
+	p.fsm = region.NewFSM(cfg.Region, p.logger.With("component", "fsm"), region.WithTombstoneTTL(cfg.TombstoneTTL))
 	rc := raftProfile(cfg.Gossip)
 	rc.ID = cfg.Cluster
 	rc.BootstrapExpect = cfg.BootstrapExpect
@@ -193,6 +195,10 @@ func (p *Peer) open() error {
 	lc.Logger = p.logger.With("component", "leader")
 	p.leader, err = region.NewLeader(lc, p.fsm, p.raft, peersView{p.pool})
 	if err != nil {
+		return err
+	}
+
+	if err := p.openWAN(); err != nil {
 		return err
 	}
 
@@ -404,6 +410,9 @@ func (p *Peer) Shutdown() error {
 
 func (p *Peer) closeAll() error {
 	var errs []error
+	if p.wan != nil {
+		errs = append(errs, p.wan.Close())
+	}
 	if p.pool != nil {
 		errs = append(errs, p.pool.Shutdown())
 	}

@@ -40,7 +40,7 @@ func peerConfig(t testing.TB, dir, name string, expect int, join []string, label
 	cfg.Zone = "zone-" + name
 	cfg.Labels = labels
 	cfg.DataDir = filepath.Join(dir, name)
-	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = 0, 0, 0
+	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
 	cfg.Gossip = gossip.ProfileLocal
 	cfg.BootstrapExpect = expect
 	cfg.Join = join
@@ -74,7 +74,7 @@ func newMeshWith(t testing.TB, tweak func(*Config), names ...string) *mesh {
 			join = []string{p.GossipAddr()}
 		}
 		// Restarts reuse the ports the peer got, as a real restart would.
-		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = portOf(p.HTTPAddr()), portOf(p.GossipAddr()), portOf(p.Raft().Addr())
+		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = portOf(p.HTTPAddr()), portOf(p.GossipAddr()), portOf(p.Raft().Addr()), portOf(p.WANAddr())
 		m.peers[n], m.cfgs[n] = p, cfg
 	}
 	t.Cleanup(func() {

@@ -76,7 +76,45 @@ func (p *Peer) StatusView() api.StatusView {
 		}
 	}
 	sort.Slice(v.Peers, func(i, j int) bool { return v.Peers[i].Cluster < v.Peers[j].Cluster })
+	v.WANAddr = p.wan.Addr()
+	now := time.Now()
+	p.fsm.Read(func(s *region.State) {
+		for _, r := range s.Regions() {
+			rv := api.RegionView{Name: r.GetSummary().GetRegion(), State: "alive", Since: msTime(r.GetStateSinceUnixMs()),
+				Reason: r.GetReason(), LastHeard: msTime(r.GetHeardUnixMs()), Leader: r.GetSummary().GetLeader(),
+				Clusters: len(r.GetSummary().GetClusters()), Edge: r.GetSummary().GetEdge()}
+			if r.GetDead() {
+				rv.State = "dead"
+			}
+			if r.GetHeardUnixMs() > 0 {
+				rv.Age = now.Sub(time.UnixMilli(r.GetHeardUnixMs())).Round(time.Millisecond).String()
+			}
+			v.Regions = append(v.Regions, rv)
+		}
+	})
+	ms := p.mesh.Stats()
+	v.Mesh = &api.MeshView{ObjectsSent: ms.ObjectsSent, BytesSent: ms.BytesSent, ObjectsMerged: ms.ObjectsMerged,
+		Syncs: ms.Syncs, FullSyncs: ms.FullSyncs, Refused: ms.Refused, ObjectsReceived: ms.ObjectsReceived, BytesReceived: ms.BytesReceived}
+	for who := range p.mesh.Skewed() {
+		v.Mesh.Skewed = append(v.Mesh.Skewed, who)
+	}
+	sort.Strings(v.Mesh.Skewed)
 	return v
+}
+
+// remoteFreshness says how old a remote region's word is and whether it
+// is past the status bound (or the region is dead): then nothing it said
+// shows as Ready.
+func (p *Peer) remoteFreshness(r *shoalpb.RemoteRegion, now time.Time) (age time.Duration, stale bool, why string) {
+	age = now.Sub(time.UnixMilli(r.GetHeardUnixMs()))
+	name := r.GetSummary().GetRegion()
+	switch {
+	case r.GetDead():
+		return age, true, fmt.Sprintf("region %s is dead for placement (last heard %s ago)", name, age.Round(time.Second))
+	case age > p.cfg.StatusBound:
+		return age, true, fmt.Sprintf("region %s last heard %s ago (bound %s)", name, age.Round(time.Second), p.cfg.StatusBound)
+	}
+	return age, false, ""
 }
 
 func clusterView(c *shoalpb.ClusterRecord, workloads int) api.ClusterView {
@@ -111,6 +149,24 @@ func (p *Peer) handleClusters(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, c := range s.Clusters() {
 			out = append(out, clusterView(c, counts[c.GetName()]))
+		}
+		now := time.Now()
+		for _, r := range s.Regions() {
+			age, stale, why := p.remoteFreshness(r, now)
+			rc := map[string]int{}
+			for _, b := range r.GetSummary().GetBindings() {
+				for _, t := range b.GetClusters() {
+					rc[t.GetName()]++
+				}
+			}
+			for _, c := range r.GetSummary().GetClusters() {
+				cv := clusterView(c, rc[c.GetName()])
+				cv.Age = age.Round(time.Millisecond).String()
+				if stale {
+					cv.Health, cv.HealthReason = "Unknown", why
+				}
+				out = append(out, cv)
+			}
 		}
 	})
 	writeJSON(w, http.StatusOK, out)
@@ -162,12 +218,60 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 // isTemplate is true for objects that are workloads, not policies.
 func isTemplate(o *shoalpb.Object) bool { return !api.KeyFromProto(o.GetKey()).IsPolicy() }
 
+// meshWorkloadView is a workload's view with its placements in every
+// region: this region's from its own state, the others' from their
+// summaries (Unknown, with no Ready replicas, past the status bound).
+func (p *Peer) meshWorkloadView(s *region.State, o *shoalpb.Object, now time.Time) api.WorkloadView {
+	v := workloadView(s, o)
+	k := api.KeyFromProto(o.GetKey())
+	for _, r := range s.Regions() {
+		age, stale, why := p.remoteFreshness(r, now)
+		sum := r.GetSummary()
+		for _, b := range sum.GetBindings() {
+			if api.KeyFromProto(b.GetWorkload()) != k {
+				continue
+			}
+			if v.Reason == "not scheduled yet" {
+				v.Reason = ""
+			}
+			statuses := map[string]*shoalpb.WorkStatus{}
+			for _, st := range sum.GetStatuses() {
+				if api.KeyFromProto(st.GetWorkload()) == k {
+					statuses[st.GetCluster()] = st
+				}
+			}
+			v.BoundClusters += len(b.GetClusters())
+			for _, t := range b.GetClusters() {
+				v.BoundReplicas += t.GetReplicas()
+				pv := api.PlacementView{Cluster: t.GetName(), Region: sum.GetRegion(), Replicas: t.GetReplicas(), Health: "Pending",
+					Age: age.Round(time.Millisecond).String()}
+				if st := statuses[t.GetName()]; st != nil {
+					pv.ReadyReplicas, pv.Health, pv.Reason, pv.Error, pv.AppliedGeneration, pv.Overrides =
+						st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration(), st.GetAppliedOverrides()
+					if !stale && st.GetAppliedGeneration() == b.GetGeneration() {
+						v.ReadyReplicas += min(st.GetReadyReplicas(), t.GetReplicas())
+						if st.GetHealth() == deploy.HealthHealthy {
+							v.ReadyClusters++
+						}
+					}
+				}
+				if stale {
+					pv.Health, pv.ReadyReplicas, pv.Reason = "Unknown", 0, why
+				}
+				v.Placements = append(v.Placements, pv)
+			}
+		}
+	}
+	return v
+}
+
 func (p *Peer) handleWorkloads(w http.ResponseWriter, r *http.Request) {
 	out := []api.WorkloadView{}
+	now := time.Now()
 	p.fsm.Read(func(s *region.State) {
 		for _, o := range s.Objects() {
 			if isTemplate(o) {
-				out = append(out, workloadView(s, o))
+				out = append(out, p.meshWorkloadView(s, o, now))
 			}
 		}
 	})
@@ -204,7 +308,7 @@ func (p *Peer) handleDescribe(w http.ResponseWriter, r *http.Request) {
 				(q.Get("apiVersion") != "" && q.Get("apiVersion") != k.APIVersion) {
 				continue
 			}
-			d := api.WorkloadDetail{WorkloadView: workloadView(s, o), Events: eventViews(s.Events(k))}
+			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, time.Now()), Events: eventViews(withConflicts(s, k))}
 			if b := s.Binding(k); b != nil {
 				d.AffinityTerm, d.Scheduled = b.GetAffinityTerm(), msTime(b.GetScheduledUnixMs())
 			}
@@ -309,4 +413,22 @@ func (p *Peer) handleSimulationView(w http.ResponseWriter, r *http.Request) {
 			cmp.Compare(a.APIVersion, b.APIVersion))
 	})
 	writeJSON(w, http.StatusOK, v)
+}
+
+// withConflicts is a workload's events plus the conflicts other regions
+// report for it (a region that never saw the losing write still shows
+// the conflict), each once, oldest first.
+func withConflicts(s *region.State, k api.ObjectKey) []*shoalpb.Event {
+	evs := s.Events(k)
+	seen := map[string]bool{}
+	for _, e := range evs {
+		seen[e.GetReason()+e.GetMessage()] = true
+	}
+	for _, e := range s.Conflicts(k) {
+		if !seen[e.GetReason()+e.GetMessage()] {
+			evs = append(evs, e)
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b *shoalpb.Event) int { return cmp.Compare(a.GetUnixMs(), b.GetUnixMs()) })
+	return evs
 }

@@ -152,6 +152,9 @@ type MeshStats struct {
 	// sent to other regions; ObjectsMerged those received that changed
 	// this region.
 	ObjectsSent, BytesSent, ObjectsMerged uint64
+	// ObjectsReceived and BytesReceived count objects other regions sent
+	// this peer (in their requests and in answers to this peer's).
+	ObjectsReceived, BytesReceived uint64
 	// Syncs counts answered sync requests sent; FullSyncs resyncs asked.
 	Syncs, FullSyncs uint64
 	// Refused counts requests refused (identity, skew, bad input).
@@ -317,6 +320,7 @@ func (m *Mesh) handleSync(ctx context.Context, fromRegion, fromCluster string, r
 		return reply, nil
 	}
 	now := m.cfg.Clock.Now()
+	m.received(req.GetObjects())
 	rem := m.learn(req.GetRegion(), req.GetSummary(), fromCluster, "", now)
 	var cmds []*shoalpb.Command
 	var fresh []*shoalpb.Object
@@ -406,4 +410,13 @@ func (m *Mesh) commit(ctx context.Context, c *shoalpb.Command) (int, error) {
 // full before it may hand out objects). s is read under the FSM lock.
 func (m *Mesh) staleLocked(s *State, nowMs int64) bool {
 	return len(s.regions) > 0 && nowMs-s.LastHeard() > m.fsm.tombstoneTTL
+}
+
+func (m *Mesh) received(objs []*shoalpb.Object) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats.ObjectsReceived += uint64(len(objs))
+	for _, o := range objs {
+		m.stats.BytesReceived += uint64(proto.Size(o))
+	}
 }

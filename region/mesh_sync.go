@@ -528,6 +528,7 @@ func (m *Mesh) absorb(ctx context.Context, rem *remote, req *shoalpb.SyncRequest
 		rem.sentSum = summaryHash(req.GetSummary())
 	}
 	m.mu.Unlock()
+	m.received(reply.GetObjects())
 	if objs := reply.GetObjects(); len(objs) > 0 || reply.GetFull() {
 		mo := &shoalpb.MergeObjects{FromRegion: rem.name, Objects: objs, Full: reply.GetFull() && req.GetWantFull(), Horizon: req.GetHorizon()}
 		if n, err := m.commit(ctx, &shoalpb.Command{Cmd: &shoalpb.Command_MergeObjects{MergeObjects: mo}}); err != nil {

@@ -170,7 +170,7 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 		cfg.Zone = fmt.Sprintf("eu-west-%c", 'a'+i)
 		cfg.Labels = map[string]string{"env": "prod"}
 		cfg.DataDir = filepath.Join(dir, cfg.Cluster)
-		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = 0, 0, 0
+		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
 		cfg.Gossip = gossip.ProfileLAN
 		cfg.BootstrapExpect = 3
 		cfg.Join = join

@@ -96,6 +96,14 @@ func runAgent(env *cliEnv, args []string) error {
 	fs.IntVar(&cfg.RaftPort, "raft-port", cfg.RaftPort, "Raft port (0 picks a free one)")
 	var join listFlag
 	fs.Var(&join, "join", "gossip address of a peer to join, host[:port] (repeatable or comma-separated)")
+	fs.IntVar(&cfg.WANPort, "wan-port", cfg.WANPort, "UDP port of the QUIC links between regions (0 picks a free one)")
+	var joinWAN listFlag
+	fs.Var(&joinWAN, "join-wan", "WAN address of a peer of another region, host[:port] (repeatable or comma-separated); regions learn the rest of the mesh from each other")
+	fs.DurationVar(&cfg.RegionGrace, "region-grace", cfg.RegionGrace, "how long another region may go unheard by every link before its share moves to the others")
+	fs.DurationVar(&cfg.EdgeRegionGrace, "edge-region-grace", cfg.EdgeRegionGrace, "the same for a region of edge sites")
+	fs.DurationVar(&cfg.StatusBound, "status-bound", cfg.StatusBound, "how old another region's word may be before its clusters and statuses show as Unknown")
+	fs.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "how often the region leader syncs with every other region when nothing changes")
+	fs.DurationVar(&cfg.TombstoneTTL, "tombstone-ttl", cfg.TombstoneTTL, "how long a delete is remembered when not every region acknowledged it (the same on every peer of the mesh)")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "wait for this many peers, then form the region's Raft group")
 	profile := fs.String("gossip-profile", string(cfg.Gossip), "gossip and Raft timing: lan, edge (slow or lossy links) or local")
 	gossipKey := fs.String("gossip-key", "", "base64 key (16, 24 or 32 bytes) that encrypts gossip")
@@ -126,6 +134,7 @@ func runAgent(env *cliEnv, args []string) error {
 	}
 	cfg.Labels = labels
 	cfg.Join = join
+	cfg.JoinWAN = joinWAN
 	cfg.Gossip = gossip.Profile(*profile)
 	if cfg.Edge && !flagSet(fs, "gossip-profile") {
 		cfg.Gossip = gossip.ProfileEdge
@@ -196,8 +205,8 @@ func runAgent(env *cliEnv, args []string) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	fmt.Fprintf(env.stdout, "==> Shoal peer %s/%s: HTTP API at %s, gossip %s, raft %s\n",
-		cfg.Region, cfg.Cluster, peer.URL(), peer.GossipAddr(), peer.Raft().Addr())
+	fmt.Fprintf(env.stdout, "==> Shoal peer %s/%s: HTTP API at %s, gossip %s, raft %s, wan %s\n",
+		cfg.Region, cfg.Cluster, peer.URL(), peer.GossipAddr(), peer.Raft().Addr(), peer.WANAddr())
 	if *dev {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -47,7 +47,7 @@ func TestCAAndATLSPeer(t *testing.T) {
 	cfg := node.DefaultConfig()
 	cfg.Region, cfg.Cluster = "eu", "eu-1"
 	cfg.DataDir = filepath.Join(t.TempDir(), "eu-1")
-	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = 0, 0, 0
+	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
 	cfg.Gossip = gossip.ProfileLocal
 	cfg.BootstrapExpect = 1
 	cfg.Logger = slog.New(slog.DiscardHandler)

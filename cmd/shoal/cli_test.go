@@ -31,7 +31,7 @@ func startPeer(t *testing.T) *node.Peer {
 	cfg.Region, cfg.Cluster, cfg.Zone, cfg.Provider = "eu", "eu-1", "eu-a", "aws"
 	cfg.Labels = map[string]string{"env": "prod"}
 	cfg.DataDir = filepath.Join(t.TempDir(), "eu-1")
-	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = 0, 0, 0
+	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
 	cfg.Gossip = gossip.ProfileLocal
 	cfg.BootstrapExpect = 1
 	cfg.Sim.ReadyDelay = 50 * time.Millisecond

@@ -124,7 +124,7 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 		cfg.Region, cfg.Cluster, cfg.Zone = "eu", c.Name, fmt.Sprintf("eu-%c", 'a'+i)
 		cfg.Labels = map[string]string{"env": "prod"}
 		cfg.DataDir = filepath.Join(dir, c.Name)
-		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = 0, 0, 0
+		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
 		cfg.Gossip = gossip.ProfileLocal
 		cfg.BootstrapExpect = 3
 		cfg.Join = join
@@ -142,7 +142,7 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 			join = []string{p.GossipAddr()}
 		}
 		// A restart reuses the ports the peer got, as a real restart would.
-		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort = portOf(p.HTTPAddr()), portOf(p.GossipAddr()), portOf(p.Raft().Addr())
+		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = portOf(p.HTTPAddr()), portOf(p.GossipAddr()), portOf(p.Raft().Addr()), portOf(p.WANAddr())
 		r.peers[c.Name], r.cfgs[c.Name] = p, cfg
 	}
 	t.Cleanup(func() {
