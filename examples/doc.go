@@ -16,17 +16,29 @@ import (
 //go:embed *.yaml
 var Files embed.FS
 
+// RegionFiles holds the examples for a mesh of several regions
+// (regions/global-web.yaml).
+//
+//go:embed regions/*.yaml
+var RegionFiles embed.FS
+
+// RegionDocuments returns the examples of regions/ as one multi-document
+// YAML stream, as `shoal apply -f examples/regions/` would send them.
+func RegionDocuments() ([]byte, error) { return documents(RegionFiles, "regions/*.yaml") }
+
 // Documents returns every example as one multi-document YAML stream, in
 // file-name order, as `shoal apply -f examples/` would send them.
-func Documents() ([]byte, error) {
-	names, err := fs.Glob(Files, "*.yaml")
+func Documents() ([]byte, error) { return documents(Files, "*.yaml") }
+
+func documents(files embed.FS, pattern string) ([]byte, error) {
+	names, err := fs.Glob(files, pattern)
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
 	parts := make([]string, 0, len(names))
 	for _, n := range names {
-		b, err := Files.ReadFile(n)
+		b, err := files.ReadFile(n)
 		if err != nil {
 			return nil, err
 		}

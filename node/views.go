@@ -240,9 +240,15 @@ func (p *Peer) meshWorkloadView(s *region.State, o *shoalpb.Object, now time.Tim
 					statuses[st.GetCluster()] = st
 				}
 			}
-			v.BoundClusters += len(b.GetClusters())
+			if !stale {
+				// A region past the bound (or dead) may no longer run
+				// what it last said: its share is not counted as bound.
+				v.BoundClusters += len(b.GetClusters())
+			}
 			for _, t := range b.GetClusters() {
-				v.BoundReplicas += t.GetReplicas()
+				if !stale {
+					v.BoundReplicas += t.GetReplicas()
+				}
 				pv := api.PlacementView{Cluster: t.GetName(), Region: sum.GetRegion(), Replicas: t.GetReplicas(), Health: "Pending",
 					Age: age.Round(time.Millisecond).String()}
 				if st := statuses[t.GetName()]; st != nil {

@@ -379,6 +379,11 @@ func (m *Mesh) view(req *shoalpb.SyncRequest) *shoalpb.SyncReply {
 			reply.Full = true
 		case req.GetHasInventory():
 			reply.Objects = s.NewerOrMissing(req.GetInventory(), m.cfg.BatchObjects, m.cfg.BatchBytes)
+		case req != nil && !req.GetHeartbeat() && m.lead.IsLeader():
+			// What the caller lacks by its own watermarks travels back at
+			// once: a region that returns catches up in one round trip,
+			// whatever the backoff of the links towards it.
+			reply.Objects = s.ObjectsNewerThan(WatermarkMap(req.GetWatermarks()), m.cfg.BatchObjects, m.cfg.BatchBytes)
 		}
 	})
 	return reply

@@ -463,7 +463,7 @@ func (m *Mesh) account(req *shoalpb.SyncRequest) {
 // withObjects; this region's summary when it changed since rem last got
 // it (always when withSummary is false: heartbeats carry none).
 func (m *Mesh) request(rem *remote, withObjects, withSummary bool) *shoalpb.SyncRequest {
-	req := &shoalpb.SyncRequest{Region: m.cfg.Region}
+	req := &shoalpb.SyncRequest{Region: m.cfg.Region, Heartbeat: !withObjects && !withSummary}
 	now := m.cfg.Clock.Now()
 	var theirs map[string]*shoalpb.Version
 	inventory := false

@@ -319,7 +319,9 @@ type SyncRequest struct {
 	Full bool `protobuf:"varint,9,opt,name=full,proto3" json:"full,omitempty"`
 	// The newest version the sender held from other regions when it lost
 	// contact (with full: anything older it does not list is gone).
-	Horizon       *Version `protobuf:"bytes,10,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	Horizon *Version `protobuf:"bytes,10,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	// A heartbeat or seed probe: answer with the view only, no objects.
+	Heartbeat     bool `protobuf:"varint,11,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -422,6 +424,13 @@ func (x *SyncRequest) GetHorizon() *Version {
 		return x.Horizon
 	}
 	return nil
+}
+
+func (x *SyncRequest) GetHeartbeat() bool {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return false
 }
 
 // SyncReply answers a SyncRequest with the receiver's own view.
@@ -685,7 +694,7 @@ const file_wan_proto_rawDesc = "" +
 	"\apayload\x18\x01 \x01(\fR\apayload\"c\n" +
 	"\rObjectVersion\x12%\n" +
 	"\x03key\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\x03key\x12+\n" +
-	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"\x8b\x03\n" +
+	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"\xa9\x03\n" +
 	"\vSyncRequest\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x121\n" +
 	"\asummary\x18\x02 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
@@ -699,7 +708,8 @@ const file_wan_proto_rawDesc = "" +
 	"\twant_full\x18\b \x01(\bR\bwantFull\x12\x12\n" +
 	"\x04full\x18\t \x01(\bR\x04full\x12+\n" +
 	"\ahorizon\x18\n" +
-	" \x01(\v2\x11.shoal.v1.VersionR\ahorizon\"\xb4\x02\n" +
+	" \x01(\v2\x11.shoal.v1.VersionR\ahorizon\x12\x1c\n" +
+	"\theartbeat\x18\v \x01(\bR\theartbeat\"\xb4\x02\n" +
 	"\tSyncReply\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x121\n" +
 	"\asummary\x18\x02 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,10 +24,13 @@ type demo struct {
 }
 
 func runDemo(env *cliEnv, args []string) error {
-	fset := newFlagSet(env, "demo", "demo [--clusters N] [--kill CLUSTER] [--failback-delay D]")
+	fset := newFlagSet(env, "demo", "demo [--clusters N] [--kill CLUSTER] [--regions N] [--kill-region REGION] [--failback-delay D]")
 	clusters := fset.Int("clusters", 3, "clusters (peers) in the region")
 	victim := fset.String("kill", "eu-3", "cluster whose peer is killed")
 	failback := fset.Duration("failback-delay", 5*time.Second, "how long the killed cluster must be Ready again before work moves back")
+	regions := fset.Int("regions", 3, "regions of the second act, a mesh of regions (0 skips it)")
+	regionClusters := fset.Int("region-clusters", 2, "clusters (peers) per region in the second act")
+	victimRegion := fset.String("kill-region", "ap-south", "region whose every peer is killed in the second act")
 	keep := fset.Bool("keep", false, "keep the data dirs and logs (printed at the end)")
 	if rest, err := parseFlags(fset, args); err != nil {
 		return err
@@ -47,24 +51,45 @@ func runDemo(env *cliEnv, args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 
+	if *regions == 1 || *regions < 0 {
+		return usageErr("--regions %d: a mesh of regions needs at least 2 (0 skips the act)", *regions)
+	}
 	d := &demo{env: env, start: time.Now()}
-	d.say("Shoal demo: one region, %d clusters, each with its own peer. No hub: the peers", *clusters)
+	d.say("Shoal demo, act 1: one region, %d clusters, each with its own peer. No hub: the peers", *clusters)
 	d.say("gossip, elect a leader among themselves with Raft, and the leader places replicas.")
 	d.step("Starting %d peer processes on loopback (each drives a simulated cluster)", *clusters)
+	defer func() {
+		if *keep {
+			d.say("data dirs and logs kept in %s", dir)
+		}
+		d.say("done in %s.", time.Since(d.start).Round(100*time.Millisecond))
+	}()
+	if err := d.regionAct(ctx, self, filepath.Join(dir, "region"), *clusters, *victim, *failback); err != nil {
+		return err
+	}
+	if *regions == 0 {
+		return nil
+	}
+	act := &regionsAct{demo: d, regions: *regions, clusters: *regionClusters, victim: *victimRegion,
+		failback: *failback, dir: filepath.Join(dir, "mesh")}
+	return act.run(ctx, self)
+}
+
+// regionAct is the first act: one region, a cluster's peer killed and
+// brought back.
+func (d *demo) regionAct(ctx context.Context, self, dir string, clusters int, victimName string, failbackDelay time.Duration) error {
+	victim, failback := &victimName, &failbackDelay
+	var err error
 	d.mesh, err = node.StartMesh(node.MeshSpec{
-		Binary: self, Regions: 1, Clusters: *clusters, Dir: dir,
+		Binary: self, Regions: 1, Clusters: clusters, Dir: dir,
 		ExtraArgs: []string{"--failback-delay", failback.String(), "--log-level", "warn"},
 	})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		d.step("Stopping every peer")
+		d.step("Stopping every peer of the region")
 		d.mesh.Stop()
-		if *keep {
-			d.say("data dirs and logs kept in %s", dir)
-		}
-		d.say("done in %s.", time.Since(d.start).Round(100*time.Millisecond))
 	}()
 	if _, err := d.mesh.Peer(*victim); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 
 func runDev(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "dev", "dev [--regions N] [--clusters N] [--dir DIR] [--insecure] [-- AGENT FLAGS...]")
-	regions := fs.Int("regions", 1, "number of regions (regions do not exchange state yet: each runs on its own)")
+	regions := fs.Int("regions", 1, "number of regions (linked over QUIC: each region's peers name an earlier region's first peer with --join-wan)")
 	clusters := fs.Int("clusters", 3, "clusters (peers) per region")
 	dir := fs.String("dir", ".shoal/dev", "directory for data dirs, logs, peers.json, env and the mesh's credentials (tls/)")
 	insecure := fs.Bool("insecure", false, "run the peers without TLS, token and gossip key (by default the mesh makes its own CA, certificates, token and gossip keys)")
@@ -36,9 +36,6 @@ func runDev(env *cliEnv, args []string) error {
 		return err
 	}
 	defer mesh.Stop()
-	if *regions > 1 {
-		fmt.Fprintln(env.stderr, "note: regions do not exchange state yet; each region runs on its own")
-	}
 	for _, p := range mesh.Peers() {
 		fmt.Fprintf(env.stdout, "%s %s %s\n", p.Region, p.Cluster, p.HTTP)
 	}

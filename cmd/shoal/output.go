@@ -49,6 +49,10 @@ func printClusters(w io.Writer, cs []api.ClusterView, wide bool) {
 		for _, tn := range c.Taints {
 			taints = append(taints, tn.Key+":"+tn.Effect)
 		}
+		if c.Health == "Unknown" && c.Age != "" {
+			// Another region's cluster whose word is too old to trust.
+			c.Health = "Unknown (" + roundAge(c.Age) + ")"
+		}
 		if wide {
 			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%dm/%dm\t%d/%d\t%s\t%s\n", c.Name, c.Region, orDash(c.Zone), orDash(c.Provider),
 				c.Health, c.Workloads, c.Capacity.Nodes, c.Capacity.Available.CPUMilli, c.Capacity.Allocatable.CPUMilli,
@@ -237,6 +241,39 @@ func printStatus(w io.Writer, st api.StatusView) {
 		fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\n", p.Cluster, p.Gossip, raft, orDash(p.Health), orDash(p.HTTPAddr))
 	}
 	t.Flush()
+	if len(st.Regions) > 0 {
+		fmt.Fprintln(w, "Other regions:")
+		t = tw(w)
+		fmt.Fprintln(t, "  REGION\tSTATE\tHEARD\tLEADER\tCLUSTERS\tREASON")
+		for _, r := range st.Regions {
+			heard := "never"
+			if r.Age != "" {
+				heard = roundAge(r.Age) + " ago"
+			}
+			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%d\t%s\n", r.Name, r.State, heard, orDash(r.Leader), r.Clusters, orDash(r.Reason))
+		}
+		t.Flush()
+	}
+	if m := st.Mesh; m != nil && (len(st.Regions) > 0 || m.Syncs > 0) {
+		fmt.Fprintf(w, "WAN:      %s; sent %d object(s) (%d bytes), received %d, merged %d, %d full resync(s), %d refused\n",
+			orDash(st.WANAddr), m.ObjectsSent, m.BytesSent, m.ObjectsReceived, m.ObjectsMerged, m.FullSyncs, m.Refused)
+		if len(m.Skewed) > 0 {
+			fmt.Fprintf(w, "Skewed:   refused versions too far ahead from %s: check their clocks\n", strings.Join(m.Skewed, ", "))
+		}
+	}
+}
+
+// roundAge shortens a Go duration string to whole seconds (or
+// milliseconds under a second).
+func roundAge(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func printSimulation(w io.Writer, v api.SimulationView) {
