@@ -5,7 +5,7 @@ LDFLAGS  := -X github.com/shoalmesh/shoal/node.Version=$(VERSION)
 # The whole suite, race detector on; generous, CI allows 90 minutes.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build demo test vet fmt-check unit bench proto clean k8s-tools k8s-rebuild
+.PHONY: all build demo test vet fmt-check unit bench fuzz fuzz-short proto clean k8s-tools k8s-rebuild
 
 all: build
 
@@ -16,9 +16,26 @@ build:
 demo: build
 	./bin/shoal demo
 
-## test: formatting, vet, and every test with the race detector.
+## test: formatting, vet, every test with the race detector, and a short run of the
+## fuzz targets of what arrives from other regions.
 test: fmt-check vet build k8s-tools
 	SHOAL_BIN=$(CURDIR)/bin/shoal SHOAL_K8S_BIN=$(K8S_BIN) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz-short
+
+# The decoders of the WAN links: frames and messages from other regions, and
+# the region log commands they become.
+FUZZ_TARGETS := transport:FuzzReadFrame region:FuzzMeshHandle region:FuzzFSMApply
+FUZZ_SHORT   ?= 10s
+FUZZ_LONG    ?= 5m
+
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn for $(FUZZ_SHORT)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_SHORT) ./$$pkg || exit 1; done
+
+## fuzz: each WAN decoder fuzz target for FUZZ_LONG (5m).
+fuzz:
+	$(MAKE) fuzz-short FUZZ_SHORT=$(FUZZ_LONG)
 
 vet:
 	$(GO) vet ./...

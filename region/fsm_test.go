@@ -285,6 +285,19 @@ func FuzzFSMApply(f *testing.F) {
 	seed, _ := proto.Marshal(applyObjects(obj(webKey, `{}`)))
 	f.Add(seed)
 	f.Add([]byte{})
+	for _, c := range []*shoalpb.Command{
+		{Cmd: &shoalpb.Command_MergeObjects{MergeObjects: &shoalpb.MergeObjects{FromRegion: "us", Full: true,
+			Horizon: &shoalpb.Version{WallMs: 5}, Objects: []*shoalpb.Object{{Key: webKey.Proto(), Manifest: []byte(`{}`),
+				Version: &shoalpb.Version{WallMs: 3, Origin: "us"}, Replaced: &shoalpb.Version{WallMs: 1, Origin: "eu"}}}}}},
+		{Cmd: &shoalpb.Command_SetRegionSummary{SetRegionSummary: &shoalpb.SetRegionSummary{HeardUnixMs: 4,
+			Summary:    &shoalpb.RegionSummary{Region: "us", Clusters: []*shoalpb.ClusterRecord{{Name: "us-1", Region: "us"}}},
+			Watermarks: []*shoalpb.Watermark{{Origin: "eu", Version: &shoalpb.Version{WallMs: 2, Origin: "eu"}}}}}},
+		{Cmd: &shoalpb.Command_RegionsHeard{RegionsHeard: &shoalpb.RegionsHeard{Heard: []*shoalpb.RegionHeard{{Region: "us", UnixMs: 9}}}}},
+		{Cmd: &shoalpb.Command_SetRegionState{SetRegionState: &shoalpb.SetRegionState{Region: "us", Reason: "quiet"}}},
+	} {
+		data, _ := proto.Marshal(c)
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsm := NewFSM("eu", nil)
 		_ = fsm.Apply(&raft.Log{Index: 1, Data: data, AppendedAt: time.Now()})
