@@ -33,6 +33,9 @@ type InstallOptions struct {
 	Advertise string
 	// Join lists other peers' gossip addresses, comma-separated.
 	Join            string
+	// JoinWAN lists WAN addresses (host:port) of peers of other regions,
+	// comma-separated.
+	JoinWAN string
 	BootstrapExpect int
 	GossipProfile   string
 	// GossipKey is the region's gossip key, base64; empty generates one
@@ -41,6 +44,8 @@ type InstallOptions struct {
 	// ServiceType is LoadBalancer (default) or NodePort.
 	ServiceType                    string
 	HTTPPort, GossipPort, RaftPort int
+	// WANPort is the UDP port of the QUIC links between regions.
+	WANPort int
 	StorageSize, StorageClass      string
 	// Allow lists the resources the peer may manage, as RESOURCE.GROUP
 	// ("deployments.apps", "configmaps" for the core group). Empty means
@@ -107,6 +112,9 @@ func (o *InstallOptions) defaults() error {
 	if o.RaftPort == 0 {
 		o.RaftPort = 7482
 	}
+	if o.WANPort == 0 {
+		o.WANPort = 7483
+	}
 	if o.StorageSize == "" {
 		o.StorageSize = "1Gi"
 	}
@@ -145,6 +153,7 @@ func (o *InstallOptions) validate() error {
 	check(o.Image != "" && safeValueRE.MatchString(o.Image), "--image %q is required and must be an image reference", o.Image)
 	check(o.Advertise != "" && safeValueRE.MatchString(o.Advertise), "--advertise is required: the address the other peers reach this one at (its Service's load-balancer address)")
 	check(o.Join == "" || safeValueRE.MatchString(o.Join), "--join %q: want host:port,host:port", o.Join)
+	check(o.JoinWAN == "" || safeValueRE.MatchString(o.JoinWAN), "--join-wan %q: want host:port,host:port", o.JoinWAN)
 	check(o.Zone == "" || safeValueRE.MatchString(o.Zone), "--zone %q has characters that are not allowed", o.Zone)
 	check(o.Provider == "" || safeValueRE.MatchString(o.Provider), "--provider %q has characters that are not allowed", o.Provider)
 	check(o.BootstrapExpect >= 0 && o.BootstrapExpect <= 5, "--bootstrap-expect %d must be between 0 and 5", o.BootstrapExpect)
@@ -152,7 +161,7 @@ func (o *InstallOptions) validate() error {
 	check(o.ServiceType == "LoadBalancer" || o.ServiceType == "NodePort", "--service-type %q: use LoadBalancer or NodePort", o.ServiceType)
 	check(quantityRE.MatchString(o.StorageSize), "--storage-size %q is not a quantity like 1Gi", o.StorageSize)
 	check(o.StorageClass == "" || dnsLabel.MatchString(o.StorageClass), "--storage-class %q must be a DNS name", o.StorageClass)
-	for _, p := range []int{o.HTTPPort, o.GossipPort, o.RaftPort} {
+	for _, p := range []int{o.HTTPPort, o.GossipPort, o.RaftPort, o.WANPort} {
 		check(p > 0 && p < 65536, "port %d out of range", p)
 	}
 	if key, err := base64.StdEncoding.DecodeString(o.GossipKey); err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {

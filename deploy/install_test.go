@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestInstallManifests(t *testing.T) {
 	docs := installDocs(t, InstallOptions{
 		Region: "eu-west", Cluster: "eu-1", Zone: "eu-west-1a", Labels: []string{"env=prod"},
 		Image: "registry.example/shoal:v1", Advertise: "203.0.113.10", Join: "203.0.113.11:7481",
-		BootstrapExpect: 3, Allow: []string{"deployments.apps", "configmaps", "widgets.example.com"},
+		JoinWAN: "198.51.100.7:7483", BootstrapExpect: 3, Allow: []string{"deployments.apps", "configmaps", "widgets.example.com"},
 	})
 	for _, kind := range []string{"Namespace/shoal-system", "ServiceAccount/shoal", "ClusterRole/shoal-peer", "ClusterRoleBinding/shoal-peer",
 		"Secret/shoal-gossip", "Service/shoal", "StatefulSet/shoal"} {
@@ -68,10 +69,20 @@ func TestInstallManifests(t *testing.T) {
 	sts := docs["StatefulSet/shoal"]
 	joined := argsOf(docs)
 	for _, want := range []string{"--in-cluster", "--region=eu-west", "--cluster=eu-1", "--zone=eu-west-1a", "--label=env=prod",
-		"--advertise=203.0.113.10", "--join=203.0.113.11:7481", "--bootstrap-expect=3", "--data-dir=/var/lib/shoal"} {
+		"--advertise=203.0.113.10", "--join=203.0.113.11:7481", "--bootstrap-expect=3", "--data-dir=/var/lib/shoal",
+		"--wan-port=7483", "--join-wan=198.51.100.7:7483"} {
 		if !strings.Contains(joined, want+" ") {
 			t.Errorf("peer args lack %s: %s", want, joined)
 		}
+	}
+	// Other regions reach the peer's QUIC links through its Service.
+	wan := false
+	for _, p := range docs["Service/shoal"]["spec"].(map[string]any)["ports"].([]any) {
+		pm := p.(map[string]any)
+		wan = wan || pm["name"] == "wan" && pm["protocol"] == "UDP" && fmt.Sprint(pm["port"]) == "7483"
+	}
+	if !wan {
+		t.Errorf("the Service does not expose the WAN port 7483/UDP: %v", docs["Service/shoal"]["spec"])
 	}
 	if sts["spec"].(map[string]any)["volumeClaimTemplates"] == nil {
 		t.Error("the data dir is not on a persistent volume")

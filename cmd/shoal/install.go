@@ -24,6 +24,8 @@ func runInstall(env *cliEnv, args []string) error {
 	fs.StringVar(&o.Advertise, "advertise", "", "address the other peers of the region reach this one at (the Service's load-balancer address)")
 	var join listFlag
 	fs.Var(&join, "join", "gossip address host:port of another peer of the region (repeatable)")
+	var joinWAN listFlag
+	fs.Var(&joinWAN, "join-wan", "WAN address host:port of a peer of another region (repeatable); regions learn the rest from each other")
 	fs.IntVar(&o.BootstrapExpect, "bootstrap-expect", 0, "on the first peers of a new region: how many form it")
 	fs.StringVar(&o.GossipProfile, "gossip-profile", "lan", "lan or edge")
 	fs.StringVar(&o.GossipKey, "gossip-key", "", "the region's gossip key, base64 (default: a new one, printed to stderr; give the same to every peer of the region)")
@@ -31,6 +33,7 @@ func runInstall(env *cliEnv, args []string) error {
 	fs.IntVar(&o.HTTPPort, "http-port", node.DefaultHTTPPort, "HTTP API port")
 	fs.IntVar(&o.GossipPort, "gossip-port", node.DefaultGossipPort, "gossip port (TCP and UDP)")
 	fs.IntVar(&o.RaftPort, "raft-port", node.DefaultRaftPort, "Raft port")
+	fs.IntVar(&o.WANPort, "wan-port", node.DefaultWANPort, "UDP port of the QUIC links between regions")
 	fs.StringVar(&o.StorageSize, "storage-size", "1Gi", "size of the peer's data volume")
 	fs.StringVar(&o.StorageClass, "storage-class", "", "storage class of the data volume (default: the cluster's)")
 	tlsDir := fs.String("tls-dir", "", "directory with the mesh CA's ca.crt and this peer's REGION-CLUSTER.crt/.key (shoal ca issue ... --ip ADVERTISE); rendered as the Secret shoal-tls")
@@ -42,6 +45,9 @@ func runInstall(env *cliEnv, args []string) error {
 		return usageErr("unexpected arguments %q", rest)
 	}
 	o.Labels, o.Allow = labels, allow
+	if len(joinWAN) > 0 {
+		o.JoinWAN = joinWAN.String()
+	}
 	if len(join) > 0 {
 		o.Join = join.String()
 	}
