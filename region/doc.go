@@ -1,5 +1,6 @@
 // Package region is Shoal's domain inside one region: the region state
-// machine, the scheduler and the leader loop.
+// machine, the scheduler, the leader loop, and the region's part in the
+// mesh of regions (replication and the global split).
 //
 // The state machine (FSM) is what the region's Raft log builds: mesh objects
 // (resource templates and policies, with versions and tombstones), cluster
@@ -27,4 +28,33 @@
 // what it ran (a held eviction) while it is failed or recovering; failback
 // starts from what ran before the failure (Binding.PreFailover); an edge
 // cluster within its autonomy period is not emptied for being unreachable.
+//
+// The mesh of regions (Mesh) has no coordinator. Every peer answers other
+// regions (Mesh.Handle: a follower with its view and where its leader is);
+// the leader alone runs the sync loop (Mesh.Run, bound to leadership with
+// the leader loop). Each write is stamped with a hybrid logical clock
+// version (wall_ms, logical, origin region); receivers merge last writer
+// wins (MergeObjects), so every region ends with the same winner, and a
+// write that lost to a concurrent one is a ConflictLost event shown in
+// every region (summaries carry them). The leader sends another region the
+// objects newer than that region's per-origin watermarks, and answers a
+// sync with what the caller lacks by its own; when digests differ although
+// watermarks agree, inventories are compared. Deletes are tombstones,
+// collected once every known region's watermark passed them or after the
+// tombstone TTL; a region that heard no other for longer than that asks
+// for a full copy and drops what the copy lacks from before it lost touch,
+// instead of resurrecting deleted objects. Versions further ahead than
+// MaxClockOffset are refused and their sender reported (Mesh.Skewed); a
+// region may speak only for its own clusters.
+//
+// Regions exchange summaries (clusters, bindings, statuses, whom they hear)
+// and every region leader schedules each workload over the clusters of the
+// whole mesh, named REGION/CLUSTER, from the same inputs, committing only
+// its own clusters' share (leader_mesh.go). A region no link has heard for
+// its grace period, and that no live region reports hearing, is dead for
+// placement (SetRegionState): its share is computed away and run by the
+// others. It takes part again after the failback delay, and a share that
+// shrinks because it moves to another region is held until the workload is
+// Ready mesh-wide. During a partition both sides run the workload (more
+// replicas, never fewer).
 package region
