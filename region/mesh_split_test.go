@@ -221,3 +221,32 @@ func TestMeshAffinityNamesClustersPerRegion(t *testing.T) {
 	a.command(t, applyObjects(obj(ppKey, policy(`{"clusterAffinity":{"clusterNames":["c-a","c-b"]},"replicaScheduling":{"replicaSchedulingType":"Divided"}}`))))
 	eventually(t, "both run half", func() bool { return shares(rs, false) == "a=2 b=2 " })
 }
+
+func TestMeshSpreadByRegionAgreesWithoutACoordinator(t *testing.T) {
+	n := newMeshNet()
+	a := addSplitRegion(t, n, "a")
+	b := addSplitRegion(t, n, "b", "wan-a")
+	c := addSplitRegion(t, n, "c", "wan-a")
+	rs := []*splitRegion{a, b, c}
+	// Two regions exactly, each running the whole workload (Duplicated):
+	// every region leader picks the same two, and only they run it.
+	a.command(t, applyObjects(obj(webKey, fmt.Sprintf(deployment, 4)), obj(ppKey, policy(
+		`{"spreadConstraints":[{"spreadByField":"region","maxGroups":2,"minGroups":2},{"spreadByField":"cluster","maxGroups":2,"minGroups":2}],"replicaScheduling":{"replicaSchedulingType":"Duplicated"}}`))))
+	eventually(t, "two regions run 4 each and the third none", func() bool {
+		var running, total int32
+		for _, r := range rs {
+			n := r.target(webKey)
+			total += n
+			if n > 0 {
+				running++
+			}
+		}
+		return running == 2 && total == 8
+	})
+	// By region name, weight 2:1 between a and b (c gets none).
+	a.command(t, applyObjects(obj(ppKey, policy(`{"replicaScheduling":{"replicaSchedulingType":"Divided","replicaDivisionPreference":"Weighted",`+
+		`"weightPreference":{"staticWeightList":[{"targetCluster":{"fieldSelector":{"matchExpressions":[{"key":"region","operator":"In","values":["a"]}]}},"weight":2},`+
+		`{"targetCluster":{"fieldSelector":{"matchExpressions":[{"key":"region","operator":"In","values":["b"]}]}},"weight":1}]}}}`))))
+	a.command(t, applyObjects(obj(webKey, fmt.Sprintf(deployment, 6))))
+	eventually(t, "weights by region split 4/2/0", func() bool { return shares(rs, false) == "a=4 b=2 c=0 " })
+}
