@@ -378,7 +378,22 @@ type Policy struct {
 	Namespace string // empty for cluster-scoped
 	Name      string
 	Spec      PropagationSpec
+	// Guard is the policy's partition guard (AnnotationPartitionGuard):
+	// PartitionGuardMajority, or empty for none.
+	Guard string
 }
+
+// AnnotationPartitionGuard on a propagation policy sets how the workloads
+// it selects behave when regions are cut from each other. Without it they
+// keep running on every side (more replicas, never fewer). With
+// PartitionGuardMajority a workload that must not run twice moves to
+// another region only on the side that sees a majority of the mesh's
+// regions, a region without a majority stops running it, and a region
+// starts replicas only once the others have stopped theirs.
+const AnnotationPartitionGuard = "shoal.io/partition-guard"
+
+// PartitionGuardMajority is the one value of AnnotationPartitionGuard.
+const PartitionGuardMajority = "majority"
 
 // Ref names the policy as people read it: "PropagationPolicy default/web-pp"
 // or "ClusterPropagationPolicy all".
@@ -462,6 +477,12 @@ func decodePolicyJSON(j []byte) (p *Policy, obj any, warnings []string, err erro
 
 	setDefaults(p.Kind, p.Namespace, spec)
 	p.Spec = *spec
+	if g, ok := meta.Annotations[AnnotationPartitionGuard]; ok {
+		if g != PartitionGuardMajority {
+			perr.add("metadata.annotations["+AnnotationPartitionGuard+"]", "unknown value %q; use %q or leave it out", g, PartitionGuardMajority)
+		}
+		p.Guard = g
+	}
 	validatePolicy(p, perr)
 	if len(perr.Problems) > 0 {
 		return p, nil, nil, perr

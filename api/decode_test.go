@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -423,4 +424,23 @@ func FuzzDecodeDocuments(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodePolicyPartitionGuard(t *testing.T) {
+	const pp = `apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata:
+  name: db
+  annotations: {shoal.io/partition-guard: %s}
+spec:
+  resourceSelectors: [{apiVersion: apps/v1, kind: StatefulSet, name: db}]
+`
+	p, _, err := DecodePolicy([]byte(fmt.Sprintf(pp, "majority")))
+	if err != nil || p.Guard != PartitionGuardMajority {
+		t.Fatalf("guard %v, err %v", p, err)
+	}
+	_, _, err = DecodePolicy([]byte(fmt.Sprintf(pp, "always")))
+	if err == nil || !strings.Contains(err.Error(), `metadata.annotations[shoal.io/partition-guard]: unknown value "always"`) {
+		t.Fatalf("an unknown guard: %v", err)
+	}
 }

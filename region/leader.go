@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -117,7 +118,31 @@ type Leader struct {
 	templates map[string]cachedTemplate
 	lastRev   Revisions
 	nextDue   time.Time
+
+	meshView   atomic.Pointer[MeshView]
+	lastQuorum [3]int // seen, total, ok of the last scheduling pass
+	// quorumMoved is when lastQuorum last changed: a guarded workload
+	// starts replicas only on summaries that arrived after it.
+	quorumMoved time.Time
 }
+
+// MeshView is what the partition guard needs of the mesh (Mesh
+// implements it). Both must be safe to call from any goroutine and must
+// not block.
+type MeshView interface {
+	// Quorum tells how many of the mesh's regions (this one included)
+	// this region hears now, of how many it knows; ok is false while it
+	// cannot tell (its sync loop has not started).
+	Quorum(now time.Time) (seen, total int, ok bool)
+	// SummaryAt is when the latest summary of a region arrived (zero if
+	// none did since the sync loop started).
+	SummaryAt(region string) time.Time
+}
+
+// SetMeshView gives the leader the mesh's view of which regions it hears,
+// which the partition guard needs. Without it a guarded workload is
+// placed as any other.
+func (l *Leader) SetMeshView(v MeshView) { l.meshView.Store(&v) }
 
 type cachedPolicy struct {
 	gen int64

@@ -1,6 +1,8 @@
 package region
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,4 +208,166 @@ func localBinding(now time.Time, region string, nb, old *shoalpb.Binding) *shoal
 		}
 	}
 	return out
+}
+
+// guard applies a policy's partition guard (shoal.io/partition-guard:
+// majority) to this region's binding nb of a workload that must not run
+// twice; global is the mesh-wide answer nb was cut from.
+//
+//   - Fence: a region that does not hear a majority of the mesh's regions
+//     runs none of it (the side with a majority may take it over).
+//   - Epoch: the region that takes the workload over from a dead region
+//     raises its epoch; a region that finds another region's epoch newer
+//     than its own stops its replicas before it may run any again.
+//   - Stop before start: a region runs at most what the global answer
+//     binds minus what the other regions may still run (a dead region
+//     runs nothing: it has fenced itself), and keeps nothing for failback.
+func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, nb, old *shoalpb.Binding) *shoalpb.Binding {
+	ks := key.String()
+	epoch := old.GetGuardEpoch()
+	others := int32(0)
+	var takenFrom []string
+	superseded := false
+	agreed := true
+	var waitFor []string
+	for _, r := range mi.remotes {
+		var rb *shoalpb.Binding
+		for _, b := range r.GetSummary().GetBindings() {
+			if api.KeyFromProto(b.GetWorkload()).String() == ks {
+				rb = b
+			}
+		}
+		if !r.GetDead() && (targetString(rb.GetMeshTargets()) != targetString(global.GetClusters()) || !l.freshSummary(r)) {
+			agreed = false
+			waitFor = append(waitFor, r.GetSummary().GetRegion())
+		}
+		if rb.GetGuardEpoch() > old.GetGuardEpoch() && slices.Contains(rb.GetGuardTakenFrom(), mi.region) {
+			superseded = true
+		}
+		epoch = max(epoch, rb.GetGuardEpoch())
+		running := runningIn(r.GetSummary(), rb, key)
+		if r.GetDead() {
+			if running > 0 {
+				takenFrom = append(takenFrom, r.GetSummary().GetRegion())
+			}
+			continue
+		}
+		others += running
+	}
+	out := proto.Clone(nb).(*shoalpb.Binding)
+	out.MeshTargets = global.GetClusters()
+	out.GuardEpoch = epoch
+	if epoch != old.GetGuardEpoch() {
+		out.GuardTakenFrom = nil
+	} else {
+		out.GuardTakenFrom = old.GetGuardTakenFrom()
+	}
+	// No failback holds: the replicas that leave go first.
+	var kept []*shoalpb.Eviction
+	for _, e := range out.GetEvictions() {
+		if e.GetReason() != reasonRegionFailback {
+			kept = append(kept, e)
+		}
+	}
+	out.Evictions = kept
+	stop := func(reason string) *shoalpb.Binding {
+		out.Clusters, out.Evictions, out.Reason = nil, nil, reason
+		return out
+	}
+	if v := l.view(); v != nil {
+		seen, total, ok := v.Quorum(now)
+		switch {
+		case !ok:
+			// Not yet known whom this region hears: change nothing.
+			if old == nil {
+				return stop("partition guard: waiting to know which regions this one hears")
+			}
+			return old
+		case 2*seen <= total:
+			return stop(fmt.Sprintf("fenced by the partition guard: this region hears %d of %d regions, no majority", seen, total))
+		}
+	}
+	if superseded && sumTargets(old.GetClusters()) > 0 {
+		return stop(fmt.Sprintf("partition guard: another region took it over from this one (epoch %d, this region's %d); its replicas here stop first", epoch, old.GetGuardEpoch()))
+	}
+	allowed := sumTargets(global.GetClusters()) - others
+	if own := sumTargets(out.GetClusters()); own > allowed {
+		out.Clusters = capTargets(out.GetClusters(), max(allowed, 0))
+		out.Reason = fmt.Sprintf("partition guard: %d of its replicas still run in other regions; this region starts only what they have stopped", others)
+	}
+	if had := sumTargets(old.GetClusters()); !agreed && sumTargets(out.GetClusters()) > had {
+		// Regions that see the mesh differently could each start the
+		// same replicas: add none until every live region computed the
+		// same placement.
+		out.Clusters = capToPrevious(out.GetClusters(), old.GetClusters())
+		out.Reason = fmt.Sprintf("partition guard: waiting for %s to agree on where it runs before starting replicas", strings.Join(waitFor, ", "))
+	}
+	if len(takenFrom) > 0 && sumTargets(out.GetClusters()) > sumTargets(old.GetClusters()) {
+		out.GuardEpoch, out.GuardTakenFrom = epoch+1, takenFrom
+	}
+	return out
+}
+
+// runningIn is what a region may run of a workload by its summary: its
+// bound and kept replicas, or what its clusters report, whichever is more.
+func runningIn(sum *shoalpb.RegionSummary, b *shoalpb.Binding, key api.ObjectKey) int32 {
+	bound := sumTargets(b.GetClusters())
+	for _, e := range b.GetEvictions() {
+		bound += e.GetReplicas()
+	}
+	var reported int32
+	for _, s := range sum.GetStatuses() {
+		if api.KeyFromProto(s.GetWorkload()) == key {
+			reported += s.GetReplicas()
+		}
+	}
+	return max(bound, reported)
+}
+
+func sumTargets(ts []*shoalpb.TargetCluster) int32 {
+	var n int32
+	for _, t := range ts {
+		n += t.GetReplicas()
+	}
+	return n
+}
+
+// capTargets keeps at most n replicas, taking from the last clusters.
+func capTargets(ts []*shoalpb.TargetCluster, n int32) []*shoalpb.TargetCluster {
+	var out []*shoalpb.TargetCluster
+	for _, t := range ts {
+		r := min(t.GetReplicas(), n)
+		n -= r
+		if r > 0 {
+			out = append(out, &shoalpb.TargetCluster{Name: t.GetName(), Replicas: r})
+		}
+	}
+	return out
+}
+
+// capToPrevious keeps each cluster's share at most what it had before.
+func capToPrevious(ts, prev []*shoalpb.TargetCluster) []*shoalpb.TargetCluster {
+	had := map[string]int32{}
+	for _, t := range prev {
+		had[t.GetName()] = t.GetReplicas()
+	}
+	var out []*shoalpb.TargetCluster
+	for _, t := range ts {
+		if r := min(t.GetReplicas(), had[t.GetName()]); r > 0 {
+			out = append(out, &shoalpb.TargetCluster{Name: t.GetName(), Replicas: r})
+		}
+	}
+	return out
+}
+
+// freshSummary reports whether region r's latest summary arrived after
+// this region's view of whom it hears last changed: a summary from before
+// (a partition, a change of leader) may show a placement that no longer
+// holds, and agreeing with it could start a replica twice.
+func (l *Leader) freshSummary(r *shoalpb.RemoteRegion) bool {
+	v := l.view()
+	if v == nil {
+		return true
+	}
+	return v.SummaryAt(r.GetSummary().GetRegion()).After(l.quorumMoved)
 }

@@ -39,6 +39,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		return nb
 	}
 	nb.Policy = pol.Ref()
+	nb.Guarded = pol.Guard == api.PartitionGuardMajority
 	nb.ConflictResolution = string(pol.Spec.ConflictResolution)
 	if p := pol.Spec.PreserveResourcesOnDeletion; p != nil && *p {
 		nb.PreserveResourcesOnDeletion = true

@@ -54,7 +54,22 @@ func (l *Leader) readSchedInput() schedInput {
 func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 	in := l.readSchedInput()
 	evicting := len(in.statuses) > 0
-	if l.lastRev != (Revisions{}) &&
+	// Whom the region hears decides guarded workloads (the partition
+	// guard): a change of it is a change of the inputs.
+	quorum := l.lastQuorum
+	if v := l.view(); v != nil && in.mesh.multi() {
+		seen, total, ok := v.Quorum(now)
+		quorum = [3]int{seen, total, 0}
+		if ok {
+			quorum[2] = 1
+		}
+	}
+	quorumMoved := quorum != l.lastQuorum
+	if quorumMoved {
+		l.quorumMoved = now
+	}
+	l.lastQuorum = quorum
+	if l.lastRev != (Revisions{}) && !quorumMoved &&
 		in.rev.Objects == l.lastRev.Objects && in.rev.Clusters == l.lastRev.Clusters &&
 		in.rev.Bindings == l.lastRev.Bindings && in.rev.Regions == l.lastRev.Regions &&
 		(!evicting || in.rev.Statuses == l.lastRev.Statuses) &&
@@ -84,8 +99,11 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		var nb *shoalpb.Binding
 		if multi {
 			statuses := l.meshStatuses(now, in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
-			nb = l.place(now, o, policies, l.meshBinding(now, in.mesh, key, old), infos, records, statuses)
-			nb = localBinding(now, in.mesh.region, nb, old)
+			global := l.place(now, o, policies, l.meshBinding(now, in.mesh, key, old), infos, records, statuses)
+			nb = localBinding(now, in.mesh.region, global, old)
+			if nb.GetGuarded() {
+				nb = l.guard(now, in.mesh, key, global, nb, old)
+			}
 		} else {
 			nb = l.place(now, o, policies, old, infos, records, in.statuses[key.String()])
 		}
@@ -285,5 +303,16 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetConflictResolution() == b.GetConflictResolution() &&
 		targetString(a.GetPreFailover()) == targetString(b.GetPreFailover()) &&
 		a.GetPreserveResourcesOnDeletion() == b.GetPreserveResourcesOnDeletion() &&
+		a.GetGuarded() == b.GetGuarded() && a.GetGuardEpoch() == b.GetGuardEpoch() &&
+		slices.Equal(a.GetGuardTakenFrom(), b.GetGuardTakenFrom()) &&
+		targetString(a.GetMeshTargets()) == targetString(b.GetMeshTargets()) &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
+}
+
+// view is the mesh view given by SetMeshView, or nil.
+func (l *Leader) view() MeshView {
+	if p := l.meshView.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

@@ -144,6 +144,9 @@ type Mesh struct {
 	stats   MeshStats
 	skewed  map[string]time.Time // "region/cluster" of peers refused for clock skew
 	kick    chan struct{}
+	// leadSince is when the sync loop started (zero while it is not
+	// running): no region can have been heard before it.
+	leadSince time.Time
 }
 
 // MeshStats counts what the links carried, for status and benchmarks.

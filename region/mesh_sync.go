@@ -31,6 +31,14 @@ func (m *Mesh) Run(ctx context.Context) error {
 	}
 	started := m.cfg.Clock.Now()
 	m.adoptState(started)
+	m.mu.Lock()
+	m.leadSince = started
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.leadSince = time.Time{}
+		m.mu.Unlock()
+	}()
 	changes, cancel := m.fsm.Subscribe()
 	defer cancel()
 	ticker := time.NewTicker(m.cfg.SyncInterval)
@@ -689,4 +697,47 @@ func (m *Mesh) stale() bool {
 	now := m.cfg.Clock.Now().UnixMilli()
 	m.fsm.Read(func(s *State) { stale = m.staleLocked(s, now) })
 	return stale
+}
+
+// Quorum tells how many of the mesh's regions (this one included) this
+// region's links heard within 2/5 of their grace period and are not dead
+// for placement, of how many it knows: a region that does not hear a majority this way stops its
+// guarded workloads before the others (which wait a whole grace period)
+// may find it dead and take them over. ok is false while the sync loop
+// is not running (this peer does not lead, or just started to).
+func (m *Mesh) Quorum(now time.Time) (seen, total int, ok bool) {
+	var regions []*shoalpb.RemoteRegion
+	m.fsm.Read(func(s *State) { regions = s.Regions() })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leadSince.IsZero() {
+		return 0, 0, false
+	}
+	seen, total = 1, 1+len(regions)
+	for _, r := range regions {
+		if r.GetDead() {
+			// Dead for placement until the verdict says otherwise: it
+			// cannot be part of a majority that takes its share over.
+			continue
+		}
+		heard := m.leadSince
+		if rem := m.remotes[r.GetSummary().GetRegion()]; rem != nil && rem.heard.After(heard) {
+			heard = rem.heard
+		}
+		if now.Sub(heard) <= m.grace(r)*2/5 {
+			seen++
+		}
+	}
+	return seen, total, true
+}
+
+// SummaryAt is when the latest summary of region arrived, by this peer's
+// clock (zero if none did while this peer led its region).
+func (m *Mesh) SummaryAt(region string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rem := m.remotes[region]; rem != nil && !m.leadSince.IsZero() && rem.summaryAt.After(m.leadSince) {
+		return rem.summaryAt
+	}
+	return time.Time{}
 }

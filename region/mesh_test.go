@@ -197,12 +197,16 @@ func (n *meshNet) heal() {
 	n.cut = map[[2]string]bool{}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t *testing.T, what string, cond func() bool, explain ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
+			why := ""
+			for _, e := range explain {
+				why += "\n" + e()
+			}
+			t.Fatalf("timed out waiting until %s%s", what, why)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -703,7 +703,21 @@ type Binding struct {
 	// failed over: failback restores it, so that only the replicas that left
 	// a failed cluster move back and clusters the failure never touched keep
 	// theirs.
-	PreFailover   []*TargetCluster `protobuf:"bytes,15,rep,name=pre_failover,json=preFailover,proto3" json:"pre_failover,omitempty"`
+	PreFailover []*TargetCluster `protobuf:"bytes,15,rep,name=pre_failover,json=preFailover,proto3" json:"pre_failover,omitempty"`
+	// The policy's partition guard is on (shoal.io/partition-guard:
+	// majority): the workload must not run twice.
+	Guarded bool `protobuf:"varint,16,opt,name=guarded,proto3" json:"guarded,omitempty"`
+	// A guarded workload's epoch: raised by the region that takes it over
+	// from a dead region. A region whose epoch is older than another's
+	// stops its replicas before it may run any again.
+	GuardEpoch int64 `protobuf:"varint,17,opt,name=guard_epoch,json=guardEpoch,proto3" json:"guard_epoch,omitempty"`
+	// The regions whose share was taken over at guard_epoch: such a region,
+	// back, stops its replicas before it may run any again.
+	GuardTakenFrom []string `protobuf:"bytes,18,rep,name=guard_taken_from,json=guardTakenFrom,proto3" json:"guard_taken_from,omitempty"`
+	// A guarded workload's mesh-wide placement as this region computed it
+	// (REGION/CLUSTER names): a region adds replicas of it only once every
+	// live region's summary shows the same.
+	MeshTargets   []*TargetCluster `protobuf:"bytes,19,rep,name=mesh_targets,json=meshTargets,proto3" json:"mesh_targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -839,6 +853,34 @@ func (x *Binding) GetPreserveResourcesOnDeletion() bool {
 func (x *Binding) GetPreFailover() []*TargetCluster {
 	if x != nil {
 		return x.PreFailover
+	}
+	return nil
+}
+
+func (x *Binding) GetGuarded() bool {
+	if x != nil {
+		return x.Guarded
+	}
+	return false
+}
+
+func (x *Binding) GetGuardEpoch() int64 {
+	if x != nil {
+		return x.GuardEpoch
+	}
+	return 0
+}
+
+func (x *Binding) GetGuardTakenFrom() []string {
+	if x != nil {
+		return x.GuardTakenFrom
+	}
+	return nil
+}
+
+func (x *Binding) GetMeshTargets() []*TargetCluster {
+	if x != nil {
+		return x.MeshTargets
 	}
 	return nil
 }
@@ -2754,7 +2796,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\x8e\x05\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xaf\x06\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -2774,7 +2816,12 @@ const file_region_proto_rawDesc = "" +
 	"input_hash\x18\f \x01(\tR\tinputHash\x12/\n" +
 	"\x13conflict_resolution\x18\r \x01(\tR\x12conflictResolution\x12C\n" +
 	"\x1epreserve_resources_on_deletion\x18\x0e \x01(\bR\x1bpreserveResourcesOnDeletion\x12:\n" +
-	"\fpre_failover\x18\x0f \x03(\v2\x17.shoal.v1.TargetClusterR\vpreFailover\"\xe6\x02\n" +
+	"\fpre_failover\x18\x0f \x03(\v2\x17.shoal.v1.TargetClusterR\vpreFailover\x12\x18\n" +
+	"\aguarded\x18\x10 \x01(\bR\aguarded\x12\x1f\n" +
+	"\vguard_epoch\x18\x11 \x01(\x03R\n" +
+	"guardEpoch\x12(\n" +
+	"\x10guard_taken_from\x18\x12 \x03(\tR\x0eguardTakenFrom\x12:\n" +
+	"\fmesh_targets\x18\x13 \x03(\v2\x17.shoal.v1.TargetClusterR\vmeshTargets\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -2976,61 +3023,62 @@ var file_region_proto_depIdxs = []int32{
 	5,  // 8: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
 	5,  // 10: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
-	1,  // 11: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
-	1,  // 12: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
-	2,  // 13: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
-	1,  // 14: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	1,  // 15: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
-	4,  // 16: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 17: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 18: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 19: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	8,  // 20: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 21: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	9,  // 22: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	1,  // 23: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
-	19, // 24: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
-	21, // 25: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
-	4,  // 26: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 27: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
-	8,  // 28: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
-	21, // 29: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
-	22, // 30: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
-	9,  // 31: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
-	0,  // 32: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
-	2,  // 33: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
-	0,  // 34: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
-	23, // 35: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
-	24, // 36: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
-	27, // 37: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
-	23, // 38: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
-	24, // 39: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
-	10, // 40: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 41: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 42: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 43: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 44: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 45: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 46: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 47: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 48: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	25, // 49: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
-	26, // 50: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
-	28, // 51: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
-	29, // 52: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	2,  // 53: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 54: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 55: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 56: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 57: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 58: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	30, // 59: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	24, // 60: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	5,  // 11: shoal.v1.Binding.mesh_targets:type_name -> shoal.v1.TargetCluster
+	1,  // 12: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
+	1,  // 13: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
+	2,  // 14: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
+	1,  // 15: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
+	1,  // 16: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 17: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 18: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 19: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 20: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	8,  // 21: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 22: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	9,  // 23: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	1,  // 24: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	19, // 25: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	21, // 26: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
+	4,  // 27: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 28: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
+	8,  // 29: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
+	21, // 30: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
+	22, // 31: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
+	9,  // 32: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
+	0,  // 33: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
+	2,  // 34: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
+	0,  // 35: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
+	23, // 36: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
+	24, // 37: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
+	27, // 38: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
+	23, // 39: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	24, // 40: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	10, // 41: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 42: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 43: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 44: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 45: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 46: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 47: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 48: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 49: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	25, // 50: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	26, // 51: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	28, // 52: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	29, // 53: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	2,  // 54: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 55: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 56: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 57: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 58: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 59: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	30, // 60: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	24, // 61: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
