@@ -107,6 +107,7 @@ type LinkErr struct {
 	LeaderAddr string
 }
 
+// Error says what the peer answered.
 func (e *LinkErr) Error() string {
 	s := "transport: peer answered " + e.Code.String()
 	if e.Msg != "" {
