@@ -69,8 +69,9 @@ type CallOptions struct {
 	// otherwise, and the request is not sent on that connection.
 	Region string
 	// Idempotent allows the request to be sent as 0-RTT data on a resumed
-	// session (edge links save a round trip); other requests wait for the
-	// handshake. Only set it for requests that are safe to replay.
+	// session, where the link does that (QUICConfig.ZeroRTT, for edge
+	// links); other requests wait for the handshake. Only set it for
+	// requests that are safe to replay.
 	Idempotent bool
 }
 
@@ -106,6 +107,7 @@ type LinkErr struct {
 	LeaderAddr string
 }
 
+// Error says what the peer answered.
 func (e *LinkErr) Error() string {
 	s := "transport: peer answered " + e.Code.String()
 	if e.Msg != "" {

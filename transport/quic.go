@@ -77,28 +77,12 @@ type QUICLink struct {
 	dials atomic.Uint64
 }
 
-// dest is what the link knows of one remote address. Guarded by
-// QUICLink.mu.
-type dest struct {
-	// conn is the connection in use; nil if none.
-	conn *quic.Conn
-	// dialing is closed when the running dial ends; nil if none runs.
-	dialing chan struct{}
-	// failures counts consecutive lost connections and failed dials; an
-	// answered call resets it.
-	failures int
-	// retryAt is when the next dial may start; lastErr says why the last
-	// connection or dial failed.
-	retryAt time.Time
-	lastErr error
-	// peer is the verified identity of the last completed handshake with
-	// the address (faults and 0-RTT region checks use it).
-	peer  Identity
-	known bool
-}
-
 // NewQUICLink opens the UDP socket at cfg.BindAddr and starts serving on
-// it (requests are answered UNAVAILABLE until Serve).
+// it (requests are answered UNAVAILABLE until Serve). It asks the kernel
+// for the socket buffers QUIC wants; if the kernel caps them, one warning
+// per process names the sizes reached and the sysctl to raise, and
+// quic-go's own warning on standard error is switched off (by setting
+// QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING unless it is set already).
 func NewQUICLink(cfg QUICConfig) (*QUICLink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -196,9 +180,9 @@ func (l *QUICLink) Close() error {
 }
 
 // Call sends req to the peer at addr, as Link.Call describes. With
-// opts.Idempotent and a session to resume, the request goes out as 0-RTT
-// data; if the server rejects 0-RTT it dropped that data, and Call sends
-// the request again once the handshake is done.
+// QUICConfig.ZeroRTT, opts.Idempotent and a session to resume, the request
+// goes out as 0-RTT data; if the server rejects 0-RTT it dropped that
+// data, and Call sends the request again once the handshake is done.
 func (l *QUICLink) Call(ctx context.Context, addr string, req *shoalpb.WanMessage, opts CallOptions) (*shoalpb.WanMessage, Peer, error) {
 	if l.ctx.Err() != nil {
 		return nil, Peer{Addr: addr}, ErrClosed
@@ -234,9 +218,9 @@ func (l *QUICLink) call(ctx context.Context, addr string, frame []byte, opts Cal
 	if err != nil {
 		return nil, peer, false, err
 	}
-	// 0-RTT data goes to whoever holds the session; with a region to
-	// check, only if the last verified handshake named that region.
-	early := mayEarly && !handshakeDone(c) && (opts.Region == "" || (isKnown && known.Region == opts.Region))
+	// 0-RTT data goes to whoever holds the session: only if this link
+	// verified who that is (faults and the region check need it).
+	early := mayEarly && l.cfg.ZeroRTT && !handshakeDone(c) && isKnown && (opts.Region == "" || known.Region == opts.Region)
 	if !early {
 		if peer.Identity, err = l.verifiedServer(ctx, addr, c); err != nil {
 			return nil, peer, false, err
@@ -253,7 +237,7 @@ func (l *QUICLink) call(ctx context.Context, addr string, frame []byte, opts Cal
 	str, err := c.OpenStreamSync(ctx)
 	if err != nil {
 		if errors.Is(err, quic.Err0RTTRejected) {
-			return nil, peer, true, err
+			return nil, peer, true, after0RTTRejected(ctx, c, err)
 		}
 		return nil, peer, false, l.failure(ctx, addr, c, err, false)
 	}
@@ -263,11 +247,13 @@ func (l *QUICLink) call(ctx context.Context, addr string, frame []byte, opts Cal
 	})()
 	ans, err = exchange(str, frame, l.cfg.MaxFrame)
 	if err != nil {
+		if errors.Is(err, quic.Err0RTTRejected) {
+			// Leave the stream alone: after the reset its ID belongs to
+			// the next stream opened.
+			return nil, peer, true, after0RTTRejected(ctx, c, err)
+		}
 		str.CancelRead(streamCanceled)
 		str.CancelWrite(streamCanceled)
-		if errors.Is(err, quic.Err0RTTRejected) {
-			return nil, peer, true, err
-		}
 		return nil, peer, false, l.failure(ctx, addr, c, err, true)
 	}
 	if early {
@@ -330,197 +316,23 @@ func (l *QUICLink) failure(ctx context.Context, addr string, c *quic.Conn, err e
 		return fmt.Errorf("transport: call %s: %w", addr, ctx.Err())
 	}
 	if c.Context().Err() != nil {
-		err = markRefused(context.Cause(c.Context()))
+		err = context.Cause(c.Context())
 		l.mu.Lock()
 		if d := l.dests[addr]; d != nil {
-			l.lostLocked(addr, d, c, err)
+			l.lostLocked(addr, d, c, markRefused(err))
 		}
 		l.mu.Unlock()
-		// A refused certificate closes the connection before the server
-		// reads any request from it.
-		if errors.Is(err, ErrIdentity) {
-			sent = false
-		}
+	}
+	// A refused certificate closes the connection before the server reads
+	// any request from it. (A stream may learn of the close before the
+	// connection's context does: look at the error itself.)
+	if err = markRefused(err); errors.Is(err, ErrIdentity) {
+		sent = false
 	}
 	if !sent {
 		return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrBroken, addr, err)
-}
-
-// conn returns the connection to addr, dialling one if there is none and
-// the address is not in its backoff.
-func (l *QUICLink) conn(ctx context.Context, addr string) (*quic.Conn, error) {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil, ErrClosed
-	}
-	d := l.dests[addr]
-	if d == nil {
-		d = &dest{}
-		l.dests[addr] = d
-	}
-	if c := d.conn; c != nil && c.Context().Err() != nil {
-		l.lostLocked(addr, d, c, markRefused(context.Cause(c.Context())))
-	}
-	if c := d.conn; c != nil {
-		l.mu.Unlock()
-		return c, nil
-	}
-	ch := d.dialing
-	if ch == nil {
-		if now := l.cfg.Clock.Now(); now.Before(d.retryAt) {
-			err := fmt.Errorf("%w: %s: no redial for %v after: %w", ErrUnreachable, addr, d.retryAt.Sub(now).Round(time.Millisecond), d.lastErr)
-			l.mu.Unlock()
-			return nil, err
-		}
-		ch = make(chan struct{})
-		d.dialing = ch
-		l.wg.Add(1)
-		go l.dial(addr, d, ch)
-	}
-	l.mu.Unlock()
-
-	select {
-	case <-ch:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %s: dialling: %w", ErrUnreachable, addr, ctx.Err())
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c := d.conn; c != nil {
-		return c, nil
-	}
-	if l.closed {
-		return nil, ErrClosed
-	}
-	return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, d.lastErr)
-}
-
-// dial runs one dial to addr for every caller waiting on done.
-func (l *QUICLink) dial(addr string, d *dest, done chan struct{}) {
-	defer l.wg.Done()
-	defer close(done)
-	c, err := l.dialConn(addr)
-	l.mu.Lock()
-	d.dialing = nil
-	switch {
-	case err != nil:
-		l.failLocked(d, err)
-		l.log.Debug("dial failed", "addr", addr, "failures", d.failures, "err", err)
-	case l.closed:
-		l.mu.Unlock()
-		_ = c.CloseWithError(connClosing, "link closed")
-		return
-	default:
-		d.conn = c
-		l.wg.Add(1)
-		go l.watch(addr, d, c)
-	}
-	l.mu.Unlock()
-}
-
-func (l *QUICLink) dialConn(addr string) (*quic.Conn, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.HandshakeTimeout)
-	defer cancel()
-	tlsConf := l.clientTLS.Clone()
-	tlsConf.ClientSessionCache = addrSessions{l.sessions, addr}
-	l.dials.Add(1)
-	c, err := l.tr.DialEarly(ctx, ua, tlsConf, l.clientQUIC)
-	if err != nil {
-		return nil, markRefused(err)
-	}
-	return c, nil
-}
-
-// watch follows a dialled connection: it learns the server's identity
-// when the handshake completes and forgets the connection when it closes.
-func (l *QUICLink) watch(addr string, d *dest, c *quic.Conn) {
-	defer l.wg.Done()
-	select {
-	case <-c.HandshakeComplete():
-		// After a rejected 0-RTT attempt quic-go refuses new streams until
-		// told that the application knows; the handshake is done, so it
-		// returns at once. (Streams sent in 0-RTT are retried by Call.)
-		_, _ = c.NextConnection(l.ctx)
-		if id, err := l.verifiedServer(l.ctx, addr, c); err != nil {
-			_ = c.CloseWithError(connRefused, err.Error())
-		} else {
-			l.mu.Lock()
-			d.peer, d.known = id, true
-			l.mu.Unlock()
-		}
-	case <-c.Context().Done():
-	}
-	<-c.Context().Done()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lostLocked(addr, d, c, markRefused(context.Cause(c.Context())))
-}
-
-// lostLocked forgets d's connection c, if still in use, and starts the
-// backoff.
-func (l *QUICLink) lostLocked(addr string, d *dest, c *quic.Conn, cause error) {
-	if d.conn != c {
-		return
-	}
-	d.conn = nil
-	if !l.closed {
-		l.failLocked(d, cause)
-		l.log.Debug("connection lost", "addr", addr, "failures", d.failures, "err", cause)
-	}
-}
-
-func (l *QUICLink) failLocked(d *dest, err error) {
-	d.failures++
-	d.retryAt = l.cfg.Clock.Now().Add(l.cfg.backoff(d.failures))
-	d.lastErr = err
-}
-
-// succeeded resets addr's backoff after an answer on c.
-func (l *QUICLink) succeeded(addr string, c *quic.Conn) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if d := l.dests[addr]; d != nil && d.conn == c {
-		d.failures = 0
-	}
-}
-
-// knownPeer is the identity of the last completed handshake with addr.
-func (l *QUICLink) knownPeer(addr string) (Identity, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if d := l.dests[addr]; d != nil {
-		return d.peer, d.known
-	}
-	return Identity{}, false
-}
-
-func handshakeDone(c *quic.Conn) bool {
-	select {
-	case <-c.HandshakeComplete():
-		return true
-	default:
-		return false
-	}
-}
-
-// awaitHandshake waits for c's handshake (HandshakeComplete is only
-// closed on success).
-func awaitHandshake(ctx context.Context, c *quic.Conn) error {
-	select {
-	case <-c.HandshakeComplete():
-		return nil
-	case <-c.Context().Done():
-		return context.Cause(c.Context())
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // markRefused makes an error that says a certificate was refused, by
@@ -547,21 +359,6 @@ func markRefused(err error) error {
 		return fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
 	return err
-}
-
-// addrSessions keeps one TLS session cache apart per address: quic-go
-// keys sessions by host only, and peers on one host differ by port.
-type addrSessions struct {
-	cache tls.ClientSessionCache
-	addr  string
-}
-
-func (s addrSessions) Get(key string) (*tls.ClientSessionState, bool) {
-	return s.cache.Get(s.addr + " " + key)
-}
-
-func (s addrSessions) Put(key string, cs *tls.ClientSessionState) {
-	s.cache.Put(s.addr+" "+key, cs)
 }
 
 // linkTLS returns the server and client TLS configurations of a link.
