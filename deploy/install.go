@@ -32,10 +32,10 @@ type InstallOptions struct {
 	// Service's load-balancer address, or a node address with NodePort).
 	Advertise string
 	// Join lists other peers' gossip addresses, comma-separated.
-	Join            string
+	Join string
 	// JoinWAN lists WAN addresses (host:port) of peers of other regions,
 	// comma-separated.
-	JoinWAN string
+	JoinWAN         string
 	BootstrapExpect int
 	GossipProfile   string
 	// GossipKey is the region's gossip key, base64; empty generates one
@@ -45,8 +45,8 @@ type InstallOptions struct {
 	ServiceType                    string
 	HTTPPort, GossipPort, RaftPort int
 	// WANPort is the UDP port of the QUIC links between regions.
-	WANPort int
-	StorageSize, StorageClass      string
+	WANPort                   int
+	StorageSize, StorageClass string
 	// Allow lists the resources the peer may manage, as RESOURCE.GROUP
 	// ("deployments.apps", "configmaps" for the core group). Empty means
 	// DefaultAllowedResources.
