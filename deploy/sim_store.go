@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,9 +100,12 @@ func openSimStore(dir string, lockTimeout time.Duration) (_ *simStore, _ []simRe
 		}
 		if file != nil {
 			// bbolt's Close gives up before it unlocks the file when the
-			// damage breaks its unmapping; closing the descriptor lets
-			// go of the lock whatever state bbolt is in (a second close
-			// after bbolt's own is a harmless error).
+			// damage breaks its unmapping, and a panic inside bolt.Open
+			// leaves its memory map in place, which keeps the open file
+			// (and so its lock) alive after the descriptor is closed:
+			// unlock it explicitly, then close (a second close after
+			// bbolt's own is a harmless error).
+			_ = syscall.Flock(int(file.Fd()), syscall.LOCK_UN)
 			_ = file.Close()
 		}
 	}()
