@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -94,14 +96,22 @@ func MeshRegionName(i int) string {
 	return fmt.Sprintf("region-%d", i+1)
 }
 
-// freePort finds a port free for both TCP and UDP on 127.0.0.1.
+// freePort finds a port free for both TCP and UDP on 127.0.0.1. It picks
+// below the kernel's ephemeral range where it can: a port the kernel hands
+// out for ":0" (as every test and client socket gets) could be given to
+// someone else between this check and the peer's own bind.
 func freePort() (int, error) {
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	low, high := 10000, ephemeralStart()-1
+	for i := 0; i < 200; i++ {
+		port := 0
+		if high-low > 1000 {
+			port = low + rand.IntN(high-low)
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		port = l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		l.Close()
 		if err == nil {
@@ -110,6 +120,20 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("no free port on 127.0.0.1")
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range
+// (32768 where it cannot be read).
+func ephemeralStart() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(data), &lo, &hi); err != nil || lo <= 0 {
+		return 32768
+	}
+	return lo
 }
 
 // StartMesh starts every peer of the mesh. Each region's first peer is the
@@ -356,14 +380,35 @@ func (m *Mesh) WaitReady(ctx context.Context) error {
 					break
 				}
 			}
+			// A peer that exits (say, its port was taken) keeps its region
+			// from forming: say which at once.
+			for _, o := range m.Peers() {
+				select {
+				case <-o.exited:
+					return fmt.Errorf("peer %s exited; see its log %s%s", o.Cluster, o.Log, logTail(o.Log, 5))
+				default:
+				}
+			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("peer %s not ready (see its log %s): %w", p.Cluster, p.Log, ctx.Err())
-			case <-p.exited:
-				return fmt.Errorf("peer %s exited; see its log %s", p.Cluster, p.Log)
+				return fmt.Errorf("peer %s not ready (see its log %s): %w%s", p.Cluster, p.Log, ctx.Err(), logTail(p.Log, 5))
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}
 	return nil
+}
+
+// logTail is the last n lines of a peer's log, for an error message (the
+// log may be gone with its directory by the time someone reads it).
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; its log ends:\n  " + strings.Join(lines, "\n  ")
 }

@@ -394,8 +394,8 @@ func TestAgentDevIsReachableWithNoFlags(t *testing.T) {
 }
 
 // make demo: the demo runs to its end on its own, fails over and back,
-// shows that the returning cluster kept its objects (same uids), and
-// leaves no peer process behind.
+// shows that the returning cluster kept its objects (same uids), kills a
+// region and brings it back, and leaves no peer process behind.
 func TestDemoRunsToTheEnd(t *testing.T) {
 	demo := startChild(t, "demo")
 	var out []string
@@ -407,10 +407,15 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 	if code := demo.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("shoal demo exited %d:\n%s\n%s", code, text, demo.stderr.String())
 	}
-	for _, want := range []string{"failover took", "(held)", "failback took", "Deployment default/web", "done in"} {
+	for _, want := range []string{"failover took", "(held)", "failback took", "Deployment default/web", "done in",
+		// The mesh of regions: a region killed, taken over, caught up with deltas, given back.
+		"Killing region ap-south", "takeover took", "caught up in", "Deployment default/global-web", "Unknown ("} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, text)
 		}
+	}
+	if strings.Count(text, "failback took") != 2 {
+		t.Errorf("the demo did not fail back twice (a cluster, then a region):\n%s", text)
 	}
 	if strings.Contains(text, " NEW") || !strings.Contains(text, " same") {
 		t.Errorf("the returning cluster's objects were re-created:\n%s", text)
