@@ -213,6 +213,7 @@ func (a *applier) setRegionSummary(c *shoalpb.SetRegionSummary) error {
 		Dead:             old.GetDead(),
 		StateSinceUnixMs: old.GetStateSinceUnixMs(),
 		Reason:           old.GetReason(),
+		ReturnedUnixMs:   old.GetReturnedUnixMs(),
 	}
 	if old == nil {
 		n.StateSinceUnixMs = a.now
@@ -255,6 +256,9 @@ func (a *applier) setRegionState(c *shoalpb.SetRegionState) error {
 	n := proto.Clone(old).(*shoalpb.RemoteRegion)
 	n.Dead = !c.GetAlive()
 	n.StateSinceUnixMs = a.now
+	if !n.Dead {
+		n.ReturnedUnixMs = a.now
+	}
 	n.Reason = c.GetReason()
 	a.st.regions[c.GetRegion()] = n
 	typ, what := "Normal", "alive"

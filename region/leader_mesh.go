@@ -40,12 +40,16 @@ type meshInput struct {
 func (m meshInput) multi() bool { return len(m.remotes) > 0 }
 
 // included reports whether a remote region's clusters take part in
-// placement now, and when an excluded region that came back will.
+// placement now: not while dead, nor for the failback delay after it came
+// back (a region that joins takes part at once).
 func (l *Leader) included(r *shoalpb.RemoteRegion, now time.Time) bool {
 	if r.GetDead() {
 		return false
 	}
-	at := time.UnixMilli(r.GetStateSinceUnixMs()).Add(l.cfg.FailbackDelay)
+	if r.GetReturnedUnixMs() == 0 {
+		return true // never dead: a region that joins takes part at once
+	}
+	at := time.UnixMilli(r.GetReturnedUnixMs()).Add(l.cfg.FailbackDelay)
 	if now.Before(at) {
 		l.due(at)
 		return false

@@ -2267,8 +2267,11 @@ type RemoteRegion struct {
 	// When the region last turned dead or alive.
 	StateSinceUnixMs int64  `protobuf:"varint,5,opt,name=state_since_unix_ms,json=stateSinceUnixMs,proto3" json:"state_since_unix_ms,omitempty"`
 	Reason           string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When it last came back from dead (0 if it never died): it takes part
+	// in placement again only after the failback delay from then.
+	ReturnedUnixMs int64 `protobuf:"varint,7,opt,name=returned_unix_ms,json=returnedUnixMs,proto3" json:"returned_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RemoteRegion) Reset() {
@@ -2341,6 +2344,13 @@ func (x *RemoteRegion) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RemoteRegion) GetReturnedUnixMs() int64 {
+	if x != nil {
+		return x.ReturnedUnixMs
+	}
+	return 0
 }
 
 // Command is one entry of the region's Raft log.
@@ -2918,7 +2928,7 @@ const file_region_proto_rawDesc = "" +
 	"\x0eSetRegionState\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x14\n" +
 	"\x05alive\x18\x02 \x01(\bR\x05alive\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xf5\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9f\x02\n" +
 	"\fRemoteRegion\x121\n" +
 	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
 	"\n" +
@@ -2927,7 +2937,8 @@ const file_region_proto_rawDesc = "" +
 	"\rheard_unix_ms\x18\x03 \x01(\x03R\vheardUnixMs\x12\x12\n" +
 	"\x04dead\x18\x04 \x01(\bR\x04dead\x12-\n" +
 	"\x13state_since_unix_ms\x18\x05 \x01(\x03R\x10stateSinceUnixMs\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xe4\x06\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12(\n" +
+	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\xe4\x06\n" +
 	"\aCommand\x12=\n" +
 	"\rapply_objects\x18\x01 \x01(\v2\x16.shoal.v1.ApplyObjectsH\x00R\fapplyObjects\x12@\n" +
 	"\x0edelete_objects\x18\x02 \x01(\v2\x17.shoal.v1.DeleteObjectsH\x00R\rdeleteObjects\x12@\n" +

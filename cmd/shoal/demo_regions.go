@@ -85,6 +85,9 @@ func (a *regionsAct) run(ctx context.Context, binary string) error {
 	if err := a.waitPlaced(ctx, c, "global-web Ready in every region", func(p api.PlacementView) bool { return true }); err != nil {
 		return err
 	}
+	if err := a.waitSpread(ctx, c); err != nil {
+		return err
+	}
 	a.show(ctx, c)
 
 	d.step("Killing region %s: every one of its peers (SIGKILL)", a.victim)
@@ -198,8 +201,8 @@ func placedReady(ws []api.WorkloadView, counts func(api.PlacementView) bool) boo
 			if !counts(p) {
 				continue
 			}
-			if p.Health == "Unknown" {
-				return false
+			if p.Health == "Unknown" || p.ReadyReplicas > p.Replicas {
+				return false // not reported since its share last changed
 			}
 			bound += p.Replicas
 			ready += min(p.ReadyReplicas, p.Replicas)
@@ -266,5 +269,32 @@ func (a *regionsAct) show(ctx context.Context, c *client.Client) {
 	if err == nil {
 		fmt.Fprintln(a.env.stdout)
 		printClusters(a.env.stdout, cs, false)
+	}
+}
+
+// waitSpread waits until global-web runs Ready replicas in every region.
+func (a *regionsAct) waitSpread(ctx context.Context, c *client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		ws, err := c.Workloads(ctx)
+		regions := map[string]bool{}
+		for _, w := range ws {
+			if w.Kind == globalWeb.Kind && w.Name == globalWeb.Name {
+				for _, p := range w.Placements {
+					if p.ReadyReplicas > 0 && !p.Evicting {
+						regions[p.Region] = true
+					}
+				}
+			}
+		}
+		if len(regions) == a.regions {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for global-web in all %d regions: %w (in %d; last error: %v)", a.regions, ctx.Err(), len(regions), err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
