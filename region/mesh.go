@@ -358,6 +358,18 @@ func (m *Mesh) handleSync(ctx context.Context, fromRegion, fromCluster string, r
 	reply.Leader = true
 	reply.LeaderAddr = m.cfg.Addr
 	reply.Merged = uint32(merged)
+	// What the caller holds is now known: its watermarks, and what this
+	// answer carries. This leader's own next push starts from there and
+	// does not send the same objects again.
+	wm := WatermarkMap(req.GetWatermarks())
+	for _, o := range reply.GetObjects() {
+		if v := o.GetVersion(); CompareVersions(v, wm[v.GetOrigin()]) > 0 {
+			wm[v.GetOrigin()] = v
+		}
+	}
+	m.mu.Lock()
+	rem.watermarks = wm
+	m.mu.Unlock()
 	m.mu.Lock()
 	m.stats.ObjectsMerged += uint64(merged)
 	m.mu.Unlock()
@@ -386,7 +398,7 @@ func (m *Mesh) view(req *shoalpb.SyncRequest) *shoalpb.SyncReply {
 			// What the caller lacks by its own watermarks travels back at
 			// once: a region that returns catches up in one round trip,
 			// whatever the backoff of the links towards it.
-			reply.Objects = s.ObjectsNewerThan(WatermarkMap(req.GetWatermarks()), m.cfg.BatchObjects, m.cfg.BatchBytes)
+			reply.Objects = s.ObjectsNewerThan(WatermarkMap(req.GetWatermarks()), m.relayable(now), m.cfg.BatchObjects, m.cfg.BatchBytes)
 		}
 	})
 	return reply
@@ -426,5 +438,19 @@ func (m *Mesh) received(objs []*shoalpb.Object) {
 	m.stats.ObjectsReceived += uint64(len(objs))
 	for _, o := range objs {
 		m.stats.BytesReceived += uint64(proto.Size(o))
+	}
+}
+
+// relayable says which objects this region sends another: its own writes
+// at once, another region's only once they are older than the grace
+// period. The origin sends its writes to every region itself; a region
+// relays them only when the origin may not have (it died, or its link is
+// broken), so that a region catching up is not sent every change by every
+// region.
+func (m *Mesh) relayable(nowMs int64) func(*shoalpb.Object) bool {
+	relayAfter := m.cfg.GracePeriod.Milliseconds()
+	return func(o *shoalpb.Object) bool {
+		v := o.GetVersion()
+		return v.GetOrigin() == m.cfg.Region || nowMs-v.GetWallMs() > relayAfter
 	}
 }

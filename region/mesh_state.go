@@ -80,14 +80,15 @@ func (s *State) Digest() []byte {
 }
 
 // ObjectsNewerThan returns the objects and tombstones whose version is
-// newer than wm holds for the version's origin, oldest version first, at
-// most limit of them (0: no limit) and at most maxBytes of manifests
-// (0: no limit; at least one object is always returned). Sent in this
-// order, a receiver's watermark never passes a version it has not got.
-func (s *State) ObjectsNewerThan(wm map[string]*shoalpb.Version, limit, maxBytes int) []*shoalpb.Object {
+// newer than wm holds for the version's origin (and that keep accepts,
+// when it is not nil), oldest version first, at most limit of them (0: no
+// limit) and at most maxBytes of manifests (0: no limit; at least one
+// object is always returned). Sent in this order, a receiver's watermark
+// never passes a version it has not got.
+func (s *State) ObjectsNewerThan(wm map[string]*shoalpb.Version, keep func(*shoalpb.Object) bool, limit, maxBytes int) []*shoalpb.Object {
 	var out []*shoalpb.Object
 	for _, o := range s.objects {
-		if CompareVersions(o.GetVersion(), wm[o.GetVersion().GetOrigin()]) > 0 {
+		if CompareVersions(o.GetVersion(), wm[o.GetVersion().GetOrigin()]) > 0 && (keep == nil || keep(o)) {
 			out = append(out, o)
 		}
 	}

@@ -487,7 +487,7 @@ func (m *Mesh) request(rem *remote, withObjects, withSummary bool) *shoalpb.Sync
 		req.Digest = s.Digest()
 		lastHeard, stale = s.LastHeard(), m.staleLocked(s, now.UnixMilli())
 		if withObjects {
-			req.Objects = s.ObjectsNewerThan(theirs, m.cfg.BatchObjects, m.cfg.BatchBytes)
+			req.Objects = s.ObjectsNewerThan(theirs, m.relayable(now.UnixMilli()), m.cfg.BatchObjects, m.cfg.BatchBytes)
 			if inventory {
 				req.Inventory, req.HasInventory = s.Inventory(), true
 			}
@@ -565,9 +565,12 @@ func (m *Mesh) absorb(ctx context.Context, rem *remote, req *shoalpb.SyncRequest
 	var ours []byte
 	var pending bool
 	var sameMarks bool
+	m.mu.Lock()
+	theirs := rem.watermarks // replaced, never modified: safe to read after unlock
+	m.mu.Unlock()
 	m.fsm.Read(func(s *State) {
 		ours = s.Digest()
-		pending = len(s.ObjectsNewerThan(rem.watermarks, 1, 0)) > 0
+		pending = len(s.ObjectsNewerThan(theirs, m.relayable(m.cfg.Clock.Now().UnixMilli()), 1, 0)) > 0
 		sameMarks = sameWatermarks(s.Watermarks(), reply.GetWatermarks())
 	})
 	m.mu.Lock()

@@ -300,12 +300,13 @@ func configMapDocs(prefix string, from, to int, value string) []byte {
 }
 
 func benchRegionCatchUp(ctx context.Context, b *bencher) ([]*benchFigure, error) {
-	const objects = 1000
+	const objects, unchanged = 1000, 4000
 	timeF := &benchFigure{Title: "Catch-up after a region was cut off while 1,000 objects changed: time to equal digests", Unit: "ms",
-		How: "`shoal-bench --only region-catchup`: 3 in-process one-peer regions on a transport.InmemNetwork; 1,000 ConfigMaps " +
+		How: "`shoal-bench --only region-catchup`: 3 in-process one-peer regions on a transport.InmemNetwork; 5,000 ConfigMaps " +
 			"(about 300 bytes each) are applied and replicated everywhere; region r02 is cut from the others (CutRegions), " +
-			"every one of the 1,000 is changed in r00, the cut is healed, and the time until r02's digest equals r00's is " +
-			"recorded, with the bytes of objects r02 was sent against the size of a full copy of r00's objects."}
+			"1,000 of them are changed in r00, the cut is healed, and the time until r02's digest equals r00's is " +
+			"recorded, with the bytes of objects r02 was sent against the size of a full copy of r00's objects (20% would be " +
+			"exactly the changes, once)."}
 	bytesF := &benchFigure{Title: "Catch-up after a region was cut off while 1,000 objects changed: bytes sent / a full copy", Unit: "%"}
 	m, err := startInprocRegions(ctx, b, 3, nil)
 	if err != nil {
@@ -313,7 +314,7 @@ func benchRegionCatchUp(ctx context.Context, b *bencher) ([]*benchFigure, error)
 	}
 	defer m.close()
 	src, cut := m.names[0], m.names[2]
-	for from := 0; from < objects; from += 250 {
+	for from := 0; from < objects+unchanged; from += 250 {
 		if _, err := m.clients[src].Apply(ctx, configMapDocs("cfg", from, from+250, "v1")); err != nil {
 			return []*benchFigure{timeF, bytesF}, err
 		}
