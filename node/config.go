@@ -201,7 +201,7 @@ func DefaultConfig() Config {
 		HTTPIdleTimeout:       2 * time.Minute,
 		HTTPMaxConns:          256,
 		WANPort:               DefaultWANPort,
-		RegionGrace:           5 * time.Second,
+		RegionGrace:           4 * time.Second,
 		EdgeRegionGrace:       2 * time.Minute,
 		StatusBound:           15 * time.Second,
 		SyncInterval:          time.Second,

@@ -89,7 +89,7 @@ type MeshConfig struct {
 func DefaultMeshConfig() MeshConfig {
 	return MeshConfig{
 		SyncInterval:    time.Second,
-		GracePeriod:     5 * time.Second,
+		GracePeriod:     4 * time.Second,
 		EdgeGracePeriod: 2 * time.Minute,
 		MaxClockOffset:  500 * time.Millisecond,
 		HeardInterval:   2 * time.Second,

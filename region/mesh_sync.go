@@ -18,6 +18,10 @@ import (
 // (following the leader, sending further batches).
 const maxSyncRounds = 16
 
+// verdictInterval is how often the leader checks whether a region went
+// silent for its grace period.
+const verdictInterval = 250 * time.Millisecond
+
 // maxSummaryConflicts bounds the conflict events a summary carries.
 const maxSummaryConflicts = 50
 
@@ -43,6 +47,11 @@ func (m *Mesh) Run(ctx context.Context) error {
 	defer cancel()
 	ticker := time.NewTicker(m.cfg.SyncInterval)
 	defer ticker.Stop()
+	// Verdicts are checked more often than syncs, so that a region is
+	// found dead soon after its grace period ends, not up to a sync
+	// interval later.
+	verdictTicker := time.NewTicker(min(m.cfg.SyncInterval, verdictInterval))
+	defer verdictTicker.Stop()
 	lastObjects := m.objectsRev()
 	lastHeard := started
 	for {
@@ -56,6 +65,9 @@ func (m *Mesh) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-verdictTicker.C:
+				m.verdicts(ctx, started)
+				continue
 			case <-ticker.C:
 			case <-m.kick:
 			case <-changes:

@@ -69,7 +69,7 @@ func benchRegionFailover(ctx context.Context, b *bencher) ([]*benchFigure, error
 		Check:   func(s benchStats) bool { return s.Median <= 10000 },
 		Compare: "Karmada: while the region of its control plane is down nothing is managed; Nomad multiregion jobs block while a region is down; Consul WAN gossip takes about 35-40 s to declare a server dead",
 		How: "`shoal-bench --only region-failover`: a mesh of 3 regions × 2 `shoal agent` processes on loopback (TLS, " +
-			"default timing: region grace 5 s, sync interval 1 s), examples/regions/global-web.yaml (6 replicas, one per cluster). " +
+			"default timing: region grace 4 s, sync interval 1 s, a region's silence checked every 250 ms), examples/regions/global-web.yaml (6 replicas, one per cluster). " +
 			"Each trial SIGKILLs both peers of ap-south (their simulated clusters keep what they ran) and times, by polling " +
 			"GET /v1/workloads on a survivor every 50 ms, until all 6 replicas are Ready on eu-west's and us-east's clusters; " +
 			"then it restarts ap-south from its data dirs and waits for failback before the next trial.",
