@@ -170,6 +170,10 @@ func (p *Peer) clusterReportLoop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		rec := p.clusterRecord(ctx)
+		// Leave takes reportMu to set leaving: a report is committed
+		// wholly before the peer's LeaveRegion or not at all, never after
+		// it (which would bring the cluster back).
+		p.reportMu.Lock()
 		if p.leaving.Load() {
 			rec = nil
 		}
@@ -184,6 +188,7 @@ func (p *Peer) clusterReportLoop(ctx context.Context) {
 				last, lastSent = rec, time.Now()
 			}
 		}
+		p.reportMu.Unlock()
 		select {
 		case <-ctx.Done():
 			return

@@ -59,8 +59,10 @@ type Peer struct {
 	meta   *shoalpb.PeerMeta
 
 	// leaving stops the cluster reports once the peer has said it leaves,
-	// so that no late report brings its cluster back.
-	leaving atomic.Bool
+	// so that no late report brings its cluster back; reportMu orders a
+	// report in flight before the leave.
+	leaving  atomic.Bool
+	reportMu sync.Mutex
 
 	shutdownOnce sync.Once
 	done         chan struct{}
@@ -375,7 +377,9 @@ func (p *Peer) Leave(ctx context.Context) error {
 	// The region learns of the leave from this peer itself, through its
 	// leader (with TLS, under this peer's certificate): gossip's leave is
 	// not authenticated and only counts as a failure.
+	p.reportMu.Lock()
 	p.leaving.Store(true)
+	p.reportMu.Unlock()
 	leave := &shoalpb.Command{Cmd: &shoalpb.Command_LeaveRegion{LeaveRegion: &shoalpb.LeaveRegion{Cluster: p.cfg.Cluster}}}
 	if err := p.commit(ctx, leave); err != nil {
 		errs = append(errs, fmt.Errorf("leaving the region state: %w", err))
