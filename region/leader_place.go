@@ -75,7 +75,15 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 			}
 		}
 	}
-	placement := l.withDefaultTolerations(pol.Spec.Placement)
+	placement := pol.Spec.Placement
+	if nb.Guarded {
+		// A guarded workload must not run twice: a failed cluster of the
+		// region may still run its copy (unreachable, or NotReady with
+		// its pods up), so it is not moved away inside the region; it
+		// moves with region failover, where the partition guard fences.
+		placement = tolerateForever(placement, api.TaintClusterUnreachable, api.TaintClusterNotReady)
+	}
+	placement = l.withDefaultTolerations(placement)
 	candidates = l.withAutonomy(now, pol.Spec.Placement, candidates)
 
 	w := Workload{
@@ -285,4 +293,20 @@ func (l *Leader) noteTolerationDeadlines(p api.Placement, clusters []ClusterInfo
 			}
 		}
 	}
+}
+
+// tolerateForever adds tolerations of the failover taints that never run
+// out, unless the policy tolerates them itself.
+func tolerateForever(p api.Placement, keys ...string) api.Placement {
+	for _, key := range keys {
+		own := false
+		for _, t := range p.ClusterTolerations {
+			own = own || t.Key == key || (t.Key == "" && t.Operator == "Exists")
+		}
+		if !own {
+			p.ClusterTolerations = append(slices.Clone(p.ClusterTolerations), api.Toleration{
+				Key: key, Operator: "Exists", Effect: api.TaintEffectNoExecute})
+		}
+	}
+	return p
 }

@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,3 +329,28 @@ type harnessClock struct{ h *leaderHarness }
 
 func (c harnessClock) Now() time.Time                  { return c.h.now }
 func (c harnessClock) Since(t time.Time) time.Duration { return c.h.now.Sub(t) }
+
+// A workload under the partition guard stays on a failed cluster of the
+// region (its copy there may still run); an unguarded one moves.
+func TestLeaderGuardedWorkloadDoesNotFailOverInsideTheRegion(t *testing.T) {
+	for _, guarded := range []bool{true, false} {
+		h := newLeaderHarness(t, "eu-1", "eu-2")
+		pp := policy(divided)
+		if guarded {
+			pp = strings.Replace(pp, `"namespace":"default"},"spec"`, `"namespace":"default","annotations":{"shoal.io/partition-guard":"majority"}},"spec"`, 1)
+		}
+		h.command(applyObjects(obj(webKey, fmt.Sprintf(deployment, 1)), obj(ppKey, pp)))
+		h.settle()
+		before := targets(h.binding(webKey))
+		if h.binding(webKey).GetGuarded() != guarded || before == "" {
+			t.Fatalf("guarded=%v: binding %v", guarded, h.binding(webKey))
+		}
+		h.members.set(h.binding(webKey).GetClusters()[0].GetName(), false)
+		h.advance(time.Minute)
+		h.settle()
+		moved := targets(h.binding(webKey)) != before
+		if moved == guarded {
+			t.Errorf("guarded=%v: placement %s -> %s", guarded, before, targets(h.binding(webKey)))
+		}
+	}
+}
