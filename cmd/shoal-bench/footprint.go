@@ -58,7 +58,9 @@ const rssFileNote = "**What the RSS is made of.** VmRSS is RssAnon (the peer's o
 	"clusters only; linking client-go's typed clientset, discovery and informer factories to drive real clusters " +
 	"took it to 31-39 MiB (a 76 MB binary), over the target. A peer now reaches member clusters through the dynamic " +
 	"client and its own discovery, which keeps every API group's types out (a 35 MB binary, about 20 MiB of " +
-	"RssFile). The peak (VmHWM) is higher than the idle figure: applying many workloads at once makes short-lived " +
+	"RssFile). The QUIC stack of the links between regions (quic-go) made it a 39 MB binary and added about 1.8 MiB " +
+	"of RssFile and 0.2 MiB of RssAnon to an idle peer (`shoal agent -dev`, right after start), which is what took " +
+	"the idle median over 40 MiB. The peak (VmHWM) is higher than the idle figure: applying many workloads at once makes short-lived " +
 	"garbage (see the leader's note below) that the Go runtime returns within seconds."
 
 func footprintDeployment(i int) string {
