@@ -7,8 +7,14 @@
 //   - membership: gossip events feed the Raft membership (bootstrap, voters)
 //     and wake the leader loop;
 //   - leadership: while this peer is the Raft leader, region.Leader.Run
-//     places workloads and fails over between clusters; it is cancelled when
-//     leadership is lost and started again when it is regained;
+//     places workloads and fails over between clusters, and region.Mesh.Run
+//     syncs with the other regions (objects, summaries, region verdicts);
+//     both are cancelled when leadership is lost and started again when it
+//     is regained;
+//   - WAN: every peer answers the other regions on its QUIC link
+//     (transport.Link, WANPort): a follower with its view and where its
+//     leader is, the leader by merging through Raft (region.Mesh.Handle),
+//     the caller's region and cluster being what its certificate proves;
 //   - apply: every change of the local copy of the region state gives the
 //     reconciler the desired set for this cluster (bindings plus graceful
 //     and held evictions), after the peer has recorded the state's index as
