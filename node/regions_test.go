@@ -195,7 +195,7 @@ func TestRegionsSplitWorkAndTakeOverADeadRegion(t *testing.T) {
 	eventually(t, "every region holds the same versions", rs.converged)
 	// Any peer shows the whole fleet.
 	c := rs.client("us")
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cs, err := c.Clusters(ctx)
 	if err != nil || len(cs) != 3 {
@@ -207,6 +207,30 @@ func TestRegionsSplitWorkAndTakeOverADeadRegion(t *testing.T) {
 	eventually(t, "eu and us take ap's share", func() error {
 		if s := rs.split(webKey); s != "eu=3 us=3 ap=-1" {
 			return fmt.Errorf("web runs %s", s)
+		}
+		return nil
+	})
+	// What the dead region last said is shown as Unknown, never Ready.
+	eventually(t, "us shows ap's cluster and placement as Unknown", func() error {
+		cs, err := rs.client("us").Clusters(ctx)
+		if err != nil {
+			return err
+		}
+		for _, cv := range cs {
+			if cv.Region == "ap" && (cv.Health != "Unknown" || cv.Age == "") {
+				return fmt.Errorf("ap's cluster shows %s (age %q)", cv.Health, cv.Age)
+			}
+		}
+		ws, err := rs.client("us").Workloads(ctx)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			for _, p := range w.Placements {
+				if p.Region == "ap" && (p.Health != "Unknown" || p.ReadyReplicas != 0) {
+					return fmt.Errorf("%s on ap shows %s with %d Ready", w.Name, p.Health, p.ReadyReplicas)
+				}
+			}
 		}
 		return nil
 	})
@@ -278,8 +302,32 @@ func TestRegionsPartitionAndHealLoseNoWrite(t *testing.T) {
 	})
 	rs.apply("eu", configMaps("eu-side", 3))
 	rs.apply("ap", configMaps("ap-side", 3))
+	// Both sides write one object: after the heal one version wins
+	// everywhere and every region's describe shows the conflict.
+	rs.apply("eu", configMaps("shared", 1))
+	rs.apply("ap", strings.ReplaceAll(configMaps("shared", 1), `v: "shared"`, `v: "from-ap"`))
 	rs.wan.Heal()
 	eventually(t, "every region converges", rs.converged)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	eventually(t, "every region's describe shows the conflict", func() error {
+		for _, n := range rs.order {
+			ds, err := rs.client(n).Describe(ctx, "ConfigMap", "default", "shared-0")
+			if err != nil {
+				return err
+			}
+			found := false
+			for _, d := range ds {
+				for _, e := range d.Events {
+					found = found || e.Reason == "ConflictLost"
+				}
+			}
+			if !found {
+				return fmt.Errorf("region %s shows no ConflictLost for shared-0", n)
+			}
+		}
+		return nil
+	})
 	for _, n := range rs.order {
 		for i := range 3 {
 			for _, prefix := range []string{"eu-side", "ap-side"} {
