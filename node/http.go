@@ -44,6 +44,7 @@ func (p *Peer) apiRoutes() []route {
 		{http.MethodPost, "/v1/delete", scopeWrite, p.handleDeleteDocs},
 		{http.MethodDelete, "/v1/objects", scopeWrite, p.handleDeleteObject},
 		{http.MethodPost, "/v1/agent/leave", scopeAdmin, p.handleLeave},
+		{http.MethodPost, "/v1/regions/forget", scopeAdmin, p.handleForgetRegion},
 		{http.MethodPut, "/v1/agent/simulation", scopeAdmin, p.handleSimulation},
 		{http.MethodGet, "/v1/simulation", scopeRead, p.handleSimulationView},
 	}
@@ -320,4 +321,31 @@ func (p *Peer) handleSimulation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ready": *req.Ready})
+}
+
+// handleForgetRegion drops a dead region from the region's records for
+// good (shoal region forget NAME).
+func (p *Peer) handleForgetRegion(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		writeError(w, http.StatusBadRequest, errors.New("name is a required query parameter: the region to forget"))
+		return
+	}
+	var rec *shoalpb.RemoteRegion
+	p.fsm.Read(func(s *region.State) { rec = s.Region(name) })
+	switch {
+	case rec == nil:
+		writeError(w, http.StatusNotFound, fmt.Errorf("region %s is not known to region %s", name, p.cfg.Region))
+		return
+	case !rec.GetDead():
+		writeError(w, http.StatusConflict, fmt.Errorf("region %s is alive (last heard %s): only a region dead for placement can be forgotten",
+			name, msTime(rec.GetHeardUnixMs())))
+		return
+	}
+	cmd := &shoalpb.Command{Cmd: &shoalpb.Command_ForgetRegion{ForgetRegion: &shoalpb.ForgetRegion{Region: name}}}
+	if err := p.commit(r.Context(), cmd); err != nil {
+		writeCommitError(w, p.cfg.Region, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"forgotten": name})
 }

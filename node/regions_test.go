@@ -234,6 +234,13 @@ func TestRegionsSplitWorkAndTakeOverADeadRegion(t *testing.T) {
 		}
 		return nil
 	})
+	// Only a dead region may be forgotten (shoal region forget).
+	if err := rs.client("us").ForgetRegion(ctx, "eu"); err == nil || !strings.Contains(err.Error(), "alive") {
+		t.Errorf("forgetting a live region: %v", err)
+	}
+	if err := rs.client("us").ForgetRegion(ctx, "nowhere"); err == nil || !strings.Contains(err.Error(), "not known") {
+		t.Errorf("forgetting an unknown region: %v", err)
+	}
 	// Changes while ap is away, then ap restarts from its data dir and
 	// catches up with deltas only.
 	rs.apply("us", configMaps("while", 5))

@@ -341,6 +341,8 @@ func (a *applier) apply(cmd *shoalpb.Command) error {
 		return a.regionsHeard(c.RegionsHeard)
 	case *shoalpb.Command_SetRegionState:
 		return a.setRegionState(c.SetRegionState)
+	case *shoalpb.Command_ForgetRegion:
+		return a.forgetRegion(c.ForgetRegion)
 	default:
 		// A command type from a newer peer: skipped on every replica alike.
 		return nil

@@ -270,3 +270,21 @@ func (a *applier) setRegionState(c *shoalpb.SetRegionState) error {
 	a.changed = true
 	return nil
 }
+
+// forgetRegion drops a dead region for good: only a region dead for
+// placement may be forgotten (an alive one would come straight back).
+func (a *applier) forgetRegion(c *shoalpb.ForgetRegion) error {
+	old := a.st.regions[c.GetRegion()]
+	switch {
+	case old == nil:
+		return fmt.Errorf("%w: no region %q known", ErrBadCommand, c.GetRegion())
+	case !old.GetDead():
+		return fmt.Errorf("%w: region %s is alive; only a region dead for placement can be forgotten", ErrBadCommand, c.GetRegion())
+	}
+	delete(a.st.regions, c.GetRegion())
+	a.event(nil, "", "Warning", "RegionForgotten", fmt.Sprintf("region %s was forgotten: its share stays with the other regions", c.GetRegion()))
+	a.st.rev.Regions = a.index
+	a.changed = true
+	a.collectTombstones()
+	return nil
+}

@@ -291,7 +291,20 @@ func (m *Mesh) leaderAddr() string {
 // round starts a sync with every other region (and every seed not yet
 // known to belong to one) that is not already being synced.
 func (m *Mesh) round(ctx context.Context) {
+	known := map[string]bool{}
+	m.fsm.Read(func(s *State) {
+		for _, r := range s.Regions() {
+			known[r.GetSummary().GetRegion()] = true
+		}
+	})
 	m.mu.Lock()
+	for name, rem := range m.remotes {
+		// A region recorded once and gone from the records was forgotten:
+		// stop syncing with it (it joins again as new if it returns).
+		if rem.committed != nil && !known[name] && !rem.busy {
+			delete(m.remotes, name)
+		}
+	}
 	var start []*remote
 	for _, name := range sortedKeys(m.remotes) {
 		rem := m.remotes[name]

@@ -554,3 +554,42 @@ func FuzzMeshHandle(f *testing.F) {
 		}
 	})
 }
+
+func TestForgetRegionOnlyWhenDeadAndItsTombstonesGo(t *testing.T) {
+	p := &meshPeer{fsm: NewFSM("a", nil)}
+	p.raft = &directRaft{fsm: p.fsm, now: time.Now}
+	apply := func(c *shoalpb.Command) error {
+		data, _ := proto.Marshal(c)
+		_, err := p.raft.ApplyLocal(context.Background(), data)
+		return err
+	}
+	forget := &shoalpb.Command{Cmd: &shoalpb.Command_ForgetRegion{ForgetRegion: &shoalpb.ForgetRegion{Region: "b"}}}
+	if err := apply(forget); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("forgetting an unknown region: %v", err)
+	}
+	// b is known but has acknowledged nothing: a's tombstone waits for it.
+	p.command(t, &shoalpb.Command{Cmd: &shoalpb.Command_SetRegionSummary{SetRegionSummary: &shoalpb.SetRegionSummary{
+		Summary: &shoalpb.RegionSummary{Region: "b"}, HeardUnixMs: time.Now().UnixMilli()}}})
+	p.write(t, "x", "1")
+	p.remove(t, "x")
+	if p.held("x") == nil {
+		t.Fatal("the tombstone went before b acknowledged it")
+	}
+	if err := apply(forget); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("forgetting a live region: %v", err)
+	}
+	// c acknowledges the tombstone; b, dead, never will until forgotten.
+	p.command(t, &shoalpb.Command{Cmd: &shoalpb.Command_SetRegionSummary{SetRegionSummary: &shoalpb.SetRegionSummary{
+		Summary: &shoalpb.RegionSummary{Region: "c"}, HeardUnixMs: time.Now().UnixMilli(),
+		Watermarks: []*shoalpb.Watermark{{Origin: "a", Version: p.held("x").GetVersion()}}}}})
+	if p.held("x") == nil {
+		t.Fatal("the tombstone went before b acknowledged it")
+	}
+	p.command(t, &shoalpb.Command{Cmd: &shoalpb.Command_SetRegionState{SetRegionState: &shoalpb.SetRegionState{Region: "b", Reason: "silent"}}})
+	p.command(t, forget)
+	var known bool
+	p.fsm.Read(func(s *State) { known = s.Region("b") != nil })
+	if known || p.held("x") != nil {
+		t.Fatalf("after forgetting b: known %v, tombstone %v", known, p.held("x"))
+	}
+}

@@ -228,6 +228,12 @@ func (c *Client) Leave(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/agent/leave", []byte("{}"), nil)
 }
 
+// ForgetRegion is POST /v1/regions/forget: the region of the peer drops a
+// dead region from its records for good.
+func (c *Client) ForgetRegion(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, "/v1/regions/forget?name="+url.QueryEscape(name), []byte("{}"), nil)
+}
+
 // SetSimulatedReady is PUT /v1/agent/simulation.
 func (c *Client) SetSimulatedReady(ctx context.Context, ready bool) error {
 	body, _ := json.Marshal(map[string]bool{"ready": ready})

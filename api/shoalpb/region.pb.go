@@ -2257,6 +2257,54 @@ func (x *SetRegionState) GetReason() string {
 	return ""
 }
 
+// ForgetRegion drops a dead region from this region's records for good
+// (shoal region forget): its share stays with the others and tombstones
+// no longer wait for its acknowledgement. If it ever comes back it joins
+// as a new region.
+type ForgetRegion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetRegion) Reset() {
+	*x = ForgetRegion{}
+	mi := &file_region_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetRegion) ProtoMessage() {}
+
+func (x *ForgetRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetRegion.ProtoReflect.Descriptor instead.
+func (*ForgetRegion) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ForgetRegion) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
 // RemoteRegion is this region's record of another region.
 type RemoteRegion struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -2276,7 +2324,7 @@ type RemoteRegion struct {
 
 func (x *RemoteRegion) Reset() {
 	*x = RemoteRegion{}
-	mi := &file_region_proto_msgTypes[30]
+	mi := &file_region_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2336,7 @@ func (x *RemoteRegion) String() string {
 func (*RemoteRegion) ProtoMessage() {}
 
 func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[30]
+	mi := &file_region_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2349,7 @@ func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRegion.ProtoReflect.Descriptor instead.
 func (*RemoteRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{30}
+	return file_region_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RemoteRegion) GetSummary() *RegionSummary {
@@ -2371,6 +2419,7 @@ type Command struct {
 	//	*Command_SetRegionSummary
 	//	*Command_RegionsHeard
 	//	*Command_SetRegionState
+	//	*Command_ForgetRegion
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2378,7 +2427,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2439,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2452,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{31}
+	return file_region_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -2530,6 +2579,15 @@ func (x *Command) GetSetRegionState() *SetRegionState {
 	return nil
 }
 
+func (x *Command) GetForgetRegion() *ForgetRegion {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_ForgetRegion); ok {
+			return x.ForgetRegion
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -2586,6 +2644,10 @@ type Command_SetRegionState struct {
 	SetRegionState *SetRegionState `protobuf:"bytes,13,opt,name=set_region_state,json=setRegionState,proto3,oneof"`
 }
 
+type Command_ForgetRegion struct {
+	ForgetRegion *ForgetRegion `protobuf:"bytes,14,opt,name=forget_region,json=forgetRegion,proto3,oneof"`
+}
+
 func (*Command_ApplyObjects) isCommand_Cmd() {}
 
 func (*Command_DeleteObjects) isCommand_Cmd() {}
@@ -2612,6 +2674,8 @@ func (*Command_RegionsHeard) isCommand_Cmd() {}
 
 func (*Command_SetRegionState) isCommand_Cmd() {}
 
+func (*Command_ForgetRegion) isCommand_Cmd() {}
+
 // Snapshot is the whole region state.
 type Snapshot struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2636,7 +2700,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2712,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +2725,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{32}
+	return file_region_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Snapshot) GetFormat() uint32 {
@@ -2928,7 +2992,9 @@ const file_region_proto_rawDesc = "" +
 	"\x0eSetRegionState\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x14\n" +
 	"\x05alive\x18\x02 \x01(\bR\x05alive\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9f\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"&\n" +
+	"\fForgetRegion\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\"\x9f\x02\n" +
 	"\fRemoteRegion\x121\n" +
 	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
 	"\n" +
@@ -2938,7 +3004,7 @@ const file_region_proto_rawDesc = "" +
 	"\x04dead\x18\x04 \x01(\bR\x04dead\x12-\n" +
 	"\x13state_since_unix_ms\x18\x05 \x01(\x03R\x10stateSinceUnixMs\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12(\n" +
-	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\xe4\x06\n" +
+	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\xa3\a\n" +
 	"\aCommand\x12=\n" +
 	"\rapply_objects\x18\x01 \x01(\v2\x16.shoal.v1.ApplyObjectsH\x00R\fapplyObjects\x12@\n" +
 	"\x0edelete_objects\x18\x02 \x01(\v2\x17.shoal.v1.DeleteObjectsH\x00R\rdeleteObjects\x12@\n" +
@@ -2953,7 +3019,8 @@ const file_region_proto_rawDesc = "" +
 	" \x01(\v2\x16.shoal.v1.MergeObjectsH\x00R\fmergeObjects\x12J\n" +
 	"\x12set_region_summary\x18\v \x01(\v2\x1a.shoal.v1.SetRegionSummaryH\x00R\x10setRegionSummary\x12=\n" +
 	"\rregions_heard\x18\f \x01(\v2\x16.shoal.v1.RegionsHeardH\x00R\fregionsHeard\x12D\n" +
-	"\x10set_region_state\x18\r \x01(\v2\x18.shoal.v1.SetRegionStateH\x00R\x0esetRegionStateB\x05\n" +
+	"\x10set_region_state\x18\r \x01(\v2\x18.shoal.v1.SetRegionStateH\x00R\x0esetRegionState\x12=\n" +
+	"\rforget_region\x18\x0e \x01(\v2\x16.shoal.v1.ForgetRegionH\x00R\fforgetRegionB\x05\n" +
 	"\x03cmd\"\xdb\x03\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12*\n" +
@@ -2983,7 +3050,7 @@ func file_region_proto_rawDescGZIP() []byte {
 	return file_region_proto_rawDescData
 }
 
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_region_proto_goTypes = []any{
 	(*Version)(nil),          // 0: shoal.v1.Version
 	(*ObjectKey)(nil),        // 1: shoal.v1.ObjectKey
@@ -3015,21 +3082,22 @@ var file_region_proto_goTypes = []any{
 	(*RegionHeard)(nil),      // 27: shoal.v1.RegionHeard
 	(*RegionsHeard)(nil),     // 28: shoal.v1.RegionsHeard
 	(*SetRegionState)(nil),   // 29: shoal.v1.SetRegionState
-	(*RemoteRegion)(nil),     // 30: shoal.v1.RemoteRegion
-	(*Command)(nil),          // 31: shoal.v1.Command
-	(*Snapshot)(nil),         // 32: shoal.v1.Snapshot
-	nil,                      // 33: shoal.v1.ClusterRecord.LabelsEntry
-	(Health)(0),              // 34: shoal.v1.Health
-	(*Capacity)(nil),         // 35: shoal.v1.Capacity
+	(*ForgetRegion)(nil),     // 30: shoal.v1.ForgetRegion
+	(*RemoteRegion)(nil),     // 31: shoal.v1.RemoteRegion
+	(*Command)(nil),          // 32: shoal.v1.Command
+	(*Snapshot)(nil),         // 33: shoal.v1.Snapshot
+	nil,                      // 34: shoal.v1.ClusterRecord.LabelsEntry
+	(Health)(0),              // 35: shoal.v1.Health
+	(*Capacity)(nil),         // 36: shoal.v1.Capacity
 }
 var file_region_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.Object.key:type_name -> shoal.v1.ObjectKey
 	0,  // 1: shoal.v1.Object.version:type_name -> shoal.v1.Version
 	0,  // 2: shoal.v1.Object.replaced:type_name -> shoal.v1.Version
-	33, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
+	34, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
 	3,  // 4: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
-	34, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
-	35, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
+	35, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
+	36, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
 	1,  // 7: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
 	5,  // 8: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
@@ -3077,19 +3145,20 @@ var file_region_proto_depIdxs = []int32{
 	26, // 51: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
 	28, // 52: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
 	29, // 53: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	2,  // 54: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 55: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 56: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 57: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 58: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 59: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	30, // 60: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	24, // 61: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	30, // 54: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
+	2,  // 55: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 56: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 57: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 58: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 59: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 60: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	31, // 61: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	24, // 62: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	63, // [63:63] is the sub-list for method output_type
+	63, // [63:63] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -3098,7 +3167,7 @@ func file_region_proto_init() {
 		return
 	}
 	file_gossip_proto_init()
-	file_region_proto_msgTypes[31].OneofWrappers = []any{
+	file_region_proto_msgTypes[32].OneofWrappers = []any{
 		(*Command_ApplyObjects)(nil),
 		(*Command_DeleteObjects)(nil),
 		(*Command_ReportCluster)(nil),
@@ -3112,6 +3181,7 @@ func file_region_proto_init() {
 		(*Command_SetRegionSummary)(nil),
 		(*Command_RegionsHeard)(nil),
 		(*Command_SetRegionState)(nil),
+		(*Command_ForgetRegion)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3119,7 +3189,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

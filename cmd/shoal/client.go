@@ -358,3 +358,25 @@ func sortedLabels(m map[string]string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+func runRegion(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "region", "region forget NAME")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 || rest[0] != "forget" {
+		return usageErr("want: shoal region forget NAME (a region dead for placement, gone for good)")
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := c.ForgetRegion(ctx, rest[1]); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "region %s forgotten: its share stays with the other regions; if it returns it joins as a new region\n", rest[1])
+	return nil
+}

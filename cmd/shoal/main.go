@@ -27,6 +27,7 @@ Peer and local mesh:
   demo       start a mesh, deploy the examples, kill a peer, watch failover and failback
   bench      how to measure failover, propagation, scheduling and footprint (make bench)
   leave      make the peer at --server leave its region gracefully and exit
+  region     region forget NAME: drop a dead region from the mesh for good
   simulate   set the simulated cluster of the peer at --server ready or not-ready
   install    print the manifests that run a peer inside a member cluster
   ca         the mesh CA: ca init, ca issue (certificates of peers and CLI users)
@@ -106,6 +107,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runStatus(env, cargs)
 	case "leave":
 		err = runLeave(env, cargs)
+	case "region":
+		err = runRegion(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
 	case "install":
