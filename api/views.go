@@ -311,3 +311,21 @@ func RunsOn(ws []WorkloadView, cluster string) bool {
 	}
 	return true
 }
+
+// WANFault is the body of POST /v1/agent/faults/wan: a fault injected into
+// this peer's links to other regions (the chaos harness uses it).
+type WANFault struct {
+	// Action is cut (drop both ways), cut-one-way (drop what this peer
+	// sends), delay, loss, heal (this target's faults) or heal-all.
+	Action string `json:"action"`
+	// Region, Cluster and Addr select the other end; empty fields match
+	// anything (Region alone is a whole region).
+	Region  string `json:"region,omitempty"`
+	Cluster string `json:"cluster,omitempty"`
+	Addr    string `json:"addr,omitempty"`
+	// Delay and Jitter (Go durations) for delay; Probability (0 to 1) for
+	// loss.
+	Delay       string  `json:"delay,omitempty"`
+	Jitter      string  `json:"jitter,omitempty"`
+	Probability float64 `json:"probability,omitempty"`
+}

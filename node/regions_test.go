@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -347,6 +348,52 @@ func TestRegionsPartitionAndHealLoseNoWrite(t *testing.T) {
 	eventually(t, "web splits 2/2/2 again", func() error {
 		if s := rs.split(webKey); s != "eu=2 us=2 ap=2" {
 			return fmt.Errorf("web runs %s", s)
+		}
+		return nil
+	})
+}
+
+// The admin fault endpoint cuts a peer's links to another region and heals
+// them; bad faults are refused with what was wrong.
+func TestRegionsWANFaultEndpoint(t *testing.T) {
+	rs := newRegions(t, "eu", "us")
+	eventually(t, "every region knows the other", rs.knowsAll)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := rs.client("eu")
+	for _, bad := range []struct {
+		f    api.WANFault
+		want string
+	}{
+		{api.WANFault{Action: "explode"}, `unknown action "explode"`},
+		{api.WANFault{Action: "loss", Probability: 2}, "probability in (0, 1]"},
+		{api.WANFault{Action: "delay", Delay: "soon"}, `delay "soon"`},
+		{api.WANFault{Action: "delay"}, "needs a delay"},
+	} {
+		if err := c.WANFault(ctx, bad.f); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want an error saying %q", bad.f, err, bad.want)
+		}
+	}
+	dead := func(from, name string) bool {
+		var d bool
+		rs.peers[from].FSM().Read(func(s *region.State) { d = s.Region(name).GetDead() })
+		return d
+	}
+	if err := c.WANFault(ctx, api.WANFault{Action: "cut", Region: "us"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the cut regions find each other dead", func() error {
+		if !dead("eu", "us") || !dead("us", "eu") {
+			return fmt.Errorf("eu finds us dead: %v; us finds eu dead: %v", dead("eu", "us"), dead("us", "eu"))
+		}
+		return nil
+	})
+	if err := c.WANFault(ctx, api.WANFault{Action: "heal-all"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "healed, they are alive again", func() error {
+		if dead("eu", "us") || dead("us", "eu") {
+			return errors.New("still dead")
 		}
 		return nil
 	})

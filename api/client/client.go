@@ -234,6 +234,16 @@ func (c *Client) ForgetRegion(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, "/v1/regions/forget?name="+url.QueryEscape(name), []byte("{}"), nil)
 }
 
+// WANFault is POST /v1/agent/faults/wan: a fault injected into the links
+// of the peer to other regions.
+func (c *Client) WANFault(ctx context.Context, f api.WANFault) error {
+	body, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, "/v1/agent/faults/wan", body, nil)
+}
+
 // SetSimulatedReady is PUT /v1/agent/simulation.
 func (c *Client) SetSimulatedReady(ctx context.Context, ready bool) error {
 	body, _ := json.Marshal(map[string]bool{"ready": ready})
