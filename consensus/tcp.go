@@ -107,6 +107,7 @@ type TCPNetwork struct {
 	wg        sync.WaitGroup
 	conns     chan struct{} // one token per open accepted connection
 	forwards  chan struct{} // one token per running forward handler
+	faults    NetFaults
 }
 
 var _ Network = (*TCPNetwork)(nil)
@@ -252,6 +253,10 @@ func (n *TCPNetwork) dispatch(conn net.Conn, handle func(net.Conn, Peer)) {
 		peer = peerOf(tconn, peer.Addr)
 		conn = tconn
 	}
+	conn, err := n.faults.admit(conn, peer, "", false)
+	if err != nil {
+		return
+	}
 	if _, err := conn.Read(b[:]); err != nil {
 		conn.Close()
 		return
@@ -371,8 +376,15 @@ func (l raftLayer) Addr() net.Addr { return l.n.advertise }
 func (n *TCPNetwork) dial(ctx context.Context, addr string) (net.Conn, Peer, error) {
 	var d net.Dialer
 	peer := Peer{Addr: addr}
+	if n.faults.refusesDial(addr) {
+		return nil, peer, fmt.Errorf("%w: %s", ErrCutByFault, addr)
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil || n.dialTLS == nil {
+	if err != nil {
+		return conn, peer, err
+	}
+	if n.dialTLS == nil {
+		conn, err = n.faults.admit(conn, peer, addr, true)
 		return conn, peer, err
 	}
 	cfg := n.dialTLS
@@ -388,7 +400,9 @@ func (n *TCPNetwork) dial(ctx context.Context, addr string) (net.Conn, Peer, err
 		}
 		return nil, peer, fmt.Errorf("TLS handshake with %s: %w", addr, err)
 	}
-	return tconn, peerOf(tconn, addr), nil
+	peer = peerOf(tconn, addr)
+	conn, err = n.faults.admit(tconn, peer, addr, true)
+	return conn, peer, err
 }
 
 // DialForward implements Network.

@@ -170,3 +170,48 @@ func TestTLSConfigValidate(t *testing.T) {
 		t.Errorf("good TLS config: %v", err)
 	}
 }
+
+// TestTCPFaultsIsolateALeader: the TCP network's fault hooks cut a leader
+// off from both followers (its pooled Raft connections included); the
+// followers elect another leader and commit without it; healed, it
+// catches up. Dials to a cut address fail at once with ErrCutByFault.
+func TestTCPFaultsIsolateALeader(t *testing.T) {
+	r := startThreeTLS(t, newTestCA(t))
+	old := r.waitLeader(waitLong)
+	oldID := old.cfg.ID
+	old.net.(*TCPNetwork).Faults().Cut(FaultTarget{})
+	for _, p := range r.running() {
+		if p != old {
+			p.net.(*TCPNetwork).Faults().Cut(FaultTarget{Cluster: oldID})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var other *testPeer
+	for _, p := range r.running() {
+		if p != old {
+			other = p
+		}
+	}
+	if _, _, err := old.net.DialForward(ctx, other.node.Addr()); !errors.Is(err, ErrCutByFault) {
+		t.Fatalf("a dial from the cut leader: %v, want ErrCutByFault", err)
+	}
+	var next *testPeer
+	waitFor(t, waitLong, "a new leader among the followers", func() bool {
+		for _, p := range r.running() {
+			if p != old && p.node.IsLeader() {
+				next = p
+				return true
+			}
+		}
+		return false
+	})
+	applyOK(t, next.node, setCmd("k", "without-the-old-leader"))
+	if v, _ := old.fsm.get("k"); v == "without-the-old-leader" {
+		t.Fatal("the cut node received the write")
+	}
+	for _, p := range r.running() {
+		p.net.(*TCPNetwork).Faults().HealAll()
+	}
+	waitValue(t, r.running(), "k", "without-the-old-leader")
+}
