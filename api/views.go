@@ -312,19 +312,26 @@ func RunsOn(ws []WorkloadView, cluster string) bool {
 	return true
 }
 
-// WANFault is the body of POST /v1/agent/faults/wan: a fault injected into
-// this peer's links to other regions (the chaos harness uses it).
-type WANFault struct {
+// Fault is the body of POST /v1/agent/faults: a fault injected into one
+// peer's traffic through its transports' own hooks (the chaos harness
+// uses it).
+type Fault struct {
+	// Layer is wan (the links to other regions), gossip, raft (Raft and
+	// forwarding) or all (the default).
+	Layer string `json:"layer,omitempty"`
 	// Action is cut (drop both ways), cut-one-way (drop what this peer
-	// sends), delay, loss, heal (this target's faults) or heal-all.
+	// sends), delay, loss (wan and gossip only), heal (this target's
+	// faults) or heal-all (every fault of the layer).
 	Action string `json:"action"`
 	// Region, Cluster and Addr select the other end; empty fields match
-	// anything (Region alone is a whole region).
+	// anything. Region applies to wan (the gossip and Raft peers are all
+	// of this region); Cluster to every layer; Addr to wan and raft (the
+	// address this peer dials).
 	Region  string `json:"region,omitempty"`
 	Cluster string `json:"cluster,omitempty"`
 	Addr    string `json:"addr,omitempty"`
-	// Delay and Jitter (Go durations) for delay; Probability (0 to 1) for
-	// loss.
+	// Delay and Jitter (Go durations) for delay (gossip takes no jitter);
+	// Probability (0 to 1) for loss.
 	Delay       string  `json:"delay,omitempty"`
 	Jitter      string  `json:"jitter,omitempty"`
 	Probability float64 `json:"probability,omitempty"`

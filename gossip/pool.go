@@ -51,6 +51,8 @@ type Pool struct {
 	loops         sync.WaitGroup
 	// learner is the transport's address learner, if it has one.
 	learner addressLearner
+	// faults are the transport's fault hooks, if it has them.
+	faults *FaultTransport
 
 	// The local node's advertised address, read once at New: memberlist's
 	// LocalNode is its live record, which UpdateNode rewrites, so reading
@@ -105,7 +107,6 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 		reclaims:  make(map[string]bool),
 		stopLoops: make(chan struct{}),
 	}
-	p.learner, _ = cfg.Transport.(addressLearner)
 	d := delegate{p: p}
 	mc := cfg.memberlistConfig()
 	mc.Logger = newMemberlistLogger(p.log)
@@ -114,6 +115,8 @@ func New(cfg Config, meta *shoalpb.PeerMeta) (_ *Pool, err error) {
 		p.events.close()
 		return nil, err
 	}
+	p.learner, _ = ts.transport.(addressLearner)
+	p.faults, _ = ts.transport.(*FaultTransport)
 	guard = newInboundGuard(ts.transport, cfg.label(), mc.SecretKey, p.log)
 	p.guard = guard
 	mc.Transport = guard
@@ -429,3 +432,8 @@ func (p *Pool) Shutdown() error {
 	p.log.Info("gossip pool shut down")
 	return nil
 }
+
+// Faults are the fault hooks of the pool's transport: those of the
+// FaultTransport it made around its own sockets, or of an injected one;
+// nil when an injected transport has none.
+func (p *Pool) Faults() *FaultTransport { return p.faults }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -49,7 +50,10 @@ func setupTransport(c Config, logger *log.Logger) (transportSetup, error) {
 		var nt *memberlist.NetTransport
 		nt, err = memberlist.NewNetTransport(nc)
 		if err == nil {
-			s := transportSetup{transport: nt, bindPort: nt.GetAutoBindPort(), advertisePort: c.AdvertisePort}
+			// Wrapped in fault hooks with nothing set: a peer's gossip can
+			// be cut or slowed for chaos tests (Pool.Faults).
+			s := transportSetup{transport: NewFaultTransport(nt, uint64(time.Now().UnixNano())),
+				bindPort: nt.GetAutoBindPort(), advertisePort: c.AdvertisePort}
 			if s.advertisePort == 0 {
 				s.advertisePort = s.bindPort
 			}

@@ -9,76 +9,174 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/consensus"
+	"github.com/shoalmesh/shoal/gossip"
 	"github.com/shoalmesh/shoal/transport"
 )
 
-// handleWANFault injects a fault into this peer's links to other regions
-// (POST /v1/agent/faults/wan, scope admin): what the chaos harness uses to
-// partition, slow or flap regions of any mesh, through the links' own
-// hooks, unprivileged.
-func (p *Peer) handleWANFault(w http.ResponseWriter, r *http.Request) {
+// handleFault injects a fault into this peer's traffic (POST
+// /v1/agent/faults, scope admin): what the chaos harness uses to cut,
+// slow or flap links of any mesh through the transports' own hooks —
+// memberlist's, Raft's and the QUIC links' — unprivileged.
+func (p *Peer) handleFault(w http.ResponseWriter, r *http.Request) {
 	body, ok := p.readBody(w, r)
 	if !ok {
 		return
 	}
-	var f api.WANFault
+	var f api.Fault
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("fault: %v", err))
 		return
 	}
-	if err := applyWANFault(p.wan.Faults(), f); err != nil {
+	if err := p.applyFault(f); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	p.logger.Warn("fault injected into the links between regions", "action", f.Action, "region", f.Region,
-		"cluster", f.Cluster, "addr", f.Addr, "delay", f.Delay, "jitter", f.Jitter, "probability", f.Probability)
+	p.logger.Warn("fault injected", "layer", f.Layer, "action", f.Action, "region", f.Region, "cluster", f.Cluster,
+		"addr", f.Addr, "delay", f.Delay, "jitter", f.Jitter, "probability", f.Probability)
 	writeJSON(w, http.StatusOK, f)
 }
 
-// applyWANFault checks a fault and sets it on faults.
-func applyWANFault(faults *transport.Faults, f api.WANFault) error {
-	target := transport.Target{Region: f.Region, Cluster: f.Cluster, Addr: f.Addr}
-	duration := func(what, s string) (time.Duration, error) {
-		if s == "" {
+// faultSpec is a checked fault.
+type faultSpec struct {
+	api.Fault
+	delay, jitter time.Duration
+}
+
+func checkFault(f api.Fault) (faultSpec, error) {
+	s := faultSpec{Fault: f}
+	duration := func(what, v string) (time.Duration, error) {
+		if v == "" {
 			return 0, nil
 		}
-		d, err := time.ParseDuration(s)
+		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return 0, fmt.Errorf("fault: %s %q: want a duration such as 50ms", what, s)
+			return 0, fmt.Errorf("fault: %s %q: want a duration such as 50ms", what, v)
 		}
 		return d, nil
 	}
+	var err error
+	if s.delay, err = duration("delay", f.Delay); err != nil {
+		return s, err
+	}
+	if s.jitter, err = duration("jitter", f.Jitter); err != nil {
+		return s, err
+	}
+	switch f.Layer {
+	case "", "all", "wan", "gossip", "raft":
+	default:
+		return s, fmt.Errorf("fault: unknown layer %q; use wan, gossip, raft or all", f.Layer)
+	}
 	switch f.Action {
+	case "cut", "cut-one-way", "heal", "heal-all":
+	case "delay":
+		if s.delay == 0 && s.jitter == 0 {
+			return s, errors.New("fault: delay needs a delay (and optionally a jitter)")
+		}
+	case "loss":
+		if f.Probability <= 0 || f.Probability > 1 {
+			return s, fmt.Errorf("fault: loss needs a probability in (0, 1], got %v", f.Probability)
+		}
+	default:
+		return s, fmt.Errorf("fault: unknown action %q; use cut, cut-one-way, delay, loss, heal or heal-all", f.Action)
+	}
+	if f.Layer == "raft" && (f.Action == "delay" || f.Action == "loss") {
+		return s, fmt.Errorf("fault: the raft layer takes cut, cut-one-way, heal and heal-all (TCP connections are not lossy)")
+	}
+	if f.Layer == "gossip" && f.Addr != "" {
+		return s, errors.New("fault: the gossip layer selects peers by cluster, not address")
+	}
+	return s, nil
+}
+
+func (p *Peer) applyFault(f api.Fault) error {
+	s, err := checkFault(f)
+	if err != nil {
+		return err
+	}
+	layer := func(l string) bool { return f.Layer == "" || f.Layer == "all" || f.Layer == l }
+	if layer("wan") {
+		applyWANFault(p.wan.Faults(), s)
+	}
+	// The gossip and Raft peers are of this region: a fault aimed at
+	// another region leaves them alone.
+	local := f.Region == "" || f.Region == p.cfg.Region
+	if layer("gossip") && local && f.Addr == "" {
+		g := p.pool.Faults()
+		if g == nil {
+			if f.Layer == "gossip" {
+				return errors.New("fault: this peer's gossip transport has no fault hooks")
+			}
+		} else if err := applyGossipFault(g, s); err != nil {
+			return err
+		}
+	}
+	if layer("raft") && local && f.Action != "delay" && f.Action != "loss" {
+		tcp, ok := p.raftNet.(*consensus.TCPNetwork)
+		if !ok {
+			if f.Layer == "raft" {
+				return errors.New("fault: this peer's Raft network has no fault hooks")
+			}
+		} else {
+			applyRaftFault(tcp.Faults(), s)
+		}
+	}
+	return nil
+}
+
+func applyWANFault(faults *transport.Faults, s faultSpec) {
+	target := transport.Target{Region: s.Region, Cluster: s.Cluster, Addr: s.Addr}
+	switch s.Action {
 	case "cut":
 		faults.Cut(target)
 	case "cut-one-way":
 		faults.CutOneWay(target)
 	case "delay":
-		d, err := duration("delay", f.Delay)
-		if err != nil {
-			return err
-		}
-		j, err := duration("jitter", f.Jitter)
-		if err != nil {
-			return err
-		}
-		if d == 0 && j == 0 {
-			return errors.New("fault: delay needs a delay (and optionally a jitter)")
-		}
-		faults.Delay(target, d, j)
+		faults.Delay(target, s.delay, s.jitter)
 	case "loss":
-		if f.Probability <= 0 || f.Probability > 1 {
-			return fmt.Errorf("fault: loss needs a probability in (0, 1], got %v", f.Probability)
-		}
-		faults.Loss(target, f.Probability)
+		faults.Loss(target, s.Probability)
 	case "heal":
 		faults.Heal(target)
 	case "heal-all":
 		faults.HealAll()
-	default:
-		return fmt.Errorf("fault: unknown action %q; use cut, cut-one-way, delay, loss, heal or heal-all", f.Action)
+	}
+}
+
+func applyGossipFault(t *gossip.FaultTransport, s faultSpec) error {
+	name := s.Cluster // gossip.AllMembers when empty
+	switch s.Action {
+	case "cut":
+		t.Block(name)
+	case "cut-one-way":
+		t.BlockTo(name)
+	case "delay":
+		return t.SetDelay(name, s.delay)
+	case "loss":
+		return t.SetLoss(name, s.Probability)
+	case "heal":
+		t.Unblock(name)
+		if err := t.SetDelay(name, 0); err != nil {
+			return err
+		}
+		return t.SetLoss(name, 0)
+	case "heal-all":
+		t.Heal()
 	}
 	return nil
+}
+
+func applyRaftFault(f *consensus.NetFaults, s faultSpec) {
+	target := consensus.FaultTarget{Cluster: s.Cluster, Addr: s.Addr}
+	switch s.Action {
+	case "cut":
+		f.Cut(target)
+	case "cut-one-way":
+		f.CutOneWay(target)
+	case "heal":
+		f.Heal(target)
+	case "heal-all":
+		f.HealAll()
+	}
 }

@@ -45,7 +45,7 @@ func (p *Peer) apiRoutes() []route {
 		{http.MethodDelete, "/v1/objects", scopeWrite, p.handleDeleteObject},
 		{http.MethodPost, "/v1/agent/leave", scopeAdmin, p.handleLeave},
 		{http.MethodPost, "/v1/regions/forget", scopeAdmin, p.handleForgetRegion},
-		{http.MethodPost, "/v1/agent/faults/wan", scopeAdmin, p.handleWANFault},
+		{http.MethodPost, "/v1/agent/faults", scopeAdmin, p.handleFault},
 		{http.MethodPut, "/v1/agent/simulation", scopeAdmin, p.handleSimulation},
 		{http.MethodGet, "/v1/simulation", scopeRead, p.handleSimulationView},
 	}

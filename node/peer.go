@@ -33,6 +33,7 @@ type Peer struct {
 
 	fsm        *region.FSM
 	raft       *consensus.Node
+	raftNet    consensus.Network
 	store      *consensus.DiskStore
 	pool       *gossip.Pool
 	sim        *deploy.SimCluster  // nil when driving a real cluster
@@ -162,6 +163,7 @@ func (p *Peer) open() error {
 			return fmt.Errorf("raft: %w", err)
 		}
 	}
+	p.raftNet = network
 	p.raft, err = consensus.New(rc, p.fsm, p.store.Logs, p.store.Stable, p.store.Snapshots, network)
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)

@@ -355,22 +355,24 @@ func TestRegionsPartitionAndHealLoseNoWrite(t *testing.T) {
 
 // The admin fault endpoint cuts a peer's links to another region and heals
 // them; bad faults are refused with what was wrong.
-func TestRegionsWANFaultEndpoint(t *testing.T) {
+func TestRegionsFaultEndpointCutsWANLinks(t *testing.T) {
 	rs := newRegions(t, "eu", "us")
 	eventually(t, "every region knows the other", rs.knowsAll)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := rs.client("eu")
 	for _, bad := range []struct {
-		f    api.WANFault
+		f    api.Fault
 		want string
 	}{
-		{api.WANFault{Action: "explode"}, `unknown action "explode"`},
-		{api.WANFault{Action: "loss", Probability: 2}, "probability in (0, 1]"},
-		{api.WANFault{Action: "delay", Delay: "soon"}, `delay "soon"`},
-		{api.WANFault{Action: "delay"}, "needs a delay"},
+		{api.Fault{Action: "explode"}, `unknown action "explode"`},
+		{api.Fault{Action: "loss", Probability: 2}, "probability in (0, 1]"},
+		{api.Fault{Action: "delay", Delay: "soon"}, `delay "soon"`},
+		{api.Fault{Action: "delay"}, "needs a delay"},
+		{api.Fault{Layer: "disk", Action: "cut"}, `unknown layer "disk"`},
+		{api.Fault{Layer: "raft", Action: "loss", Probability: 0.5}, "raft layer takes cut"},
 	} {
-		if err := c.WANFault(ctx, bad.f); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if err := c.Fault(ctx, bad.f); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%+v: %v, want an error saying %q", bad.f, err, bad.want)
 		}
 	}
@@ -379,7 +381,7 @@ func TestRegionsWANFaultEndpoint(t *testing.T) {
 		rs.peers[from].FSM().Read(func(s *region.State) { d = s.Region(name).GetDead() })
 		return d
 	}
-	if err := c.WANFault(ctx, api.WANFault{Action: "cut", Region: "us"}); err != nil {
+	if err := c.Fault(ctx, api.Fault{Layer: "wan", Action: "cut", Region: "us"}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the cut regions find each other dead", func() error {
@@ -388,12 +390,80 @@ func TestRegionsWANFaultEndpoint(t *testing.T) {
 		}
 		return nil
 	})
-	if err := c.WANFault(ctx, api.WANFault{Action: "heal-all"}); err != nil {
+	if err := c.Fault(ctx, api.Fault{Action: "heal-all"}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "healed, they are alive again", func() error {
 		if dead("eu", "us") || dead("us", "eu") {
 			return errors.New("still dead")
+		}
+		return nil
+	})
+}
+
+// The fault endpoint isolates a peer inside its region (gossip and Raft
+// alike): the region finds its cluster unreachable; healed, it is back.
+func TestFaultEndpointIsolatesAPeerInItsRegion(t *testing.T) {
+	m := newMesh(t, "eu-1", "eu-2", "eu-3")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var leader string
+	eventually(t, "a leader", func() error {
+		if leader = m.leader(); leader == "" {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	victim, watcher := "", ""
+	for _, n := range []string{"eu-1", "eu-2", "eu-3"} {
+		switch {
+		case n == leader:
+		case victim == "":
+			victim = n
+		default:
+			watcher = n
+		}
+	}
+	health := func(of string) string {
+		cs, err := m.client(watcher).Clusters(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		for _, c := range cs {
+			if c.Name == of {
+				return c.Health
+			}
+		}
+		return "absent"
+	}
+	eventually(t, victim+" Ready", func() error {
+		if h := health(victim); h != "Ready" {
+			return fmt.Errorf("%s is %s", victim, h)
+		}
+		return nil
+	})
+	if err := m.client(victim).Fault(ctx, api.Fault{Action: "cut"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{leader, watcher} {
+		if err := m.client(n).Fault(ctx, api.Fault{Action: "cut", Cluster: victim}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, victim+" unreachable", func() error {
+		if h := health(victim); h != "Unreachable" {
+			return fmt.Errorf("%s is %s", victim, h)
+		}
+		return nil
+	})
+	for _, n := range []string{victim, leader, watcher} {
+		if err := m.client(n).Fault(ctx, api.Fault{Action: "heal-all"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, victim+" Ready again", func() error {
+		if h := health(victim); h != "Ready" {
+			return fmt.Errorf("%s is %s", victim, h)
 		}
 		return nil
 	})

@@ -234,14 +234,14 @@ func (c *Client) ForgetRegion(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, "/v1/regions/forget?name="+url.QueryEscape(name), []byte("{}"), nil)
 }
 
-// WANFault is POST /v1/agent/faults/wan: a fault injected into the links
-// of the peer to other regions.
-func (c *Client) WANFault(ctx context.Context, f api.WANFault) error {
+// Fault is POST /v1/agent/faults: a fault injected into the peer's
+// traffic.
+func (c *Client) Fault(ctx context.Context, f api.Fault) error {
 	body, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodPost, "/v1/agent/faults/wan", body, nil)
+	return c.do(ctx, http.MethodPost, "/v1/agent/faults", body, nil)
 }
 
 // SetSimulatedReady is PUT /v1/agent/simulation.
