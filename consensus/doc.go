@@ -11,7 +11,9 @@
 // byte of a connection selecting Raft or forwarding, optionally mutual TLS
 // from the first byte (transport's PeerTLSConfig: peers of the same mesh CA
 // and region only), with a cap on connections and deadlines before the
-// first bytes. InmemNetwork connects nodes in one process and can cut links
+// first bytes; its Faults (NetFaults) cut chosen nodes off, refusing new
+// connections and closing the open ones raft pools (the chaos harness
+// uses them through the peer's fault endpoint). InmemNetwork connects nodes in one process and can cut links
 // one way or both, partition and heal: tests show partitions with it
 // instead of killing processes. Whatever the network, a guard in front of
 // Raft refuses messages whose term is more than MaxTermStep ahead, so a

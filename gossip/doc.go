@@ -35,6 +35,10 @@
 // follow. A stream message is read whole before memberlist sees any of
 // it.
 //
+// A pool that makes its own sockets runs them under a FaultTransport with
+// nothing set (Pool.Faults), so that a running peer's gossip can be cut,
+// delayed or made lossy towards chosen members for chaos tests.
+//
 // memberlist stops talking to a member once it has declared it dead, so a
 // healed partition would stay split; the pool therefore keeps joining a
 // random failed (not left) member every Config.ReconnectInterval, for
