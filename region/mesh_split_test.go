@@ -60,6 +60,10 @@ func (r *splitRegion) observe(n int32) int32 {
 func addSplitRegion(t *testing.T, n *meshNet, name string, seeds ...string) *splitRegion {
 	t.Helper()
 	cfg := testMeshConfig(name, seeds...)
+	// A longer grace than the replication tests': the partition guard's
+	// fence (at 2/5 of it) must come well before the others' verdict even
+	// on a loaded machine.
+	cfg.GracePeriod, cfg.EdgeGracePeriod = time.Second, time.Second
 	p := n.add(t, cfg)
 	r := &splitRegion{meshPeer: p, cluster: cfg.Cluster}
 	lc := DefaultLeaderConfig()
