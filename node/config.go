@@ -337,24 +337,18 @@ func (c Config) advertise() string {
 
 // wanJoinAddrs gives the WAN join list with the default WAN port added
 // where an address has none.
-func (c Config) wanJoinAddrs() []string {
-	out := make([]string, 0, len(c.JoinWAN))
-	for _, a := range c.JoinWAN {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			a = net.JoinHostPort(a, strconv.Itoa(DefaultWANPort))
-		}
-		out = append(out, a)
-	}
-	return out
-}
+func (c Config) wanJoinAddrs() []string { return withPort(c.JoinWAN, DefaultWANPort) }
 
 // joinAddrs gives the join list with the default gossip port added where
 // an address has none.
-func (c Config) joinAddrs() []string {
-	out := make([]string, 0, len(c.Join))
-	for _, a := range c.Join {
+func (c Config) joinAddrs() []string { return withPort(c.Join, DefaultGossipPort) }
+
+// withPort adds port to the addresses that have none.
+func withPort(addrs []string, port int) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
-			a = net.JoinHostPort(a, strconv.Itoa(DefaultGossipPort))
+			a = net.JoinHostPort(a, strconv.Itoa(port))
 		}
 		out = append(out, a)
 	}
