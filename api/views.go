@@ -336,3 +336,37 @@ type Fault struct {
 	Jitter      string  `json:"jitter,omitempty"`
 	Probability float64 `json:"probability,omitempty"`
 }
+
+// ReadyOutside reports whether the workload key has all its desired
+// replicas bound and Ready on its placements outside region skip ("" for
+// none), none of them Unknown or reporting more Ready replicas than bound
+// (not reported since its share changed), and no replicas kept evicted
+// anywhere; regions is how many regions run Ready replicas of it there.
+// shoal demo and the benchmarks judge a mesh of regions settled by it.
+func ReadyOutside(ws []WorkloadView, key ObjectKey, skip string) (ok bool, regions int) {
+	for _, w := range ws {
+		if w.APIVersion != key.APIVersion || w.Kind != key.Kind || w.Namespace != key.Namespace || w.Name != key.Name {
+			continue
+		}
+		var ready, bound int32
+		seen := map[string]bool{}
+		for _, p := range w.Placements {
+			if p.Evicting {
+				return false, 0
+			}
+			if p.Region == skip {
+				continue
+			}
+			if p.Health == "Unknown" || p.ReadyReplicas > p.Replicas {
+				return false, 0
+			}
+			bound += p.Replicas
+			ready += min(p.ReadyReplicas, p.Replicas)
+			if p.ReadyReplicas > 0 {
+				seen[p.Region] = true
+			}
+		}
+		return bound == w.DesiredReplicas && ready == w.DesiredReplicas, len(seen)
+	}
+	return false, 0
+}

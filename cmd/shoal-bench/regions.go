@@ -31,35 +31,12 @@ import (
 
 var globalWebKey = api.ObjectKey{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "global-web"}
 
-// globalWebRunning reports, from one peer's view, that global-web has all
-// its replicas Ready on placements outside skip (a region name, or "") and
-// none kept evicted; with spread, Ready replicas in every one of regions.
+// globalWebRunning reports, from one peer's view, that global-web runs
+// settled outside region skip ("" for none), in every one of regions
+// regions when regions is not 0.
 func globalWebRunning(ws []api.WorkloadView, skip string, regions int) bool {
-	for _, w := range ws {
-		if w.Kind != globalWebKey.Kind || w.Name != globalWebKey.Name {
-			continue
-		}
-		var ready, bound int32
-		seen := map[string]bool{}
-		for _, p := range w.Placements {
-			if p.Evicting {
-				return false
-			}
-			if p.Region == skip {
-				continue
-			}
-			if p.Health == "Unknown" || p.ReadyReplicas > p.Replicas {
-				return false
-			}
-			bound += p.Replicas
-			ready += min(p.ReadyReplicas, p.Replicas)
-			if p.ReadyReplicas > 0 {
-				seen[p.Region] = true
-			}
-		}
-		return bound == w.DesiredReplicas && ready == w.DesiredReplicas && (regions == 0 || len(seen) == regions)
-	}
-	return false
+	ok, n := api.ReadyOutside(ws, globalWebKey, skip)
+	return ok && (regions == 0 || n == regions)
 }
 
 func benchRegionFailover(ctx context.Context, b *bencher) ([]*benchFigure, error) {

@@ -82,10 +82,7 @@ func (a *regionsAct) run(ctx context.Context, binary string) error {
 	for _, r := range resp.Results {
 		d.say("  %s %s", r.Object, r.Result)
 	}
-	if err := a.waitPlaced(ctx, c, "global-web Ready in every region", func(p api.PlacementView) bool { return true }); err != nil {
-		return err
-	}
-	if err := a.waitSpread(ctx, c); err != nil {
+	if err := a.waitPlaced(ctx, c, "global-web Ready in every region", "", a.regions); err != nil {
 		return err
 	}
 	a.show(ctx, c)
@@ -98,7 +95,7 @@ func (a *regionsAct) run(ctx context.Context, binary string) error {
 			return err
 		}
 	}
-	if err := a.waitPlaced(ctx, c, "the survivors run the whole workload", func(p api.PlacementView) bool { return p.Region != a.victim }); err != nil {
+	if err := a.waitPlaced(ctx, c, "the survivors run the whole workload", a.victim, 0); err != nil {
 		return err
 	}
 	d.say("  takeover took %s: %s went unheard by every link for the region grace period,",
@@ -137,7 +134,7 @@ func (a *regionsAct) run(ctx context.Context, binary string) error {
 	d.say("  version watermarks).")
 	d.say("  its share comes back after the failback delay (%s); the replicas that stood in", a.failback)
 	d.say("  for it go only once its own are Ready.")
-	if err := a.waitPlaced(ctx, c, "failback", func(p api.PlacementView) bool { return true }); err != nil {
+	if err := a.waitPlaced(ctx, c, "failback", "", 0); err != nil {
 		return err
 	}
 	d.say("  failback took %s after the restart.", time.Since(restarted).Round(10*time.Millisecond))
@@ -170,14 +167,15 @@ func (a *regionsAct) waitRegions(ctx context.Context, c *client.Client, n int) e
 	}
 }
 
-// waitPlaced waits until global-web has all its replicas Ready on the
-// placements that count (and none kept evicted anywhere), as c sees it.
-func (a *regionsAct) waitPlaced(ctx context.Context, c *client.Client, what string, counts func(api.PlacementView) bool) error {
+// waitPlaced waits until global-web has all its replicas Ready outside
+// region skip ("" for none) and none kept evicted, as c sees it, in
+// regions regions at least (0: any number).
+func (a *regionsAct) waitPlaced(ctx context.Context, c *client.Client, what, skip string, regions int) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	for {
 		ws, err := c.Workloads(ctx)
-		if err == nil && placedReady(ws, counts) {
+		if ok, n := api.ReadyOutside(ws, globalWeb, skip); err == nil && ok && n >= regions {
 			return nil
 		}
 		select {
@@ -186,30 +184,6 @@ func (a *regionsAct) waitPlaced(ctx context.Context, c *client.Client, what stri
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func placedReady(ws []api.WorkloadView, counts func(api.PlacementView) bool) bool {
-	for _, w := range ws {
-		if w.Kind != globalWeb.Kind || w.Name != globalWeb.Name {
-			continue
-		}
-		var ready, bound int32
-		for _, p := range w.Placements {
-			if p.Evicting {
-				return false
-			}
-			if !counts(p) {
-				continue
-			}
-			if p.Health == "Unknown" || p.ReadyReplicas > p.Replicas {
-				return false // not reported since its share last changed
-			}
-			bound += p.Replicas
-			ready += min(p.ReadyReplicas, p.Replicas)
-		}
-		return bound == w.DesiredReplicas && ready == w.DesiredReplicas
-	}
-	return false
 }
 
 // waitCaughtUp waits until the restarted region holds the changes it
@@ -269,32 +243,5 @@ func (a *regionsAct) show(ctx context.Context, c *client.Client) {
 	if err == nil {
 		fmt.Fprintln(a.env.stdout)
 		printClusters(a.env.stdout, cs, false)
-	}
-}
-
-// waitSpread waits until global-web runs Ready replicas in every region.
-func (a *regionsAct) waitSpread(ctx context.Context, c *client.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	for {
-		ws, err := c.Workloads(ctx)
-		regions := map[string]bool{}
-		for _, w := range ws {
-			if w.Kind == globalWeb.Kind && w.Name == globalWeb.Name {
-				for _, p := range w.Placements {
-					if p.ReadyReplicas > 0 && !p.Evicting {
-						regions[p.Region] = true
-					}
-				}
-			}
-		}
-		if len(regions) == a.regions {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for global-web in all %d regions: %w (in %d; last error: %v)", a.regions, ctx.Err(), len(regions), err)
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
