@@ -35,9 +35,51 @@ func QualifiedName(region, cluster string) string { return region + "/" + cluste
 type meshInput struct {
 	region  string
 	remotes []*shoalpb.RemoteRegion
+	// Made once per scheduling pass by index: which remote regions take
+	// part in placement now, and each workload's share in every remote
+	// region by key and region (a pass would otherwise scan every
+	// summary once per workload).
+	included map[string]bool
+	shares   map[string]map[string]*remoteShare
+}
+
+// remoteShare is what one remote region's summary says of one workload.
+type remoteShare struct {
+	binding  *shoalpb.Binding
+	statuses []*shoalpb.WorkStatus
 }
 
 func (m meshInput) multi() bool { return len(m.remotes) > 0 }
+
+// index fills included and shares for a pass at now.
+func (l *Leader) index(now time.Time, mi *meshInput) {
+	mi.included = make(map[string]bool, len(mi.remotes))
+	mi.shares = map[string]map[string]*remoteShare{}
+	share := func(ks, region string) *remoteShare {
+		byRegion := mi.shares[ks]
+		if byRegion == nil {
+			byRegion = map[string]*remoteShare{}
+			mi.shares[ks] = byRegion
+		}
+		sh := byRegion[region]
+		if sh == nil {
+			sh = &remoteShare{}
+			byRegion[region] = sh
+		}
+		return sh
+	}
+	for _, r := range mi.remotes {
+		name := r.GetSummary().GetRegion()
+		mi.included[name] = l.included(r, now)
+		for _, b := range r.GetSummary().GetBindings() {
+			share(api.KeyFromProto(b.GetWorkload()).String(), name).binding = b
+		}
+		for _, st := range r.GetSummary().GetStatuses() {
+			sh := share(api.KeyFromProto(st.GetWorkload()).String(), name)
+			sh.statuses = append(sh.statuses, st)
+		}
+	}
+}
 
 // included reports whether a remote region's clusters take part in
 // placement now: not while dead, nor for the failback delay after it came
@@ -59,7 +101,7 @@ func (l *Leader) included(r *shoalpb.RemoteRegion, now time.Time) bool {
 
 // meshRecords are the cluster records placement sees mesh-wide, by
 // qualified name: this region's and those of the included remote regions.
-func (l *Leader) meshRecords(now time.Time, mi meshInput, own []*shoalpb.ClusterRecord) []*shoalpb.ClusterRecord {
+func (l *Leader) meshRecords(mi meshInput, own []*shoalpb.ClusterRecord) []*shoalpb.ClusterRecord {
 	out := make([]*shoalpb.ClusterRecord, 0, len(own))
 	for _, c := range own {
 		q := proto.Clone(c).(*shoalpb.ClusterRecord)
@@ -68,10 +110,10 @@ func (l *Leader) meshRecords(now time.Time, mi meshInput, own []*shoalpb.Cluster
 		out = append(out, q)
 	}
 	for _, r := range mi.remotes {
-		if !l.included(r, now) {
+		name := r.GetSummary().GetRegion()
+		if !mi.included[name] {
 			continue
 		}
-		name := r.GetSummary().GetRegion()
 		for _, c := range r.GetSummary().GetClusters() {
 			q := proto.Clone(c).(*shoalpb.ClusterRecord)
 			q.Name = QualifiedName(name, c.GetName())
@@ -92,7 +134,7 @@ func qualifyTargets(region string, ts []*shoalpb.TargetCluster) []*shoalpb.Targe
 
 // meshBinding is the previous placement mesh-wide: this region's binding
 // with qualified names, plus the shares the included remote regions run.
-func (l *Leader) meshBinding(now time.Time, mi meshInput, key api.ObjectKey, old *shoalpb.Binding) *shoalpb.Binding {
+func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Binding) *shoalpb.Binding {
 	var b *shoalpb.Binding
 	if old != nil {
 		b = proto.Clone(old).(*shoalpb.Binding)
@@ -105,20 +147,17 @@ func (l *Leader) meshBinding(now time.Time, mi meshInput, key api.ObjectKey, old
 			b.FailedOverFrom[i] = QualifiedName(mi.region, n)
 		}
 	}
-	ks := key.String()
+	shares := mi.shares[key.String()]
 	for _, r := range mi.remotes {
-		if !l.included(r, now) {
+		name := r.GetSummary().GetRegion()
+		rb := shares[name].bindingOrNil()
+		if !mi.included[name] || rb == nil {
 			continue
 		}
-		for _, rb := range r.GetSummary().GetBindings() {
-			if api.KeyFromProto(rb.GetWorkload()).String() != ks {
-				continue
-			}
-			if b == nil {
-				b = &shoalpb.Binding{Workload: key.Proto()}
-			}
-			b.Clusters = append(b.Clusters, qualifyTargets(r.GetSummary().GetRegion(), rb.GetClusters())...)
+		if b == nil {
+			b = &shoalpb.Binding{Workload: key.Proto()}
 		}
+		b.Clusters = append(b.Clusters, qualifyTargets(name, rb.GetClusters())...)
 	}
 	return b
 }
@@ -127,29 +166,25 @@ func (l *Leader) meshBinding(now time.Time, mi meshInput, key api.ObjectKey, old
 // names. Generations count per region, so a remote status counts as
 // current (it gets generation) when it is current for its own region's
 // binding, and as stale otherwise.
-func (l *Leader) meshStatuses(now time.Time, mi meshInput, key api.ObjectKey, generation int64, own []*shoalpb.WorkStatus) []*shoalpb.WorkStatus {
+func (l *Leader) meshStatuses(mi meshInput, key api.ObjectKey, generation int64, own []*shoalpb.WorkStatus) []*shoalpb.WorkStatus {
 	out := make([]*shoalpb.WorkStatus, 0, len(own))
 	for _, s := range own {
 		q := proto.Clone(s).(*shoalpb.WorkStatus)
 		q.Cluster = QualifiedName(mi.region, s.GetCluster())
 		out = append(out, q)
 	}
-	ks := key.String()
+	shares := mi.shares[key.String()]
 	for _, r := range mi.remotes {
-		if !l.included(r, now) {
+		name := r.GetSummary().GetRegion()
+		sh := shares[name]
+		if !mi.included[name] || sh == nil {
 			continue
 		}
-		name := r.GetSummary().GetRegion()
 		var theirs int64 = -1
-		for _, rb := range r.GetSummary().GetBindings() {
-			if api.KeyFromProto(rb.GetWorkload()).String() == ks {
-				theirs = rb.GetGeneration()
-			}
+		if sh.binding != nil {
+			theirs = sh.binding.GetGeneration()
 		}
-		for _, s := range r.GetSummary().GetStatuses() {
-			if api.KeyFromProto(s.GetWorkload()).String() != ks {
-				continue
-			}
+		for _, s := range sh.statuses {
 			q := proto.Clone(s).(*shoalpb.WorkStatus)
 			q.Cluster = QualifiedName(name, s.GetCluster())
 			q.AppliedGeneration = 0
@@ -234,13 +269,10 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 	superseded := false
 	agreed := true
 	var waitFor []string
+	shares := mi.shares[ks]
 	for _, r := range mi.remotes {
-		var rb *shoalpb.Binding
-		for _, b := range r.GetSummary().GetBindings() {
-			if api.KeyFromProto(b.GetWorkload()).String() == ks {
-				rb = b
-			}
-		}
+		sh := shares[r.GetSummary().GetRegion()]
+		rb := sh.bindingOrNil()
 		if !r.GetDead() && (targetString(rb.GetMeshTargets()) != targetString(global.GetClusters()) || !l.freshSummary(r)) {
 			agreed = false
 			waitFor = append(waitFor, r.GetSummary().GetRegion())
@@ -249,7 +281,7 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 			superseded = true
 		}
 		epoch = max(epoch, rb.GetGuardEpoch())
-		running := runningIn(r.GetSummary(), rb, key)
+		running := runningOf(rb, sh.statusesOrNil())
 		if r.GetDead() {
 			if running > 0 {
 				takenFrom = append(takenFrom, r.GetSummary().GetRegion())
@@ -315,17 +347,41 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 // runningIn is what a region may run of a workload by its summary: its
 // bound and kept replicas, or what its clusters report, whichever is more.
 func runningIn(sum *shoalpb.RegionSummary, b *shoalpb.Binding, key api.ObjectKey) int32 {
+	var statuses []*shoalpb.WorkStatus
+	for _, s := range sum.GetStatuses() {
+		if api.KeyFromProto(s.GetWorkload()) == key {
+			statuses = append(statuses, s)
+		}
+	}
+	return runningOf(b, statuses)
+}
+
+// runningOf is runningIn over a region's binding and statuses of the
+// workload.
+func runningOf(b *shoalpb.Binding, statuses []*shoalpb.WorkStatus) int32 {
 	bound := sumTargets(b.GetClusters())
 	for _, e := range b.GetEvictions() {
 		bound += e.GetReplicas()
 	}
 	var reported int32
-	for _, s := range sum.GetStatuses() {
-		if api.KeyFromProto(s.GetWorkload()) == key {
-			reported += s.GetReplicas()
-		}
+	for _, s := range statuses {
+		reported += s.GetReplicas()
 	}
 	return max(bound, reported)
+}
+
+func (sh *remoteShare) bindingOrNil() *shoalpb.Binding {
+	if sh == nil {
+		return nil
+	}
+	return sh.binding
+}
+
+func (sh *remoteShare) statusesOrNil() []*shoalpb.WorkStatus {
+	if sh == nil {
+		return nil
+	}
+	return sh.statuses
 }
 
 func sumTargets(ts []*shoalpb.TargetCluster) int32 {

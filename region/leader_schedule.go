@@ -83,7 +83,8 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 	multi := in.mesh.multi()
 	recs := in.clusters
 	if multi {
-		recs = l.meshRecords(now, in.mesh, in.clusters)
+		l.index(now, &in.mesh)
+		recs = l.meshRecords(in.mesh, in.clusters)
 	}
 	infos := clusterInfos(recs)
 	records := map[string]*shoalpb.ClusterRecord{}
@@ -98,8 +99,8 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		old := in.bindings[key.String()]
 		var nb *shoalpb.Binding
 		if multi {
-			statuses := l.meshStatuses(now, in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
-			global := l.place(now, o, policies, l.meshBinding(now, in.mesh, key, old), infos, records, statuses)
+			statuses := l.meshStatuses(in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
+			global := l.place(now, o, policies, l.meshBinding(in.mesh, key, old), infos, records, statuses)
 			nb = localBinding(now, in.mesh.region, global, old)
 			if nb.GetGuarded() {
 				nb = l.guard(now, in.mesh, key, global, nb, old)
