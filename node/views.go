@@ -221,63 +221,93 @@ func isTemplate(o *shoalpb.Object) bool { return !api.KeyFromProto(o.GetKey()).I
 // meshWorkloadView is a workload's view with its placements in every
 // region: this region's from its own state, the others' from their
 // summaries (Unknown, with no Ready replicas, past the status bound).
-func (p *Peer) meshWorkloadView(s *region.State, o *shoalpb.Object, now time.Time) api.WorkloadView {
+func (p *Peer) meshWorkloadView(s *region.State, o *shoalpb.Object, ri *remoteIndex) api.WorkloadView {
 	v := workloadView(s, o)
-	k := api.KeyFromProto(o.GetKey())
-	for _, r := range s.Regions() {
-		age, stale, why := p.remoteFreshness(r, now)
-		sum := r.GetSummary()
-		for _, b := range sum.GetBindings() {
-			if api.KeyFromProto(b.GetWorkload()) != k {
-				continue
+	for _, rs := range ri.shares[api.KeyFromProto(o.GetKey()).String()] {
+		rr, b := rs.region, rs.binding
+		if v.Reason == "not scheduled yet" {
+			v.Reason = ""
+		}
+		if !rr.stale {
+			// A region past the bound (or dead) may no longer run
+			// what it last said: its share is not counted as bound.
+			v.BoundClusters += len(b.GetClusters())
+		}
+		for _, t := range b.GetClusters() {
+			if !rr.stale {
+				v.BoundReplicas += t.GetReplicas()
 			}
-			if v.Reason == "not scheduled yet" {
-				v.Reason = ""
-			}
-			statuses := map[string]*shoalpb.WorkStatus{}
-			for _, st := range sum.GetStatuses() {
-				if api.KeyFromProto(st.GetWorkload()) == k {
-					statuses[st.GetCluster()] = st
-				}
-			}
-			if !stale {
-				// A region past the bound (or dead) may no longer run
-				// what it last said: its share is not counted as bound.
-				v.BoundClusters += len(b.GetClusters())
-			}
-			for _, t := range b.GetClusters() {
-				if !stale {
-					v.BoundReplicas += t.GetReplicas()
-				}
-				pv := api.PlacementView{Cluster: t.GetName(), Region: sum.GetRegion(), Replicas: t.GetReplicas(), Health: "Pending",
-					Age: age.Round(time.Millisecond).String()}
-				if st := statuses[t.GetName()]; st != nil {
-					pv.ReadyReplicas, pv.Health, pv.Reason, pv.Error, pv.AppliedGeneration, pv.Overrides =
-						st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration(), st.GetAppliedOverrides()
-					if !stale && st.GetAppliedGeneration() == b.GetGeneration() {
-						v.ReadyReplicas += min(st.GetReadyReplicas(), t.GetReplicas())
-						if st.GetHealth() == deploy.HealthHealthy {
-							v.ReadyClusters++
-						}
+			pv := api.PlacementView{Cluster: t.GetName(), Region: rr.name, Replicas: t.GetReplicas(), Health: "Pending",
+				Age: rr.age.Round(time.Millisecond).String()}
+			if st := rs.statuses[t.GetName()]; st != nil {
+				pv.ReadyReplicas, pv.Health, pv.Reason, pv.Error, pv.AppliedGeneration, pv.Overrides =
+					st.GetReadyReplicas(), st.GetHealth(), st.GetReason(), st.GetError(), st.GetAppliedGeneration(), st.GetAppliedOverrides()
+				if !rr.stale && st.GetAppliedGeneration() == b.GetGeneration() {
+					v.ReadyReplicas += min(st.GetReadyReplicas(), t.GetReplicas())
+					if st.GetHealth() == deploy.HealthHealthy {
+						v.ReadyClusters++
 					}
 				}
-				if stale {
-					pv.Health, pv.ReadyReplicas, pv.Reason = "Unknown", 0, why
-				}
-				v.Placements = append(v.Placements, pv)
 			}
+			if rr.stale {
+				pv.Health, pv.ReadyReplicas, pv.Reason = "Unknown", 0, rr.why
+			}
+			v.Placements = append(v.Placements, pv)
 		}
 	}
 	return v
+}
+
+// remoteIndex is what the other regions' summaries say, indexed once per
+// request: each region's freshness, and each workload's share by key.
+type remoteIndex struct {
+	shares map[string][]remoteShare
+}
+
+type remoteRegionView struct {
+	name  string
+	age   time.Duration
+	stale bool
+	why   string
+}
+
+// remoteShare is one region's binding of a workload and its statuses by
+// cluster.
+type remoteShare struct {
+	region   *remoteRegionView
+	binding  *shoalpb.Binding
+	statuses map[string]*shoalpb.WorkStatus
+}
+
+func (p *Peer) indexRemotes(s *region.State, now time.Time) *remoteIndex {
+	ri := &remoteIndex{shares: map[string][]remoteShare{}}
+	for _, r := range s.Regions() {
+		rr := &remoteRegionView{name: r.GetSummary().GetRegion()}
+		rr.age, rr.stale, rr.why = p.remoteFreshness(r, now)
+		statuses := map[string]map[string]*shoalpb.WorkStatus{}
+		for _, st := range r.GetSummary().GetStatuses() {
+			ks := api.KeyFromProto(st.GetWorkload()).String()
+			if statuses[ks] == nil {
+				statuses[ks] = map[string]*shoalpb.WorkStatus{}
+			}
+			statuses[ks][st.GetCluster()] = st
+		}
+		for _, b := range r.GetSummary().GetBindings() {
+			ks := api.KeyFromProto(b.GetWorkload()).String()
+			ri.shares[ks] = append(ri.shares[ks], remoteShare{region: rr, binding: b, statuses: statuses[ks]})
+		}
+	}
+	return ri
 }
 
 func (p *Peer) handleWorkloads(w http.ResponseWriter, r *http.Request) {
 	out := []api.WorkloadView{}
 	now := time.Now()
 	p.fsm.Read(func(s *region.State) {
+		ri := p.indexRemotes(s, now)
 		for _, o := range s.Objects() {
 			if isTemplate(o) {
-				out = append(out, p.meshWorkloadView(s, o, now))
+				out = append(out, p.meshWorkloadView(s, o, ri))
 			}
 		}
 	})
@@ -314,7 +344,7 @@ func (p *Peer) handleDescribe(w http.ResponseWriter, r *http.Request) {
 				(q.Get("apiVersion") != "" && q.Get("apiVersion") != k.APIVersion) {
 				continue
 			}
-			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, time.Now()), Events: eventViews(withConflicts(s, k))}
+			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, p.indexRemotes(s, time.Now())), Events: eventViews(withConflicts(s, k))}
 			if b := s.Binding(k); b != nil {
 				d.AffinityTerm, d.Scheduled = b.GetAffinityTerm(), msTime(b.GetScheduledUnixMs())
 			}
