@@ -144,6 +144,9 @@ type Mesh struct {
 	stats   MeshStats
 	skewed  map[string]time.Time // "region/cluster" of peers refused for clock skew
 	kick    chan struct{}
+	// base is the state-derived part of this region's summary, made
+	// once per applied index (summaryAndHash).
+	base *summaryBase
 	// leadSince is when the sync loop started (zero while it is not
 	// running): no region can have been heard before it.
 	leadSince time.Time
@@ -177,6 +180,7 @@ type remote struct {
 	summary    *shoalpb.RegionSummary
 	summaryAt  time.Time // when summary arrived (our clock)
 	sentSum    [32]byte  // hash of the summary last sent to it
+	offered    [32]byte  // hash of the summary in the request in flight
 	inventory  bool      // send our inventory next (digests differ)
 	committed  *shoalpb.SetRegionSummary
 	busy       bool

@@ -1,7 +1,7 @@
 package region
 
 import (
-	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"slices"
 	"time"
@@ -148,38 +148,46 @@ func sameWatermarks(a, b []*shoalpb.Watermark) bool {
 	return proto.Equal(&shoalpb.Snapshot{Watermarks: a}, &shoalpb.Snapshot{Watermarks: b})
 }
 
-// summary is this region's summary as this peer's state has it.
+// summary is this region's summary as this peer's state has it. Its
+// state-derived part is built once per applied index and leader (it is
+// asked for on every sync with every region); the time, revision and
+// contacts are filled in each time.
 func (m *Mesh) summary() *shoalpb.RegionSummary {
+	s, _ := m.summaryAndHash()
+	return s
+}
+
+// summaryBase is a summary without its time, revision and contacts, with
+// the hash of what it says (summaryHash).
+type summaryBase struct {
+	index  uint64
+	leader string
+	sum    *shoalpb.RegionSummary
+	hash   [32]byte
+}
+
+// summaryAndHash is summary and the hash of its content.
+func (m *Mesh) summaryAndHash() (*shoalpb.RegionSummary, [32]byte) {
 	now := m.cfg.Clock.Now()
-	s := &shoalpb.RegionSummary{
-		Region:     m.cfg.Region,
-		Leader:     m.lead.LeaderCluster(),
-		MadeUnixMs: now.UnixMilli(),
-		Edge:       m.cfg.Edge,
-		Revision:   m.fsm.AppliedIndex(),
+	index, leader := m.fsm.AppliedIndex(), m.lead.LeaderCluster()
+	m.mu.Lock()
+	base := m.base
+	m.mu.Unlock()
+	if base == nil || base.index != index || base.leader != leader {
+		base = &summaryBase{index: index, leader: leader, sum: m.buildSummary(leader)}
+		base.hash = summaryHash(base.sum)
+		m.mu.Lock()
+		m.base = base
+		m.mu.Unlock()
 	}
-	m.fsm.Read(func(st *State) {
-		for _, c := range st.Clusters() {
-			if c.GetRegion() != m.cfg.Region {
-				continue
-			}
-			s.Clusters = append(s.Clusters, c)
-			if c.GetWanAddr() != "" {
-				s.Peers = append(s.Peers, &shoalpb.WanPeer{Cluster: c.GetName(), Addr: c.GetWanAddr()})
-			}
-			for _, ws := range st.StatusesOn(c.GetName()) {
-				s.Statuses = append(s.Statuses, ws)
-			}
-		}
-		s.Bindings = st.Bindings()
-		s.Conflicts = st.recentConflicts(maxSummaryConflicts)
-	})
-	slices.SortFunc(s.Statuses, func(a, b *shoalpb.WorkStatus) int {
-		if c := bytes.Compare([]byte(a.GetWorkload().String()), []byte(b.GetWorkload().String())); c != 0 {
-			return c
-		}
-		return bytes.Compare([]byte(a.GetCluster()), []byte(b.GetCluster()))
-	})
+	b := base.sum
+	// A new message sharing the base's (never modified) parts.
+	s := &shoalpb.RegionSummary{
+		Region: b.GetRegion(), Leader: b.GetLeader(), Edge: b.GetEdge(),
+		Clusters: b.GetClusters(), Bindings: b.GetBindings(), Statuses: b.GetStatuses(),
+		Peers: b.GetPeers(), Conflicts: b.GetConflicts(),
+		MadeUnixMs: now.UnixMilli(), Revision: index,
+	}
 	if m.lead.IsLeader() {
 		m.mu.Lock()
 		for _, name := range sortedKeys(m.remotes) {
@@ -198,6 +206,33 @@ func (m *Mesh) summary() *shoalpb.RegionSummary {
 		}
 		m.mu.Unlock()
 	}
+	return s, base.hash
+}
+
+// buildSummary reads the state-derived part of this region's summary.
+func (m *Mesh) buildSummary(leader string) *shoalpb.RegionSummary {
+	s := &shoalpb.RegionSummary{Region: m.cfg.Region, Leader: leader, Edge: m.cfg.Edge}
+	keys := map[*shoalpb.WorkStatus]string{}
+	m.fsm.Read(func(st *State) {
+		for _, c := range st.Clusters() {
+			if c.GetRegion() != m.cfg.Region {
+				continue
+			}
+			s.Clusters = append(s.Clusters, c)
+			if c.GetWanAddr() != "" {
+				s.Peers = append(s.Peers, &shoalpb.WanPeer{Cluster: c.GetName(), Addr: c.GetWanAddr()})
+			}
+			for ks, ws := range st.StatusesOn(c.GetName()) {
+				s.Statuses = append(s.Statuses, ws)
+				keys[ws] = ks
+			}
+		}
+		s.Bindings = st.Bindings()
+		s.Conflicts = st.recentConflicts(maxSummaryConflicts)
+	})
+	slices.SortFunc(s.Statuses, func(a, b *shoalpb.WorkStatus) int {
+		return cmp.Or(cmp.Compare(keys[a], keys[b]), cmp.Compare(a.GetCluster(), b.GetCluster()))
+	})
 	return s
 }
 

@@ -56,8 +56,19 @@ func WatermarkMap(wms []*shoalpb.Watermark) map[string]*shoalpb.Version {
 
 // Digest is a SHA-256 over every object's key and version, tombstones
 // included, in key order: two regions that hold the same versions of the
-// same objects have the same digest.
+// same objects have the same digest. It is computed again only after the
+// objects changed.
 func (s *State) Digest() []byte {
+	s.digestMu.Lock()
+	defer s.digestMu.Unlock()
+	if s.digest == nil || s.digestRev != s.rev.Objects {
+		s.digest, s.digestRev = s.computeDigest(), s.rev.Objects
+	}
+	return s.digest
+}
+
+// computeDigest is Digest without the cache.
+func (s *State) computeDigest() []byte {
 	h := sha256.New()
 	var buf [8]byte
 	for _, k := range sortedKeys(s.objects) {

@@ -321,14 +321,14 @@ func (m *Mesh) request(rem *remote, withObjects, withSummary bool) *shoalpb.Sync
 		req.Objects, req.Inventory, req.HasInventory = nil, nil, false
 	}
 	if withSummary {
-		sum := m.summary()
-		h := summaryHash(sum)
+		sum, h := m.summaryAndHash()
 		if rem == nil {
 			req.Summary = sum
 		} else {
 			m.mu.Lock()
 			if rem.sentSum != h || !withObjects {
 				req.Summary = sum
+				rem.offered = h
 			}
 			m.mu.Unlock()
 		}
@@ -345,7 +345,7 @@ func (m *Mesh) absorb(ctx context.Context, rem *remote, req *shoalpb.SyncRequest
 	rem.watermarks = WatermarkMap(reply.GetWatermarks())
 	rem.digest = reply.GetDigest()
 	if req.GetSummary() != nil {
-		rem.sentSum = summaryHash(req.GetSummary())
+		rem.sentSum = rem.offered
 	}
 	m.mu.Unlock()
 	m.received(reply.GetObjects())

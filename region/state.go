@@ -2,6 +2,7 @@ package region
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -22,6 +23,12 @@ type State struct {
 	clock      *shoalpb.Version
 	lastMs     int64
 	rev        Revisions
+
+	// digest caches Digest for rev.Objects: readers share the state under
+	// the FSM's read lock, so the cache has its own.
+	digestMu  sync.Mutex
+	digestRev uint64
+	digest    []byte
 }
 
 func newState() *State {
