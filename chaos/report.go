@@ -1,0 +1,79 @@
+package chaos
+
+import (
+	"time"
+)
+
+// Report is the outcome of one run of a scenario: what was done, how long
+// the mesh took to recover, and every invariant's verdict.
+type Report struct {
+	Scenario    string    `json:"scenario"`
+	Description string    `json:"description,omitempty"`
+	Seed        int64     `json:"seed"`
+	Short       bool      `json:"short"`
+	Mesh        MeshShape `json:"mesh"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended"`
+	// Timeline is every event but the writes, in time order.
+	Timeline []Event `json:"timeline"`
+	// Writes and Deletes count the acknowledged writes and deletes.
+	Writes  int `json:"writes"`
+	Deletes int `json:"deletes"`
+	// Peers are the lanes of the timeline: when each peer answered.
+	Peers      []PeerTrack     `json:"peers"`
+	Recoveries []Recovery      `json:"recoveries"`
+	ByKind     []RecoveryStats `json:"recoveryByKind"`
+	Invariants []Verdict       `json:"invariants"`
+	// Error is why the run stopped before its end (a step that failed),
+	// empty when it ran to the end.
+	Error  string `json:"error,omitempty"`
+	Passed bool   `json:"passed"`
+}
+
+// MeshShape is the mesh a scenario ran on.
+type MeshShape struct {
+	Regions  int      `json:"regions"`
+	Clusters int      `json:"clusters"`
+	Edge     []string `json:"edge,omitempty"`
+}
+
+// PeerTrack is one peer's lane in the timeline.
+type PeerTrack struct {
+	Region  string `json:"region"`
+	Cluster string `json:"cluster"`
+	// Down are the spans when the peer did not answer the observer.
+	Down []Span `json:"down,omitempty"`
+	// Leader are the spans when it said it was its region's leader.
+	Leader []Span `json:"leader,omitempty"`
+}
+
+// Span is a stretch of time.
+type Span struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// RecoveryStats sums up the recoveries of one kind of fault.
+type RecoveryStats struct {
+	Kind      EventKind     `json:"kind"`
+	Faults    int           `json:"faults"`
+	Recovered int           `json:"recovered"`
+	Min       time.Duration `json:"min"`
+	Median    time.Duration `json:"median"`
+	P99       time.Duration `json:"p99"`
+	Max       time.Duration `json:"max"`
+}
+
+// Verdict is one invariant's outcome.
+type Verdict struct {
+	Name    string `json:"name"`
+	Promise string `json:"promise"`
+	Passed  bool   `json:"passed"`
+	// Violations holds at most MaxEvidence of them; Count is how many
+	// there were.
+	Violations []Violation `json:"violations,omitempty"`
+	Count      int         `json:"count"`
+}
+
+// MaxEvidence is how many violations of one invariant a report keeps.
+const MaxEvidence = 20
