@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"time"
 )
 
@@ -19,6 +20,11 @@ type Report struct {
 	// Writes and Deletes count the acknowledged writes and deletes.
 	Writes  int `json:"writes"`
 	Deletes int `json:"deletes"`
+	// Activity is when they were acknowledged, per second of the run, in
+	// time order and without the seconds that had none: the Timeline
+	// leaves writes out, and the picture's writes lane needs their times.
+	// Count keeps Writes, Deletes and Activity.
+	Activity []Activity `json:"activity,omitempty"`
 	// Peers are the lanes of the timeline: when each peer answered.
 	Peers      []PeerTrack     `json:"peers"`
 	Recoveries []Recovery      `json:"recoveries"`
@@ -28,6 +34,47 @@ type Report struct {
 	// empty when it ran to the end.
 	Error  string `json:"error,omitempty"`
 	Passed bool   `json:"passed"`
+}
+
+// Activity is the writes and deletes acknowledged in one second of a run.
+type Activity struct {
+	// At is the start of the second, Started plus a whole number of
+	// seconds.
+	At      time.Time `json:"at"`
+	Writes  int       `json:"writes"`
+	Deletes int       `json:"deletes"`
+}
+
+// Count adds an acknowledged Write or Delete to Writes or Deletes and to
+// the Activity of its second; it ignores every other kind of event. Call
+// it once Started is set, with events in time order (a late one is still
+// counted in its own second, found by walking back).
+func (r *Report) Count(e Event) {
+	var w, d int
+	switch e.Kind {
+	case EventWrite:
+		w = 1
+	case EventDelete:
+		d = 1
+	default:
+		return
+	}
+	r.Writes += w
+	r.Deletes += d
+	at := r.Started.Add(e.At.Sub(r.Started).Truncate(time.Second))
+	if e.At.Before(r.Started) {
+		at = r.Started
+	}
+	i := len(r.Activity)
+	for i > 0 && r.Activity[i-1].At.After(at) {
+		i--
+	}
+	if i > 0 && r.Activity[i-1].At.Equal(at) {
+		r.Activity[i-1].Writes += w
+		r.Activity[i-1].Deletes += d
+		return
+	}
+	r.Activity = slices.Insert(r.Activity, i, Activity{At: at, Writes: w, Deletes: d})
 }
 
 // MeshShape is the mesh a scenario ran on.
