@@ -31,4 +31,6 @@
 //
 // Checkers take only Samples, Events and the Final state, so each one is
 // tested against a planted violation without running a mesh.
+// DefaultCheckers builds every invariant from the scenario's bounds
+// (CheckParams).
 package chaos

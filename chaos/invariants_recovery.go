@@ -1,0 +1,201 @@
+package chaos
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// Recovery promises that after each fault every workload's desired
+// replicas are Ready again within the stated time, and measures how long
+// each fault took.
+//
+// A fault is measured from the moment it is over: from the heal that
+// names it, or, for a fault never healed (a kill the mesh must ride out),
+// from its start. The mesh is recovered at the first sample from a peer
+// that answers, is not stale and is not one of an open fault's clusters,
+// in which every workload with replicas has, over its non-evicting
+// placements, as many replicas bound and Ready as it desires, none of
+// those placements Unknown.
+//
+// A recovery counts only at a moment when no fault that is later healed
+// was open: faults that overlap all recover at the same sample, each
+// measured from its own end. The checker does not know when a fault
+// begins whether it will be healed, so it records each recovery as it
+// comes and takes back those that a later heal shows fell inside the
+// healed fault.
+type recovery struct {
+	within time.Duration
+	faults []*measuredFault
+	byID   map[int]*measuredFault
+	// replicas is set once any sample showed a workload with replicas;
+	// from then on a view with none is not a recovered mesh.
+	replicas bool
+	// notReady says why the latest eligible sample was not recovered.
+	notReady string
+	violations
+}
+
+// measuredFault is one fault and its recovery so far.
+type measuredFault struct {
+	event  Event
+	healed bool
+	healAt time.Time
+	// recovered is set, with at and by, by the first qualifying sample
+	// since the fault was over; a later heal may take it back.
+	recovered bool
+	at        time.Time
+	by        string
+}
+
+// from is when the fault is over, as far as known.
+func (f *measuredFault) from() time.Time {
+	if f.healed {
+		return f.healAt
+	}
+	return f.event.At
+}
+
+// NewRecovery returns the "replicas Ready again within the stated time"
+// invariant, judged with within (no bound when zero: only a fault never
+// recovered is then a violation).
+func NewRecovery(within time.Duration) RecoveryChecker {
+	return &recovery{within: within, byID: map[int]*measuredFault{}}
+}
+
+func (c *recovery) Name() string { return "recovery" }
+func (c *recovery) Promise() string {
+	return fmt.Sprintf("after each fault, every workload's desired replicas are Ready again within %s", c.within)
+}
+
+func (c *recovery) Event(e Event) {
+	if isFault(e) {
+		if _, dup := c.byID[e.ID]; !dup {
+			f := &measuredFault{event: e}
+			c.faults = append(c.faults, f)
+			c.byID[e.ID] = f
+		}
+		return
+	}
+	if e.Kind != EventHeal {
+		return
+	}
+	for _, id := range e.Heals {
+		healed := c.byID[id]
+		if healed == nil || healed.healed {
+			continue
+		}
+		healed.healed, healed.healAt, healed.recovered = true, e.At, false
+		// The fault was open until now: no recovery could count while it
+		// was.
+		for _, f := range c.faults {
+			if f.recovered && !f.at.Before(healed.event.At) {
+				f.recovered = false
+			}
+		}
+	}
+}
+
+func (c *recovery) Observe(s Sample) {
+	if !c.eligible(s) {
+		return
+	}
+	ok, why := c.ready(s.Workloads)
+	if !ok {
+		c.notReady = fmt.Sprintf("%s at %s: %s", s.Cluster, clock(s.At), why)
+		return
+	}
+	for _, f := range c.faults {
+		if !f.recovered && !s.At.Before(f.from()) {
+			f.recovered, f.at, f.by = true, s.At, s.Cluster
+		}
+	}
+}
+
+// eligible reports whether s may show the mesh recovered: its peer
+// answered, has caught up with a leader and is not the target of a fault
+// still open.
+func (c *recovery) eligible(s Sample) bool {
+	if !s.Up || (s.Status != nil && s.Status.Stale) {
+		return false
+	}
+	for _, f := range c.faults {
+		if !f.healed && slices.Contains(f.event.Clusters, s.Cluster) {
+			return false
+		}
+	}
+	return true
+}
+
+// ready reports whether every workload with replicas has its desired
+// replicas bound and Ready, or says which one does not.
+func (c *recovery) ready(ws []api.WorkloadView) (bool, string) {
+	n := 0
+	for _, w := range ws {
+		if w.WithoutReplicas {
+			continue
+		}
+		n++
+		c.replicas = true
+		var bound, ready int32
+		for _, p := range w.Placements {
+			if p.Evicting {
+				continue // kept until replaced, or held on a failed cluster
+			}
+			if p.Health == "Unknown" {
+				return false, fmt.Sprintf("%s shows its placement on %s Unknown", workloadKey(w).Display(), p.Cluster)
+			}
+			bound += p.Replicas
+			ready += min(p.ReadyReplicas, p.Replicas)
+		}
+		if bound != w.DesiredReplicas || ready != w.DesiredReplicas {
+			return false, fmt.Sprintf("%s has %d of %d desired replicas Ready (%d bound)",
+				workloadKey(w).Display(), ready, w.DesiredReplicas, bound)
+		}
+	}
+	if n == 0 && c.replicas {
+		return false, "no workload with replicas shown"
+	}
+	return true, ""
+}
+
+// Recoveries is each fault's recovery in the order the faults began; a
+// fault not recovered (yet) has Recovered false.
+func (c *recovery) Recoveries() []Recovery {
+	out := make([]Recovery, 0, len(c.faults))
+	for _, f := range c.faults {
+		r := Recovery{FaultID: f.event.ID, Kind: f.event.Kind, From: f.from(), Recovered: f.recovered}
+		if f.recovered {
+			r.Took = f.at.Sub(r.From)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *recovery) Finish(fin Final) []Violation {
+	for _, s := range finalSamples(fin) {
+		c.Observe(s)
+	}
+	for _, f := range c.faults {
+		measured := "its start (never healed)"
+		if f.healed {
+			measured = "its heal at " + clock(f.healAt)
+		}
+		switch {
+		case !f.recovered:
+			why := c.notReady
+			if why == "" {
+				why = "no eligible peer answered"
+			}
+			c.add(fin.At, fmt.Sprintf("measured from %s; last not recovered: %s", measured, why),
+				"%s never recovered: not every workload's desired replicas Ready again by the end", describe(f.event))
+		case c.within > 0 && f.at.Sub(f.from()) > c.within:
+			c.add(f.at, fmt.Sprintf("measured from %s; first recovered view: %s at %s", measured, f.by, clock(f.at)),
+				"%s took %s to recover, more than %s", describe(f.event), f.at.Sub(f.from()).Round(time.Millisecond), c.within)
+		}
+	}
+	return c.list()
+}
