@@ -39,6 +39,9 @@ func (p *Peer) StatusView() api.StatusView {
 	if stale, since := p.raft.Stale(); stale {
 		v.Stale, v.StaleSince = true, &since
 	}
+	if off := p.clock.Offset(); off != 0 {
+		v.ClockOffset = off.String()
+	}
 	servers := map[string]struct {
 		suffrage string
 		leader   bool
@@ -77,7 +80,7 @@ func (p *Peer) StatusView() api.StatusView {
 	}
 	sort.Slice(v.Peers, func(i, j int) bool { return v.Peers[i].Cluster < v.Peers[j].Cluster })
 	v.WANAddr = p.wan.Addr()
-	now := time.Now()
+	now := p.clock.Now()
 	p.fsm.Read(func(s *region.State) {
 		for _, r := range s.Regions() {
 			rv := api.RegionView{Name: r.GetSummary().GetRegion(), State: "alive", Since: msTime(r.GetStateSinceUnixMs()),
@@ -150,7 +153,7 @@ func (p *Peer) handleClusters(w http.ResponseWriter, r *http.Request) {
 		for _, c := range s.Clusters() {
 			out = append(out, clusterView(c, counts[c.GetName()]))
 		}
-		now := time.Now()
+		now := p.clock.Now()
 		for _, r := range s.Regions() {
 			age, stale, why := p.remoteFreshness(r, now)
 			rc := map[string]int{}
@@ -302,7 +305,7 @@ func (p *Peer) indexRemotes(s *region.State, now time.Time) *remoteIndex {
 
 func (p *Peer) handleWorkloads(w http.ResponseWriter, r *http.Request) {
 	out := []api.WorkloadView{}
-	now := time.Now()
+	now := p.clock.Now()
 	p.fsm.Read(func(s *region.State) {
 		ri := p.indexRemotes(s, now)
 		for _, o := range s.Objects() {
@@ -344,7 +347,7 @@ func (p *Peer) handleDescribe(w http.ResponseWriter, r *http.Request) {
 				(q.Get("apiVersion") != "" && q.Get("apiVersion") != k.APIVersion) {
 				continue
 			}
-			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, p.indexRemotes(s, time.Now())), Events: eventViews(withConflicts(s, k))}
+			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, p.indexRemotes(s, p.clock.Now())), Events: eventViews(withConflicts(s, k))}
 			if b := s.Binding(k); b != nil {
 				d.AffinityTerm, d.Scheduled = b.GetAffinityTerm(), msTime(b.GetScheduledUnixMs())
 			}

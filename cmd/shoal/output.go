@@ -227,6 +227,9 @@ func printStatus(w io.Writer, st api.StatusView) {
 		fmt.Fprintf(w, "Stale:    not caught up with a leader since %s (%s ago): serving the state last acted on\n",
 			st.StaleSince.Format(time.RFC3339), time.Since(*st.StaleSince).Round(time.Second))
 	}
+	if st.ClockOffset != "" {
+		fmt.Fprintf(w, "Clock:    skewed by %s (a clock fault; heal it with the clock layer's heal)\n", st.ClockOffset)
+	}
 	if st.Held {
 		fmt.Fprintf(w, "Held:     the cluster is kept exactly as it is; %d change(s) withheld so far\n", st.WithheldChanges)
 	}
