@@ -237,9 +237,12 @@ type SimObjectView struct {
 // SimulationView answers GET /v1/simulation: the simulated cluster of the
 // peer, which outlives the peer as a real cluster does.
 type SimulationView struct {
-	Cluster string          `json:"cluster"`
-	Ready   bool            `json:"ready"`
-	Objects []SimObjectView `json:"objects"`
+	Cluster string `json:"cluster"`
+	Ready   bool   `json:"ready"`
+	// CapacityPercent is how much of its nodes' allocatable the cluster
+	// offers (100 unless drained: 0 lets nothing new fit).
+	CapacityPercent int             `json:"capacityPercent"`
+	Objects         []SimObjectView `json:"objects"`
 }
 
 // ApplyResult is what happened to one document of an apply or delete.

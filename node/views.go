@@ -438,7 +438,8 @@ func (p *Peer) handleSimulationView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	health, _, _ := p.sim.Health(r.Context())
-	v := api.SimulationView{Cluster: p.cfg.Cluster, Ready: health == shoalpb.Health_HEALTH_READY, Objects: []api.SimObjectView{}}
+	v := api.SimulationView{Cluster: p.cfg.Cluster, Ready: health == shoalpb.Health_HEALTH_READY,
+		CapacityPercent: p.sim.CapacityPercent(), Objects: []api.SimObjectView{}}
 	for _, o := range p.sim.Objects() {
 		ov := api.SimObjectView{APIVersion: o.Key.APIVersion, Kind: o.Key.Kind, Namespace: o.Key.Namespace, Name: o.Key.Name,
 			UID: o.UID, Created: o.Created, Generation: o.Generation}

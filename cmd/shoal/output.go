@@ -284,7 +284,11 @@ func printSimulation(w io.Writer, v api.SimulationView) {
 	if !v.Ready {
 		state = "NotReady"
 	}
-	fmt.Fprintf(w, "Simulated cluster %s: %s, %d object(s)\n", v.Cluster, state, len(v.Objects))
+	fmt.Fprintf(w, "Simulated cluster %s: %s, %d object(s)", v.Cluster, state, len(v.Objects))
+	if v.CapacityPercent != 100 {
+		fmt.Fprintf(w, "; its nodes offer %d%% of their allocatable", v.CapacityPercent)
+	}
+	fmt.Fprintln(w)
 	t := tw(w)
 	fmt.Fprintln(t, "KIND\tNAMESPACE\tNAME\tUID\tGENERATION\tREADY\tAGE")
 	for _, o := range v.Objects {
