@@ -203,8 +203,16 @@ type RegionView struct {
 }
 
 // MeshView counts the traffic of one peer's links to other regions
-// (since it started).
+// (since it started), and says which mesh objects it holds.
 type MeshView struct {
+	// Digest is the hex SHA-256 over the key and version of every mesh
+	// object this peer's copy of the region state holds, tombstones
+	// included: peers (of any region, leaders or followers) that hold
+	// the same versions of the same objects show the same digest.
+	Digest string `json:"digest,omitempty"`
+	// Objects is how many live mesh objects (templates and policies) it
+	// holds.
+	Objects       int    `json:"objects"`
 	ObjectsSent   uint64 `json:"objectsSent"`
 	BytesSent     uint64 `json:"bytesSent"`
 	ObjectsMerged uint64 `json:"objectsMerged"`

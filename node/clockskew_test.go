@@ -75,6 +75,13 @@ func TestRegionsClockSkewFaultRefusesVersionsFromTheFuture(t *testing.T) {
 				return fmt.Errorf("us lacks healed-%d", i)
 			}
 		}
-		return rs.converged()
+		if err := rs.converged(); err != nil {
+			return err
+		}
+		// The status carries the same digest in both regions.
+		if eu, us := rs.peers["eu"].StatusView().Mesh, rs.peers["us"].StatusView().Mesh; eu.Digest != us.Digest || eu.Objects != us.Objects {
+			return fmt.Errorf("status digests: eu %s (%d objects), us %s (%d objects)", eu.Digest, eu.Objects, us.Digest, us.Objects)
+		}
+		return nil
 	})
 }

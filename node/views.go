@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,9 @@ func (p *Peer) StatusView() api.StatusView {
 	ms := p.mesh.Stats()
 	v.Mesh = &api.MeshView{ObjectsSent: ms.ObjectsSent, BytesSent: ms.BytesSent, ObjectsMerged: ms.ObjectsMerged,
 		Syncs: ms.Syncs, FullSyncs: ms.FullSyncs, Refused: ms.Refused, ObjectsReceived: ms.ObjectsReceived, BytesReceived: ms.BytesReceived}
+	p.fsm.Read(func(s *region.State) {
+		v.Mesh.Digest, v.Mesh.Objects = hex.EncodeToString(s.Digest()), s.ObjectCount()
+	})
 	for who := range p.mesh.Skewed() {
 		v.Mesh.Skewed = append(v.Mesh.Skewed, who)
 	}

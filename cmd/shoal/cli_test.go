@@ -208,7 +208,7 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	wantIn(t, "describe with kind", out, "Kind:          Deployment (apps/v1)")
 
 	out = mustShoal(t, p, "status")
-	wantIn(t, "status", out, "Region:   eu", "Leader:   eu-1", "alive")
+	wantIn(t, "status", out, "Region:   eu", "Leader:   eu-1", "alive", "Mesh:     ", "object(s), digest ")
 
 	// What the simulated cluster holds, with the identities a real cluster
 	// would give its objects.

@@ -257,6 +257,14 @@ func printStatus(w io.Writer, st api.StatusView) {
 		}
 		t.Flush()
 	}
+	if m := st.Mesh; m != nil {
+		// The digest's first bytes are enough to compare peers by eye.
+		digest := m.Digest
+		if len(digest) > 12 {
+			digest = digest[:12]
+		}
+		fmt.Fprintf(w, "Mesh:     %d object(s), digest %s\n", m.Objects, orDash(digest))
+	}
 	if m := st.Mesh; m != nil && (len(st.Regions) > 0 || m.Syncs > 0) {
 		fmt.Fprintf(w, "WAN:      %s; sent %d object(s) (%d bytes), received %d, merged %d, %d full resync(s), %d refused\n",
 			orDash(st.WANAddr), m.ObjectsSent, m.BytesSent, m.ObjectsReceived, m.ObjectsMerged, m.FullSyncs, m.Refused)
