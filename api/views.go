@@ -181,6 +181,9 @@ type StatusView struct {
 	Regions []RegionView `json:"regions,omitempty"`
 	// Mesh counts what this peer's links to other regions carried.
 	Mesh *MeshView `json:"mesh,omitempty"`
+	// ClockOffset is the offset the clock fault injected into this
+	// peer's clock (a Go duration), empty when its clock is real.
+	ClockOffset string `json:"clockOffset,omitempty"`
 }
 
 // RegionView is another region of the mesh in `GET /v1/status`.
@@ -200,8 +203,16 @@ type RegionView struct {
 }
 
 // MeshView counts the traffic of one peer's links to other regions
-// (since it started).
+// (since it started), and says which mesh objects it holds.
 type MeshView struct {
+	// Digest is the hex SHA-256 over the key and version of every mesh
+	// object this peer's copy of the region state holds, tombstones
+	// included: peers (of any region, leaders or followers) that hold
+	// the same versions of the same objects show the same digest.
+	Digest string `json:"digest,omitempty"`
+	// Objects is how many live mesh objects (templates and policies) it
+	// holds.
+	Objects       int    `json:"objects"`
 	ObjectsSent   uint64 `json:"objectsSent"`
 	BytesSent     uint64 `json:"bytesSent"`
 	ObjectsMerged uint64 `json:"objectsMerged"`
@@ -234,9 +245,12 @@ type SimObjectView struct {
 // SimulationView answers GET /v1/simulation: the simulated cluster of the
 // peer, which outlives the peer as a real cluster does.
 type SimulationView struct {
-	Cluster string          `json:"cluster"`
-	Ready   bool            `json:"ready"`
-	Objects []SimObjectView `json:"objects"`
+	Cluster string `json:"cluster"`
+	Ready   bool   `json:"ready"`
+	// CapacityPercent is how much of its nodes' allocatable the cluster
+	// offers (100 unless drained: 0 lets nothing new fit).
+	CapacityPercent int             `json:"capacityPercent"`
+	Objects         []SimObjectView `json:"objects"`
 }
 
 // ApplyResult is what happened to one document of an apply or delete.
@@ -313,20 +327,32 @@ func RunsOn(ws []WorkloadView, cluster string) bool {
 }
 
 // Fault is the body of POST /v1/agent/faults: a fault injected into one
-// peer's traffic through its transports' own hooks (the chaos harness
-// uses it).
+// peer's traffic through its transports' own hooks, or into its clock
+// (the chaos harness uses it).
 type Fault struct {
 	// Layer is wan (the links to other regions), gossip, raft (Raft and
-	// forwarding) or all (the default).
+	// forwarding), clock (this peer's own clock) or all (the default:
+	// every traffic layer; heal and heal-all heal the clock too).
 	Layer string `json:"layer,omitempty"`
 	// Action is cut (drop both ways), cut-one-way (drop what this peer
 	// sends), delay, loss (wan and gossip only), heal (this target's
-	// faults) or heal-all (every fault of the layer).
+	// faults) or heal-all (every fault of the layer); skew (clock only)
+	// moves the peer's clock by Offset. A heal or heal-all of the clock
+	// layer, a heal-all of all, and a heal of all with no target set the
+	// offset back to zero.
+	//
+	// A skewed clock moves the peer's own judgements: its region
+	// leader's rules (tolerations, failback delay, autonomy, grace
+	// periods), its region verdicts, the mesh's clock-skew check (a
+	// version further than the max clock offset in its future is refused
+	// and its sender listed in MeshView.Skewed), and the ages its status
+	// and views show. It does not move hashicorp/raft's own timestamps,
+	// which stamp the versions of the region's writes.
 	Action string `json:"action"`
 	// Region, Cluster and Addr select the other end; empty fields match
 	// anything. Region applies to wan (the gossip and Raft peers are all
 	// of this region); Cluster to every layer; Addr to wan and raft (the
-	// address this peer dials).
+	// address this peer dials). The clock layer takes none.
 	Region  string `json:"region,omitempty"`
 	Cluster string `json:"cluster,omitempty"`
 	Addr    string `json:"addr,omitempty"`
@@ -335,6 +361,10 @@ type Fault struct {
 	Delay       string  `json:"delay,omitempty"`
 	Jitter      string  `json:"jitter,omitempty"`
 	Probability float64 `json:"probability,omitempty"`
+	// Offset (a Go duration, negative for a clock behind, at most an
+	// hour either way) for skew: how far the peer's clock is moved from
+	// real time. Each skew replaces the previous offset.
+	Offset string `json:"offset,omitempty"`
 }
 
 // ReadyOutside reports whether the workload key has all its desired

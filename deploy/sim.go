@@ -121,10 +121,10 @@ func (c SimConfig) withDefaults() SimConfig {
 //
 // Every object has a UID, random like a Kubernetes uid, and a creation
 // time, both kept from its first Apply until it is deleted or released.
-// With SimConfig.Dir set, Apply, Delete, Release and SetReady write the
-// change to Dir before they return, and a new SimCluster on the same Dir
+// With SimConfig.Dir set, Apply, Delete, Release, SetReady and
+// SetCapacityPercent write the change to Dir before they return, and a new SimCluster on the same Dir
 // (after the process was killed, say) holds the same objects, UIDs and
-// generations, and is NotReady if it was. Its replicas are placed again,
+// generations, is NotReady if it was and keeps its capacity percent. Its replicas are placed again,
 // oldest object first, and count as Ready at once: their pods kept running
 // while no one was watching. Writes are atomic but not fsynced, which is
 // enough to survive the process, not the machine.
@@ -135,14 +135,16 @@ type SimCluster struct {
 	changed chan struct{}
 	store   *simStore // nil without Dir
 
-	mu      sync.Mutex
-	closed  bool
-	seq     uint64 // Seq of the newest object
-	ready   bool
-	nodes   []api.Resources // requests of placed replicas, per node
-	objects map[api.ObjectKey]*simObject
-	order   []*simObject // by creation, the order Pending replicas are retried in
-	wakeAt  time.Time    // when the latest signal timer fires
+	mu     sync.Mutex
+	closed bool
+	seq    uint64 // Seq of the newest object
+	ready  bool
+	// capacityPct scales every node's allocatable (SetCapacityPercent).
+	capacityPct int
+	nodes       []api.Resources // requests of placed replicas, per node
+	objects     map[api.ObjectKey]*simObject
+	order       []*simObject // by creation, the order Pending replicas are retried in
+	wakeAt      time.Time    // when the latest signal timer fires
 }
 
 var _ Cluster = (*SimCluster)(nil)
@@ -190,16 +192,17 @@ func NewSimCluster(cfg SimConfig) (*SimCluster, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &SimCluster{
-		cfg:     cfg,
-		changed: make(chan struct{}, 1),
-		ready:   true,
-		nodes:   make([]api.Resources, cfg.Nodes),
-		objects: make(map[api.ObjectKey]*simObject),
+		cfg:         cfg,
+		changed:     make(chan struct{}, 1),
+		ready:       true,
+		capacityPct: 100,
+		nodes:       make([]api.Resources, cfg.Nodes),
+		objects:     make(map[api.ObjectKey]*simObject),
 	}
 	if cfg.Dir == "" {
 		return s, nil
 	}
-	store, recs, ready, err := openSimStore(cfg.Dir, cfg.LockTimeout)
+	store, recs, meta, err := openSimStore(cfg.Dir, cfg.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -215,15 +218,16 @@ func NewSimCluster(cfg SimConfig) (*SimCluster, error) {
 		s.order = append(s.order, o)
 		s.seq = max(s.seq, rec.Seq)
 	}
-	// Place them as on a Ready cluster (pods stay on NotReady nodes), and
-	// Ready at once.
+	// Place them as on a Ready cluster at full capacity (pods stay on
+	// NotReady nodes, and on nodes whose allocatable shrank), and Ready at
+	// once.
 	s.placePending()
 	for _, o := range s.order {
 		for _, r := range o.replicas {
 			r.readyAt = time.Time{}
 		}
 	}
-	s.ready = ready
+	s.ready, s.capacityPct = meta.ready, meta.capacityPercent
 	return s, nil
 }
 
@@ -445,50 +449,16 @@ func (s *SimCluster) Capacity(ctx context.Context) (*shoalpb.Capacity, error) {
 		c.Allocatable.CpuMilli += alloc.CPUMilli
 		c.Allocatable.MemoryBytes += alloc.MemoryBytes
 		c.Allocatable.Pods += alloc.Pods
-		c.Available.CpuMilli += alloc.CPUMilli - used.CPUMilli
-		c.Available.MemoryBytes += alloc.MemoryBytes - used.MemoryBytes
-		c.Available.Pods += alloc.Pods - used.Pods
+		// Scaled down, a node may run more than its allocatable.
+		c.Available.CpuMilli += max(alloc.CPUMilli-used.CPUMilli, 0)
+		c.Available.MemoryBytes += max(alloc.MemoryBytes-used.MemoryBytes, 0)
+		c.Available.Pods += max(alloc.Pods-used.Pods, 0)
 	}
 	return c, nil
 }
 
 // Changed implements Cluster.
 func (s *SimCluster) Changed() <-chan struct{} { return s.changed }
-
-// SetReady sets whether the cluster's nodes are Ready (see SimCluster for
-// what NotReady means) and signals Changed. With Dir set, the switch is
-// written first; it fails, changing nothing, if that write fails or the
-// cluster is closed.
-func (s *SimCluster) SetReady(ready bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("set ready: %w", errSimClosed)
-	}
-	if s.ready == ready {
-		return nil
-	}
-	if s.store != nil {
-		if err := s.store.setReady(ready); err != nil {
-			return fmt.Errorf("set ready: %w", err)
-		}
-	}
-	s.ready = ready
-	if ready {
-		readyAt := s.cfg.Clock.Now().Add(s.cfg.ReadyDelay)
-		for _, o := range s.order {
-			for _, r := range o.replicas {
-				if r.node >= 0 {
-					r.readyAt = readyAt
-				}
-			}
-		}
-		s.wake(readyAt)
-		s.placePending()
-	}
-	s.signal()
-	return nil
-}
 
 // Objects returns a snapshot of every object the cluster holds.
 func (s *SimCluster) Objects() map[api.ObjectKey]SimObject {

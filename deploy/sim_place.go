@@ -28,8 +28,11 @@ func (s *SimCluster) counts(o *simObject, now time.Time) SimObject {
 	return c
 }
 
+// allocatable is one node's allocatable, scaled by the capacity percent.
 func (s *SimCluster) allocatable() api.Resources {
-	return api.Resources{CPUMilli: s.cfg.NodeCPUMilli, MemoryBytes: s.cfg.NodeMemoryBytes, Pods: s.cfg.NodePods}
+	pct := int64(s.capacityPct)
+	scale := func(v int64) int64 { return v/100*pct + v%100*pct/100 } // v*pct/100 without overflow
+	return api.Resources{CPUMilli: scale(s.cfg.NodeCPUMilli), MemoryBytes: scale(s.cfg.NodeMemoryBytes), Pods: scale(s.cfg.NodePods)}
 }
 
 // lacks reports which of per's resources node i lacks.

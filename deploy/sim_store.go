@@ -19,9 +19,9 @@ import (
 	"github.com/shoalmesh/shoal/api"
 )
 
-// simStore keeps a SimCluster's objects and its NotReady switch in a bbolt
-// file, so that a simulated cluster outlives the process that drives it,
-// as a real cluster outlives its peer.
+// simStore keeps a SimCluster's objects, its NotReady switch and its
+// capacity percent in a bbolt file, so that a simulated cluster outlives
+// the process that drives it, as a real cluster outlives its peer.
 //
 // Every change is one bbolt transaction, committed before the SimCluster
 // call that makes it returns. bbolt writes new pages before the meta page
@@ -49,8 +49,16 @@ var (
 	simObjectsBucket = []byte("objects") // api.ObjectKey.String() → simRecord as JSON
 	simMetaBucket    = []byte("meta")
 	simFormatKey     = []byte("format")
-	simReadyKey      = []byte("ready") // "true" or "false"; absent means true
+	simReadyKey      = []byte("ready")           // "true" or "false"; absent means true
+	simCapacityKey   = []byte("capacityPercent") // "0" to "100"; absent means 100
 )
+
+// simMeta is what the store keeps besides the objects: the NotReady
+// switch and the capacity percent.
+type simMeta struct {
+	ready           bool
+	capacityPercent int
+}
 
 // simRecord is what is kept of one object: everything but where its
 // replicas run, which is worked out again on load.
@@ -73,12 +81,13 @@ func (a simRecord) equal(b simRecord) bool {
 }
 
 // openSimStore opens, creating it if needed, the state file in dir and
-// reads it: the objects in creation order and whether the cluster is
-// Ready. A file it cannot read is an error, never a panic.
-func openSimStore(dir string, lockTimeout time.Duration) (_ *simStore, _ []simRecord, ready bool, err error) {
+// reads it: the objects in creation order, whether the cluster is Ready
+// and its capacity percent. A file it cannot read is an error, never a
+// panic.
+func openSimStore(dir string, lockTimeout time.Duration) (_ *simStore, _ []simRecord, _ simMeta, err error) {
 	path := filepath.Join(dir, simStoreFile)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, false, fmt.Errorf("sim state: %w", err)
+		return nil, nil, simMeta{}, fmt.Errorf("sim state: %w", err)
 	}
 	// bbolt reads the file through a memory map and trusts what it finds
 	// past the checksummed meta pages: turn what a damaged file makes it
@@ -117,20 +126,20 @@ func openSimStore(dir string, lockTimeout time.Duration) (_ *simStore, _ []simRe
 		}})
 	switch {
 	case errors.Is(err, bolt.ErrTimeout):
-		return nil, nil, false, fmt.Errorf("sim state %s is in use by another process (still locked after %s): stop it, or give each simulated cluster its own directory", path, lockTimeout)
+		return nil, nil, simMeta{}, fmt.Errorf("sim state %s is in use by another process (still locked after %s): stop it, or give each simulated cluster its own directory", path, lockTimeout)
 	case err != nil:
-		return nil, nil, false, fmt.Errorf("sim state %s cannot be read (%w): move it away to start with an empty cluster", path, err)
+		return nil, nil, simMeta{}, fmt.Errorf("sim state %s cannot be read (%w): move it away to start with an empty cluster", path, err)
 	}
 	s := &simStore{db: db, path: path}
-	recs, ready, err := s.load()
+	recs, meta, err := s.load()
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, simMeta{}, err
 	}
-	return s, recs, ready, nil
+	return s, recs, meta, nil
 }
 
 // load creates the buckets of a new file and reads an existing one.
-func (s *simStore) load() (recs []simRecord, ready bool, err error) {
+func (s *simStore) load() (recs []simRecord, sm simMeta, err error) {
 	corrupt := func(what string, err error) error {
 		return fmt.Errorf("sim state %s: %s: %v: move the file away to start with an empty cluster", s.path, what, err)
 	}
@@ -151,10 +160,15 @@ func (s *simStore) load() (recs []simRecord, ready bool, err error) {
 		case string(f) != simStoreFormat:
 			return fmt.Errorf("sim state %s has format %q, this version reads %q: use the version that wrote it, or move the file away", s.path, f, simStoreFormat)
 		}
-		ready = true
+		sm = simMeta{ready: true, capacityPercent: 100}
 		if v := meta.Get(simReadyKey); v != nil {
-			if ready, err = strconv.ParseBool(string(v)); err != nil {
+			if sm.ready, err = strconv.ParseBool(string(v)); err != nil {
 				return corrupt("ready switch", err)
+			}
+		}
+		if v := meta.Get(simCapacityKey); v != nil {
+			if sm.capacityPercent, err = strconv.Atoi(string(v)); err != nil || sm.capacityPercent < 0 || sm.capacityPercent > 100 {
+				return corrupt("capacity percent", fmt.Errorf("%q is not a percent from 0 to 100", v))
 			}
 		}
 		return objects.ForEach(func(k, v []byte) error {
@@ -170,10 +184,10 @@ func (s *simStore) load() (recs []simRecord, ready bool, err error) {
 		})
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, simMeta{}, err
 	}
 	slices.SortFunc(recs, func(a, b simRecord) int { return cmp.Compare(a.Seq, b.Seq) })
-	return recs, ready, nil
+	return recs, sm, nil
 }
 
 // put writes r.
@@ -198,6 +212,13 @@ func (s *simStore) remove(key api.ObjectKey) error {
 func (s *simStore) setReady(ready bool) error {
 	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(simMetaBucket).Put(simReadyKey, []byte(strconv.FormatBool(ready)))
+	})
+}
+
+// setCapacityPercent writes the capacity percent.
+func (s *simStore) setCapacityPercent(pct int) error {
+	return s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(simMetaBucket).Put(simCapacityKey, []byte(strconv.Itoa(pct)))
 	})
 }
 

@@ -31,7 +31,13 @@
 // cut off deletes nothing. A peer refuses to start without TLS and a gossip
 // key unless Config.Insecure; the dev modes make their own (DevCredentials).
 //
-// The package also holds the local multi-process mesh behind `shoal dev`.
+// A peer's own time is a clock the fault endpoint can skew (clock.go); the
+// region leader, the mesh and the views read it, hashicorp/raft does not.
+//
+// The package also holds the local multi-process mesh behind `shoal dev`
+// (which the chaos harness can kill, pause and restart peer by peer), and
+// ProbeForgedIdentity, with which the harness checks that a running mesh
+// refuses a peer speaking for another region or cluster.
 // The Go client of the HTTP API is package api/client, which links none of
 // this.
 package node

@@ -14,10 +14,11 @@ import (
 	"github.com/shoalmesh/shoal/transport"
 )
 
-// handleFault injects a fault into this peer's traffic (POST
+// handleFault injects a fault into this peer's traffic or clock (POST
 // /v1/agent/faults, scope admin): what the chaos harness uses to cut,
 // slow or flap links of any mesh through the transports' own hooks —
-// memberlist's, Raft's and the QUIC links' — unprivileged.
+// memberlist's, Raft's and the QUIC links' — and to skew a peer's clock,
+// unprivileged.
 func (p *Peer) handleFault(w http.ResponseWriter, r *http.Request) {
 	body, ok := p.readBody(w, r)
 	if !ok {
@@ -35,14 +36,27 @@ func (p *Peer) handleFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Warn("fault injected", "layer", f.Layer, "action", f.Action, "region", f.Region, "cluster", f.Cluster,
-		"addr", f.Addr, "delay", f.Delay, "jitter", f.Jitter, "probability", f.Probability)
+		"addr", f.Addr, "delay", f.Delay, "jitter", f.Jitter, "probability", f.Probability, "offset", f.Offset)
 	writeJSON(w, http.StatusOK, f)
 }
 
 // faultSpec is a checked fault.
 type faultSpec struct {
 	api.Fault
-	delay, jitter time.Duration
+	delay, jitter, offset time.Duration
+}
+
+// healsClock reports whether the fault sets the clock back to real time:
+// a heal or heal-all of the clock layer, a heal-all of every layer, or a
+// heal of every layer with no target (a targeted heal is about links).
+func (s faultSpec) healsClock() bool {
+	switch s.Layer {
+	case "clock":
+		return s.Action == "heal" || s.Action == "heal-all"
+	case "", "all":
+		return s.Action == "heal-all" || s.Action == "heal" && s.Region == "" && s.Cluster == "" && s.Addr == ""
+	}
+	return false
 }
 
 func checkFault(f api.Fault) (faultSpec, error) {
@@ -66,8 +80,10 @@ func checkFault(f api.Fault) (faultSpec, error) {
 	}
 	switch f.Layer {
 	case "", "all", "wan", "gossip", "raft":
+	case "clock":
+		return checkClockFault(s)
 	default:
-		return s, fmt.Errorf("fault: unknown layer %q; use wan, gossip, raft or all", f.Layer)
+		return s, fmt.Errorf("fault: unknown layer %q; use wan, gossip, raft, clock or all", f.Layer)
 	}
 	switch f.Action {
 	case "cut", "cut-one-way", "heal", "heal-all":
@@ -79,8 +95,13 @@ func checkFault(f api.Fault) (faultSpec, error) {
 		if f.Probability <= 0 || f.Probability > 1 {
 			return s, fmt.Errorf("fault: loss needs a probability in (0, 1], got %v", f.Probability)
 		}
+	case "skew":
+		return s, errors.New(`fault: skew is an action of the clock layer: {"layer": "clock", "action": "skew", "offset": "-2s"}`)
 	default:
-		return s, fmt.Errorf("fault: unknown action %q; use cut, cut-one-way, delay, loss, heal or heal-all", f.Action)
+		return s, fmt.Errorf("fault: unknown action %q; use cut, cut-one-way, delay, loss, heal or heal-all (skew: layer clock)", f.Action)
+	}
+	if f.Offset != "" {
+		return s, errors.New("fault: offset goes with the clock layer's skew only")
 	}
 	if f.Layer == "raft" && (f.Action == "delay" || f.Action == "loss") {
 		return s, fmt.Errorf("fault: the raft layer takes cut, cut-one-way, heal and heal-all (TCP connections are not lossy)")
@@ -91,10 +112,54 @@ func checkFault(f api.Fault) (faultSpec, error) {
 	return s, nil
 }
 
+// checkClockFault checks a fault of the clock layer: skew with an offset
+// of at most MaxClockSkew either way, heal or heal-all, and no target.
+func checkClockFault(s faultSpec) (faultSpec, error) {
+	f := s.Fault
+	if f.Region != "" || f.Cluster != "" || f.Addr != "" {
+		return s, errors.New("fault: the clock layer is this peer's own clock: it takes no region, cluster or addr")
+	}
+	if f.Delay != "" || f.Jitter != "" || f.Probability != 0 {
+		return s, errors.New("fault: the clock layer takes an offset, not a delay, jitter or probability")
+	}
+	switch f.Action {
+	case "skew":
+	case "heal", "heal-all":
+		if f.Offset != "" {
+			return s, fmt.Errorf("fault: %s sets the clock back to real time; it takes no offset", f.Action)
+		}
+		return s, nil
+	default:
+		return s, fmt.Errorf("fault: the clock layer takes skew, heal or heal-all, not %q", f.Action)
+	}
+	if f.Offset == "" {
+		return s, errors.New(`fault: skew needs an offset, a Go duration such as "-2s" (negative: the clock is behind)`)
+	}
+	d, err := time.ParseDuration(f.Offset)
+	if err != nil {
+		return s, fmt.Errorf("fault: offset %q: want a Go duration such as 2s or -500ms", f.Offset)
+	}
+	if d > MaxClockSkew || d < -MaxClockSkew {
+		return s, fmt.Errorf("fault: offset %s is beyond the %s either way that skew allows", d, MaxClockSkew)
+	}
+	s.offset = d
+	return s, nil
+}
+
 func (p *Peer) applyFault(f api.Fault) error {
 	s, err := checkFault(f)
 	if err != nil {
 		return err
+	}
+	switch {
+	case f.Action == "skew":
+		p.clock.SetOffset(s.offset)
+		return nil
+	case s.healsClock():
+		p.clock.SetOffset(0)
+	}
+	if f.Layer == "clock" {
+		return nil
 	}
 	layer := func(l string) bool { return f.Layer == "" || f.Layer == "all" || f.Layer == l }
 	if layer("wan") {

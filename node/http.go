@@ -309,19 +309,38 @@ func (p *Peer) handleSimulation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Ready *bool `json:"ready"`
+		Ready           *bool `json:"ready"`
+		CapacityPercent *int  `json:"capacityPercent"`
 	}
+	const want = `body must be {"ready": true|false}, {"capacityPercent": 0..100} or both`
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || req.Ready == nil {
-		writeError(w, http.StatusBadRequest, errors.New(`body must be {"ready": true} or {"ready": false}`))
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %v", want, err))
 		return
 	}
-	if err := p.sim.SetReady(*req.Ready); err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("the simulated cluster could not record the switch: %v", err))
+	if req.Ready == nil && req.CapacityPercent == nil {
+		writeError(w, http.StatusBadRequest, errors.New(want))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ready": *req.Ready})
+	if c := req.CapacityPercent; c != nil && (*c < 0 || *c > 100) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("capacityPercent %d: want a percent from 0 (drained: nothing new fits) to 100 (full)", *c))
+		return
+	}
+	if req.Ready != nil {
+		if err := p.sim.SetReady(*req.Ready); err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Errorf("the simulated cluster could not record the switch: %v", err))
+			return
+		}
+	}
+	if req.CapacityPercent != nil {
+		if err := p.sim.SetCapacityPercent(*req.CapacityPercent); err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Errorf("the simulated cluster could not record its capacity: %v", err))
+			return
+		}
+	}
+	health, _, _ := p.sim.Health(r.Context())
+	writeJSON(w, http.StatusOK, map[string]any{"ready": health == shoalpb.Health_HEALTH_READY, "capacityPercent": p.sim.CapacityPercent()})
 }
 
 // handleForgetRegion drops a dead region from the region's records for

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -56,6 +57,7 @@ type MeshPeer struct {
 	args    []string
 	cmd     *exec.Cmd
 	exited  chan struct{}
+	paused  bool // stopped with SIGSTOP and not continued; guarded by Mesh.mu
 }
 
 // Mesh is a running local mesh.
@@ -64,6 +66,17 @@ type Mesh struct {
 	creds *DevCredentials // nil when Insecure
 	mu    sync.Mutex
 	peers []*MeshPeer
+}
+
+// Spec is what the mesh was started with.
+func (m *Mesh) Spec() MeshSpec {
+	s := m.spec
+	s.ExtraArgs = slices.Clone(s.ExtraArgs)
+	s.PeerArgs = maps.Clone(s.PeerArgs)
+	for k, v := range s.PeerArgs {
+		s.PeerArgs[k] = slices.Clone(v)
+	}
+	return s
 }
 
 // Credentials are the mesh's dev credentials, nil for an insecure mesh.
@@ -264,10 +277,15 @@ func (m *Mesh) start(p *MeshPeer) error {
 		logf.Close()
 		return fmt.Errorf("starting %s: %w", p.Cluster, err)
 	}
-	p.cmd, p.PID, p.exited = cmd, cmd.Process.Pid, make(chan struct{})
+	p.cmd, p.PID, p.exited, p.paused = cmd, cmd.Process.Pid, make(chan struct{}), false
 	go func(exited chan struct{}) {
 		_ = cmd.Wait()
 		logf.Close()
+		m.mu.Lock()
+		if p.cmd == cmd {
+			p.paused = false // a stopped process that was killed is no longer paused
+		}
+		m.mu.Unlock()
 		close(exited)
 	}(p.exited)
 	return nil
@@ -298,33 +316,126 @@ func (m *Mesh) writeJSON() error {
 	return os.WriteFile(filepath.Join(m.spec.Dir, "peers.json"), append(data, '\n'), 0o644)
 }
 
-// Kill kills a peer process with SIGKILL: to the region it is a crash.
+// process returns the peer's current process and its exit channel, nil
+// if it was never started.
+func (m *Mesh) process(cluster string) (*MeshPeer, *exec.Cmd, chan struct{}, error) {
+	p, err := m.Peer(cluster)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return p, p.cmd, p.exited, nil
+}
+
+// Running reports whether the peer of cluster was started and has not
+// exited since (a paused peer is running).
+func (m *Mesh) Running(cluster string) bool {
+	_, cmd, exited, err := m.process(cluster)
+	if err != nil || cmd == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Paused reports whether the peer of cluster is paused (Pause, not yet
+// Resume).
+func (m *Mesh) Paused(cluster string) bool {
+	p, err := m.Peer(cluster)
+	if err != nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return p.paused
+}
+
+// Kill kills a peer process with SIGKILL: to the region it is a crash. A
+// paused peer dies too.
 func (m *Mesh) Kill(cluster string) error {
+	_, cmd, exited, err := m.process(cluster)
+	if err != nil {
+		return err
+	}
+	if cmd == nil {
+		return fmt.Errorf("peer %s was never started", cluster)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	<-exited
+	return nil
+}
+
+// Pause stops the peer's process with SIGSTOP: it keeps its sockets and
+// state but answers nothing — to the region and its clients a hung peer,
+// not a crashed one. Resume continues it. Pausing a paused peer does
+// nothing; a peer that is not running cannot be paused. Only the process
+// the mesh started is signalled.
+func (m *Mesh) Pause(cluster string) error {
+	return m.setPaused(cluster, true)
+}
+
+// Resume continues a paused peer with SIGCONT. Resuming a peer that is not
+// paused does nothing.
+func (m *Mesh) Resume(cluster string) error {
+	return m.setPaused(cluster, false)
+}
+
+func (m *Mesh) setPaused(cluster string, pause bool) error {
 	p, err := m.Peer(cluster)
 	if err != nil {
 		return err
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.paused == pause {
+		return nil
 	}
-	<-p.exited
+	running := p.cmd != nil
+	if running {
+		select {
+		case <-p.exited:
+			running = false
+		default:
+		}
+	}
+	if !running {
+		return fmt.Errorf("peer %s is not running: restart it first", cluster)
+	}
+	sig := syscall.SIGCONT
+	if pause {
+		sig = syscall.SIGSTOP
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("peer %s: %s: %w", cluster, sig, err)
+	}
+	p.paused = pause
 	return nil
 }
 
 // Restart starts a killed or stopped peer again with the same data dir and
-// ports.
+// ports. A paused peer is still running: Resume it, or Kill it first.
 func (m *Mesh) Restart(cluster string) error {
 	p, err := m.Peer(cluster)
 	if err != nil {
 		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p.paused {
+		return fmt.Errorf("peer %s is paused, not stopped: Resume it, or Kill it before a restart", cluster)
 	}
 	select {
 	case <-p.exited:
 	default:
 		return fmt.Errorf("peer %s is still running", cluster)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	// A region's first peer was the seed and started with no --join. Its
 	// old members hold it as dead and no longer talk to it, so restarted
 	// it would stay alone in gossip: it joins through the others.
@@ -335,26 +446,35 @@ func (m *Mesh) Restart(cluster string) error {
 			}
 		}
 	}
-	if err := m.start(p); err != nil {
-		return err
-	}
-	return nil
+	return m.start(p)
 }
 
-// Stop ends every peer: SIGTERM, then SIGKILL for those still running
-// after a grace period. It waits for all of them.
+// Stop ends every peer: SIGTERM (a paused peer is continued first, since a
+// stopped process acts on no signal but SIGKILL), then SIGKILL for those
+// still running after a grace period. It waits for all of them.
 func (m *Mesh) Stop() {
-	peers := m.Peers()
-	for _, p := range peers {
-		if p.cmd != nil {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		}
+	type proc struct {
+		cmd    *exec.Cmd
+		exited chan struct{}
 	}
-	grace := time.After(10 * time.Second)
-	for _, p := range peers {
+	var procs []proc
+	m.mu.Lock()
+	for _, p := range m.peers {
 		if p.cmd == nil {
 			continue
 		}
+		if p.paused {
+			_ = p.cmd.Process.Signal(syscall.SIGCONT)
+			p.paused = false
+		}
+		procs = append(procs, proc{p.cmd, p.exited})
+	}
+	m.mu.Unlock()
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	grace := time.After(10 * time.Second)
+	for _, p := range procs {
 		select {
 		case <-p.exited:
 		case <-grace:

@@ -30,6 +30,8 @@ var Version = "dev"
 type Peer struct {
 	cfg    Config
 	logger *slog.Logger
+	// clock is the peer's own time: real unless the clock fault skews it.
+	clock *skewClock
 
 	fsm        *region.FSM
 	raft       *consensus.Node
@@ -84,7 +86,7 @@ func Start(cfg Config) (*Peer, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	p := &Peer{cfg: cfg, logger: logger, done: make(chan struct{})}
+	p := &Peer{cfg: cfg, logger: logger, clock: &skewClock{}, done: make(chan struct{})}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if err := p.open(); err != nil {
 		p.cancel()
@@ -196,6 +198,7 @@ func (p *Peer) open() error {
 	lc.NotReadyToleration = cfg.NotReadyToleration
 	lc.FailbackDelay = cfg.FailbackDelay
 	lc.DeadClusterGrace = cfg.DeadClusterGrace
+	lc.Clock = p.clock
 	lc.Logger = p.logger.With("component", "leader")
 	p.leader, err = region.NewLeader(lc, p.fsm, p.raft, peersView{p.pool})
 	if err != nil {

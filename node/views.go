@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ func (p *Peer) StatusView() api.StatusView {
 	}
 	if stale, since := p.raft.Stale(); stale {
 		v.Stale, v.StaleSince = true, &since
+	}
+	if off := p.clock.Offset(); off != 0 {
+		v.ClockOffset = off.String()
 	}
 	servers := map[string]struct {
 		suffrage string
@@ -77,7 +81,7 @@ func (p *Peer) StatusView() api.StatusView {
 	}
 	sort.Slice(v.Peers, func(i, j int) bool { return v.Peers[i].Cluster < v.Peers[j].Cluster })
 	v.WANAddr = p.wan.Addr()
-	now := time.Now()
+	now := p.clock.Now()
 	p.fsm.Read(func(s *region.State) {
 		for _, r := range s.Regions() {
 			rv := api.RegionView{Name: r.GetSummary().GetRegion(), State: "alive", Since: msTime(r.GetStateSinceUnixMs()),
@@ -95,6 +99,9 @@ func (p *Peer) StatusView() api.StatusView {
 	ms := p.mesh.Stats()
 	v.Mesh = &api.MeshView{ObjectsSent: ms.ObjectsSent, BytesSent: ms.BytesSent, ObjectsMerged: ms.ObjectsMerged,
 		Syncs: ms.Syncs, FullSyncs: ms.FullSyncs, Refused: ms.Refused, ObjectsReceived: ms.ObjectsReceived, BytesReceived: ms.BytesReceived}
+	p.fsm.Read(func(s *region.State) {
+		v.Mesh.Digest, v.Mesh.Objects = hex.EncodeToString(s.Digest()), s.ObjectCount()
+	})
 	for who := range p.mesh.Skewed() {
 		v.Mesh.Skewed = append(v.Mesh.Skewed, who)
 	}
@@ -150,7 +157,7 @@ func (p *Peer) handleClusters(w http.ResponseWriter, r *http.Request) {
 		for _, c := range s.Clusters() {
 			out = append(out, clusterView(c, counts[c.GetName()]))
 		}
-		now := time.Now()
+		now := p.clock.Now()
 		for _, r := range s.Regions() {
 			age, stale, why := p.remoteFreshness(r, now)
 			rc := map[string]int{}
@@ -302,7 +309,7 @@ func (p *Peer) indexRemotes(s *region.State, now time.Time) *remoteIndex {
 
 func (p *Peer) handleWorkloads(w http.ResponseWriter, r *http.Request) {
 	out := []api.WorkloadView{}
-	now := time.Now()
+	now := p.clock.Now()
 	p.fsm.Read(func(s *region.State) {
 		ri := p.indexRemotes(s, now)
 		for _, o := range s.Objects() {
@@ -344,7 +351,7 @@ func (p *Peer) handleDescribe(w http.ResponseWriter, r *http.Request) {
 				(q.Get("apiVersion") != "" && q.Get("apiVersion") != k.APIVersion) {
 				continue
 			}
-			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, p.indexRemotes(s, time.Now())), Events: eventViews(withConflicts(s, k))}
+			d := api.WorkloadDetail{WorkloadView: p.meshWorkloadView(s, o, p.indexRemotes(s, p.clock.Now())), Events: eventViews(withConflicts(s, k))}
 			if b := s.Binding(k); b != nil {
 				d.AffinityTerm, d.Scheduled = b.GetAffinityTerm(), msTime(b.GetScheduledUnixMs())
 			}
@@ -435,7 +442,8 @@ func (p *Peer) handleSimulationView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	health, _, _ := p.sim.Health(r.Context())
-	v := api.SimulationView{Cluster: p.cfg.Cluster, Ready: health == shoalpb.Health_HEALTH_READY, Objects: []api.SimObjectView{}}
+	v := api.SimulationView{Cluster: p.cfg.Cluster, Ready: health == shoalpb.Health_HEALTH_READY,
+		CapacityPercent: p.sim.CapacityPercent(), Objects: []api.SimObjectView{}}
 	for _, o := range p.sim.Objects() {
 		ov := api.SimObjectView{APIVersion: o.Key.APIVersion, Kind: o.Key.Kind, Namespace: o.Key.Namespace, Name: o.Key.Name,
 			UID: o.UID, Created: o.Created, Generation: o.Generation}

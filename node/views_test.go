@@ -48,3 +48,40 @@ func TestWorkloadsWithoutReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsTheMeshDigestOnEveryPeer: every peer's status — the
+// follower's too, in a region alone in its mesh — carries the digest of
+// the mesh objects its copy of the state holds and how many live ones
+// there are; peers holding the same versions show the same digest.
+func TestStatusShowsTheMeshDigestOnEveryPeer(t *testing.T) {
+	m := newMesh(t, "eu-1", "eu-2")
+	eventually(t, "a leader", func() error {
+		if m.leader() == "" {
+			return fmt.Errorf("no leader")
+		}
+		return nil
+	})
+	first := m.peers[m.leader()].StatusView().Mesh
+	if first == nil || first.Digest == "" || first.Objects != 0 {
+		t.Fatalf("an empty region's mesh view: %+v", first)
+	}
+	mustApply(t, m.peers["eu-1"], configMap("a")+"---\n"+configMap("b")+"---\n"+configMap("c"))
+	code, _ := call(t, m.peers["eu-1"], http.MethodDelete, "/v1/objects?kind=ConfigMap&namespace=default&name=c", nil)
+	if code != http.StatusOK {
+		t.Fatalf("delete c: %d", code)
+	}
+	eventually(t, "both peers show two objects and one digest", func() error {
+		var digests []string
+		for _, n := range []string{"eu-1", "eu-2"} {
+			st := m.peers[n].StatusView()
+			if st.Mesh == nil || st.Mesh.Objects != 2 {
+				return fmt.Errorf("%s (%s): mesh view %+v", n, st.State, st.Mesh)
+			}
+			digests = append(digests, st.Mesh.Digest)
+		}
+		if digests[0] != digests[1] || digests[0] == first.Digest {
+			return fmt.Errorf("digests %v (empty region: %s)", digests, first.Digest)
+		}
+		return nil
+	})
+}

@@ -42,6 +42,7 @@ func (p *Peer) openWAN() error {
 	mc.Edge = cfg.Edge
 	mc.SyncInterval = cfg.SyncInterval
 	mc.GracePeriod, mc.EdgeGracePeriod = cfg.RegionGrace, cfg.EdgeRegionGrace
+	mc.Clock = p.clock
 	mc.Logger = p.logger.With("component", "mesh")
 	var err error
 	p.mesh, err = region.NewMesh(mc, p.fsm, p.raft, wanCaller{link}, leaderState{p})

@@ -185,7 +185,12 @@ func clusterInfos(recs []*shoalpb.ClusterRecord) []ClusterInfo {
 		for _, t := range c.GetTaints() {
 			ci.Taints = append(ci.Taints, api.Taint{Key: t.GetKey(), Value: t.GetValue(), Effect: t.GetEffect(), Added: time.UnixMilli(t.GetAddedUnixMs())})
 		}
-		if av := c.GetCapacity().GetAvailable(); av != nil && c.GetCapacity().GetAllocatable().GetPods() > 0 {
+		// A capacity is known once the cluster reports Ready nodes, even
+		// with nothing allocatable on them (drained, cordoned): then
+		// nothing fits. No nodes and nothing allocatable (a NotReady
+		// cluster, or one not read yet) is unknown.
+		if cp := c.GetCapacity(); cp.GetAvailable() != nil && (cp.GetNodes() > 0 || cp.GetAllocatable().GetPods() > 0) {
+			av := cp.GetAvailable()
 			ci.Available = &api.Resources{CPUMilli: av.GetCpuMilli(), MemoryBytes: av.GetMemoryBytes(), Pods: av.GetPods()}
 		}
 		out = append(out, ci)

@@ -354,3 +354,30 @@ func TestLeaderGuardedWorkloadDoesNotFailOverInsideTheRegion(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterInfosKnowsADrainedClusterIsFull: a cluster with Ready nodes
+// but nothing allocatable (drained) has no room; one with no nodes and
+// nothing allocatable (NotReady, or not read yet) has an unknown capacity.
+func TestClusterInfosKnowsADrainedClusterIsFull(t *testing.T) {
+	zero := &shoalpb.Resources{}
+	for _, tc := range []struct {
+		name  string
+		cap   *shoalpb.Capacity
+		known bool
+	}{
+		{"no capacity reported", nil, false},
+		{"NotReady: no nodes", &shoalpb.Capacity{Allocatable: zero, Available: zero}, false},
+		{"drained: nodes, nothing allocatable", &shoalpb.Capacity{Nodes: 3, Allocatable: zero, Available: zero}, true},
+		{"room", &shoalpb.Capacity{Nodes: 1, Allocatable: &shoalpb.Resources{Pods: 110}, Available: &shoalpb.Resources{Pods: 100}}, true},
+	} {
+		infos := clusterInfos([]*shoalpb.ClusterRecord{{Name: "c1", Region: "eu", Capacity: tc.cap}})
+		if got := infos[0].Available != nil; got != tc.known {
+			t.Errorf("%s: capacity known %v, want %v", tc.name, got, tc.known)
+		}
+		if tc.known && tc.cap.GetAllocatable().GetPods() == 0 {
+			if n, unknown := estimateReplicas(infos[0].Available, api.Resources{CPUMilli: 1}); n != 0 || unknown {
+				t.Errorf("%s: %d replicas fit (unknown %v), want none", tc.name, n, unknown)
+			}
+		}
+	}
+}

@@ -67,6 +67,18 @@ func (s *State) Objects() []*shoalpb.Object {
 	return out
 }
 
+// ObjectCount is how many live objects the state holds (tombstones
+// excluded).
+func (s *State) ObjectCount() int {
+	n := 0
+	for _, o := range s.objects {
+		if !o.GetDeleted() {
+			n++
+		}
+	}
+	return n
+}
+
 // Tombstone returns the tombstone of a deleted object, or nil.
 func (s *State) Tombstone(key api.ObjectKey) *shoalpb.Object {
 	o := s.objects[key.String()]

@@ -250,6 +250,14 @@ func (c *Client) SetSimulatedReady(ctx context.Context, ready bool) error {
 	return c.do(ctx, http.MethodPut, "/v1/agent/simulation", body, nil)
 }
 
+// SetSimulatedCapacity is PUT /v1/agent/simulation with a capacity
+// percent: the simulated cluster's nodes offer percent (0 to 100) of
+// their allocatable; 0 drains it, nothing new fits.
+func (c *Client) SetSimulatedCapacity(ctx context.Context, percent int) error {
+	body, _ := json.Marshal(map[string]int{"capacityPercent": percent})
+	return c.do(ctx, http.MethodPut, "/v1/agent/simulation", body, nil)
+}
+
 // Simulation is GET /v1/simulation: what the peer's simulated cluster
 // holds.
 func (c *Client) Simulation(ctx context.Context) (api.SimulationView, error) {

@@ -208,7 +208,7 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	wantIn(t, "describe with kind", out, "Kind:          Deployment (apps/v1)")
 
 	out = mustShoal(t, p, "status")
-	wantIn(t, "status", out, "Region:   eu", "Leader:   eu-1", "alive")
+	wantIn(t, "status", out, "Region:   eu", "Leader:   eu-1", "alive", "Mesh:     ", "object(s), digest ")
 
 	// What the simulated cluster holds, with the identities a real cluster
 	// would give its objects.
@@ -226,6 +226,16 @@ func TestCLIAgainstAPeer(t *testing.T) {
 		if simUIDs[k.Kind+"/"+k.Name] != o.UID || o.UID == "" {
 			t.Errorf("simulate objects -o json: %s uid %q, the cluster holds %q", k.Display(), simUIDs[k.Kind+"/"+k.Name], o.UID)
 		}
+	}
+
+	// The simulated cluster's capacity, drained and refilled.
+	out = mustShoal(t, p, "simulate", "capacity", "40")
+	wantIn(t, "simulate capacity", out, "now offers 40% of its nodes' allocatable")
+	out = mustShoal(t, p, "simulate", "objects")
+	wantIn(t, "simulate objects at 40%", out, "its nodes offer 40% of their allocatable")
+	mustShoal(t, p, "simulate", "capacity", "100%")
+	if got := p.Sim().CapacityPercent(); got != 100 {
+		t.Errorf("simulate capacity 100%%: the cluster offers %d%%", got)
 	}
 
 	out = mustShoal(t, p, "delete", "Deployment", "default/web")
@@ -270,6 +280,10 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"describe", "web"}, "describe workload"},
 		{[]string{"status", "now"}, "unexpected arguments"},
 		{[]string{"get", "--nope"}, "flag provided but not defined"},
+		{[]string{"simulate", "capacity"}, "shoal simulate capacity PERCENT"},
+		{[]string{"simulate", "capacity", "101"}, `capacity "101": want a percent from 0`},
+		{[]string{"simulate", "capacity", "half"}, `capacity "half"`},
+		{[]string{"simulate", "ready", "now"}, "simulate ready|not-ready|capacity PERCENT|objects"},
 	} {
 		code, _, errOut := shoal(append([]string{"--server", server}, tc.args...)...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

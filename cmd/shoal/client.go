@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,20 +310,29 @@ func runLeave(env *cliEnv, args []string) error {
 }
 
 func runSimulate(env *cliEnv, args []string) error {
-	const synopsis = "simulate ready|not-ready|objects [-o yaml|json]"
+	const synopsis = "simulate ready|not-ready|capacity PERCENT|objects [-o yaml|json]"
 	fs := newFlagSet(env, "simulate", synopsis)
 	output := fs.String("o", "", "output of simulate objects: yaml or json (default a table)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
+	if len(rest) == 0 || len(rest) != 1 && rest[0] != "capacity" {
 		return usageErr(synopsis)
 	}
 	switch *output {
 	case "", "yaml", "json":
 	default:
 		return usageErr("-o %q: use yaml or json", *output)
+	}
+	var percent int
+	if rest[0] == "capacity" {
+		if len(rest) != 2 {
+			return usageErr("want: shoal simulate capacity PERCENT (0 drains the cluster: nothing new fits; 100 is full)")
+		}
+		if percent, err = strconv.Atoi(strings.TrimSuffix(rest[1], "%")); err != nil || percent < 0 || percent > 100 {
+			return usageErr("capacity %q: want a percent from 0 (drained: nothing new fits) to 100 (full)", rest[1])
+		}
 	}
 	c, err := env.client()
 	if err != nil {
@@ -336,6 +346,12 @@ func runSimulate(env *cliEnv, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "simulated cluster at %s is now %s\n", c.Base(), rest[0])
+		return nil
+	case "capacity":
+		if err := c.SetSimulatedCapacity(ctx, percent); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "simulated cluster at %s now offers %d%% of its nodes' allocatable\n", c.Base(), percent)
 		return nil
 	case "objects":
 		v, err := c.Simulation(ctx)

@@ -28,7 +28,7 @@ Peer and local mesh:
   bench      how to measure failover, propagation, scheduling and footprint (make bench)
   leave      make the peer at --server leave its region gracefully and exit
   region     region forget NAME: drop a dead region from the mesh for good
-  simulate   set the simulated cluster of the peer at --server ready or not-ready
+  simulate   set the simulated cluster of the peer at --server ready, not-ready or to a capacity percent
   install    print the manifests that run a peer inside a member cluster
   ca         the mesh CA: ca init, ca issue (certificates of peers and CLI users)
 

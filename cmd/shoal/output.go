@@ -227,6 +227,9 @@ func printStatus(w io.Writer, st api.StatusView) {
 		fmt.Fprintf(w, "Stale:    not caught up with a leader since %s (%s ago): serving the state last acted on\n",
 			st.StaleSince.Format(time.RFC3339), time.Since(*st.StaleSince).Round(time.Second))
 	}
+	if st.ClockOffset != "" {
+		fmt.Fprintf(w, "Clock:    skewed by %s (a clock fault; heal it with the clock layer's heal)\n", st.ClockOffset)
+	}
 	if st.Held {
 		fmt.Fprintf(w, "Held:     the cluster is kept exactly as it is; %d change(s) withheld so far\n", st.WithheldChanges)
 	}
@@ -253,6 +256,14 @@ func printStatus(w io.Writer, st api.StatusView) {
 			fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%d\t%s\n", r.Name, r.State, heard, orDash(r.Leader), r.Clusters, orDash(r.Reason))
 		}
 		t.Flush()
+	}
+	if m := st.Mesh; m != nil {
+		// The digest's first bytes are enough to compare peers by eye.
+		digest := m.Digest
+		if len(digest) > 12 {
+			digest = digest[:12]
+		}
+		fmt.Fprintf(w, "Mesh:     %d object(s), digest %s\n", m.Objects, orDash(digest))
 	}
 	if m := st.Mesh; m != nil && (len(st.Regions) > 0 || m.Syncs > 0) {
 		fmt.Fprintf(w, "WAN:      %s; sent %d object(s) (%d bytes), received %d, merged %d, %d full resync(s), %d refused\n",
@@ -281,7 +292,11 @@ func printSimulation(w io.Writer, v api.SimulationView) {
 	if !v.Ready {
 		state = "NotReady"
 	}
-	fmt.Fprintf(w, "Simulated cluster %s: %s, %d object(s)\n", v.Cluster, state, len(v.Objects))
+	fmt.Fprintf(w, "Simulated cluster %s: %s, %d object(s)", v.Cluster, state, len(v.Objects))
+	if v.CapacityPercent != 100 {
+		fmt.Fprintf(w, "; its nodes offer %d%% of their allocatable", v.CapacityPercent)
+	}
+	fmt.Fprintln(w)
 	t := tw(w)
 	fmt.Fprintln(t, "KIND\tNAMESPACE\tNAME\tUID\tGENERATION\tREADY\tAGE")
 	for _, o := range v.Objects {
