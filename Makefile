@@ -5,7 +5,7 @@ LDFLAGS  := -X github.com/shoalmesh/shoal/node.Version=$(VERSION)
 # The whole suite, race detector on; generous, CI allows 90 minutes.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build demo test vet fmt-check unit bench fuzz fuzz-short proto clean k8s-tools k8s-rebuild
+.PHONY: all build demo test vet fmt-check unit bench fuzz fuzz-short chaos chaos-short proto clean k8s-tools k8s-rebuild
 
 all: build
 
@@ -21,6 +21,35 @@ demo: build
 test: fmt-check vet build k8s-tools
 	SHOAL_BIN=$(CURDIR)/bin/shoal SHOAL_K8S_BIN=$(K8S_BIN) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) fuzz-short
+	$(MAKE) chaos-short
+
+# Every built-in chaos scenario (shoal chaos list), each on a local mesh of
+# peer processes, with a fixed seed; a broken invariant fails the target.
+# Reports (report.json, timeline.svg, the printed text) go to bin/chaos/.
+# CHAOS_SCENARIOS (default: every built-in) is read after the build.
+CHAOS_SCENARIOS ?=
+CHAOS_SEED      ?= 1
+CHAOS_DIR       ?= bin/chaos
+
+## chaos-short: the CI-sized variant of every built-in scenario (part of make test).
+chaos-short: build
+	@mkdir -p $(CHAOS_DIR)
+	@list="$(CHAOS_SCENARIOS)"; [ -n "$$list" ] || list=$$(./bin/shoal chaos list | awk '{print $$1}'); \
+	[ -n "$$list" ] || { echo "no chaos scenarios"; exit 1; }; \
+	for s in $$list; do echo "chaos $$s --short --seed $(CHAOS_SEED)"; \
+	  ./bin/shoal chaos run $$s --short --seed $(CHAOS_SEED) --report $(CHAOS_DIR)/$$s-short \
+	    > $(CHAOS_DIR)/$$s-short.txt 2>&1 || { cat $(CHAOS_DIR)/$$s-short.txt; exit 1; }; \
+	  tail -n 1 $(CHAOS_DIR)/$$s-short.txt; done
+
+## chaos: the long variant of every built-in scenario (random and edge-flap run 10 minutes each).
+chaos: build
+	@mkdir -p $(CHAOS_DIR)
+	@list="$(CHAOS_SCENARIOS)"; [ -n "$$list" ] || list=$$(./bin/shoal chaos list | awk '{print $$1}'); \
+	[ -n "$$list" ] || { echo "no chaos scenarios"; exit 1; }; \
+	for s in $$list; do echo "chaos $$s --seed $(CHAOS_SEED)"; \
+	  ./bin/shoal chaos run $$s --seed $(CHAOS_SEED) --report $(CHAOS_DIR)/$$s \
+	    > $(CHAOS_DIR)/$$s.txt 2>&1 || { cat $(CHAOS_DIR)/$$s.txt; exit 1; }; \
+	  tail -n 1 $(CHAOS_DIR)/$$s.txt; done
 
 # The decoders of the WAN links: frames and messages from other regions, and
 # the region log commands they become.

@@ -109,14 +109,23 @@ type Violation struct {
 type Recovery struct {
 	FaultID int       `json:"faultId"`
 	Kind    EventKind `json:"kind"`
-	// From is when the fault began or ended (whichever the checker measures
-	// from: the fault's start for a kill that the mesh must ride out, its
-	// heal otherwise); Took is until every workload was Ready again, zero
-	// with Recovered false when it never was.
+	// Phase is PhaseHeal (measured from the fault's end: its heal, or its
+	// start for a fault never healed) or PhaseTakeover (measured from its
+	// start while it holds, counting only replicas outside the clusters it
+	// acts on: how long the mesh took to ride it out).
+	Phase string `json:"phase"`
+	// From is when the measure starts; Took is until every workload was
+	// Ready again, zero with Recovered false when it never was.
 	From      time.Time     `json:"from"`
 	Took      time.Duration `json:"took"`
 	Recovered bool          `json:"recovered"`
 }
+
+// The phases of a Recovery.
+const (
+	PhaseHeal     = "after heal"
+	PhaseTakeover = "takeover"
+)
 
 // Checker is one invariant. Every method is called from one goroutine, in
 // time order: Event and Observe as things happen, Finish once at the end.

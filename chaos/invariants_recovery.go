@@ -48,7 +48,16 @@ type measuredFault struct {
 	recovered bool
 	at        time.Time
 	by        string
+	// rode is set, with rodeAt, by the first qualifying sample while the
+	// fault held that shows every workload's desired replicas Ready on
+	// clusters the fault does not act on (the takeover).
+	rode   bool
+	rodeAt time.Time
 }
+
+// takeoverKinds are the faults the mesh must ride out: a cluster lost,
+// its replicas run elsewhere while it is.
+var takeoverKinds = []EventKind{EventKill, EventStop, EventNotReady}
 
 // from is when the fault is over, as far as known.
 func (f *measuredFault) from() time.Time {
@@ -101,6 +110,12 @@ func (c *recovery) Event(e Event) {
 func (c *recovery) Observe(s Sample) {
 	if !c.eligible(s) {
 		return
+	}
+	for _, f := range c.faults {
+		if !f.healed && !f.rode && slices.Contains(takeoverKinds, f.event.Kind) && !s.At.Before(f.event.At) &&
+			c.readyOutside(s.Workloads, f.event.Clusters) {
+			f.rode, f.rodeAt = true, s.At
+		}
 	}
 	ok, why := c.ready(s.Workloads)
 	if !ok {
@@ -161,16 +176,49 @@ func (c *recovery) ready(ws []api.WorkloadView) (bool, string) {
 	return true, ""
 }
 
-// Recoveries is each fault's recovery in the order the faults began; a
-// fault not recovered (yet) has Recovered false.
+// readyOutside reports whether every workload with replicas has at least
+// its desired replicas Ready on clusters other than lost, none of those
+// placements Unknown: the mesh ran it without them.
+func (c *recovery) readyOutside(ws []api.WorkloadView, lost []string) bool {
+	n := 0
+	for _, w := range ws {
+		if w.WithoutReplicas {
+			continue
+		}
+		n++
+		c.replicas = true
+		var ready int32
+		for _, p := range w.Placements {
+			if slices.Contains(lost, p.Cluster) || p.Health == "Unknown" {
+				continue
+			}
+			ready += min(p.ReadyReplicas, p.Replicas)
+		}
+		if ready < w.DesiredReplicas {
+			return false
+		}
+	}
+	return n > 0 || !c.replicas
+}
+
+// Recoveries is each fault's recovery in the order the faults began (a
+// fault not recovered (yet) has Recovered false), each followed, for a
+// fault the mesh must ride out, by its takeover.
 func (c *recovery) Recoveries() []Recovery {
 	out := make([]Recovery, 0, len(c.faults))
 	for _, f := range c.faults {
-		r := Recovery{FaultID: f.event.ID, Kind: f.event.Kind, From: f.from(), Recovered: f.recovered}
+		r := Recovery{FaultID: f.event.ID, Kind: f.event.Kind, Phase: PhaseHeal, From: f.from(), Recovered: f.recovered}
 		if f.recovered {
 			r.Took = f.at.Sub(r.From)
 		}
 		out = append(out, r)
+		if slices.Contains(takeoverKinds, f.event.Kind) {
+			t := Recovery{FaultID: f.event.ID, Kind: f.event.Kind, Phase: PhaseTakeover, From: f.event.At, Recovered: f.rode}
+			if f.rode {
+				t.Took = f.rodeAt.Sub(f.event.At)
+			}
+			out = append(out, t)
+		}
 	}
 	return out
 }

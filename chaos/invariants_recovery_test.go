@@ -16,9 +16,24 @@ func webView(sec float64, region, cluster string, ready int32) Sample {
 		configMapWorkload("default", "k"))
 }
 
+// recoveries compares the recoveries after heal with want (whose Phase
+// it sets); takeovers are checked by phase(t, c, PhaseTakeover, ...).
 func recoveries(t *testing.T, c RecoveryChecker, want ...Recovery) {
 	t.Helper()
-	got := c.Recoveries()
+	for i := range want {
+		want[i].Phase = PhaseHeal
+	}
+	phase(t, c, PhaseHeal, want...)
+}
+
+func phase(t *testing.T, c RecoveryChecker, p string, want ...Recovery) {
+	t.Helper()
+	var got []Recovery
+	for _, r := range c.Recoveries() {
+		if r.Phase == p {
+			got = append(got, r)
+		}
+	}
 	if len(got) != len(want) {
 		t.Fatalf("recoveries %+v, want %+v", got, want)
 	}
@@ -59,6 +74,29 @@ func TestRecoveryOfAFaultNeverHealed(t *testing.T) {
 	wantNone(t, run(t, c, final(40),
 		fault(10, EventKill, 1, "eu-1"), down(11, "eu-west", "eu-1"), moved(12, "eu-2", 0), moved(18, "eu-2", 2)))
 	recoveries(t, c, Recovery{FaultID: 1, Kind: EventKill, From: at(10), Took: 8 * time.Second, Recovered: true})
+}
+
+func TestRecoveryMeasuresTheTakeoverOfALostCluster(t *testing.T) {
+	// eu-1 (2 of web's 3 replicas) is killed at 10: its replicas run on
+	// eu-2 from 16 (Ready on eu-2 at 18); it is restarted at 30. A view
+	// that still shows eu-1's replicas Ready does not count as the
+	// takeover, nor does one with no workloads.
+	view := func(sec float64, onEU2 int32) Sample {
+		return withWorkloads(peer(sec, "us-east", "us-2"), deploymentWorkload("web", 3,
+			place("eu-1", "eu-west", 2, 2), place("eu-2", "eu-west", onEU2, onEU2), place("us-1", "us-east", 1, 1)))
+	}
+	c := NewRecovery(time.Minute)
+	wantNone(t, run(t, c, final(60),
+		view(1, 0), fault(10, EventKill, 1, "eu-1"), view(11, 0), peer(12, "us-east", "us-2"), view(16, 1), view(18, 2),
+		heal(30, 1), view(33, 0)))
+	phase(t, c, PhaseTakeover, Recovery{FaultID: 1, Kind: EventKill, Phase: PhaseTakeover, From: at(10), Took: 8 * time.Second, Recovered: true})
+	recoveries(t, c, Recovery{FaultID: 1, Kind: EventKill, From: at(30), Took: 3 * time.Second, Recovered: true})
+
+	// A cut is not a fault the mesh rides out by moving replicas: no
+	// takeover is measured.
+	c = NewRecovery(time.Minute)
+	wantNone(t, run(t, c, final(60), view(1, 0), fault(10, EventCut, 1, "eu-1"), view(18, 2), heal(30, 1), view(33, 0)))
+	phase(t, c, PhaseTakeover)
 }
 
 func TestRecoveryOfOverlappingFaults(t *testing.T) {

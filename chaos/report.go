@@ -103,6 +103,7 @@ type Span struct {
 // RecoveryStats sums up the recoveries of one kind of fault.
 type RecoveryStats struct {
 	Kind      EventKind     `json:"kind"`
+	Phase     string        `json:"phase"`
 	Faults    int           `json:"faults"`
 	Recovered int           `json:"recovered"`
 	Min       time.Duration `json:"min"`

@@ -1,35 +1,43 @@
 package chaos
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
 
-// Summarize sums up recoveries per kind of fault, sorted by kind: how many
+// Summarize sums up recoveries per kind of fault and phase, sorted by kind: how many
 // faults, how many the mesh recovered from, and the minimum, median, 99th
 // percentile and maximum of Took over the recovered ones (nearest-rank
 // percentiles). A kind with nothing recovered has zero durations. It
 // returns an empty, non-nil slice when rs is empty.
 func Summarize(rs []Recovery) []RecoveryStats {
-	took := map[EventKind][]time.Duration{}
-	faults := map[EventKind]int{}
+	type kindPhase struct {
+		kind  EventKind
+		phase string
+	}
+	took := map[kindPhase][]time.Duration{}
+	faults := map[kindPhase]int{}
 	for _, r := range rs {
-		faults[r.Kind]++
+		k := kindPhase{r.Kind, r.Phase}
+		faults[k]++
 		if r.Recovered {
-			took[r.Kind] = append(took[r.Kind], r.Took)
+			took[k] = append(took[k], r.Took)
 		}
 	}
-	kinds := make([]EventKind, 0, len(faults))
+	kinds := make([]kindPhase, 0, len(faults))
 	for k := range faults {
 		kinds = append(kinds, k)
 	}
-	slices.Sort(kinds)
+	slices.SortFunc(kinds, func(a, b kindPhase) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.phase, b.phase))
+	})
 
 	out := make([]RecoveryStats, 0, len(kinds))
 	for _, k := range kinds {
 		ds := took[k]
 		slices.Sort(ds)
-		s := RecoveryStats{Kind: k, Faults: faults[k], Recovered: len(ds)}
+		s := RecoveryStats{Kind: k.kind, Phase: k.phase, Faults: faults[k], Recovered: len(ds)}
 		if len(ds) > 0 {
 			s.Min = ds[0]
 			s.Median = nearestRank(ds, 50)

@@ -305,7 +305,7 @@ func (c *svgCanvas) legend(y float64, items []legendItem) {
 func (c *svgCanvas) faultKinds() []EventKind {
 	seen := map[EventKind]bool{}
 	for _, e := range c.r.Timeline {
-		if isFault(e.Kind) {
+		if isFaultKind(e.Kind) {
 			seen[e.Kind] = true
 		}
 	}

@@ -335,7 +335,7 @@ func (c *svgCanvas) faults() []svgFault {
 	}
 	var fs []svgFault
 	for _, e := range c.r.Timeline {
-		if !isFault(e.Kind) {
+		if !isFaultKind(e.Kind) {
 			continue
 		}
 		to, ok := healed[e.ID]

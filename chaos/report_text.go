@@ -126,9 +126,15 @@ func (r *Report) textRecoveries(b *bytes.Buffer) {
 	}
 	// Numbers align right; the kinds, padded to one width, stay left,
 	// and the cell padding indents them.
+	label := func(s RecoveryStats) string {
+		if s.Phase == "" {
+			return string(s.Kind)
+		}
+		return string(s.Kind) + " (" + s.Phase + ")"
+	}
 	kw := len("kind")
 	for _, s := range stats {
-		kw = max(kw, len(s.Kind))
+		kw = max(kw, len(label(s)))
 	}
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%-*s\tfaults\trecovered\tmin\tmedian\tp99\tmax\t\n", kw, "kind")
@@ -138,11 +144,11 @@ func (r *Report) textRecoveries(b *bytes.Buffer) {
 			durs = [4]string{fmtDur(s.Min), fmtDur(s.Median), fmtDur(s.P99), fmtDur(s.Max)}
 		}
 		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
-			kw, s.Kind, s.Faults, s.Recovered, durs[0], durs[1], durs[2], durs[3])
+			kw, label(s), s.Faults, s.Recovered, durs[0], durs[1], durs[2], durs[3])
 	}
 	tw.Flush()
 	for _, rc := range r.Recoveries {
-		if !rc.Recovered {
+		if !rc.Recovered && rc.Phase != PhaseTakeover {
 			fmt.Fprintf(b, "  not recovered: %s #%d, measured from %s\n", rc.Kind, rc.FaultID, r.offset(rc.From))
 		}
 	}
@@ -203,9 +209,9 @@ func eventName(e Event) string {
 	return string(e.Kind)
 }
 
-// isFault says whether an event of kind k is a fault (has an ID, may be
+// isFaultKind says whether an event of kind k is a fault (has an ID, may be
 // healed).
-func isFault(k EventKind) bool {
+func isFaultKind(k EventKind) bool {
 	switch k {
 	case EventHeal, EventWrite, EventDelete, EventNote:
 		return false
@@ -237,7 +243,7 @@ func eventTargets(e Event) string {
 		}
 		parts = append(parts, k)
 	}
-	if len(parts) == 0 && isFault(e.Kind) {
+	if len(parts) == 0 && isFaultKind(e.Kind) {
 		return "all"
 	}
 	return strings.Join(parts, "; ")

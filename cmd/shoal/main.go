@@ -29,6 +29,7 @@ Peer and local mesh:
   leave      make the peer at --server leave its region gracefully and exit
   region     region forget NAME: drop a dead region from the mesh for good
   simulate   set the simulated cluster of the peer at --server ready, not-ready or to a capacity percent
+  chaos      chaos list|show|run|inject: run fault scenarios and check Shoal's promises
   install    print the manifests that run a peer inside a member cluster
   ca         the mesh CA: ca init, ca issue (certificates of peers and CLI users)
 
@@ -111,6 +112,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runRegion(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
+	case "chaos":
+		err = runChaos(env, cargs)
 	case "install":
 		err = runInstall(env, cargs)
 	case "ca":

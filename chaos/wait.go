@@ -1,0 +1,200 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shoalmesh/shoal/api"
+)
+
+// wait waits for a condition of the whole mesh, as its running peers see
+// it.
+func (r *runner) wait(ctx context.Context, what string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 90 * time.Second
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var why string
+	for {
+		ok, reason := r.holds(ctx, what)
+		if ok {
+			r.note("%s after %s", what, time.Since(began).Round(10*time.Millisecond))
+			return nil
+		}
+		why = reason
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return fmt.Errorf("not %s after %s: %s", what, timeout, why)
+		}
+	}
+}
+
+// holds checks a condition once; reason says what is missing.
+func (r *runner) holds(ctx context.Context, what string) (bool, string) {
+	views, reason := r.regionViews(ctx)
+	if reason != "" {
+		return false, reason
+	}
+	switch what {
+	case "leaders":
+		return true, ""
+	case "regions":
+		for region, v := range views {
+			alive := 0
+			for _, g := range v.status.Regions {
+				if g.State == "alive" {
+					alive++
+				}
+			}
+			if want := len(views) - 1; alive != want {
+				return false, fmt.Sprintf("%s sees %d other regions alive, not %d", region, alive, want)
+			}
+		}
+		return true, ""
+	case "ready":
+		for region, v := range views {
+			if ok, why := allReady(v.workloads); !ok {
+				return false, region + ": " + why
+			}
+		}
+		return true, ""
+	case "converged":
+		digests := map[string]string{}
+		for region, v := range views {
+			if ok, why := allReady(v.workloads); !ok {
+				return false, region + ": " + why
+			}
+			if len(views) > 1 {
+				if v.status.Mesh == nil || v.status.Mesh.Digest == "" {
+					return false, region + " shows no digest"
+				}
+				digests[region] = v.status.Mesh.Digest
+			}
+		}
+		if d := distinct(digests); d != "" {
+			return false, "digests differ: " + d
+		}
+		return true, ""
+	}
+	return false, "unknown condition " + what
+}
+
+// regionView is one region as its leader tells it.
+type regionView struct {
+	cluster   string
+	status    api.StatusView
+	workloads []api.WorkloadView
+}
+
+// regionViews reads every region's leader (a region without one, or
+// without an answering one, is the reason).
+func (r *runner) regionViews(ctx context.Context) (map[string]regionView, string) {
+	out := map[string]regionView{}
+	for _, region := range r.regions() {
+		found := false
+		var leaderName string
+		for _, c := range r.clustersOf(region) {
+			if !r.d.Running(c) || r.paused(c) {
+				continue
+			}
+			cl, err := r.d.Client(c)
+			if err != nil {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			st, err := cl.Status(sctx)
+			if err == nil && st.State == "Leader" {
+				ws, werr := cl.Workloads(sctx)
+				cancel()
+				if werr != nil {
+					continue
+				}
+				out[region] = regionView{cluster: c, status: st, workloads: ws}
+				found = true
+				break
+			}
+			cancel()
+			if err == nil {
+				leaderName = st.Leader
+			}
+		}
+		if !found {
+			return nil, fmt.Sprintf("region %s has no answering leader (a follower names %q)", region, leaderName)
+		}
+	}
+	return out, ""
+}
+
+// allReady reports whether every workload with replicas has its desired
+// replicas bound and Ready, none Unknown or kept evicted.
+func allReady(ws []api.WorkloadView) (bool, string) {
+	for _, w := range ws {
+		if w.WithoutReplicas {
+			continue
+		}
+		key := api.ObjectKey{APIVersion: w.APIVersion, Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}
+		if ok, _ := api.ReadyOutside(ws, key, ""); !ok {
+			return false, fmt.Sprintf("%s %s/%s: %d of %d replicas Ready", w.Kind, w.Namespace, w.Name, w.ReadyReplicas, w.DesiredReplicas)
+		}
+	}
+	return true, ""
+}
+
+// distinct describes differing values ("" when all are equal).
+func distinct(m map[string]string) string {
+	seen := map[string]bool{}
+	var keys []string
+	for k, v := range m {
+		seen[v] = true
+		keys = append(keys, k)
+	}
+	if len(seen) <= 1 {
+		return ""
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		v := m[k]
+		if len(v) > 12 {
+			v = v[:12]
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// converge waits for convergence after the last heal and reads the final
+// state; the error says what did not converge in time.
+func (r *runner) converge(ctx context.Context) (Final, error) {
+	err := r.wait(ctx, "converged", r.s.Converge.D())
+	f := Final{At: time.Now(), Objects: map[string]map[string]string{}, Digests: map[string]string{}}
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, region := range r.regions() {
+		c, _, cerr := r.liveClient(region)
+		if cerr != nil {
+			continue
+		}
+		st, serr := c.Status(rctx)
+		if serr == nil && st.Mesh != nil {
+			f.Digests[region] = st.Mesh.Digest
+		}
+		objs, oerr := readKeys(rctx, c)
+		if oerr != nil {
+			err = fmt.Errorf("reading %s's objects: %w", region, oerr)
+			continue
+		}
+		f.Objects[region] = objs
+	}
+	for _, p := range r.d.Peers() {
+		c, cerr := r.d.Client(p.Cluster)
+		if cerr == nil {
+			f.Samples = append(f.Samples, sampleOf(rctx, p, c))
+		}
+	}
+	return f, err
+}
