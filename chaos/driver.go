@@ -111,7 +111,15 @@ func (d *LocalDriver) Running(cluster string) bool { return d.mesh.Running(clust
 
 // Forge implements Driver.
 func (d *LocalDriver) Forge(ctx context.Context, as, target string) ([]node.ForgeResult, error) {
-	return d.mesh.ProbeForgedIdentity(ctx, as, target)
+	a, err := d.mesh.Peer(as)
+	if err != nil {
+		return nil, err
+	}
+	t, err := d.mesh.Peer(target)
+	if err != nil {
+		return nil, err
+	}
+	return node.ProbeForgedIdentity(ctx, d.mesh.Credentials(), node.ForgeIdentity{Region: a.Region, Cluster: a.Cluster}, *t)
 }
 
 // Close implements Driver.

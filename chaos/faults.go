@@ -91,7 +91,7 @@ func (r *runner) leaderOf(ctx context.Context, region string) (string, error) {
 
 // start injects one fault and registers how to heal it; instant faults
 // (restart, restart-region) return nil.
-func (r *runner) start(ctx context.Context, kind string, t Target) (*fault, error) {
+func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault, error) {
 	ev := Event{Kind: EventKind(kind)}
 	var heal func(context.Context) error
 	switch kind {
@@ -228,10 +228,10 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*fault, erro
 
 // register records a fault's event and, when it can be healed, keeps it
 // in force.
-func (r *runner) register(kind, name string, ev Event, heal func(context.Context) error) *fault {
+func (r *runner) register(kind, name string, ev Event, heal func(context.Context) error) *activeFault {
 	r.mu.Lock()
 	r.nextID++
-	f := &fault{id: r.nextID, kind: kind, name: name, heal: heal}
+	f := &activeFault{id: r.nextID, kind: kind, name: name, heal: heal}
 	if heal != nil {
 		r.active = append(r.active, f)
 		if name != "" {
@@ -248,7 +248,7 @@ func (r *runner) register(kind, name string, ev Event, heal func(context.Context
 }
 
 // heal ends one fault.
-func (r *runner) heal(ctx context.Context, f *fault) error {
+func (r *runner) heal(ctx context.Context, f *activeFault) error {
 	r.mu.Lock()
 	i := slices.Index(r.active, f)
 	if i < 0 {
@@ -271,7 +271,7 @@ func (r *runner) healAll(ctx context.Context) error {
 	for {
 		r.mu.Lock()
 		n := len(r.active)
-		var f *fault
+		var f *activeFault
 		if n > 0 {
 			f = r.active[n-1]
 		}

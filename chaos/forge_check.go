@@ -12,7 +12,9 @@ type forgeRefused struct {
 }
 
 // NewForgeRefused checks that every forged-identity attempt (EventForge)
-// was refused.
+// went as it must: a forged one refused, and the truthful control that
+// comes with it accepted (without it, refusals could be those of a peer
+// that refuses everything).
 func NewForgeRefused() Checker { return &forgeRefused{} }
 
 func (c *forgeRefused) Name() string { return "forged-identity-refused" }
@@ -22,9 +24,9 @@ func (c *forgeRefused) Promise() string {
 }
 
 func (c *forgeRefused) Event(e Event) {
-	if e.Kind == EventForge && e.Value != "refused" {
+	if e.Kind == EventForge && e.Value != "as it must" {
 		c.vs = append(c.vs, Violation{At: e.At,
-			Message:  fmt.Sprintf("the certificate of %s was accepted speaking for someone else", strings.Join(e.Clusters, " against ")),
+			Message:  fmt.Sprintf("probe with the certificate of %s did not go as it must", strings.Join(e.Clusters, " against ")),
 			Evidence: e.Detail})
 	}
 }

@@ -340,12 +340,25 @@ func (r *runner) forge(ctx context.Context, t Target) error {
 	id := r.nextID
 	r.mu.Unlock()
 	for _, res := range results {
-		verdict := "refused"
-		if !res.Refused {
-			verdict = "accepted"
+		what, verdict := "control", "accepted"
+		if res.Forged {
+			what = "forged"
 		}
-		r.record(Event{Kind: EventForge, ID: id, Clusters: []string{t.As, target}, Value: verdict,
-			Detail: fmt.Sprintf("%s: %s (%s)", res.Attempt, verdict, res.Error)})
+		switch {
+		case res.Refused:
+			verdict = "refused"
+		case !res.Accepted:
+			verdict = "unanswered"
+		}
+		value := "as it must"
+		if !res.OK() {
+			value = "wrong"
+		}
+		detail := fmt.Sprintf("%s %s: %s", what, res.Attempt, verdict)
+		if res.Err != "" {
+			detail += " (" + res.Err + ")"
+		}
+		r.record(Event{Kind: EventForge, ID: id, Clusters: []string{t.As, target}, Value: value, Detail: detail})
 	}
 	return nil
 }

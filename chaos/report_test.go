@@ -17,11 +17,7 @@ import (
 	"time"
 )
 
-var t0 = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
-
-func at(secs float64) time.Time {
-	return t0.Add(time.Duration(secs * float64(time.Second)))
-}
+// The report tests share t0 and at with the invariant tests.
 
 // sampleReport is a run over three regions with a kill, a cut of a
 // region, a delay everywhere, an edge flap never healed and a forge, two

@@ -40,16 +40,16 @@ type runner struct {
 
 	mu     sync.Mutex
 	nextID int
-	active []*fault // in the order injected
-	named  map[string]*fault
+	active []*activeFault // in the order injected
+	named  map[string]*activeFault
 	// pausedSet are the peers stopped with SIGSTOP.
 	pausedSet map[string]bool
 
 	writers []*writer
 }
 
-// fault is a fault in force and how to end it.
-type fault struct {
+// activeFault is a fault in force and how to end it.
+type activeFault struct {
 	id   int
 	kind string
 	name string
@@ -69,7 +69,7 @@ func Run(ctx context.Context, s *Scenario, d Driver, opts Options) (*Report, err
 			StatusBound: s.StatusBound.D(), Guarded: s.Guarded})
 		checkers = append(checkers, NewForgeRefused())
 	}
-	r := &runner{s: s, d: d, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ea1)), named: map[string]*fault{}}
+	r := &runner{s: s, d: d, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ea1)), named: map[string]*activeFault{}}
 	r.began = time.Now()
 	report := &Report{Scenario: s.Name, Description: s.Description, Seed: opts.Seed, Short: opts.Short,
 		Mesh: MeshShape{Regions: s.Mesh.Regions, Clusters: s.Mesh.Clusters, Edge: s.Mesh.Edge}, Started: r.began}
@@ -91,7 +91,7 @@ func Run(ctx context.Context, s *Scenario, d Driver, opts Options) (*Report, err
 	r.note("every fault healed; waiting for convergence")
 	final, convErr := r.converge(ctx)
 	if convErr != nil {
-		r.note(convErr.Error())
+		r.note("%v", convErr)
 	} else {
 		r.note("converged")
 	}

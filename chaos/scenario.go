@@ -240,7 +240,9 @@ func Parse(data []byte, short bool, dir string) (*Scenario, error) {
 		Params map[string]any `json:"params"`
 		Short  map[string]any `json:"short"`
 	}
-	if err := yaml.Unmarshal(data, &head); err != nil {
+	// ${name} is not YAML everywhere (in a flow mapping it is not): the
+	// params are read with every reference standing in as 0.
+	if err := yaml.Unmarshal(paramRef.ReplaceAll(data, []byte("0")), &head); err != nil {
 		return nil, fmt.Errorf("scenario: %v", err)
 	}
 	for k := range head.Short {
