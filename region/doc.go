@@ -40,7 +40,9 @@
 // objects newer than that region's per-origin watermarks, and answers a
 // sync with what the caller lacks by its own; when digests differ although
 // watermarks agree, inventories are compared. Deletes are tombstones,
-// collected once every known region's watermark passed them or after the
+// collected once every known region's watermark passed them and they are
+// older than TombstoneQuarantine (a write sent before its region merged
+// the delete may still be on its way), or after the
 // tombstone TTL; a region that heard no other for longer than that asks
 // for a full copy and drops what the copy lacks from before it lost touch,
 // instead of resurrecting deleted objects. Versions further ahead than

@@ -27,6 +27,12 @@ const (
 	// late write with an older version cannot resurrect it. A region cut
 	// off for longer resynchronises in full.
 	DefaultTombstoneTTL = 24 * time.Hour
+	// TombstoneQuarantine is how long a tombstone is kept at least, even
+	// once every region acknowledged it: far longer than a sync can be in
+	// flight (a link's call times out well within it), so that a write
+	// older than the delete, sent before its region merged the delete,
+	// still finds the tombstone when it arrives.
+	TombstoneQuarantine = time.Minute
 	snapshotFormat      = 1
 )
 

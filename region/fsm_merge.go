@@ -161,19 +161,26 @@ func (a *applier) conflict(key api.ObjectKey, loser, winner *shoalpb.Object) {
 
 // collectTombstones forgets a tombstone once every known region has
 // acknowledged it (its watermark for the tombstone's origin has passed
-// it), or once it is older than the tombstone TTL. With no other region
-// known only the TTL applies.
+// it) and it is older than TombstoneQuarantine, or once it is older than
+// the tombstone TTL. With no other region known only the TTL applies.
+//
+// The quarantine is for writes in flight: a region that merged the
+// delete no longer holds the older object, but a sync it sent before
+// merging it may still carry that object; arriving after the tombstone
+// was gone, it would find nothing newer and bring the object back.
 func (a *applier) collectTombstones() {
 	ttl := a.tombstoneTTL
 	if ttl <= 0 {
 		ttl = DefaultTombstoneTTL.Milliseconds()
 	}
+	quarantine := min(TombstoneQuarantine.Milliseconds(), ttl)
 	// Map order does not matter: each tombstone is judged on its own.
 	for ks, o := range a.st.objects {
 		if !o.GetDeleted() {
 			continue
 		}
-		if a.now-o.GetUpdatedUnixMs() > ttl || a.acknowledged(o.GetVersion()) {
+		age := a.now - o.GetUpdatedUnixMs()
+		if age > ttl || (age >= quarantine && a.acknowledged(o.GetVersion())) {
 			delete(a.st.objects, ks)
 			a.st.rev.Objects = a.index
 			a.changed = true
