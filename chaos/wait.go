@@ -78,7 +78,7 @@ func (r *runner) holds(ctx context.Context, what string) (bool, string) {
 		if d := distinct(digests); d != "" {
 			return false, "digests differ: " + d
 		}
-		return true, ""
+		return agreed(views)
 	}
 	return false, "unknown condition " + what
 }
@@ -144,6 +144,40 @@ func allReady(ws []api.WorkloadView) (bool, string) {
 	return true, ""
 }
 
+// agreed reports whether every region shows every workload placed alike
+// (the same replicas on the same clusters): the mesh-wide split settled.
+func agreed(views map[string]regionView) (bool, string) {
+	splits := map[string]map[string]string{} // workload -> region -> split
+	for region, v := range views {
+		for _, w := range v.workloads {
+			if w.WithoutReplicas {
+				continue
+			}
+			var parts []string
+			for _, p := range w.Placements {
+				if !p.Evicting && p.Replicas > 0 {
+					parts = append(parts, fmt.Sprintf("%s=%d", p.Cluster, p.Replicas))
+				}
+			}
+			sort.Strings(parts)
+			key := w.Kind + " " + w.Namespace + "/" + w.Name
+			if splits[key] == nil {
+				splits[key] = map[string]string{}
+			}
+			splits[key][region] = strings.Join(parts, ",")
+		}
+	}
+	for key, byRegion := range splits {
+		if len(byRegion) != len(views) {
+			return false, fmt.Sprintf("%s is not known in every region", key)
+		}
+		if d := distinct(byRegion); d != "" {
+			return false, fmt.Sprintf("the regions split %s differently: %s", key, d)
+		}
+	}
+	return true, ""
+}
+
 // distinct describes differing values ("" when all are equal).
 func distinct(m map[string]string) string {
 	seen := map[string]bool{}
@@ -159,8 +193,8 @@ func distinct(m map[string]string) string {
 	var parts []string
 	for _, k := range keys {
 		v := m[k]
-		if len(v) > 12 {
-			v = v[:12]
+		if len(v) > 40 {
+			v = v[:40] + "…"
 		}
 		parts = append(parts, k+"="+v)
 	}
