@@ -52,6 +52,10 @@ const (
 	// Write and Delete are acknowledged writes through a peer's API.
 	EventWrite  EventKind = "write"
 	EventDelete EventKind = "delete"
+	// Attempt is a write or delete sent and not yet acknowledged (Key,
+	// Value; Detail "delete" for a delete): a peer may show it before the
+	// harness hears back. It is in no report.
+	EventAttempt EventKind = "attempt"
 	// Note is anything else worth a line in the timeline (a step began, a
 	// wait ended).
 	EventNote EventKind = "note"

@@ -307,6 +307,11 @@ func (c *noResurrection) Promise() string {
 }
 
 func (c *noResurrection) Event(e Event) {
+	if e.Kind == EventAttempt && e.Detail != "delete" {
+		// A write on its way may show before it is acknowledged: the key
+		// is no longer deleted.
+		e.Kind = EventWrite
+	}
 	if e.Key == "" || (e.Kind != EventWrite && e.Kind != EventDelete) {
 		return
 	}

@@ -310,6 +310,18 @@ func TestNoResurrection(t *testing.T) {
 			shows(12), shows(13), down(14, "us-east", "us-1"),
 			write(15, "default/a", "again", "eu-1"), shows(16, "default/a")))
 	})
+	t.Run("written again, shown before the write is acknowledged", func(t *testing.T) {
+		wantNone(t, run(t, NewNoResurrection(), final(20),
+			write(1, "default/a", "v", "eu-1"), del(10, "default/a", "eu-1"), shows(12),
+			Event{At: at(13), Kind: EventAttempt, Key: "default/a", Value: "again"}, shows(13.5, "default/a"),
+			write(14, "default/a", "again", "eu-1")))
+	})
+	t.Run("a delete on its way does not excuse a comeback", func(t *testing.T) {
+		vs := run(t, NewNoResurrection(), final(20),
+			write(1, "default/a", "v", "eu-1"), del(10, "default/a", "eu-1"), shows(12),
+			Event{At: at(13), Kind: EventAttempt, Key: "default/a", Detail: "delete"}, shows(13.5, "default/a"))
+		want(t, vs, 1, "default/a", "us-1")
+	})
 	t.Run("comes back on a peer", func(t *testing.T) {
 		vs := run(t, NewNoResurrection(), final(20),
 			write(1, "default/a", "v", "eu-1"), del(10, "default/a", "eu-1"), shows(12), shows(13, "default/a"), shows(14, "default/a"))

@@ -46,6 +46,7 @@ func (r *recorder) run() {
 			switch v.Kind {
 			case EventWrite, EventDelete:
 				r.report.Count(v)
+			case EventAttempt:
 			default:
 				r.report.Timeline = append(r.report.Timeline, v)
 			}

@@ -223,7 +223,7 @@ func (r *runner) record(e Event) {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	if r.opts.Progress != nil && e.Kind != EventWrite && e.Kind != EventDelete {
+	if r.opts.Progress != nil && e.Kind != EventWrite && e.Kind != EventDelete && e.Kind != EventAttempt {
 		var who []string
 		who = append(who, e.Regions...)
 		who = append(who, e.Clusters...)

@@ -79,6 +79,11 @@ func (wr *writer) one(k int, del bool, seq int) error {
 	key := WriteNamespace + "/" + name
 	value := fmt.Sprint(seq)
 	doc := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: %s}\ndata: {value: %q}\n", name, WriteNamespace, value)
+	attempt := Event{Kind: EventAttempt, Key: key, Value: value}
+	if del {
+		attempt = Event{Kind: EventAttempt, Key: key, Detail: "delete"}
+	}
+	wr.r.record(attempt)
 	deadline := time.Now().Add(2 * time.Minute)
 	backoff := 100 * time.Millisecond
 	var last error
