@@ -208,6 +208,9 @@ func (p *Peer) open() error {
 	if err := p.openWAN(); err != nil {
 		return err
 	}
+	// Which regions the mesh hears decides guarded workloads (the
+	// partition guard fences a region without a majority).
+	p.leader.SetMeshView(p.mesh)
 
 	p.rendered = newRenderer(cfg.Cluster)
 	p.statuses = newStatusReporter(p)
