@@ -190,7 +190,12 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault
 		case "loss":
 			ev.Detail = fmt.Sprintf("%.0f%% lost", t.Loss*100)
 		}
-		ev.Clusters, ev.Regions = cuts.clusters(), cuts.regions
+		// A fault between regions names the regions: their leaders still
+		// reach their own clusters. One inside a region names the peers.
+		if len(cuts.regions) == 0 {
+			ev.Clusters = cuts.clusters()
+		}
+		ev.Regions = cuts.regions
 		if err := cuts.apply(ctx, r); err != nil {
 			return nil, err
 		}

@@ -293,12 +293,25 @@ type noResurrection struct {
 	deleted map[string]Event
 	// gone maps a peer to the deleted keys it has shown absent.
 	gone map[string]map[string]time.Time
+	// ops keeps each key's last few writes and deletes, for evidence.
+	ops map[string][]string
 	violations
 }
 
+// opsKept is how many of a key's writes and deletes evidence recalls.
+const opsKept = 4
+
 // NewNoResurrection returns the "no deleted object comes back" invariant.
 func NewNoResurrection() Checker {
-	return &noResurrection{deleted: map[string]Event{}, gone: map[string]map[string]time.Time{}}
+	return &noResurrection{deleted: map[string]Event{}, gone: map[string]map[string]time.Time{}, ops: map[string][]string{}}
+}
+
+// history recalls a key's last writes and deletes.
+func (c *noResurrection) history(key string) string {
+	if len(c.ops[key]) == 0 {
+		return ""
+	}
+	return "; its last writes: " + strings.Join(c.ops[key], ", ")
 }
 
 func (c *noResurrection) Name() string { return "no-resurrection" }
@@ -314,6 +327,18 @@ func (c *noResurrection) Event(e Event) {
 	}
 	if e.Key == "" || (e.Kind != EventWrite && e.Kind != EventDelete) {
 		return
+	}
+	op := fmt.Sprintf("%s %q via %s at %s", e.Kind, e.Value, e.Via, clock(e.At))
+	if e.Via == "" {
+		op = fmt.Sprintf("%s %q sent at %s", e.Kind, e.Value, clock(e.At))
+	}
+	if e.Kind == EventDelete {
+		op = fmt.Sprintf("delete via %s at %s", e.Via, clock(e.At))
+	}
+	if h := append(c.ops[e.Key], op); len(h) > opsKept {
+		c.ops[e.Key] = h[len(h)-opsKept:]
+	} else {
+		c.ops[e.Key] = h
 	}
 	if e.Kind == EventDelete {
 		c.deleted[e.Key] = e
@@ -347,8 +372,8 @@ func (c *noResurrection) Observe(s Sample) {
 			gone[key] = s.At
 		case present[key] && wasGone:
 			delete(gone, key)
-			c.add(s.At, fmt.Sprintf("delete of %s acknowledged by %s at %s; %s showed it gone at %s and again at %s",
-				key, d.Via, clock(d.At), s.Cluster, clock(since), clock(s.At)),
+			c.add(s.At, fmt.Sprintf("delete of %s acknowledged by %s at %s; %s showed it gone at %s and again at %s%s",
+				key, d.Via, clock(d.At), s.Cluster, clock(since), clock(s.At), c.history(key)),
 				"deleted key %s came back on peer %s", key, s.Cluster)
 		}
 	}
@@ -362,8 +387,8 @@ func (c *noResurrection) Finish(f Final) []Violation {
 		for _, key := range slices.Sorted(maps.Keys(c.deleted)) {
 			if v, held := f.Objects[region][key]; held {
 				d := c.deleted[key]
-				c.add(f.At, fmt.Sprintf("delete of %s acknowledged by %s at %s, not written since; region %s ends with value %q",
-					key, d.Via, clock(d.At), region, v),
+				c.add(f.At, fmt.Sprintf("delete of %s acknowledged by %s at %s, not written since; region %s ends with value %q%s",
+					key, d.Via, clock(d.At), region, v, c.history(key)),
 					"deleted key %s is back in region %s", key, region)
 			}
 		}

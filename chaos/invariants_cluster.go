@@ -17,9 +17,12 @@ import (
 // NoDeleteWhileCutOff promises that nothing is deleted from a cluster
 // merely because it was unreachable or its peer restarted. It follows the
 // objects each cluster's simulated cluster holds (from its own peer's
-// samples). A cluster is disturbed from a fault that names it (a kill,
-// stop, restart, cut, flap or not-ready listing it, or any fault listing
-// its region) until settle after the heal that ends it. An object gone
+// samples). A cluster is disturbed from a fault that names it in Clusters
+// (its peer killed, stopped, restarted, cut from its region, flapping, or
+// the cluster NotReady) until settle after the heal that ends it. A fault
+// between regions names regions only: the region's leader still reaches
+// its clusters, and what it decides for them meanwhile (a new split of
+// the work, a guarded workload fenced) is not a cluster cut off. An object gone
 // from a cluster that was disturbed at any moment since the object was
 // last seen, or back with another UID, is a violation unless the harness
 // deleted it in between; an object whose UID changes with no harness
@@ -69,12 +72,9 @@ func (c *noDeleteWhileCutOff) Promise() string {
 func (c *noDeleteWhileCutOff) disturbs(e Event, cluster string) bool {
 	switch e.Kind {
 	case EventKill, EventStop, EventRestart, EventCut, EventFlap, EventNotReady:
-		if slices.Contains(e.Clusters, cluster) {
-			return true
-		}
+		return slices.Contains(e.Clusters, cluster)
 	}
-	reg, ok := c.regions[cluster]
-	return ok && slices.Contains(e.Regions, reg)
+	return false
 }
 
 func (c *noDeleteWhileCutOff) Event(e Event) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/client"
 )
 
@@ -19,7 +20,9 @@ const WriteNamespace = "chaos"
 // acknowledges it: an apply of the same content and a delete of what is
 // gone are harmless again, so a retry never makes the outcome
 // ambiguous, and the last acknowledged operation of each key is what
-// every region must end with.
+// every region must end with. A delete that finds nothing at its first
+// try deleted nothing (the region has not yet received the key's last
+// write, taken by another region) and is not counted.
 type writer struct {
 	r      *runner
 	w      Writes
@@ -87,18 +90,28 @@ func (wr *writer) one(k int, del bool, seq int) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	backoff := 100 * time.Millisecond
 	var last error
-	for time.Now().Before(deadline) {
+	for tries := 0; time.Now().Before(deadline); tries++ {
 		c, who, err := wr.r.liveClient("")
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var resp api.ApplyResponse
 			if del {
-				_, err = c.Delete(ctx, "ConfigMap", WriteNamespace, name)
+				resp, err = c.Delete(ctx, "ConfigMap", WriteNamespace, name)
 			} else {
 				_, err = c.Apply(ctx, []byte(doc))
 			}
 			cancel()
 			var apiErr *client.APIError
-			if del && errors.As(err, &apiErr) && apiErr.Status == 404 {
+			notFound := errors.As(err, &apiErr) && apiErr.Status == 404 ||
+				err == nil && len(resp.Results) == 1 && resp.Results[0].Result == "not found"
+			if del && notFound && tries == 0 {
+				// This region does not hold the key yet (its last write
+				// was taken by another region and is on its way): the
+				// delete deleted nothing, and that write will stand.
+				wr.r.record(Event{Kind: EventAttempt, Key: key, Detail: "delete found nothing"})
+				return nil
+			}
+			if del && notFound {
 				err = nil // an earlier attempt deleted it
 			}
 			if err == nil {
