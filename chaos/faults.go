@@ -24,8 +24,14 @@ func (r *runner) inject(ctx context.Context, kind string, t Target) error {
 		return r.forge(ctx, t)
 	}
 	f, err := r.start(ctx, kind, t)
-	if err != nil || f == nil || t.For <= 0 {
+	if err != nil || f == nil {
 		return err
+	}
+	if kind == "restart" || kind == "restart-region" {
+		return r.heal(ctx, f)
+	}
+	if t.For <= 0 {
+		return nil
 	}
 	if err := sleep(ctx, t.For.D()); err != nil {
 		return err
@@ -89,8 +95,8 @@ func (r *runner) leaderOf(ctx context.Context, region string) (string, error) {
 	}
 }
 
-// start injects one fault and registers how to heal it; instant faults
-// (restart, restart-region) return nil.
+// start injects one fault and registers how to heal it (a restart is a
+// kill that inject heals at once).
 func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault, error) {
 	ev := Event{Kind: EventKind(kind)}
 	var heal func(context.Context) error
@@ -106,19 +112,30 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault
 			if err := r.d.Kill(c); err != nil {
 				return nil, err
 			}
-			heal = func(context.Context) error { return r.d.Restart(c) }
+			heal = func(ctx context.Context) error {
+				if err := r.d.Restart(c); err != nil {
+					return err
+				}
+				return r.waitBack(ctx, c, false)
+			}
 		case "stop":
 			if err := r.pause(c); err != nil {
 				return nil, err
 			}
 			heal = func(context.Context) error { return r.resume(c) }
 		case "restart":
+			// Killed now, started again by the heal that inject does at
+			// once: the restart is over once the peer is back and caught
+			// up.
 			ev.Kind = EventRestart
 			if err := r.d.Kill(c); err != nil {
 				return nil, err
 			}
-			if err := r.d.Restart(c); err != nil {
-				return nil, err
+			heal = func(ctx context.Context) error {
+				if err := r.d.Restart(c); err != nil {
+					return err
+				}
+				return r.waitBack(ctx, c, true)
 			}
 		case "not-ready":
 			if err := r.call(ctx, c, func(ctx context.Context, cl clientAPI) error { return cl.SetSimulatedReady(ctx, false) }); err != nil {
@@ -155,21 +172,19 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault
 				return nil, err
 			}
 		}
-		restart := func(context.Context) error {
+		restart := func(ctx context.Context) error {
 			var errs []error
 			for _, c := range cs {
 				errs = append(errs, r.d.Restart(c))
 			}
+			for _, c := range cs {
+				errs = append(errs, r.waitBack(ctx, c, false))
+			}
 			return errors.Join(errs...)
 		}
+		ev.Kind, heal = EventKill, restart
 		if kind == "restart-region" {
-			ev.Kind = EventRestart
-			if err := restart(ctx); err != nil {
-				return nil, err
-			}
-		} else {
-			ev.Kind = EventKill
-			heal = restart
+			ev.Kind = EventRestart // healed at once by inject
 		}
 	case "partition", "cut", "delay", "loss":
 		cuts, err := r.linkFaults(kind, t)
@@ -220,6 +235,12 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault
 		}
 		for _, c := range cuts.victims {
 			if err := r.d.Restart(c); err != nil {
+				return f, err
+			}
+		}
+		for _, c := range cuts.victims {
+			// Cut off, it cannot catch up: back is answering.
+			if err := r.waitBack(ctx, c, false); err != nil {
 				return f, err
 			}
 		}
@@ -306,6 +327,34 @@ func (r *runner) restore(ctx context.Context) {
 		_ = r.call(ctx, p.Cluster, func(ctx context.Context, cl clientAPI) error { return cl.SetSimulatedReady(ctx, true) })
 		_ = r.call(ctx, p.Cluster, func(ctx context.Context, cl clientAPI) error { return cl.SetSimulatedCapacity(ctx, 100) })
 	}
+}
+
+// waitBack waits (up to a minute) until a restarted peer answers, and with
+// caughtUp until it is no longer stale (it caught up with a leader).
+func (r *runner) waitBack(ctx context.Context, cluster string, caughtUp bool) error {
+	cl, err := r.d.Client(cluster)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	var last string
+	for time.Now().Before(deadline) {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := cl.Status(sctx)
+		cancel()
+		switch {
+		case err != nil:
+			last = err.Error()
+		case caughtUp && st.Stale:
+			last = "it has not caught up with a leader"
+		default:
+			return nil
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s is not back a minute after its restart: %s", cluster, last)
 }
 
 // clientAPI is what the faults use of a peer's client.
