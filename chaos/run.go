@@ -152,6 +152,8 @@ func stepName(st Step) string {
 		return "heal " + st.Heal
 	case st.Writes != nil:
 		return "writes"
+	case st.Bulk != nil:
+		return "bulk"
 	case st.Repeat != nil:
 		return "repeat"
 	case st.Random != nil:
@@ -188,6 +190,8 @@ func (r *runner) step(ctx context.Context, st Step) error {
 		w := startWriter(r, *st.Writes)
 		r.writers = append(r.writers, w)
 		return nil
+	case st.Bulk != nil:
+		return r.bulk(ctx, *st.Bulk)
 	case st.Sleep > 0:
 		return sleep(ctx, st.Sleep.D())
 	case st.Repeat != nil:

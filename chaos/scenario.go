@@ -54,7 +54,7 @@ type Scenario struct {
 }
 
 // Step is one step of a scenario. Exactly one of Apply, Delete, Wait,
-// Fault, Heal, Writes, Sleep, Repeat and Random is set.
+// Fault, Heal, Writes, Bulk, Sleep, Repeat and Random is set.
 type Step struct {
 	// Apply sends manifests to a peer: the name of a built-in application
 	// (Apps), a file (relative to the scenario file), or inline YAML.
@@ -76,6 +76,9 @@ type Step struct {
 	Heal string `json:"heal,omitempty"`
 	// Writes starts a stream of ConfigMap writes in the background.
 	Writes *Writes `json:"writes,omitempty"`
+	// Bulk writes many ConfigMaps at once through a peer of one region
+	// (to measure how fast another region catches up).
+	Bulk *Bulk `json:"bulk,omitempty"`
 	// Sleep waits.
 	Sleep Duration `json:"sleep,omitempty"`
 	// Repeat runs Steps Times times.
@@ -127,6 +130,13 @@ type Writes struct {
 	Deletes float64 `json:"deletes,omitempty"`
 	// For is how long the stream runs (default: until the last step).
 	For Duration `json:"for,omitempty"`
+}
+
+// Bulk is Count ConfigMaps (namespace chaos-bulk) written in one apply
+// through a running peer of Region.
+type Bulk struct {
+	Count  int    `json:"count"`
+	Region string `json:"region"`
 }
 
 // Repeat runs its steps several times.
@@ -380,13 +390,13 @@ func (s *Scenario) Validate() error {
 			where := fmt.Sprintf("scenario %s: step %s%d", s.Name, path, i+1)
 			set := 0
 			for _, b := range []bool{st.Apply != "", st.Delete != "", st.Wait != "", st.Fault != "", st.Heal != "",
-				st.Writes != nil, st.Sleep != 0, st.Repeat != nil, st.Random != nil} {
+				st.Writes != nil, st.Bulk != nil, st.Sleep != 0, st.Repeat != nil, st.Random != nil} {
 				if b {
 					set++
 				}
 			}
 			if set != 1 {
-				bad("%s: a step is exactly one of apply, delete, wait, fault, heal, writes, sleep, repeat, random (this one has %d)", where, set)
+				bad("%s: a step is exactly one of apply, delete, wait, fault, heal, writes, bulk, sleep, repeat, random (this one has %d)", where, set)
 				continue
 			}
 			switch {
@@ -412,6 +422,10 @@ func (s *Scenario) Validate() error {
 				w := st.Writes
 				if w.Rate < 0 || w.Keys < 0 || w.Deletes < 0 || w.Deletes > 1 || w.For < 0 {
 					bad("%s: writes: rate, keys and for must not be negative, deletes within 0 to 1", where)
+				}
+			case st.Bulk != nil:
+				if st.Bulk.Count < 1 || st.Bulk.Count > 5000 || st.Bulk.Region == "" {
+					bad("%s: bulk needs a count from 1 to 5000 and a region", where)
 				}
 			case st.Sleep < 0:
 				bad("%s: sleep must not be negative", where)

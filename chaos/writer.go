@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,4 +168,29 @@ func readKeys(ctx context.Context, c *client.Client) (map[string]string, error) 
 		out[WriteNamespace+"/"+w.Name] = value
 	}
 	return out, nil
+}
+
+// BulkNamespace holds the ConfigMaps of bulk steps.
+const BulkNamespace = "chaos-bulk"
+
+// bulk writes b.Count ConfigMaps in one apply through a peer of b.Region,
+// each with a value new to this step, so that every one is a change.
+func (r *runner) bulk(ctx context.Context, b Bulk) error {
+	c, who, err := r.liveClient(b.Region)
+	if err != nil {
+		return err
+	}
+	stamp := time.Now().UnixNano()
+	var doc strings.Builder
+	for i := range b.Count {
+		fmt.Fprintf(&doc, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: bulk-%04d, namespace: %s}\ndata: {value: \"%d\"}\n", i, BulkNamespace, stamp)
+	}
+	began := time.Now()
+	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := c.Apply(actx, []byte(doc.String())); err != nil {
+		return fmt.Errorf("bulk write of %d ConfigMaps via %s: %w", b.Count, who, err)
+	}
+	r.note("bulk: %d ConfigMaps changed via %s in %s", b.Count, who, time.Since(began).Round(time.Millisecond))
+	return nil
 }
