@@ -253,11 +253,18 @@ func (r *runner) flap(ctx context.Context, t Target) error {
 	ev := Event{Kind: EventFlap}
 	if t.Region != "" {
 		l, err = r.linkFaults("cut", Target{Region: t.Region})
-		ev.Regions, ev.Clusters = []string{t.Region}, r.clustersOf(t.Region)
+		ev.Regions = []string{t.Region}
 		for _, p := range r.d.Peers() {
 			if p.Region == t.Region && p.Edge {
 				ev.Edge = true
 			}
+		}
+		// The peers of an edge region are named: within its autonomy
+		// period nothing on them may change while the uplink flaps. A
+		// region's leader otherwise decides for its clusters as it
+		// would (a guarded workload fenced without a majority).
+		if ev.Edge {
+			ev.Clusters = r.clustersOf(t.Region)
 		}
 	} else {
 		l, err = r.linkFaults("cut", Target{Cluster: t.Cluster, Layer: t.Layer})

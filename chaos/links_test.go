@@ -42,7 +42,7 @@ func (d *shapeDriver) Forge(context.Context, string, string) ([]node.ForgeResult
 }
 
 func testRunner(d Driver, seed uint64) *runner {
-	return &runner{d: d, rng: rand.New(rand.NewPCG(seed, 0x5ea1)), named: map[string]*activeFault{}}
+	return &runner{d: d, rng: rand.New(rand.NewPCG(seed, 0x5ea1)), peers: rand.New(rand.NewPCG(seed, 0x9ee7)), named: map[string]*activeFault{}}
 }
 
 // calls lists a link set as "cluster:layer/action>target" lines, sorted.

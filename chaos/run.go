@@ -30,13 +30,18 @@ type Options struct {
 
 // runner runs one scenario against a driver.
 type runner struct {
-	s     *Scenario
-	d     Driver
-	opts  Options
-	rng   *rand.Rand
-	rngMu sync.Mutex
-	rec   *recorder
-	began time.Time
+	s    *Scenario
+	d    Driver
+	opts Options
+	// rng draws the faults and their targets, alone, so that a seed
+	// draws the same schedule whatever the writes do; peers chooses the
+	// peer of each request.
+	rng     *rand.Rand
+	rngMu   sync.Mutex
+	peers   *rand.Rand
+	peersMu sync.Mutex
+	rec     *recorder
+	began   time.Time
 
 	mu     sync.Mutex
 	nextID int
@@ -69,7 +74,8 @@ func Run(ctx context.Context, s *Scenario, d Driver, opts Options) (*Report, err
 			StatusBound: s.StatusBound.D(), Guarded: s.Guarded})
 		checkers = append(checkers, NewForgeRefused())
 	}
-	r := &runner{s: s, d: d, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ea1)), named: map[string]*activeFault{}}
+	r := &runner{s: s, d: d, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ea1)),
+		peers: rand.New(rand.NewPCG(uint64(opts.Seed), 0x9ee7)), named: map[string]*activeFault{}}
 	r.began = time.Now()
 	report := &Report{Scenario: s.Name, Description: s.Description, Seed: opts.Seed, Short: opts.Short,
 		Mesh: MeshShape{Regions: s.Mesh.Regions, Clusters: s.Mesh.Clusters, Edge: s.Mesh.Edge}, Started: r.began}
@@ -249,7 +255,7 @@ func (r *runner) record(e Event) {
 	r.rec.event(e)
 }
 
-// intn draws from the seeded source (writers and faults share it).
+// intn draws from the schedule's seeded source.
 func (r *runner) intn(n int) int {
 	r.rngMu.Lock()
 	defer r.rngMu.Unlock()
@@ -316,7 +322,9 @@ func (r *runner) liveClient(region string) (*client.Client, string, error) {
 	if len(live) == 0 {
 		return nil, "", fmt.Errorf("no running peer in %s", cmpOr(region, "the mesh"))
 	}
-	p := live[r.intn(len(live))]
+	r.peersMu.Lock()
+	p := live[r.peers.IntN(len(live))]
+	r.peersMu.Unlock()
 	c, err := r.d.Client(p.Cluster)
 	return c, p.Cluster, err
 }

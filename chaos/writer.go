@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
@@ -30,7 +30,8 @@ type writer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
+	// rng draws the keys and the deletes, apart from the schedule's.
+	rng     *rand.Rand
 	present map[int]bool
 	seq     int
 }
@@ -46,7 +47,11 @@ func startWriter(r *runner, w Writes) *writer {
 	if w.For > 0 {
 		ctx, cancel = context.WithTimeout(context.Background(), w.For.D())
 	}
-	wr := &writer{r: r, w: w, cancel: cancel, done: make(chan struct{}), present: map[int]bool{}}
+	r.mu.Lock()
+	stream := uint64(len(r.writers))
+	r.mu.Unlock()
+	wr := &writer{r: r, w: w, cancel: cancel, done: make(chan struct{}), present: map[int]bool{},
+		rng: rand.New(rand.NewPCG(uint64(r.opts.Seed), 0x3717+stream))}
 	r.note("writes: %.0f/s over %d ConfigMaps in namespace %s, %.0f%% deletes", w.Rate, w.Keys, WriteNamespace, w.Deletes*100)
 	go wr.run(ctx)
 	return wr
@@ -63,8 +68,8 @@ func (wr *writer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		k := wr.r.intn(wr.w.Keys)
-		del := wr.present[k] && wr.r.float() < wr.w.Deletes
+		k := wr.rng.IntN(wr.w.Keys)
+		del := wr.present[k] && wr.rng.Float64() < wr.w.Deletes
 		wr.seq++
 		// An operation begun is finished even when the stream is told to
 		// stop, or its outcome would be unknown.
@@ -121,9 +126,7 @@ func (wr *writer) one(k int, del bool, seq int) error {
 					ev = Event{Kind: EventDelete, Key: key, Via: who}
 				}
 				wr.r.record(ev)
-				wr.mu.Lock()
 				wr.present[k] = !del
-				wr.mu.Unlock()
 				return nil
 			}
 			if errors.As(err, &apiErr) && apiErr.Status == 400 {
