@@ -60,6 +60,9 @@ type FSM struct {
 	region       string
 	logger       *slog.Logger
 	tombstoneTTL int64 // ms
+	// tombstoneQuarantine is how long an acknowledged tombstone is kept
+	// at least (ms).
+	tombstoneQuarantine int64
 
 	mu  sync.RWMutex
 	st  *State
@@ -86,18 +89,26 @@ func WithTombstoneTTL(d time.Duration) FSMOption {
 	return func(f *FSM) { f.tombstoneTTL = d.Milliseconds() }
 }
 
+// WithTombstoneQuarantine sets how long a tombstone every region
+// acknowledged is kept at least (TombstoneQuarantine unless set; tests
+// shorten it).
+func WithTombstoneQuarantine(d time.Duration) FSMOption {
+	return func(f *FSM) { f.tombstoneQuarantine = d.Milliseconds() }
+}
+
 // NewFSM returns an empty state machine for the named region.
 func NewFSM(region string, logger *slog.Logger, opts ...FSMOption) *FSM {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	f := &FSM{
-		region:       region,
-		logger:       logger,
-		tombstoneTTL: DefaultTombstoneTTL.Milliseconds(),
-		st:           newState(),
-		appliedCh:    make(chan struct{}),
-		subs:         map[int]chan struct{}{},
+		region:              region,
+		logger:              logger,
+		tombstoneTTL:        DefaultTombstoneTTL.Milliseconds(),
+		tombstoneQuarantine: TombstoneQuarantine.Milliseconds(),
+		st:                  newState(),
+		appliedCh:           make(chan struct{}),
+		subs:                map[int]chan struct{}{},
 	}
 	for _, o := range opts {
 		o(f)
@@ -131,7 +142,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		}
 		f.st.lastMs = now
 		f.seq++
-		a := &applier{st: f.st, index: f.seq, now: now, region: f.region, tombstoneTTL: f.tombstoneTTL}
+		a := &applier{st: f.st, index: f.seq, now: now, region: f.region, tombstoneTTL: f.tombstoneTTL, quarantine: f.tombstoneQuarantine}
 		err = a.apply(&cmd)
 		changed, results = a.changed, a.results
 		f.mu.Unlock()
@@ -311,9 +322,10 @@ type applier struct {
 	now     int64
 	region  string
 	changed bool
-	// tombstoneTTL is FSM.tombstoneTTL.
-	tombstoneTTL int64
-	results      *shoalpb.ObjectResults // what ApplyObjects or DeleteObjects did
+	// tombstoneTTL and quarantine are FSM.tombstoneTTL and
+	// FSM.tombstoneQuarantine.
+	tombstoneTTL, quarantine int64
+	results                  *shoalpb.ObjectResults // what ApplyObjects or DeleteObjects did
 }
 
 func (a *applier) apply(cmd *shoalpb.Command) error {

@@ -161,7 +161,7 @@ func (a *applier) conflict(key api.ObjectKey, loser, winner *shoalpb.Object) {
 
 // collectTombstones forgets a tombstone once every known region has
 // acknowledged it (its watermark for the tombstone's origin has passed
-// it) and it is older than TombstoneQuarantine, or once it is older than
+// it) and it is older than the quarantine (TombstoneQuarantine), or once it is older than
 // the tombstone TTL. With no other region known only the TTL applies.
 //
 // The quarantine is for writes in flight: a region that merged the
@@ -173,7 +173,7 @@ func (a *applier) collectTombstones() {
 	if ttl <= 0 {
 		ttl = DefaultTombstoneTTL.Milliseconds()
 	}
-	quarantine := min(TombstoneQuarantine.Milliseconds(), ttl)
+	quarantine := min(a.quarantine, ttl)
 	// Map order does not matter: each tombstone is judged on its own.
 	for ks, o := range a.st.objects {
 		if !o.GetDeleted() {

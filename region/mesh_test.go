@@ -100,6 +100,9 @@ func testMeshConfig(region string, seeds ...string) MeshConfig {
 // add starts a one-peer region that knows seeds.
 func (n *meshNet) add(t *testing.T, cfg MeshConfig, opts ...FSMOption) *meshPeer {
 	t.Helper()
+	// Tombstones acknowledged everywhere go after 200 ms here, not a
+	// minute (the quarantine has its own test in fsm_merge_test.go).
+	opts = append([]FSMOption{WithTombstoneQuarantine(200 * time.Millisecond)}, opts...)
 	fsm := NewFSM(cfg.Region, nil, opts...)
 	r := &directRaft{fsm: fsm, now: time.Now}
 	p := &meshPeer{region: cfg.Region, fsm: fsm, raft: r}
