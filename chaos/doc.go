@@ -11,9 +11,17 @@
 //     /v1/agent/simulation), which act through the transports' own hooks
 //     (memberlist's transport, Raft's, the QUIC links) so that nothing needs
 //     privileges;
-//   - a Scenario is a list of steps (apply, wait, fault, heal, writes,
-//     sleep, assert) read from YAML, with parameters and a short variant
-//     for CI; the built-in scenarios are embedded (List, Builtin);
+//   - a Scenario is a list of steps (apply, delete, wait, fault, heal,
+//     writes, bulk, sleep, repeat, random) read from YAML, with parameters
+//     and a short variant for CI; the built-in scenarios and the
+//     applications they deploy are embedded (List, Load, App). A seed
+//     draws the random parts: the fault schedule, the writers' keys and
+//     the peers each request goes to, each from its own source, so that
+//     the same seed draws the same schedule however the writes go;
+//   - the writers retry each write until a peer acknowledges it and record
+//     only acknowledged writes (and a delete only when it deleted
+//     something): the last acknowledged operation of each key is what
+//     every region must end with;
 //   - the observer samples every peer's view (status, workloads, clusters
 //     and its simulated cluster's objects) on an interval and hands each
 //     Sample, and every Event the harness causes, to the Checkers;
@@ -25,9 +33,15 @@
 //     churn while an edge link flaps, a guarded workload never running
 //     twice, no stale status shown as Ready, no deleted object coming back,
 //     and convergence after the last heal;
-//   - a Report holds the timeline, the recoveries and every invariant with
-//     its verdict and evidence, printed for a person, written as
-//     report.json and drawn as timeline.svg.
+//   - a Report holds the timeline, the recoveries (after each heal, and
+//     for a lost cluster the takeover while the fault holds) and every
+//     invariant with its verdict and evidence, printed for a person,
+//     written as report.json and drawn as timeline.svg.
+//
+// A fault between regions names the regions it acts on, a fault of peers
+// the peers: the first leaves each region's leader in charge of its own
+// clusters, the second cuts clusters off (what NoDeleteWhileCutOff and the
+// takeover measure look at).
 //
 // Checkers take only Samples, Events and the Final state, so each one is
 // tested against a planted violation without running a mesh.

@@ -30,6 +30,9 @@ type Report struct {
 	Recoveries []Recovery      `json:"recoveries"`
 	ByKind     []RecoveryStats `json:"recoveryByKind"`
 	Invariants []Verdict       `json:"invariants"`
+	// Measures are the durations of the wait steps that name one
+	// (Step.Measure), in order.
+	Measures []Measure `json:"measures,omitempty"`
 	// Error is why the run stopped before its end (a step that failed),
 	// empty when it ran to the end.
 	Error  string `json:"error,omitempty"`
@@ -75,6 +78,12 @@ func (r *Report) Count(e Event) {
 		return
 	}
 	r.Activity = slices.Insert(r.Activity, i, Activity{At: at, Writes: w, Deletes: d})
+}
+
+// Measure is how long a named wait took.
+type Measure struct {
+	Name string        `json:"name"`
+	Took time.Duration `json:"took"`
 }
 
 // MeshShape is the mesh a scenario ran on.

@@ -29,6 +29,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	r.textHeader(&b)
 	r.textTimeline(&b)
 	r.textRecoveries(&b)
+	if len(r.Measures) > 0 {
+		b.WriteString("\nMeasured\n")
+		for _, m := range r.Measures {
+			fmt.Fprintf(&b, "  %s: %s\n", m.Name, fmtDur(m.Took))
+		}
+	}
 	r.textInvariants(&b)
 	held := 0
 	for _, v := range r.Invariants {

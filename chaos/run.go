@@ -49,6 +49,7 @@ type runner struct {
 	named  map[string]*activeFault
 	// pausedSet are the peers stopped with SIGSTOP.
 	pausedSet map[string]bool
+	measures  []Measure
 
 	writers []*writer
 }
@@ -125,6 +126,7 @@ func Run(ctx context.Context, s *Scenario, d Driver, opts Options) (*Report, err
 		}
 	}
 	report.ByKind = Summarize(report.Recoveries)
+	report.Measures = r.measures
 	if runErr != nil {
 		report.Error = runErr.Error()
 	}
@@ -178,7 +180,16 @@ func (r *runner) step(ctx context.Context, st Step) error {
 	case st.Apply != "" || st.Delete != "":
 		return r.apply(ctx, st)
 	case st.Wait != "":
-		return r.wait(ctx, st.Wait, st.Timeout.D())
+		began := time.Now()
+		if err := r.wait(ctx, st.Wait, st.Timeout.D()); err != nil {
+			return err
+		}
+		if st.Measure != "" {
+			r.mu.Lock()
+			r.measures = append(r.measures, Measure{Name: st.Measure, Took: time.Since(began)})
+			r.mu.Unlock()
+		}
+		return nil
 	case st.Fault != "":
 		return r.inject(ctx, st.Fault, st.Target)
 	case st.Heal != "":

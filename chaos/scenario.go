@@ -68,6 +68,9 @@ type Step struct {
 	// Timeout of a Wait (default 90s): a wait that times out fails the
 	// run.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Measure names a Wait's duration in the report's measures (e.g. the
+	// catch-up after a heal).
+	Measure string `json:"measure,omitempty"`
 	// Fault injects a fault (FaultKinds); For, when set, heals it after
 	// that long (the step blocks), else it lasts until a Heal step.
 	Fault string `json:"fault,omitempty"`
@@ -404,6 +407,8 @@ func (s *Scenario) Validate() error {
 				if !slices.Contains([]string{"ready", "regions", "converged", "leaders"}, st.Wait) {
 					bad("%s: wait %q: want ready, regions, converged or leaders", where, st.Wait)
 				}
+			case st.Measure != "":
+				bad("%s: measure names the duration of a wait step", where)
 			case st.Fault != "":
 				if err := checkTarget(st.Fault, st.Target); err != nil {
 					bad("%s: %v", where, err)

@@ -75,6 +75,8 @@ func TestScenarioBadInputSaysWhatIsWrong(t *testing.T) {
 		{"huge mesh", "name: x\nmesh: {regions: 40}\nsteps:\n  - {sleep: 1s}\n", "want 1-6 regions"},
 		{"no steps", "name: x\n", "no steps"},
 		{"unknown app", "name: x\nsteps:\n  - {apply: nosuchapp}\n", `"nosuchapp" is not a built-in application`},
+		{"measure of no wait", "name: x\nsteps:\n  - {sleep: 1s, measure: nap}\n", "measure names the duration of a wait step"},
+		{"bulk without region", "name: x\nsteps:\n  - bulk: {count: 10}\n", "bulk needs a count from 1 to 5000 and a region"},
 		{"random fault not drawable", "name: x\nsteps:\n  - random: {for: 1m, faults: [forge]}\n", `fault "forge" cannot be drawn`},
 	}
 	for _, c := range cases {

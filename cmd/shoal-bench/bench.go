@@ -37,6 +37,8 @@ var benchScenarios = []benchScenario{
 	{"region-propagation", "mesh of 3 regions, 50 ms between them: apply -> running in every region", benchRegionPropagation},
 	{"region-catchup", "a region cut off while 1,000 objects changed: catch-up time and bytes", benchRegionCatchUp},
 	{"region-scale", "20 regions in one process: convergence after a write, memory per peer", benchRegionScale},
+	{"chaos-random", "chaos: the random scenario for 10 minutes on 3 regions x 3 clusters: violations, recovery per fault", benchChaosRandom},
+	{"chaos-edge-flap", "chaos: an edge uplink flapping for 10 minutes: churn, catch-up of 1,000 objects", benchChaosEdgeFlap},
 }
 
 // benchFigure is one measured figure.
