@@ -134,7 +134,7 @@ func benchChaosEdgeFlap(ctx context.Context, b *bencher) ([]*benchFigure, error)
 	figs := []*benchFigure{{
 		Title: "Chaos, edge uplink flapping for 10 minutes (5 s period): replicas moved or restarted", Unit: "changes",
 		Samples: []float64{float64(churn)}, Target: "0", Check: func(s benchStats) bool { return s.Max == 0 },
-		How: how + " Counted: every change of an edge cluster's objects (uid, replicas) or of a placement on it, as any peer shows it, while the uplink flapped.",
+		How:     how + " Counted: every change of an edge cluster's objects (uid, replicas) or of a placement on it, as any peer shows it, while the uplink flapped.",
 		Details: append([]string{"", "| invariant | result |", "|---|---|"}, table...),
 	}, {
 		Title: "Chaos, edge region catching up after the last flap: 1,000 objects changed while its uplink was down", Unit: "ms",
