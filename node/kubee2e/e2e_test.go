@@ -199,19 +199,32 @@ func TestRealClusters(t *testing.T) {
 				t.Errorf("%s: configmap: %v", c.Name, err)
 			}
 		}
-		ds, err := r.client.Describe(ctx, "Deployment", "shop", "web")
-		if err != nil || len(ds) != 1 {
-			t.Fatalf("describe: %v %v", ds, err)
+		// Which overrides each cluster applied arrives with its status
+		// report, which may trail the objects themselves.
+		var mismatch string
+		for end := time.Now().Add(deadline); ; {
+			ds, err := r.client.Describe(ctx, "Deployment", "shop", "web")
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("describe: %v %v", ds, err)
+			}
+			mismatch = ""
+			for _, p := range ds[0].Placements {
+				got := strings.Join(p.Overrides, ",")
+				want := ""
+				if p.Cluster == "eu-2" {
+					want = "OverridePolicy shop/web-mirror"
+				}
+				if got != want {
+					mismatch += fmt.Sprintf("overrides on %s %q, want %q; ", p.Cluster, got, want)
+				}
+			}
+			if mismatch == "" || time.Now().After(end) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		for _, p := range ds[0].Placements {
-			got := strings.Join(p.Overrides, ",")
-			want := ""
-			if p.Cluster == "eu-2" {
-				want = "OverridePolicy shop/web-mirror"
-			}
-			if got != want {
-				t.Errorf("describe: overrides on %s %q, want %q", p.Cluster, got, want)
-			}
+		if mismatch != "" {
+			t.Errorf("describe: %s", mismatch)
 		}
 	})
 
