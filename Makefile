@@ -39,7 +39,7 @@ chaos-short: build
 	for s in $$list; do echo "chaos $$s --short --seed $(CHAOS_SEED)"; \
 	  ./bin/shoal chaos run $$s --short --seed $(CHAOS_SEED) --report $(CHAOS_DIR)/$$s-short \
 	    > $(CHAOS_DIR)/$$s-short.txt 2>&1 || { cat $(CHAOS_DIR)/$$s-short.txt; exit 1; }; \
-	  tail -n 1 $(CHAOS_DIR)/$$s-short.txt; done
+	  grep 'invariants held' $(CHAOS_DIR)/$$s-short.txt; done
 
 ## chaos: the long variant of every built-in scenario (random and edge-flap run 10 minutes each).
 chaos: build
@@ -49,7 +49,7 @@ chaos: build
 	for s in $$list; do echo "chaos $$s --seed $(CHAOS_SEED)"; \
 	  ./bin/shoal chaos run $$s --seed $(CHAOS_SEED) --report $(CHAOS_DIR)/$$s \
 	    > $(CHAOS_DIR)/$$s.txt 2>&1 || { cat $(CHAOS_DIR)/$$s.txt; exit 1; }; \
-	  tail -n 1 $(CHAOS_DIR)/$$s.txt; done
+	  grep 'invariants held' $(CHAOS_DIR)/$$s.txt; done
 
 # The decoders of the WAN links: frames and messages from other regions, and
 # the region log commands they become.

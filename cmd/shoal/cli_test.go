@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -261,6 +262,26 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	}
 }
 
+func TestCLIChaosListsAndShowsTheBuiltins(t *testing.T) {
+	code, out, errOut := shoal("chaos", "list")
+	if code != 0 || !strings.Contains(out, "kill-region") || !strings.Contains(out, "edge-flap") || strings.Count(out, "\n") != 10 {
+		t.Fatalf("chaos list: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, _ = shoal("chaos", "show", "partition-and-heal")
+	if code != 0 || !strings.Contains(out, "fault: partition") {
+		t.Fatalf("chaos show: exit %d, stdout %q", code, out)
+	}
+	// A bad scenario file is refused before any mesh starts.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: bad\nsteps:\n  - {fault: kill}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = shoal("chaos", "run", bad)
+	if code != 1 || !strings.Contains(errOut, "fault kill needs a cluster") {
+		t.Fatalf("chaos run of a bad file: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestCLIUsageErrors(t *testing.T) {
 	// None of these needs a server: a usage error is found before any
 	// request, so point at one that cannot answer.
@@ -284,6 +305,11 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"simulate", "capacity", "101"}, `capacity "101": want a percent from 0`},
 		{[]string{"simulate", "capacity", "half"}, `capacity "half"`},
 		{[]string{"simulate", "ready", "now"}, "simulate ready|not-ready|capacity PERCENT|objects"},
+		{[]string{"chaos"}, "shoal chaos list"},
+		{[]string{"chaos", "melt"}, `unknown chaos command "melt"`},
+		{[]string{"chaos", "show", "nosuch"}, `"nosuch" is not a built-in scenario`},
+		{[]string{"chaos", "run"}, "one scenario"},
+		{[]string{"chaos", "inject", "--action", "loss"}, "--action loss needs --loss P"},
 	} {
 		code, _, errOut := shoal(append([]string{"--server", server}, tc.args...)...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {
