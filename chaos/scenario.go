@@ -502,7 +502,7 @@ func checkTarget(kind string, t Target) error {
 }
 
 // randomKinds are the faults a random schedule draws from.
-var randomKinds = []string{"kill", "stop", "kill-leader", "kill-region", "partition", "cut", "delay", "loss", "flap", "not-ready", "skew", "cut-off-restart"}
+var randomKinds = []string{"kill", "stop", "kill-leader", "kill-region", "partition", "cut", "delay", "loss", "flap", "not-ready", "drain", "skew", "cut-off-restart"}
 
 // String is the scenario's name and description, for `shoal chaos list`.
 func (s *Scenario) String() string {
