@@ -207,7 +207,10 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault
 		}
 		// A fault between regions names the regions: their leaders still
 		// reach their own clusters. One inside a region names the peers.
-		if len(cuts.regions) == 0 {
+		switch {
+		case len(cuts.victims) > 0: // one peer cut from every other
+			ev.Clusters = cuts.victims
+		case len(cuts.regions) == 0:
 			ev.Clusters = cuts.clusters()
 		}
 		ev.Regions = cuts.regions

@@ -43,7 +43,7 @@ func DefaultCheckers(p CheckParams) []Checker {
 		NewWritesKept(),
 		NewOneLeaderPerTerm(),
 		NewRecovery(p.Recover),
-		NewNoDeleteWhileCutOff(p.Settle),
+		NewNoDeleteWhileCutOff(p.Settle, p.Guarded...),
 		NewNoEdgeChurn(p.Autonomy),
 		NewGuardedOnce(p.Guarded),
 		NewNoStaleReady(p.StatusBound),
@@ -286,13 +286,18 @@ func (c *oneLeaderPerTerm) Finish(f Final) []Violation {
 
 // NoResurrection promises that no deleted object comes back. After the
 // harness deletes a key (and until it writes it again), a peer that showed
-// the key gone and later shows it again is a violation, and so is the key
-// in any region's final objects.
+// the key since its last write, then showed it gone in a sample begun
+// after the delete, and later shows it again is a violation, and so is
+// the key in any region's final objects. A peer that never showed the
+// key's last write may still receive it before the delete (writes of one
+// region travel in order): its absence is no sign it saw the delete.
 type noResurrection struct {
 	// deleted maps each deleted key to its delete.
 	deleted map[string]Event
 	// gone maps a peer to the deleted keys it has shown absent.
 	gone map[string]map[string]time.Time
+	// shown maps a peer to the keys it has shown since their last write.
+	shown map[string]map[string]bool
 	// ops keeps each key's last few writes and deletes, for evidence.
 	ops map[string][]string
 	violations
@@ -303,7 +308,8 @@ const opsKept = 4
 
 // NewNoResurrection returns the "no deleted object comes back" invariant.
 func NewNoResurrection() Checker {
-	return &noResurrection{deleted: map[string]Event{}, gone: map[string]map[string]time.Time{}, ops: map[string][]string{}}
+	return &noResurrection{deleted: map[string]Event{}, gone: map[string]map[string]time.Time{},
+		shown: map[string]map[string]bool{}, ops: map[string][]string{}}
 }
 
 // history recalls a key's last writes and deletes.
@@ -348,10 +354,15 @@ func (c *noResurrection) Event(e Event) {
 	for _, keys := range c.gone {
 		delete(keys, e.Key)
 	}
+	if e.Kind == EventWrite {
+		for _, keys := range c.shown {
+			delete(keys, e.Key)
+		}
+	}
 }
 
 func (c *noResurrection) Observe(s Sample) {
-	if !s.Up || len(c.deleted) == 0 {
+	if !s.Up {
 		return
 	}
 	present := map[string]bool{}
@@ -359,6 +370,14 @@ func (c *noResurrection) Observe(s Sample) {
 		for _, n := range harnessNames(workloadKey(w)) {
 			present[n] = true
 		}
+	}
+	shown := c.shown[s.Cluster]
+	if shown == nil {
+		shown = map[string]bool{}
+		c.shown[s.Cluster] = shown
+	}
+	for key := range present {
+		shown[key] = true
 	}
 	gone := c.gone[s.Cluster]
 	if gone == nil {
@@ -368,7 +387,7 @@ func (c *noResurrection) Observe(s Sample) {
 	for key, d := range c.deleted {
 		since, wasGone := gone[key]
 		switch {
-		case !present[key] && !wasGone:
+		case !present[key] && !wasGone && shown[key] && !s.At.Before(d.At):
 			gone[key] = s.At
 		case present[key] && wasGone:
 			delete(gone, key)

@@ -12,6 +12,13 @@ func eu1(sec float64, objs ...api.SimObjectView) Sample {
 	return withSim(peer(sec, "eu-west", "eu-1"), objs...)
 }
 
+func TestNoDeleteWhileCutOffLeavesGuardedWorkloadsToTheGuard(t *testing.T) {
+	web := deployment("web", "w1", 2, 2)
+	history := []any{eu1(1, web), fault(10, EventCut, 1, "eu-1"), eu1(12)}
+	want(t, run(t, NewNoDeleteWhileCutOff(5*time.Second), final(60), history...), 1, "Deployment default/web", "eu-1")
+	wantNone(t, run(t, NewNoDeleteWhileCutOff(5*time.Second, "Deployment default/web"), final(60), history...))
+}
+
 func TestNoDeleteWhileCutOff(t *testing.T) {
 	cm := configMap("default", "a", "c1")
 	web := deployment("web", "w1", 2, 2)

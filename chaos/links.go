@@ -106,6 +106,7 @@ func (r *runner) linkFaults(kind string, t Target) (*linkSet, error) {
 				return nil, err
 			}
 			l.add(c, api.Fault{Layer: layer, Action: action})
+			l.victims = []string{c}
 			if !t.OneWay {
 				for _, p := range r.d.Peers() {
 					if p.Cluster != c {
@@ -269,7 +270,7 @@ func (r *runner) flap(ctx context.Context, t Target) error {
 	} else {
 		l, err = r.linkFaults("cut", Target{Cluster: t.Cluster, Layer: t.Layer})
 		if err == nil {
-			ev.Clusters = l.clusters()
+			ev.Clusters = l.victims
 		}
 	}
 	if err != nil {
