@@ -57,7 +57,7 @@ type MeshConfig struct {
 	// (--join-wan); regions learn the rest from each other's summaries.
 	Seeds []string
 	// Edge marks this region's clusters as edge sites: others give it
-	// EdgeGracePeriod.
+	// EdgeGracePeriod, and it gives every other region the same.
 	Edge bool
 	// SyncInterval is how often the leader syncs with every other region
 	// when nothing changes (it also syncs at once on every change). It is

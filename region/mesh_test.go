@@ -605,3 +605,35 @@ func TestForgetRegionOnlyWhenDeadAndItsTombstonesGo(t *testing.T) {
 		t.Fatalf("after forgetting b: tombstone %v", p.held("x"))
 	}
 }
+
+// Found by the chaos harness (edge-flap, 10 minutes): an edge region
+// whose uplink went down and up judged the other region by the LAN grace
+// period — its own link being the one that failed — found it dead, took
+// its share and scaled every edge cluster up, then back. An edge region
+// gives every region the edge grace period, as they give it.
+func TestMeshEdgeRegionJudgesOthersByTheEdgeGrace(t *testing.T) {
+	n := newMeshNet()
+	cfgA := testMeshConfig("a")
+	cfgA.EdgeGracePeriod = 5 * time.Second
+	cfgE := testMeshConfig("edge", "wan-a")
+	cfgE.Edge, cfgE.EdgeGracePeriod = true, 5*time.Second
+	a := n.add(t, cfgA)
+	e := n.add(t, cfgE)
+	eventually(t, "the regions know each other", func() bool {
+		var ka, ke int
+		a.fsm.Read(func(s *State) { ka = len(s.Regions()) })
+		e.fsm.Read(func(s *State) { ke = len(s.Regions()) })
+		return ka == 1 && ke == 1
+	})
+	n.setCut("a", "edge", true)
+	// Three LAN grace periods, well inside the edge one: nobody is dead.
+	deadline := time.Now().Add(3 * cfgA.GracePeriod)
+	for time.Now().Before(deadline) {
+		if regionDead(a, "edge") || regionDead(e, "a") {
+			t.Fatalf("a cut shorter than the edge grace made a region dead: a finds edge dead %v, edge finds a dead %v",
+				regionDead(a, "edge"), regionDead(e, "a"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.heal()
+}

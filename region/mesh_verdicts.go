@@ -42,9 +42,11 @@ func (m *Mesh) commitHeard(ctx context.Context) {
 	}
 }
 
-// grace is how long region r may go unheard.
+// grace is how long region r may go unheard: the edge grace period when
+// either end is a region of edge sites (an edge region's own uplink is the
+// link that fails, so it judges the others as they judge it).
 func (m *Mesh) grace(r *shoalpb.RemoteRegion) time.Duration {
-	if r.GetSummary().GetEdge() {
+	if r.GetSummary().GetEdge() || m.cfg.Edge {
 		return m.cfg.EdgeGracePeriod
 	}
 	return m.cfg.GracePeriod
