@@ -45,17 +45,29 @@ func chaosRun(ctx context.Context, b *bencher, name string) (*chaos.Report, erro
 	return report, err
 }
 
-// violations counts a report's broken promises and lists them.
+// violations counts a report's broken promises and lists them, each
+// failed invariant with its first violations (the report.json saved
+// beside the binary has them all, with their evidence).
 func violations(r *chaos.Report) (int, []string) {
 	n := 0
-	var lines []string
+	var lines, firsts []string
 	for _, v := range r.Invariants {
 		n += v.Count
 		state := "held"
 		if !v.Passed {
 			state = fmt.Sprintf("**%d violations**", v.Count)
+			for i, x := range v.Violations {
+				if i == 3 {
+					break
+				}
+				firsts = append(firsts, fmt.Sprintf("- %s, +%s: %s", v.Name, x.At.Sub(r.Started).Round(time.Second), x.Message))
+			}
 		}
 		lines = append(lines, fmt.Sprintf("| %s | %s |", v.Name, state))
+	}
+	if len(firsts) > 0 {
+		lines = append(lines, "", "The first violations of each failed invariant:", "")
+		lines = append(lines, firsts...)
 	}
 	return n, lines
 }
