@@ -103,6 +103,13 @@ func describe(e Event) string {
 	return fmt.Sprintf("fault %d (%s %s at %s)", e.ID, e.Kind, on, clock(e.At))
 }
 
+// observeFinal hands c the final samples, as the last ones of the run.
+func observeFinal(c Checker, f Final) {
+	for _, s := range finalSamples(f) {
+		c.Observe(s)
+	}
+}
+
 // finalSamples are f's samples, each dated f.At if it carries no time.
 func finalSamples(f Final) []Sample {
 	out := slices.Clone(f.Samples)
@@ -278,9 +285,7 @@ func (c *oneLeaderPerTerm) Observe(s Sample) {
 }
 
 func (c *oneLeaderPerTerm) Finish(f Final) []Violation {
-	for _, s := range finalSamples(f) {
-		c.Observe(s)
-	}
+	observeFinal(c, f)
 	return c.list()
 }
 
@@ -399,9 +404,7 @@ func (c *noResurrection) Observe(s Sample) {
 }
 
 func (c *noResurrection) Finish(f Final) []Violation {
-	for _, s := range finalSamples(f) {
-		c.Observe(s)
-	}
+	observeFinal(c, f)
 	for _, region := range slices.Sorted(maps.Keys(f.Objects)) {
 		for _, key := range slices.Sorted(maps.Keys(c.deleted)) {
 			if v, held := f.Objects[region][key]; held {

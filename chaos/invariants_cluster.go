@@ -193,9 +193,7 @@ func (c *noDeleteWhileCutOff) Observe(s Sample) {
 }
 
 func (c *noDeleteWhileCutOff) Finish(f Final) []Violation {
-	for _, s := range finalSamples(f) {
-		c.Observe(s)
-	}
+	observeFinal(c, f)
 	return c.list()
 }
 
@@ -310,9 +308,7 @@ func (c *guardedOnce) check(s Sample, k string) {
 }
 
 func (c *guardedOnce) Finish(f Final) []Violation {
-	for _, s := range finalSamples(f) {
-		c.Observe(s)
-	}
+	observeFinal(c, f)
 	return c.list()
 }
 

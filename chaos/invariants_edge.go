@@ -251,8 +251,6 @@ func sortedKeys[V any](a, b map[api.ObjectKey]V) []api.ObjectKey {
 }
 
 func (c *noEdgeChurn) Finish(f Final) []Violation {
-	for _, s := range finalSamples(f) {
-		c.Observe(s)
-	}
+	observeFinal(c, f)
 	return c.list()
 }

@@ -224,9 +224,7 @@ func (c *recovery) Recoveries() []Recovery {
 }
 
 func (c *recovery) Finish(fin Final) []Violation {
-	for _, s := range finalSamples(fin) {
-		c.Observe(s)
-	}
+	observeFinal(c, fin)
 	for _, f := range c.faults {
 		measured := "its start (never healed)"
 		if f.healed {

@@ -130,8 +130,6 @@ func readyWord(health string, ready int32) string {
 }
 
 func (c *noStaleReady) Finish(f Final) []Violation {
-	for _, s := range finalSamples(f) {
-		c.Observe(s)
-	}
+	observeFinal(c, f)
 	return c.list()
 }
