@@ -71,20 +71,8 @@ func (r *runner) leaderOf(ctx context.Context, region string) (string, error) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		for _, c := range r.clustersOf(region) {
-			if !r.d.Running(c) || r.paused(c) {
-				continue
-			}
-			cl, err := r.d.Client(c)
-			if err != nil {
-				continue
-			}
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			st, err := cl.Status(sctx)
-			cancel()
-			if err == nil && st.State == "Leader" {
-				return c, nil
-			}
+		if c, _, _, _ := r.answeringLeader(ctx, region); c != "" {
+			return c, nil
 		}
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("region %s has no leader", region)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
+	"github.com/shoalmesh/shoal/api/client"
 )
 
 // wait waits for a condition of the whole mesh, as its running peers see
@@ -95,38 +96,45 @@ type regionView struct {
 func (r *runner) regionViews(ctx context.Context) (map[string]regionView, string) {
 	out := map[string]regionView{}
 	for _, region := range r.regions() {
-		found := false
-		var leaderName string
-		for _, c := range r.clustersOf(region) {
-			if !r.d.Running(c) || r.paused(c) {
-				continue
-			}
-			cl, err := r.d.Client(c)
-			if err != nil {
-				continue
-			}
-			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			st, err := cl.Status(sctx)
-			if err == nil && st.State == "Leader" {
-				ws, werr := cl.Workloads(sctx)
-				cancel()
-				if werr != nil {
-					continue
-				}
-				out[region] = regionView{cluster: c, status: st, workloads: ws}
-				found = true
-				break
-			}
-			cancel()
-			if err == nil {
-				leaderName = st.Leader
-			}
+		c, cl, st, named := r.answeringLeader(ctx, region)
+		if cl == nil {
+			return nil, fmt.Sprintf("region %s has no answering leader (a follower names %q)", region, named)
 		}
-		if !found {
-			return nil, fmt.Sprintf("region %s has no answering leader (a follower names %q)", region, leaderName)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ws, err := cl.Workloads(wctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Sprintf("region %s's leader %s did not list its workloads: %v", region, c, err)
 		}
+		out[region] = regionView{cluster: c, status: st, workloads: ws}
 	}
 	return out, ""
+}
+
+// answeringLeader finds the running peer of region that answers that it
+// leads, with its client and status (cl nil when none does); named is
+// whom an answering follower names as its leader.
+func (r *runner) answeringLeader(ctx context.Context, region string) (cluster string, cl *client.Client, st api.StatusView, named string) {
+	for _, c := range r.clustersOf(region) {
+		if !r.d.Running(c) || r.paused(c) {
+			continue
+		}
+		cc, err := r.d.Client(c)
+		if err != nil {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := cc.Status(sctx)
+		cancel()
+		switch {
+		case err != nil:
+		case s.State == "Leader":
+			return c, cc, s, ""
+		default:
+			named = s.Leader
+		}
+	}
+	return "", nil, api.StatusView{}, named
 }
 
 // allReady reports whether every workload with replicas has its desired
