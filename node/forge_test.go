@@ -44,18 +44,7 @@ func checkForgeResults(t *testing.T, rs []ForgeResult, want, wantControls int) {
 // accepted, so the refusals are eu's checks and not a link that fails.
 // Nothing the forged requests carried took effect.
 func TestProbeForgedIdentityBetweenRegions(t *testing.T) {
-	creds, err := DevCredentialsIn(filepath.Join(t.TempDir(), "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eu := tlsRegionPeer(t, creds, "eu")
-	us := tlsRegionPeer(t, creds, "us", eu.WANAddr())
-	eventually(t, "eu and us know each other over QUIC", func() error {
-		if !knownRegions(eu)["us"] || !knownRegions(us)["eu"] {
-			return fmt.Errorf("eu knows %v, us knows %v", knownRegions(eu), knownRegions(us))
-		}
-		return nil
-	})
+	creds, eu, us := tlsRegionPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rs, err := ProbeForgedIdentity(ctx, creds, ForgeIdentity{Region: "us", Cluster: us.Config().Cluster}, meshPeerOf(eu))

@@ -30,6 +30,25 @@ func tlsRegionPeer(t *testing.T, creds *DevCredentials, name string, seeds ...st
 	return p
 }
 
+// tlsRegionPair makes a mesh CA and starts regions eu and us, one TLS
+// peer each, and waits until they know each other over QUIC.
+func tlsRegionPair(t *testing.T) (creds *DevCredentials, eu, us *Peer) {
+	t.Helper()
+	creds, err := DevCredentialsIn(filepath.Join(t.TempDir(), "tls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eu = tlsRegionPeer(t, creds, "eu")
+	us = tlsRegionPeer(t, creds, "us", eu.WANAddr())
+	eventually(t, "eu and us know each other over QUIC", func() error {
+		if !knownRegions(eu)["us"] || !knownRegions(us)["eu"] {
+			return fmt.Errorf("eu knows %v, us knows %v", knownRegions(eu), knownRegions(us))
+		}
+		return nil
+	})
+	return creds, eu, us
+}
+
 func knownRegions(p *Peer) map[string]bool {
 	out := map[string]bool{}
 	p.FSM().Read(func(s *region.State) {
@@ -47,18 +66,7 @@ func knownRegions(p *Peer) map[string]bool {
 // another region than its certificate names, or claims another region's
 // cluster, is refused.
 func TestWANLinksRefuseOtherCAsAndClaimsForOtherRegions(t *testing.T) {
-	creds, err := DevCredentialsIn(filepath.Join(t.TempDir(), "tls"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eu := tlsRegionPeer(t, creds, "eu")
-	us := tlsRegionPeer(t, creds, "us", eu.WANAddr())
-	eventually(t, "eu and us know each other over QUIC", func() error {
-		if !knownRegions(eu)["us"] || !knownRegions(us)["eu"] {
-			return fmt.Errorf("eu knows %v, us knows %v", knownRegions(eu), knownRegions(us))
-		}
-		return nil
-	})
+	creds, eu, _ := tlsRegionPair(t)
 
 	// Another mesh's CA: the handshake fails, eu never hears of it.
 	other, err := DevCredentialsIn(filepath.Join(t.TempDir(), "other-tls"))
