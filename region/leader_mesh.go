@@ -41,6 +41,9 @@ type meshInput struct {
 	// summary once per workload).
 	included map[string]bool
 	shares   map[string]map[string]*remoteShare
+	// settled: every remote region takes part in placement (none is dead
+	// or within its failback delay). See settledShare.
+	settled bool
 }
 
 // remoteShare is what one remote region's summary says of one workload.
@@ -68,9 +71,11 @@ func (l *Leader) index(now time.Time, mi *meshInput) {
 		}
 		return sh
 	}
+	mi.settled = true
 	for _, r := range mi.remotes {
 		name := r.GetSummary().GetRegion()
 		mi.included[name] = l.included(r, now)
+		mi.settled = mi.settled && mi.included[name]
 		for _, b := range r.GetSummary().GetBindings() {
 			share(api.KeyFromProto(b.GetWorkload()).String(), name).binding = b
 		}
@@ -134,11 +139,17 @@ func qualifyTargets(region string, ts []*shoalpb.TargetCluster) []*shoalpb.Targe
 
 // meshBinding is the previous placement mesh-wide: this region's binding
 // with qualified names, plus the shares the included remote regions run.
+// While a region is left out, each region's share is what it runs now;
+// once every region takes part again, it is its settled share (what it
+// ran before it first left a region out).
 func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Binding) *shoalpb.Binding {
 	var b *shoalpb.Binding
 	if old != nil {
 		b = proto.Clone(old).(*shoalpb.Binding)
 		b.Clusters = qualifyTargets(mi.region, old.GetClusters())
+		if mi.settled {
+			b.Clusters = settledShare(mi.region, old)
+		}
 		b.PreFailover = qualifyTargets(mi.region, old.GetPreFailover())
 		for _, e := range b.Evictions {
 			e.Cluster = QualifiedName(mi.region, e.GetCluster())
@@ -157,9 +168,65 @@ func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Bindi
 		if b == nil {
 			b = &shoalpb.Binding{Workload: key.Proto()}
 		}
-		b.Clusters = append(b.Clusters, qualifyTargets(name, rb.GetClusters())...)
+		if mi.settled {
+			b.Clusters = append(b.Clusters, settledShare(name, rb)...)
+		} else {
+			b.Clusters = append(b.Clusters, qualifyTargets(name, rb.GetClusters())...)
+		}
 	}
 	return b
+}
+
+// Region failover and failback of the global split. A region that leaves
+// another region out of the split (dead, or back for less than the
+// failback delay) records in its binding the mesh-wide placement from
+// before (Binding.MeshPreFailover) and keeps it while it leaves any region
+// out. Once every region takes part again, every region counts each
+// region's settled share as the previous placement: the recorded one for a
+// region that still holds a record, what it runs for the others. So the
+// surplus a region took over (both sides of a partition take the other's
+// share) does not count as where the workload ran: with more clusters than
+// replicas it would otherwise win the tie-breaks and take replicas from a
+// region the failure never touched (which deletes them there). Every
+// region reads the same records from the summaries, so they agree.
+
+// settledShare is region's settled share by its binding b, with qualified
+// names: its part of the recorded pre-failover placement while b holds
+// one, else its clusters.
+func settledShare(region string, b *shoalpb.Binding) []*shoalpb.TargetCluster {
+	if !b.GetMeshFailedOver() {
+		return qualifyTargets(region, b.GetClusters())
+	}
+	prefix := region + "/"
+	var out []*shoalpb.TargetCluster
+	for _, t := range b.GetMeshPreFailover() {
+		if strings.HasPrefix(t.GetName(), prefix) {
+			out = append(out, proto.Clone(t).(*shoalpb.TargetCluster))
+		}
+	}
+	return out
+}
+
+// recordFailover keeps nb's record of the placement from before a region
+// was left out: while one is, the record old holds or, at the first such
+// pass, the settled shares of every region, left out or not (a dead
+// region's is what its last summary showed). Once every region takes part
+// again, the record goes.
+func recordFailover(mi meshInput, key api.ObjectKey, old, nb *shoalpb.Binding) {
+	nb.MeshPreFailover, nb.MeshFailedOver = nil, false
+	switch {
+	case mi.settled:
+	case old.GetMeshFailedOver():
+		nb.MeshPreFailover, nb.MeshFailedOver = old.GetMeshPreFailover(), true
+	default:
+		pre := settledShare(mi.region, old)
+		shares := mi.shares[key.String()]
+		for _, r := range mi.remotes {
+			name := r.GetSummary().GetRegion()
+			pre = append(pre, settledShare(name, shares[name].bindingOrNil())...)
+		}
+		nb.MeshPreFailover, nb.MeshFailedOver = pre, true
+	}
 }
 
 // meshStatuses are a workload's statuses mesh-wide with qualified cluster

@@ -102,6 +102,7 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 			statuses := l.meshStatuses(in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
 			global := l.place(now, o, policies, l.meshBinding(in.mesh, key, old), infos, records, statuses)
 			nb = localBinding(now, in.mesh.region, global, old)
+			recordFailover(in.mesh, key, old, nb)
 			if nb.GetGuarded() {
 				nb = l.guard(now, in.mesh, key, global, nb, old)
 			}
@@ -312,6 +313,8 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetGuarded() == b.GetGuarded() && a.GetGuardEpoch() == b.GetGuardEpoch() &&
 		slices.Equal(a.GetGuardTakenFrom(), b.GetGuardTakenFrom()) &&
 		targetString(a.GetMeshTargets()) == targetString(b.GetMeshTargets()) &&
+		a.GetMeshFailedOver() == b.GetMeshFailedOver() &&
+		targetString(a.GetMeshPreFailover()) == targetString(b.GetMeshPreFailover()) &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
 }
 

@@ -406,3 +406,56 @@ func bindingOf(sum *shoalpb.RegionSummary, k api.ObjectKey) *shoalpb.Binding {
 	}
 	return nil
 }
+
+func TestMeshPartitionHealRestoresTheSplitFromBeforeIt(t *testing.T) {
+	n := newMeshNet()
+	a := addSplitRegion(t, n, "a")
+	b := addSplitRegion(t, n, "b", "wan-a")
+	c := addSplitRegion(t, n, "c", "wan-a")
+	rs := []*splitRegion{a, b, c}
+	// Two replicas over three regions of one cluster each: by name, a
+	// and b run one each and c none.
+	a.command(t, applyObjects(obj(webKey, fmt.Sprintf(deployment, 2)), obj(ppKey, policy(divided))))
+	want := func(s string) func() bool { return func() bool { return shares(rs, false) == s } }
+	eventually(t, "2 replicas split 1/1/0", want("a=1 b=1 c=0 "))
+
+	// c, cut off, finds a and b dead and runs both replicas alone; a and
+	// b, who lost nothing, keep theirs.
+	n.isolate("c", "a", "b")
+	eventually(t, "c runs the whole workload alone", func() bool { return c.target(webKey) == 2 })
+
+	// After the heal the surplus c took goes, and nothing else moves: b,
+	// whose replica never failed, must not lose it to c because c's
+	// takeover made c look more "previous" than b.
+	lost := make(chan string, 1)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if b.running(webKey) == 0 {
+				lost <- shares(rs, true)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	n.heal()
+	eventually(t, "the split returns to 1/1/0", func() bool {
+		return shares(rs, false) == "a=1 b=1 c=0 " && shares(rs, true) == "a=1 b=1 c=0 "
+	}, func() string { return "targets " + shares(rs, false) + "running " + shares(rs, true) })
+	// Hold the final answer for a while: it must not flip afterwards.
+	time.Sleep(time.Second)
+	close(stop)
+	select {
+	case s := <-lost:
+		t.Fatalf("b stopped its replica after the heal (running %s)", s)
+	default:
+	}
+	if s := shares(rs, false); s != "a=1 b=1 c=0 " {
+		t.Fatalf("the split moved after it returned: %s", s)
+	}
+}

@@ -717,9 +717,19 @@ type Binding struct {
 	// A guarded workload's mesh-wide placement as this region computed it
 	// (REGION/CLUSTER names): a region adds replicas of it only once every
 	// live region's summary shows the same.
-	MeshTargets   []*TargetCluster `protobuf:"bytes,19,rep,name=mesh_targets,json=meshTargets,proto3" json:"mesh_targets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MeshTargets []*TargetCluster `protobuf:"bytes,19,rep,name=mesh_targets,json=meshTargets,proto3" json:"mesh_targets,omitempty"`
+	// The mesh-wide placement (REGION/CLUSTER names) from before this region
+	// first left another region out of the global split (dead, or back for
+	// less than the failback delay); kept while it leaves any region out.
+	// Once every region takes part again, every region counts each region's
+	// share from before the failover, not the surplus it took over, as the
+	// previous placement: only the replicas that moved for the failover move
+	// back, and regions the failure never touched keep theirs.
+	MeshPreFailover []*TargetCluster `protobuf:"bytes,20,rep,name=mesh_pre_failover,json=meshPreFailover,proto3" json:"mesh_pre_failover,omitempty"`
+	// mesh_pre_failover is recorded (it may be empty: nothing ran).
+	MeshFailedOver bool `protobuf:"varint,21,opt,name=mesh_failed_over,json=meshFailedOver,proto3" json:"mesh_failed_over,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -883,6 +893,20 @@ func (x *Binding) GetMeshTargets() []*TargetCluster {
 		return x.MeshTargets
 	}
 	return nil
+}
+
+func (x *Binding) GetMeshPreFailover() []*TargetCluster {
+	if x != nil {
+		return x.MeshPreFailover
+	}
+	return nil
+}
+
+func (x *Binding) GetMeshFailedOver() bool {
+	if x != nil {
+		return x.MeshFailedOver
+	}
+	return false
 }
 
 // WorkStatus is how one workload fares on one cluster, reported by its peer.
@@ -2870,7 +2894,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xaf\x06\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\x9e\a\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -2895,7 +2919,9 @@ const file_region_proto_rawDesc = "" +
 	"\vguard_epoch\x18\x11 \x01(\x03R\n" +
 	"guardEpoch\x12(\n" +
 	"\x10guard_taken_from\x18\x12 \x03(\tR\x0eguardTakenFrom\x12:\n" +
-	"\fmesh_targets\x18\x13 \x03(\v2\x17.shoal.v1.TargetClusterR\vmeshTargets\"\xe6\x02\n" +
+	"\fmesh_targets\x18\x13 \x03(\v2\x17.shoal.v1.TargetClusterR\vmeshTargets\x12C\n" +
+	"\x11mesh_pre_failover\x18\x14 \x03(\v2\x17.shoal.v1.TargetClusterR\x0fmeshPreFailover\x12(\n" +
+	"\x10mesh_failed_over\x18\x15 \x01(\bR\x0emeshFailedOver\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -3103,62 +3129,63 @@ var file_region_proto_depIdxs = []int32{
 	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
 	5,  // 10: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
 	5,  // 11: shoal.v1.Binding.mesh_targets:type_name -> shoal.v1.TargetCluster
-	1,  // 12: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
-	1,  // 13: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
-	2,  // 14: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
-	1,  // 15: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	1,  // 16: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
-	4,  // 17: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 18: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 19: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 20: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	8,  // 21: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 22: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	9,  // 23: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	1,  // 24: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
-	19, // 25: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
-	21, // 26: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
-	4,  // 27: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 28: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
-	8,  // 29: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
-	21, // 30: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
-	22, // 31: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
-	9,  // 32: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
-	0,  // 33: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
-	2,  // 34: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
-	0,  // 35: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
-	23, // 36: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
-	24, // 37: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
-	27, // 38: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
-	23, // 39: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
-	24, // 40: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
-	10, // 41: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 42: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 43: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 44: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 45: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 46: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 47: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 48: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 49: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	25, // 50: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
-	26, // 51: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
-	28, // 52: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
-	29, // 53: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	30, // 54: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
-	2,  // 55: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 56: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 57: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 58: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 59: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 60: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	31, // 61: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	24, // 62: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	63, // [63:63] is the sub-list for method output_type
-	63, // [63:63] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	5,  // 12: shoal.v1.Binding.mesh_pre_failover:type_name -> shoal.v1.TargetCluster
+	1,  // 13: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
+	1,  // 14: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
+	2,  // 15: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
+	1,  // 16: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
+	1,  // 17: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 18: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 19: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 20: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 21: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	8,  // 22: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 23: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	9,  // 24: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	1,  // 25: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	19, // 26: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	21, // 27: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
+	4,  // 28: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 29: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
+	8,  // 30: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
+	21, // 31: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
+	22, // 32: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
+	9,  // 33: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
+	0,  // 34: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
+	2,  // 35: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
+	0,  // 36: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
+	23, // 37: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
+	24, // 38: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
+	27, // 39: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
+	23, // 40: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	24, // 41: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	10, // 42: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 43: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 44: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 45: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 46: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 47: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 48: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 49: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 50: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	25, // 51: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	26, // 52: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	28, // 53: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	29, // 54: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	30, // 55: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
+	2,  // 56: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 57: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 58: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 59: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 60: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 61: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	31, // 62: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	24, // 63: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
