@@ -379,21 +379,32 @@ type Policy struct {
 	Name      string
 	Spec      PropagationSpec
 	// Guard is the policy's partition guard (AnnotationPartitionGuard):
-	// PartitionGuardMajority, or empty for none.
+	// PartitionGuardMajority, PartitionGuardStrict, or empty for none.
 	Guard string
 }
 
 // AnnotationPartitionGuard on a propagation policy sets how the workloads
 // it selects behave when regions are cut from each other. Without it they
-// keep running on every side (more replicas, never fewer). With
-// PartitionGuardMajority a workload that must not run twice moves to
-// another region only on the side that sees a majority of the mesh's
-// regions, a region without a majority stops running it, and a region
-// starts replicas only once the others have stopped theirs.
+// keep running on every side (more replicas, never fewer). With either
+// value a workload must not run twice: a region starts replicas only once
+// the others have stopped theirs.
 const AnnotationPartitionGuard = "shoal.io/partition-guard"
 
-// PartitionGuardMajority is the one value of AnnotationPartitionGuard.
-const PartitionGuardMajority = "majority"
+const (
+	// PartitionGuardMajority: a region that does not hear a majority of
+	// the mesh's regions stops the workload, and the side with a
+	// majority takes over a silent region's share. A region whose peers
+	// are all dead while its clusters run cannot stop its copy: it runs
+	// twice until that region is back.
+	PartitionGuardMajority = "majority"
+	// PartitionGuardStrict: no region takes the workload over from a
+	// region that went silent while running it (dead or cut off: the
+	// others cannot tell) until that region is back or forgotten; the
+	// silent region keeps running it. Never twice, whatever fails; the
+	// operator decides when a silent region is gone (shoal region forget),
+	// as with a StatefulSet's pods on an unreachable node.
+	PartitionGuardStrict = "strict"
+)
 
 // Ref names the policy as people read it: "PropagationPolicy default/web-pp"
 // or "ClusterPropagationPolicy all".
@@ -478,8 +489,8 @@ func decodePolicyJSON(j []byte) (p *Policy, obj any, warnings []string, err erro
 	setDefaults(p.Kind, p.Namespace, spec)
 	p.Spec = *spec
 	if g, ok := meta.Annotations[AnnotationPartitionGuard]; ok {
-		if g != PartitionGuardMajority {
-			perr.add("metadata.annotations["+AnnotationPartitionGuard+"]", "unknown value %q; use %q or leave it out", g, PartitionGuardMajority)
+		if g != PartitionGuardMajority && g != PartitionGuardStrict {
+			perr.add("metadata.annotations["+AnnotationPartitionGuard+"]", "unknown value %q; use %q, %q or leave it out", g, PartitionGuardMajority, PartitionGuardStrict)
 		}
 		p.Guard = g
 	}

@@ -435,12 +435,14 @@ metadata:
 spec:
   resourceSelectors: [{apiVersion: apps/v1, kind: StatefulSet, name: db}]
 `
-	p, _, err := DecodePolicy([]byte(fmt.Sprintf(pp, "majority")))
-	if err != nil || p.Guard != PartitionGuardMajority {
-		t.Fatalf("guard %v, err %v", p, err)
+	for _, g := range []string{PartitionGuardMajority, PartitionGuardStrict} {
+		p, _, err := DecodePolicy([]byte(fmt.Sprintf(pp, g)))
+		if err != nil || p.Guard != g {
+			t.Fatalf("guard %q: %v, err %v", g, p, err)
+		}
 	}
-	_, _, err = DecodePolicy([]byte(fmt.Sprintf(pp, "always")))
-	if err == nil || !strings.Contains(err.Error(), `metadata.annotations[shoal.io/partition-guard]: unknown value "always"`) {
+	_, _, err := DecodePolicy([]byte(fmt.Sprintf(pp, "always")))
+	if err == nil || !strings.Contains(err.Error(), `metadata.annotations[shoal.io/partition-guard]: unknown value "always"; use "majority", "strict"`) {
 		t.Fatalf("an unknown guard: %v", err)
 	}
 }

@@ -218,6 +218,11 @@ func recordFailover(mi meshInput, key api.ObjectKey, old, nb *shoalpb.Binding) {
 	case mi.settled:
 	case old.GetMeshFailedOver():
 		nb.MeshPreFailover, nb.MeshFailedOver = old.GetMeshPreFailover(), true
+	case old.GetGuarded() && len(old.GetMeshTargets()) > 0:
+		// A guarded workload's last mesh answer: every live region
+		// agreed to it before starting replicas, so it shows what a
+		// region runs even before its summary does.
+		nb.MeshPreFailover, nb.MeshFailedOver = old.GetMeshTargets(), true
 	default:
 		pre := settledShare(mi.region, old)
 		shares := mi.shares[key.String()]
@@ -317,7 +322,7 @@ func localBinding(now time.Time, region string, nb, old *shoalpb.Binding) *shoal
 }
 
 // guard applies a policy's partition guard (shoal.io/partition-guard:
-// majority) to this region's binding nb of a workload that must not run
+// majority or strict) to this region's binding nb of a workload that must not run
 // twice; global is the mesh-wide answer nb was cut from.
 //
 //   - Fence: a region that does not hear a majority of the mesh's regions
@@ -328,11 +333,17 @@ func localBinding(now time.Time, region string, nb, old *shoalpb.Binding) *shoal
 //   - Stop before start: a region runs at most what the global answer
 //     binds minus what the other regions may still run (a dead region
 //     runs nothing: it has fenced itself), and keeps nothing for failback.
+//
+// A strict guard (Binding.GuardStrict) has no fence and no takeover: a
+// dead region may be one whose peers are all dead while its clusters run,
+// so what it ran when it went silent counts as running until it is back
+// (and says otherwise) or forgotten.
 func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, nb, old *shoalpb.Binding) *shoalpb.Binding {
 	ks := key.String()
+	strict := nb.GetGuardStrict()
 	epoch := old.GetGuardEpoch()
 	others := int32(0)
-	var takenFrom []string
+	var takenFrom, silent []string
 	superseded := false
 	agreed := true
 	var waitFor []string
@@ -349,6 +360,17 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 		}
 		epoch = max(epoch, rb.GetGuardEpoch())
 		running := runningOf(rb, sh.statusesOrNil())
+		if r.GetDead() && strict {
+			// Its summary may not show yet what it started; the
+			// placement recorded when it was first left out (the mesh
+			// answer every region agreed to before starting) does.
+			running = max(running, sumTargets(settledShare(r.GetSummary().GetRegion(), nb)))
+			if running > 0 {
+				silent = append(silent, fmt.Sprintf("%s (%d)", r.GetSummary().GetRegion(), running))
+			}
+			others += running
+			continue
+		}
 		if r.GetDead() {
 			if running > 0 {
 				takenFrom = append(takenFrom, r.GetSummary().GetRegion())
@@ -386,7 +408,7 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 				return stop("partition guard: waiting to know which regions this one hears")
 			}
 			return old
-		case 2*seen <= total:
+		case 2*seen <= total && !strict:
 			return stop(fmt.Sprintf("fenced by the partition guard: this region hears %d of %d regions, no majority", seen, total))
 		}
 	}
@@ -397,6 +419,10 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 	if own := sumTargets(out.GetClusters()); own > allowed {
 		out.Clusters = capTargets(out.GetClusters(), max(allowed, 0))
 		out.Reason = fmt.Sprintf("partition guard: %d of its replicas still run in other regions; this region starts only what they have stopped", others)
+		if len(silent) > 0 {
+			out.Reason = fmt.Sprintf("partition guard (strict): %s went silent while running it and may still run it there; "+
+				"this region starts it only once they are back and stopped it, or forgotten (shoal region forget)", strings.Join(silent, ", "))
+		}
 	}
 	if had := sumTargets(old.GetClusters()); !agreed && sumTargets(out.GetClusters()) > had {
 		// Regions that see the mesh differently could each start the

@@ -39,7 +39,8 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		return nb
 	}
 	nb.Policy = pol.Ref()
-	nb.Guarded = pol.Guard == api.PartitionGuardMajority
+	nb.Guarded = pol.Guard == api.PartitionGuardMajority || pol.Guard == api.PartitionGuardStrict
+	nb.GuardStrict = pol.Guard == api.PartitionGuardStrict
 	nb.ConflictResolution = string(pol.Spec.ConflictResolution)
 	if p := pol.Spec.PreserveResourcesOnDeletion; p != nil && *p {
 		nb.PreserveResourcesOnDeletion = true

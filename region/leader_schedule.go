@@ -310,7 +310,7 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetConflictResolution() == b.GetConflictResolution() &&
 		targetString(a.GetPreFailover()) == targetString(b.GetPreFailover()) &&
 		a.GetPreserveResourcesOnDeletion() == b.GetPreserveResourcesOnDeletion() &&
-		a.GetGuarded() == b.GetGuarded() && a.GetGuardEpoch() == b.GetGuardEpoch() &&
+		a.GetGuarded() == b.GetGuarded() && a.GetGuardStrict() == b.GetGuardStrict() && a.GetGuardEpoch() == b.GetGuardEpoch() &&
 		slices.Equal(a.GetGuardTakenFrom(), b.GetGuardTakenFrom()) &&
 		targetString(a.GetMeshTargets()) == targetString(b.GetMeshTargets()) &&
 		a.GetMeshFailedOver() == b.GetMeshFailedOver() &&

@@ -728,8 +728,12 @@ type Binding struct {
 	MeshPreFailover []*TargetCluster `protobuf:"bytes,20,rep,name=mesh_pre_failover,json=meshPreFailover,proto3" json:"mesh_pre_failover,omitempty"`
 	// mesh_pre_failover is recorded (it may be empty: nothing ran).
 	MeshFailedOver bool `protobuf:"varint,21,opt,name=mesh_failed_over,json=meshFailedOver,proto3" json:"mesh_failed_over,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The partition guard is strict (shoal.io/partition-guard: strict): no
+	// fence, and no region takes the workload over from a region that went
+	// silent while running it until that region is back or forgotten.
+	GuardStrict   bool `protobuf:"varint,22,opt,name=guard_strict,json=guardStrict,proto3" json:"guard_strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -905,6 +909,13 @@ func (x *Binding) GetMeshPreFailover() []*TargetCluster {
 func (x *Binding) GetMeshFailedOver() bool {
 	if x != nil {
 		return x.MeshFailedOver
+	}
+	return false
+}
+
+func (x *Binding) GetGuardStrict() bool {
+	if x != nil {
+		return x.GuardStrict
 	}
 	return false
 }
@@ -2894,7 +2905,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\x9e\a\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xc1\a\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -2921,7 +2932,8 @@ const file_region_proto_rawDesc = "" +
 	"\x10guard_taken_from\x18\x12 \x03(\tR\x0eguardTakenFrom\x12:\n" +
 	"\fmesh_targets\x18\x13 \x03(\v2\x17.shoal.v1.TargetClusterR\vmeshTargets\x12C\n" +
 	"\x11mesh_pre_failover\x18\x14 \x03(\v2\x17.shoal.v1.TargetClusterR\x0fmeshPreFailover\x12(\n" +
-	"\x10mesh_failed_over\x18\x15 \x01(\bR\x0emeshFailedOver\"\xe6\x02\n" +
+	"\x10mesh_failed_over\x18\x15 \x01(\bR\x0emeshFailedOver\x12!\n" +
+	"\fguard_strict\x18\x16 \x01(\bR\vguardStrict\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
