@@ -170,3 +170,31 @@ func TestNotReadyForgetsWhatTheClusterReported(t *testing.T) {
 		t.Fatalf("after NotReady: status %v, epoch %d (was %d)", st, rec.GetStatusEpoch(), epoch)
 	}
 }
+
+// A region whose share of the global split shrinks keeps the replicas
+// that leave for the failback delay even once the replacements are Ready:
+// a split that changes back within moments (a late summary, a cluster
+// failing over in another region) then finds them still running instead
+// of deleting and creating them again. The chaos partition-and-heal run
+// saw web re-created on us-1 within one 300 ms sample.
+func TestRegionFailbackEvictionOutlivesAShortFlipOfTheSplit(t *testing.T) {
+	l := &Leader{cfg: LeaderConfig{FailbackDelay: 3 * time.Second}}
+	now := time.Now()
+	b := &shoalpb.Binding{
+		Clusters:       []*shoalpb.TargetCluster{{Name: "eu-west/eu-2", Replicas: 2}},
+		FailedOverFrom: []string{"eu-west/eu-3"},
+		Evictions: []*shoalpb.Eviction{
+			{Cluster: "us-east/us-1", Replicas: 1, Reason: reasonRegionFailback, CreatedUnixMs: now.Add(-time.Second).UnixMilli()},
+			{Cluster: "us-east/us-2", Replicas: 1, Reason: reasonRegionFailback, CreatedUnixMs: now.Add(-4 * time.Second).UnixMilli()},
+			{Cluster: "eu-west/eu-3", Replicas: 1, Reason: reasonFailover, CreatedUnixMs: now.Add(-time.Minute).UnixMilli()},
+			{Cluster: "eu-west/eu-1", Replicas: 1, Reason: reasonFailback, CreatedUnixMs: now.Add(-time.Second).UnixMilli()},
+		},
+	}
+	got := evictionString(l.keptEvictions(now, b))
+	if want := "eu-west/eu-3=1, us-east/us-1=1"; got != want {
+		t.Fatalf("kept %q; want the held failover and the region failback younger than the delay: %q", got, want)
+	}
+	if want := now.Add(2 * time.Second).Truncate(time.Millisecond); !l.nextDue.Equal(want) {
+		t.Errorf("next pass due %v; want %v, when the young eviction may go", l.nextDue, want)
+	}
+}

@@ -150,9 +150,30 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		nb.PreFailover = targetsToProto(prev)
 	}
 	if replacementsReady(nb, statuses) {
-		nb.Evictions = heldEvictions(nb)
+		nb.Evictions = l.keptEvictions(now, nb)
 	}
 	return nb
+}
+
+// keptEvictions are the evictions of b that stay although its replacements
+// are Ready: the held ones (heldEvictions), and those of replicas another
+// region takes back (reasonRegionFailback) for the failback delay after
+// the move. The global split can change back within moments (a summary
+// that arrives late, a cluster failing over in another region); when it
+// does, the replicas still run there and are kept, not deleted and
+// created again.
+func (l *Leader) keptEvictions(now time.Time, b *shoalpb.Binding) []*shoalpb.Eviction {
+	out := heldEvictions(b)
+	for _, e := range b.GetEvictions() {
+		if e.GetReason() != reasonRegionFailback {
+			continue
+		}
+		if until := time.UnixMilli(e.GetCreatedUnixMs()).Add(l.cfg.FailbackDelay); now.Before(until) {
+			l.due(until)
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // heldEvictions keeps, of a binding's evictions, those of clusters it
