@@ -42,7 +42,7 @@ func DefaultCheckers(p CheckParams) []Checker {
 	return []Checker{
 		NewWritesKept(),
 		NewOneLeaderPerTerm(),
-		NewRecovery(p.Recover),
+		NewRecovery(p.Recover, p.Guarded...),
 		NewNoDeleteWhileCutOff(p.Settle, p.Guarded...),
 		NewNoEdgeChurn(p.Autonomy),
 		NewGuardedOnce(p.Guarded),

@@ -28,8 +28,12 @@ import (
 // healed fault.
 type recovery struct {
 	within time.Duration
-	faults []*measuredFault
-	byID   map[int]*measuredFault
+	// guarded workloads ("Kind namespace/name") are not moved off a lost
+	// cluster that may still run them: the takeover does not wait for
+	// them.
+	guarded map[string]bool
+	faults  []*measuredFault
+	byID    map[int]*measuredFault
 	// replicas is set once any sample showed a workload with replicas;
 	// from then on a view with none is not a recovered mesh.
 	replicas bool
@@ -69,9 +73,15 @@ func (f *measuredFault) from() time.Time {
 
 // NewRecovery returns the "replicas Ready again within the stated time"
 // invariant, judged with within (no bound when zero: only a fault never
-// recovered is then a violation).
-func NewRecovery(within time.Duration) RecoveryChecker {
-	return &recovery{within: within, byID: map[int]*measuredFault{}}
+// recovered is then a violation). The takeover while a fault holds does
+// not wait for the guarded workloads ("Kind namespace/name"): the
+// partition guard keeps them where they may still run.
+func NewRecovery(within time.Duration, guarded ...string) RecoveryChecker {
+	c := &recovery{within: within, byID: map[int]*measuredFault{}, guarded: map[string]bool{}}
+	for _, k := range guarded {
+		c.guarded[k] = true
+	}
+	return c
 }
 
 func (c *recovery) Name() string { return "recovery" }
@@ -187,6 +197,9 @@ func (c *recovery) readyOutside(ws []api.WorkloadView, lost []string) bool {
 		}
 		n++
 		c.replicas = true
+		if c.guarded[workloadKey(w).Display()] {
+			continue
+		}
 		var ready int32
 		for _, p := range w.Placements {
 			if slices.Contains(lost, p.Cluster) || p.Health == "Unknown" {

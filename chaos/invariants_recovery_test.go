@@ -92,6 +92,21 @@ func TestRecoveryMeasuresTheTakeoverOfALostCluster(t *testing.T) {
 	phase(t, c, PhaseTakeover, Recovery{FaultID: 1, Kind: EventKill, Phase: PhaseTakeover, From: at(10), Took: 8 * time.Second, Recovered: true})
 	recoveries(t, c, Recovery{FaultID: 1, Kind: EventKill, From: at(30), Took: 3 * time.Second, Recovered: true})
 
+	// A guarded workload on the lost cluster stays there (the partition
+	// guard keeps it where it may still run): the takeover of the others
+	// does not wait for it, but an unguarded one on it does.
+	withLedger := func(sec float64, onEU2 int32) Sample {
+		s := view(sec, onEU2)
+		s.Workloads = append(s.Workloads, deploymentWorkload("ledger", 1, place("eu-1", "eu-west", 1, 1)))
+		return s
+	}
+	c = NewRecovery(time.Minute, "Deployment default/ledger")
+	wantNone(t, run(t, c, final(60), withLedger(1, 0), fault(10, EventKill, 1, "eu-1"), withLedger(18, 2), heal(30, 1), withLedger(33, 0)))
+	phase(t, c, PhaseTakeover, Recovery{FaultID: 1, Kind: EventKill, Phase: PhaseTakeover, From: at(10), Took: 8 * time.Second, Recovered: true})
+	c = NewRecovery(time.Minute)
+	wantNone(t, run(t, c, final(60), withLedger(1, 0), fault(10, EventKill, 1, "eu-1"), withLedger(18, 2), heal(30, 1), withLedger(33, 0)))
+	phase(t, c, PhaseTakeover, Recovery{FaultID: 1, Kind: EventKill, Phase: PhaseTakeover, From: at(10), Recovered: false})
+
 	// A cut is not a fault the mesh rides out by moving replicas: no
 	// takeover is measured.
 	c = NewRecovery(time.Minute)
