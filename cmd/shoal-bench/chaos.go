@@ -99,7 +99,7 @@ func benchChaosRandom(ctx context.Context, b *bencher) ([]*benchFigure, error) {
 		}
 	}
 	how := fmt.Sprintf("`shoal-bench --only chaos-random` (or `make chaos CHAOS_SCENARIOS=random`): the built-in random scenario, long variant, seed 1 — "+
-		"a mesh of %d regions × %d `shoal agent` processes on loopback (TLS), web (6 replicas over every cluster) and the guarded ledger, "+
+		"a mesh of %d regions × %d `shoal agent` processes on loopback (TLS), web (6 replicas over every cluster) and the ledger (one replica, strict partition guard), "+
 		"writes at 10/s over 50 ConfigMaps (20%% deletes), and for %s one fault at a time drawn from every kind "+
 		"(held 3–12 s, then healed, then 2 s once the mesh is Ready again). Every peer's view sampled every 300 ms; every invariant checked throughout and on the final state.",
 		r.Mesh.Regions, r.Mesh.Clusters, r.Ended.Sub(r.Started).Round(time.Second))
