@@ -86,6 +86,16 @@ func (a *applier) mergeObjects(c *shoalpb.MergeObjects) error {
 		}
 		if r.GetDeleted() {
 			n.Manifest = nil
+			if l == nil && !fresh {
+				// A tombstone this region already saw and has since
+				// collected, relayed back by a region that has not yet:
+				// it is as old as the delete, not as its receipt, or
+				// each region's copy would restart the other's
+				// quarantine and they would pass it back and forth
+				// for ever, never collected.
+				n.CreatedUnixMs = min(a.now, rv.GetWallMs())
+				n.UpdatedUnixMs = n.CreatedUnixMs
+			}
 		}
 		changed := l == nil || l.GetDeleted() != n.GetDeleted() || !bytes.Equal(l.GetManifest(), n.GetManifest())
 		if changed && !n.GetDeleted() {
@@ -123,9 +133,20 @@ func (a *applier) mergeObjects(c *shoalpb.MergeObjects) error {
 // contact): the sender collected its tombstone long ago, so it was
 // deleted. Writes made here after the horizon are kept (and sent on).
 func (a *applier) dropMissing(c *shoalpb.MergeObjects, inFull map[string]bool) {
+	senderSaw := WatermarkMap(c.GetSenderWatermarks())
 	for _, ks := range sortedKeys(a.st.objects) {
 		o := a.st.objects[ks]
-		if inFull[ks] || CompareVersions(o.GetVersion(), c.GetHorizon()) > 0 {
+		if inFull[ks] {
+			continue
+		}
+		// Missing from the full copy: deleted and forgotten there if it
+		// is from before the horizon (when this region last heard
+		// anyone) or, written by another region, if the sender saw it
+		// (this region got it from someone while in contact: it is no
+		// news of its own, whatever the clocks say of the horizon).
+		v := o.GetVersion()
+		saw := v.GetOrigin() != a.region && CompareVersions(v, senderSaw[v.GetOrigin()]) <= 0
+		if !saw && CompareVersions(v, c.GetHorizon()) > 0 {
 			continue
 		}
 		delete(a.st.objects, ks)

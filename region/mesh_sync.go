@@ -351,6 +351,9 @@ func (m *Mesh) absorb(ctx context.Context, rem *remote, req *shoalpb.SyncRequest
 	m.received(reply.GetObjects())
 	if objs := reply.GetObjects(); len(objs) > 0 || reply.GetFull() {
 		mo := &shoalpb.MergeObjects{FromRegion: rem.name, Objects: objs, Full: reply.GetFull() && req.GetWantFull(), Horizon: req.GetHorizon()}
+		if mo.GetFull() {
+			mo.SenderWatermarks = reply.GetWatermarks()
+		}
 		if n, err := m.commit(ctx, &shoalpb.Command{Cmd: &shoalpb.Command_MergeObjects{MergeObjects: mo}}); err != nil {
 			m.logger.Warn("committing objects from another region failed", "peer_region", rem.name, "err", err)
 			return false

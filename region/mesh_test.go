@@ -53,6 +53,18 @@ func TestMeshReplicatesWritesAndDeletes(t *testing.T) {
 			}
 		}
 		return true
+	}, func() string {
+		out := ""
+		for _, p := range ps {
+			o := p.held("web")
+			out += fmt.Sprintf("%s holds %v (deleted %v, updated %d)\n", p.region, o.GetVersion(), o.GetDeleted(), o.GetUpdatedUnixMs())
+			p.fsm.Read(func(s *State) {
+				for _, r := range s.Regions() {
+					out += fmt.Sprintf("   %s: marks %v dead %v\n", r.GetSummary().GetRegion(), r.GetWatermarks(), r.GetDead())
+				}
+			})
+		}
+		return out
 	})
 	eventually(t, "digests agree", converged(ps))
 	for _, p := range ps {

@@ -3,6 +3,7 @@ package region
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -30,7 +31,19 @@ func TestMeshRegionCutOffLongerThanTombstonesResyncsWithoutResurrecting(t *testi
 	time.Sleep(1200 * time.Millisecond)
 	c.write(t, "new-in-c", "1")
 	n.heal()
-	eventually(t, "c resynchronises and every region converges", converged(ps))
+	eventually(t, "c resynchronises and every region converges", converged(ps), func() string {
+		out := ""
+		for _, p := range ps {
+			out += p.region + ":"
+			p.fsm.Read(func(s *State) {
+				for _, o := range s.AllObjects() {
+					out += fmt.Sprintf(" %s@%v(del %v)", o.GetKey().GetName(), o.GetVersion(), o.GetDeleted())
+				}
+			})
+			out += fmt.Sprintf(" fullsyncs %d stale %v\n", p.mesh.Stats().FullSyncs, p.mesh.stale())
+		}
+		return out
+	})
 	for _, p := range ps {
 		if o := p.held("old"); o != nil && !o.GetDeleted() {
 			t.Errorf("region %s holds the deleted object again", p.region)

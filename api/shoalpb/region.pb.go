@@ -2004,10 +2004,16 @@ type MergeObjects struct {
 	// region lost contact for longer than the tombstone age): an object
 	// this region holds that is missing from it, and whose version is not
 	// newer than horizon, was deleted meanwhile and is dropped.
-	Full          bool     `protobuf:"varint,3,opt,name=full,proto3" json:"full,omitempty"`
-	Horizon       *Version `protobuf:"bytes,4,opt,name=horizon,proto3" json:"horizon,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Full    bool     `protobuf:"varint,3,opt,name=full,proto3" json:"full,omitempty"`
+	Horizon *Version `protobuf:"bytes,4,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	// With full: the sender's watermarks. An object written by a region
+	// other than this one and missing from the full set is dropped too when
+	// the sender saw its version (it was deleted and forgotten there), even
+	// if newer than horizon (heard times are committed late and clocks
+	// round to the millisecond).
+	SenderWatermarks []*Watermark `protobuf:"bytes,5,rep,name=sender_watermarks,json=senderWatermarks,proto3" json:"sender_watermarks,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MergeObjects) Reset() {
@@ -2064,6 +2070,13 @@ func (x *MergeObjects) GetFull() bool {
 func (x *MergeObjects) GetHorizon() *Version {
 	if x != nil {
 		return x.Horizon
+	}
+	return nil
+}
+
+func (x *MergeObjects) GetSenderWatermarks() []*Watermark {
+	if x != nil {
+		return x.SenderWatermarks
 	}
 	return nil
 }
@@ -3009,13 +3022,14 @@ const file_region_proto_rawDesc = "" +
 	"\tconflicts\x18\v \x03(\v2\x0f.shoal.v1.EventR\tconflicts\"P\n" +
 	"\tWatermark\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12+\n" +
-	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"\x9c\x01\n" +
+	"\aversion\x18\x02 \x01(\v2\x11.shoal.v1.VersionR\aversion\"\xde\x01\n" +
 	"\fMergeObjects\x12\x1f\n" +
 	"\vfrom_region\x18\x01 \x01(\tR\n" +
 	"fromRegion\x12*\n" +
 	"\aobjects\x18\x02 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x12\x12\n" +
 	"\x04full\x18\x03 \x01(\bR\x04full\x12+\n" +
-	"\ahorizon\x18\x04 \x01(\v2\x11.shoal.v1.VersionR\ahorizon\"\x9e\x01\n" +
+	"\ahorizon\x18\x04 \x01(\v2\x11.shoal.v1.VersionR\ahorizon\x12@\n" +
+	"\x11sender_watermarks\x18\x05 \x03(\v2\x13.shoal.v1.WatermarkR\x10senderWatermarks\"\x9e\x01\n" +
 	"\x10SetRegionSummary\x121\n" +
 	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
 	"\n" +
@@ -3166,38 +3180,39 @@ var file_region_proto_depIdxs = []int32{
 	0,  // 34: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
 	2,  // 35: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
 	0,  // 36: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
-	23, // 37: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
-	24, // 38: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
-	27, // 39: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
-	23, // 40: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
-	24, // 41: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
-	10, // 42: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 43: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 44: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 45: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 46: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 47: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 48: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 49: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 50: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	25, // 51: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
-	26, // 52: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
-	28, // 53: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
-	29, // 54: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	30, // 55: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
-	2,  // 56: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 57: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 58: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 59: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 60: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 61: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	31, // 62: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	24, // 63: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	64, // [64:64] is the sub-list for method output_type
-	64, // [64:64] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	24, // 37: shoal.v1.MergeObjects.sender_watermarks:type_name -> shoal.v1.Watermark
+	23, // 38: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
+	24, // 39: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
+	27, // 40: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
+	23, // 41: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	24, // 42: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	10, // 43: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 44: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 45: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 46: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 47: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 48: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 49: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 50: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 51: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	25, // 52: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	26, // 53: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	28, // 54: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	29, // 55: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	30, // 56: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
+	2,  // 57: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 58: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 59: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 60: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 61: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 62: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	31, // 63: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	24, // 64: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	65, // [65:65] is the sub-list for method output_type
+	65, // [65:65] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
