@@ -10,7 +10,9 @@
 //     through its admin-scoped endpoints (POST /v1/agent/faults and
 //     /v1/agent/simulation), which act through the transports' own hooks
 //     (memberlist's transport, Raft's, the QUIC links) so that nothing needs
-//     privileges;
+//     privileges; a local mesh some of whose peers drive real member
+//     clusters (StartLocalWith) can also stop and start those clusters'
+//     API servers (Members, the apiserver-stop fault);
 //   - a Scenario is a list of steps (apply, delete, wait, fault, heal,
 //     writes, bulk, sleep, repeat, random) read from YAML, with parameters
 //     and a short variant for CI; the built-in scenarios and the

@@ -39,21 +39,61 @@ type Driver interface {
 	Close()
 }
 
+// Members stops and starts the API servers of real member clusters, for
+// the apiserver-stop fault: a mesh whose peers (some of them) drive real
+// Kubernetes clusters, which whoever started those clusters controls.
+type Members interface {
+	// StopAPIServer stops the API server of cluster's member cluster;
+	// StartAPIServer starts it again and returns once it serves.
+	StopAPIServer(cluster string) error
+	StartAPIServer(ctx context.Context, cluster string) error
+}
+
+// LocalOptions are what a local mesh gets besides its scenario.
+type LocalOptions struct {
+	// PeerArgs are passed only to the agent of the named cluster ("eu-1"):
+	// e.g. the --kubeconfig of a real member cluster (the others drive
+	// simulated clusters).
+	PeerArgs map[string][]string
+	// Members controls the real member clusters' API servers (nil: the
+	// apiserver-stop fault is refused).
+	Members Members
+}
+
 // LocalDriver runs a local mesh of peer processes (node.Mesh, as `shoal
 // dev` does) and drives it.
 type LocalDriver struct {
-	mesh  *node.Mesh
-	edge  []string
-	peers []Peer
+	mesh    *node.Mesh
+	edge    []string
+	peers   []Peer
+	members Members
 }
 
 // StartLocal starts the scenario's mesh from binary (the shoal executable)
 // with its data dirs and logs under dir, and waits until every region has
-// a leader that sees its clusters.
+// a leader that sees its clusters. Every peer drives a simulated cluster.
 func StartLocal(ctx context.Context, binary, dir string, s *Scenario) (*LocalDriver, error) {
+	return StartLocalWith(ctx, binary, dir, s, LocalOptions{})
+}
+
+// StartLocalWith is StartLocal with opts: some peers may drive real
+// member clusters.
+func StartLocalWith(ctx context.Context, binary, dir string, s *Scenario, opts LocalOptions) (*LocalDriver, error) {
 	spec := node.MeshSpec{Binary: binary, Regions: s.Mesh.Regions, Clusters: s.Mesh.Clusters, Dir: dir,
 		ExtraArgs: append([]string{"--status-bound", s.StatusBound.D().String()}, s.Mesh.Args...),
 		PeerArgs:  map[string][]string{}}
+	names := map[string]bool{}
+	for r := 0; r < s.Mesh.Regions; r++ {
+		for c := 0; c < s.Mesh.Clusters; c++ {
+			names[fmt.Sprintf("%s-%d", node.MeshRegionName(r)[:2], c+1)] = true
+		}
+	}
+	for c, args := range opts.PeerArgs {
+		if !names[c] {
+			return nil, fmt.Errorf("scenario %s: arguments for peer %q, which is not one of the mesh's clusters", s.Name, c)
+		}
+		spec.PeerArgs[c] = slices.Clone(args)
+	}
 	edge := map[string]bool{}
 	for _, r := range s.Mesh.Edge {
 		edge[r] = true
@@ -65,7 +105,8 @@ func StartLocal(ctx context.Context, binary, dir string, s *Scenario) (*LocalDri
 			continue
 		}
 		for c := 0; c < s.Mesh.Clusters; c++ {
-			spec.PeerArgs[fmt.Sprintf("%s-%d", region[:2], c+1)] = []string{"--edge"}
+			name := fmt.Sprintf("%s-%d", region[:2], c+1)
+			spec.PeerArgs[name] = append(spec.PeerArgs[name], "--edge")
 		}
 		delete(edge, region)
 	}
@@ -76,7 +117,7 @@ func StartLocal(ctx context.Context, binary, dir string, s *Scenario) (*LocalDri
 	if err != nil {
 		return nil, err
 	}
-	d := &LocalDriver{mesh: m, edge: s.Mesh.Edge}
+	d := &LocalDriver{mesh: m, edge: s.Mesh.Edge, members: opts.Members}
 	for _, p := range m.Peers() {
 		d.peers = append(d.peers, Peer{Region: p.Region, Cluster: p.Cluster, HTTP: p.HTTP, WAN: p.WAN,
 			Edge: slices.Contains(s.Mesh.Edge, p.Region)})
@@ -121,6 +162,9 @@ func (d *LocalDriver) Forge(ctx context.Context, as, target string) ([]node.Forg
 	}
 	return node.ProbeForgedIdentity(ctx, d.mesh.Credentials(), node.ForgeIdentity{Region: a.Region, Cluster: a.Cluster}, *t)
 }
+
+// Members controls the real member clusters' API servers, or is nil.
+func (d *LocalDriver) Members() Members { return d.members }
 
 // Close implements Driver.
 func (d *LocalDriver) Close() { d.mesh.Stop() }

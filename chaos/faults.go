@@ -149,6 +149,23 @@ func (r *runner) start(ctx context.Context, kind string, t Target) (*activeFault
 				return r.fault(ctx, c, api.Fault{Layer: "clock", Action: "heal-all"})
 			}
 		}
+	case "apiserver-stop":
+		c, err := r.pick(ctx, t.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		md, _ := r.d.(interface{ Members() Members })
+		if md == nil || md.Members() == nil {
+			return nil, fmt.Errorf("apiserver-stop %s: the mesh's clusters are simulated; stopping an API server needs real member clusters (chaos.LocalOptions.Members)", c)
+		}
+		ms := md.Members()
+		// To the peer, its cluster is lost (unreachable): the kind of
+		// event a NotReady cluster is.
+		ev.Kind, ev.Clusters, ev.Detail = EventNotReady, []string{c}, "member API server stopped"
+		if err := ms.StopAPIServer(c); err != nil {
+			return nil, err
+		}
+		heal = func(ctx context.Context) error { return ms.StartAPIServer(ctx, c) }
 	case "kill-region", "restart-region":
 		cs := r.clustersOf(t.Region)
 		if len(cs) == 0 {

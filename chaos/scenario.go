@@ -161,7 +161,7 @@ type Random struct {
 var FaultKinds = []string{
 	"kill", "stop", "restart", "kill-leader", "kill-region", "restart-region",
 	"partition", "cut", "delay", "loss", "flap",
-	"not-ready", "drain", "skew", "cut-off-restart", "forge",
+	"not-ready", "drain", "skew", "cut-off-restart", "forge", "apiserver-stop",
 }
 
 // Duration is a time.Duration written as a Go duration ("5s") in YAML.
@@ -474,7 +474,7 @@ func checkTarget(kind string, t Target) error {
 		return fmt.Errorf("fault %s: durations and times must not be negative", kind)
 	}
 	switch kind {
-	case "kill", "stop", "restart", "not-ready", "drain", "cut-off-restart":
+	case "kill", "stop", "restart", "not-ready", "drain", "cut-off-restart", "apiserver-stop":
 		return need(t.Cluster != "" || (kind == "cut-off-restart" && t.Region != ""), "a cluster")
 	case "kill-leader":
 		return need(t.Cluster == "" && t.Region != "", "a region (and no cluster)")
