@@ -12,7 +12,9 @@
 //     (memberlist's transport, Raft's, the QUIC links) so that nothing needs
 //     privileges; a local mesh some of whose peers drive real member
 //     clusters (StartLocalWith) can also stop and start those clusters'
-//     API servers (Members, the apiserver-stop fault);
+//     API servers (Members, the apiserver-stop fault); an AttachedDriver
+//     runs a scenario against a mesh the harness did not start, with the
+//     faults through the endpoints only;
 //   - a Scenario is a list of steps (apply, delete, wait, fault, heal,
 //     writes, bulk, sleep, repeat, random) read from YAML, with parameters
 //     and a short variant for CI; the built-in scenarios and the

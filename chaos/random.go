@@ -18,11 +18,18 @@ func (r *runner) random(ctx context.Context, rnd Random) error {
 		kinds = randomKinds
 	}
 	regions := r.regions()
+	if !ownsProcesses(r.d) {
+		// An attached mesh: only the faults through the peers' endpoints.
+		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return slices.Contains(processKinds, k) })
+	}
 	// Faults between regions need two of them.
 	if len(regions) < 2 {
 		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k string) bool {
 			return k == "kill-region" || k == "delay" || k == "loss"
 		})
+	}
+	if len(kinds) == 0 {
+		return fmt.Errorf("random: none of the faults %v works on this mesh", rnd.Faults)
 	}
 	lo, hi := 3*time.Second, 15*time.Second
 	if len(rnd.Hold) == 2 {

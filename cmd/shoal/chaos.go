@@ -76,6 +76,7 @@ func runChaosRun(env *cliEnv, args []string) error {
 	dir := fs.String("dir", "", "directory for the mesh's data dirs and logs (default a temporary one, removed unless --keep)")
 	keep := fs.Bool("keep", false, "keep the mesh's data dirs and logs")
 	interval := fs.Duration("interval", 300*time.Millisecond, "how often every peer's view is sampled")
+	peers := fs.String("peers", "", "run against a mesh already running instead of starting one: its peer list (the peers.json of `shoal dev`, or a JSON list of {region, cluster, http}), reached with the CLI's credentials (admin scope); only faults through the peers' endpoints")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -86,6 +87,20 @@ func runChaosRun(env *cliEnv, args []string) error {
 	s, err := chaos.Load(rest[0], *short)
 	if err != nil {
 		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	if *peers != "" {
+		if *dir != "" || *keep {
+			return usageErr("--dir and --keep are for the mesh chaos run starts; with --peers it starts none")
+		}
+		d, err := chaos.Attach(*peers, env.auth)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "chaos: %s (seed %d%s): against the %d peers of %s\n",
+			s.Name, *seed, map[bool]string{true: ", short"}[*short], len(d.Peers()), *peers)
+		return runChaosScenario(env, ctx, s, d, chaos.Options{Seed: *seed, Short: *short, Progress: env.stdout, Interval: *interval}, *reportDir, "")
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -100,8 +115,6 @@ func runChaosRun(env *cliEnv, args []string) error {
 			defer os.RemoveAll(meshDir)
 		}
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer cancel()
 	fmt.Fprintf(env.stdout, "chaos: %s (seed %d%s): starting a mesh of %d regions x %d clusters\n",
 		s.Name, *seed, map[bool]string{true: ", short"}[*short], s.Mesh.Regions, s.Mesh.Clusters)
 	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -111,19 +124,30 @@ func runChaosRun(env *cliEnv, args []string) error {
 		return err
 	}
 	defer d.Close()
-	report, runErr := chaos.Run(ctx, s, d, chaos.Options{Seed: *seed, Short: *short, Progress: env.stdout, Interval: *interval})
+	kept := ""
+	if *keep {
+		kept = meshDir
+	}
+	return runChaosScenario(env, ctx, s, d, chaos.Options{Seed: *seed, Short: *short, Progress: env.stdout, Interval: *interval}, *reportDir, kept)
+}
+
+// runChaosScenario runs s on d's mesh, prints the report (and saves it in
+// reportDir, if set) and fails when an invariant did; kept names the
+// mesh's kept data dirs, if any.
+func runChaosScenario(env *cliEnv, ctx context.Context, s *chaos.Scenario, d chaos.Driver, opts chaos.Options, reportDir, kept string) error {
+	report, runErr := chaos.Run(ctx, s, d, opts)
 	fmt.Fprintln(env.stdout)
 	if err := report.WriteText(env.stdout); err != nil {
 		return err
 	}
-	if *reportDir != "" {
-		if err := report.Save(*reportDir); err != nil {
+	if reportDir != "" {
+		if err := report.Save(reportDir); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "report: %s, %s\n", filepath.Join(*reportDir, "report.json"), filepath.Join(*reportDir, "timeline.svg"))
+		fmt.Fprintf(env.stdout, "report: %s, %s\n", filepath.Join(reportDir, "report.json"), filepath.Join(reportDir, "timeline.svg"))
 	}
-	if *keep {
-		fmt.Fprintf(env.stdout, "the mesh's data dirs and logs are kept in %s\n", meshDir)
+	if kept != "" {
+		fmt.Fprintf(env.stdout, "the mesh's data dirs and logs are kept in %s\n", kept)
 	}
 	if runErr != nil {
 		return fmt.Errorf("the scenario did not run to its end: %w", runErr)
