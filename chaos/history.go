@@ -59,6 +59,9 @@ const (
 	// Note is anything else worth a line in the timeline (a step began, a
 	// wait ended).
 	EventNote EventKind = "note"
+	// Assert is an assert step's verdict: Detail says what was asserted
+	// and, when Failed, what did not hold.
+	EventAssert EventKind = "assert"
 )
 
 // Event is something the harness did, at the moment it was acknowledged.
@@ -85,6 +88,8 @@ type Event struct {
 	Via   string `json:"via,omitempty"`
 	// Detail says what happened for a person.
 	Detail string `json:"detail,omitempty"`
+	// Failed is set on an Assert that did not hold.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // Final is the state read after the last heal, once the harness waited for

@@ -85,7 +85,7 @@ func (v *violations) list() []Violation { return slices.Clone(v.kept) }
 // be refused).
 func isFault(e Event) bool {
 	switch e.Kind {
-	case EventHeal, EventWrite, EventDelete, EventNote, EventForge:
+	case EventHeal, EventWrite, EventDelete, EventNote, EventForge, EventAssert:
 		return false
 	}
 	return e.ID > 0

@@ -58,6 +58,16 @@ func (r *recorder) run() {
 			for _, c := range r.checkers {
 				c.Observe(v)
 			}
+		case chan []string:
+			// failing: the checkers with a violation so far, in order
+			// after everything recorded before the question.
+			var names []string
+			for _, c := range r.checkers {
+				if n, ok := c.(Counter); ok && n.Count() > 0 {
+					names = append(names, c.Name())
+				}
+			}
+			v <- names
 		}
 	}
 }
@@ -94,6 +104,14 @@ func (r *recorder) event(e Event) {
 }
 
 func (r *recorder) sample(s Sample) { r.in <- s }
+
+// failing returns the checkers that have seen a violation so far (of
+// everything recorded before the call).
+func (r *recorder) failing() []string {
+	reply := make(chan []string, 1)
+	r.in <- reply
+	return <-reply
+}
 
 // close stops the recorder and closes the lanes' open spans at end.
 func (r *recorder) close(end time.Time) []PeerTrack {

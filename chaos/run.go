@@ -74,6 +74,9 @@ func Run(ctx context.Context, s *Scenario, d Driver, opts Options) (*Report, err
 		checkers = DefaultCheckers(CheckParams{Recover: s.Recover.D(), Settle: s.Settle.D(), Autonomy: s.Autonomy.D(),
 			StatusBound: s.StatusBound.D(), Guarded: s.Guarded})
 		checkers = append(checkers, NewForgeRefused())
+		if s.asserts() {
+			checkers = append(checkers, NewAssertions())
+		}
 	}
 	r := &runner{s: s, d: d, opts: opts, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 0x5ea1)),
 		peers: rand.New(rand.NewPCG(uint64(opts.Seed), 0x9ee7)), named: map[string]*activeFault{}}
@@ -166,6 +169,8 @@ func stepName(st Step) string {
 		return "repeat"
 	case st.Random != nil:
 		return "random"
+	case st.Assert != "":
+		return "assert " + st.Assert
 	}
 	return "sleep " + st.Sleep.D().String()
 }
@@ -189,6 +194,9 @@ func (r *runner) step(ctx context.Context, st Step) error {
 			r.measures = append(r.measures, Measure{Name: st.Measure, Took: time.Since(began)})
 			r.mu.Unlock()
 		}
+		return nil
+	case st.Assert != "":
+		r.assert(ctx, st.Assert)
 		return nil
 	case st.Fault != "":
 		return r.inject(ctx, st.Fault, st.Target)

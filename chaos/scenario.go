@@ -88,7 +88,15 @@ type Step struct {
 	Repeat *Repeat `json:"repeat,omitempty"`
 	// Random runs a seeded random schedule of faults.
 	Random *Random `json:"random,omitempty"`
+	// Assert checks, once and at once, a condition of the mesh (ready,
+	// regions, converged or leaders, as Wait has them) or that every
+	// invariant held so far (invariants). One that does not hold fails
+	// the run's assertions, and the run goes on.
+	Assert string `json:"assert,omitempty"`
 }
+
+// AssertConditions are what an assert step can check.
+var AssertConditions = []string{"ready", "regions", "converged", "leaders", "invariants"}
 
 // Target says what a fault acts on and how.
 type Target struct {
@@ -393,13 +401,13 @@ func (s *Scenario) Validate() error {
 			where := fmt.Sprintf("scenario %s: step %s%d", s.Name, path, i+1)
 			set := 0
 			for _, b := range []bool{st.Apply != "", st.Delete != "", st.Wait != "", st.Fault != "", st.Heal != "",
-				st.Writes != nil, st.Bulk != nil, st.Sleep != 0, st.Repeat != nil, st.Random != nil} {
+				st.Writes != nil, st.Bulk != nil, st.Sleep != 0, st.Repeat != nil, st.Random != nil, st.Assert != ""} {
 				if b {
 					set++
 				}
 			}
 			if set != 1 {
-				bad("%s: a step is exactly one of apply, delete, wait, fault, heal, writes, bulk, sleep, repeat, random (this one has %d)", where, set)
+				bad("%s: a step is exactly one of apply, delete, wait, fault, heal, writes, bulk, sleep, repeat, random, assert (this one has %d)", where, set)
 				continue
 			}
 			switch {
@@ -409,6 +417,10 @@ func (s *Scenario) Validate() error {
 				}
 			case st.Measure != "":
 				bad("%s: measure names the duration of a wait step", where)
+			case st.Assert != "":
+				if !slices.Contains(AssertConditions, st.Assert) {
+					bad("%s: assert %q: want one of %s", where, st.Assert, strings.Join(AssertConditions, ", "))
+				}
 			case st.Fault != "":
 				if err := checkTarget(st.Fault, st.Target); err != nil {
 					bad("%s: %v", where, err)
