@@ -351,9 +351,6 @@ func validateFailover(s *PropagationSpec, perr *PolicyError) {
 func unimplemented(p *Policy) []string {
 	s := &p.Spec
 	var fields []string
-	if s.PropagateDeps {
-		fields = append(fields, "spec.propagateDeps")
-	}
 	if s.Association {
 		fields = append(fields, "spec.association")
 	}

@@ -104,6 +104,12 @@ type WorkloadView struct {
 	Reason         string          `json:"reason,omitempty"`
 	Placements     []PlacementView `json:"placements"`
 	FailedOverFrom []string        `json:"failedOverFrom,omitempty"`
+	// RequiredBy are the workloads whose pod templates name this object
+	// (propagateDeps): it goes wherever they go.
+	RequiredBy []string `json:"requiredBy,omitempty"`
+	// MissingDependencies are what this workload's pod template names
+	// that Shoal holds no template of (propagateDeps).
+	MissingDependencies []string `json:"missingDependencies,omitempty"`
 }
 
 // EventView is something that happened to a workload or a cluster.

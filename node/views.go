@@ -194,6 +194,7 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 		return v
 	}
 	v.Policy, v.Unschedulable, v.Reason, v.FailedOverFrom = b.GetPolicy(), b.GetUnschedulable(), b.GetReason(), b.GetFailedOverFrom()
+	v.RequiredBy, v.MissingDependencies = b.GetRequiredBy(), b.GetMissingDependencies()
 	place := func(cluster string, replicas int32, evicting, held bool) {
 		pv := api.PlacementView{Cluster: cluster, Replicas: replicas, Health: "Pending", Evicting: evicting, Held: held}
 		if c := s.Cluster(cluster); c != nil {

@@ -116,6 +116,7 @@ type Leader struct {
 
 	policies  map[string]cachedPolicy
 	templates map[string]cachedTemplate
+	deps      map[string]cachedDeps
 	lastRev   Revisions
 	nextDue   time.Time
 
@@ -172,6 +173,7 @@ func NewLeader(cfg LeaderConfig, fsm *FSM, r Raft, members Membership) (*Leader,
 		wake:      make(chan struct{}, 1),
 		policies:  map[string]cachedPolicy{},
 		templates: map[string]cachedTemplate{},
+		deps:      map[string]cachedDeps{},
 	}, nil
 }
 

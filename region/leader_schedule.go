@@ -92,7 +92,7 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		records[c.GetName()] = c
 	}
 	live := map[string]bool{}
-	var changed []*shoalpb.Binding
+	next := make(map[string]*shoalpb.Binding, len(in.objects))
 	for _, o := range in.objects {
 		key := api.KeyFromProto(o.GetKey())
 		live[key.String()] = true
@@ -109,7 +109,18 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		} else {
 			nb = l.place(now, o, policies, old, infos, records, in.statuses[key.String()])
 		}
-		if !bindingsEqual(old, nb) {
+		next[key.String()] = nb
+	}
+	l.attachDependencies(in.objects, policies, next)
+	for ks := range l.deps {
+		if !live[ks] {
+			delete(l.deps, ks)
+		}
+	}
+	var changed []*shoalpb.Binding
+	for _, o := range in.objects {
+		ks := api.KeyFromProto(o.GetKey()).String()
+		if nb := next[ks]; !bindingsEqual(in.bindings[ks], nb) {
 			changed = append(changed, nb)
 		}
 	}
@@ -313,6 +324,7 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetGuarded() == b.GetGuarded() && a.GetGuardStrict() == b.GetGuardStrict() && a.GetGuardEpoch() == b.GetGuardEpoch() &&
 		slices.Equal(a.GetGuardTakenFrom(), b.GetGuardTakenFrom()) &&
 		targetString(a.GetMeshTargets()) == targetString(b.GetMeshTargets()) &&
+		slices.Equal(a.GetRequiredBy(), b.GetRequiredBy()) && slices.Equal(a.GetMissingDependencies(), b.GetMissingDependencies()) &&
 		a.GetMeshFailedOver() == b.GetMeshFailedOver() &&
 		targetString(a.GetMeshPreFailover()) == targetString(b.GetMeshPreFailover()) &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())

@@ -731,9 +731,16 @@ type Binding struct {
 	// The partition guard is strict (shoal.io/partition-guard: strict): no
 	// fence, and no region takes the workload over from a region that went
 	// silent while running it until that region is back or forgotten.
-	GuardStrict   bool `protobuf:"varint,22,opt,name=guard_strict,json=guardStrict,proto3" json:"guard_strict,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GuardStrict bool `protobuf:"varint,22,opt,name=guard_strict,json=guardStrict,proto3" json:"guard_strict,omitempty"`
+	// propagateDeps: the workloads (Kind namespace/name) whose pod templates
+	// name this object; it goes wherever they go (its clusters are the union
+	// of theirs and of its own policy's).
+	RequiredBy []string `protobuf:"bytes,23,rep,name=required_by,json=requiredBy,proto3" json:"required_by,omitempty"`
+	// propagateDeps: the objects this workload's pod template names that
+	// Shoal holds no template of (Kind namespace/name).
+	MissingDependencies []string `protobuf:"bytes,24,rep,name=missing_dependencies,json=missingDependencies,proto3" json:"missing_dependencies,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -918,6 +925,20 @@ func (x *Binding) GetGuardStrict() bool {
 		return x.GuardStrict
 	}
 	return false
+}
+
+func (x *Binding) GetRequiredBy() []string {
+	if x != nil {
+		return x.RequiredBy
+	}
+	return nil
+}
+
+func (x *Binding) GetMissingDependencies() []string {
+	if x != nil {
+		return x.MissingDependencies
+	}
+	return nil
 }
 
 // WorkStatus is how one workload fares on one cluster, reported by its peer.
@@ -2918,7 +2939,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xc1\a\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\x95\b\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -2946,7 +2967,10 @@ const file_region_proto_rawDesc = "" +
 	"\fmesh_targets\x18\x13 \x03(\v2\x17.shoal.v1.TargetClusterR\vmeshTargets\x12C\n" +
 	"\x11mesh_pre_failover\x18\x14 \x03(\v2\x17.shoal.v1.TargetClusterR\x0fmeshPreFailover\x12(\n" +
 	"\x10mesh_failed_over\x18\x15 \x01(\bR\x0emeshFailedOver\x12!\n" +
-	"\fguard_strict\x18\x16 \x01(\bR\vguardStrict\"\xe6\x02\n" +
+	"\fguard_strict\x18\x16 \x01(\bR\vguardStrict\x12\x1f\n" +
+	"\vrequired_by\x18\x17 \x03(\tR\n" +
+	"requiredBy\x121\n" +
+	"\x14missing_dependencies\x18\x18 \x03(\tR\x13missingDependencies\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +

@@ -172,6 +172,12 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 	if len(d.FailedOverFrom) > 0 {
 		fmt.Fprintf(w, "Failed over:   from %s (moves back once they are stable)\n", strings.Join(d.FailedOverFrom, ", "))
 	}
+	if len(d.RequiredBy) > 0 {
+		fmt.Fprintf(w, "Required by:   %s (propagateDeps: it goes wherever they go)\n", strings.Join(d.RequiredBy, ", "))
+	}
+	if len(d.MissingDependencies) > 0 {
+		fmt.Fprintf(w, "MISSING:       %s (named by its pod template, no template in Shoal: apply them)\n", strings.Join(d.MissingDependencies, ", "))
+	}
 	fmt.Fprintln(w, "Placement:")
 	if len(d.Placements) == 0 {
 		fmt.Fprintln(w, "  <none>")
