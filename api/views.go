@@ -406,3 +406,24 @@ func ReadyOutside(ws []WorkloadView, key ObjectKey, skip string) (ok bool, regio
 	}
 	return false, 0
 }
+
+// RebalanceRequest is the body of POST /v1/rebalance: the workloads to
+// place afresh once (apiVersion only where the kind and name are
+// ambiguous).
+type RebalanceRequest struct {
+	Workloads []WorkloadRef `json:"workloads"`
+}
+
+// WorkloadRef names a workload.
+type WorkloadRef struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+}
+
+// RebalanceResponse lists the workloads whose fresh placement was
+// committed ("Kind namespace/name").
+type RebalanceResponse struct {
+	Requested []string `json:"requested"`
+}

@@ -43,6 +43,7 @@ func (p *Peer) apiRoutes() []route {
 		{http.MethodPost, "/v1/apply", scopeWrite, p.handleApply},
 		{http.MethodPost, "/v1/delete", scopeWrite, p.handleDeleteDocs},
 		{http.MethodDelete, "/v1/objects", scopeWrite, p.handleDeleteObject},
+		{http.MethodPost, "/v1/rebalance", scopeWrite, p.handleRebalance},
 		{http.MethodPost, "/v1/agent/leave", scopeAdmin, p.handleLeave},
 		{http.MethodPost, "/v1/regions/forget", scopeAdmin, p.handleForgetRegion},
 		{http.MethodPost, "/v1/agent/faults", scopeAdmin, p.handleFault},
@@ -368,4 +369,45 @@ func (p *Peer) handleForgetRegion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"forgotten": name})
+}
+
+// handleRebalance asks for a fresh placement of the named workloads, once
+// (shoal rebalance; Karmada's WorkloadRebalancer).
+func (p *Peer) handleRebalance(w http.ResponseWriter, r *http.Request) {
+	body, ok := p.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req api.RebalanceRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("a rebalance request is JSON {\"workloads\": [{\"kind\", \"namespace\", \"name\"}]}: %v", err))
+		return
+	}
+	if len(req.Workloads) == 0 {
+		writeError(w, http.StatusBadRequest, errors.New("name at least one workload to rebalance"))
+		return
+	}
+	cmd := &shoalpb.Rebalance{}
+	var names []string
+	for _, wl := range req.Workloads {
+		keys := p.findObjects(wl.APIVersion, wl.Kind, wl.Namespace, wl.Name)
+		switch {
+		case wl.Kind == "" || wl.Name == "":
+			writeError(w, http.StatusBadRequest, fmt.Errorf("a workload to rebalance needs a kind and a name: %+v", wl))
+			return
+		case len(keys) == 0:
+			writeError(w, http.StatusNotFound, fmt.Errorf("%s %s not found", wl.Kind, joinNS(wl.Namespace, wl.Name)))
+			return
+		case len(keys) > 1:
+			writeError(w, http.StatusConflict, fmt.Errorf("%s %s is ambiguous: it exists in %d apiVersions; give apiVersion", wl.Kind, joinNS(wl.Namespace, wl.Name), len(keys)))
+			return
+		}
+		cmd.Workloads = append(cmd.Workloads, keys[0].Proto())
+		names = append(names, keys[0].Display())
+	}
+	if err := p.commit(r.Context(), &shoalpb.Command{Cmd: &shoalpb.Command_Rebalance{Rebalance: cmd}}); err != nil {
+		writeCommitError(w, p.cfg.Region, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.RebalanceResponse{Requested: names})
 }

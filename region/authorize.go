@@ -26,8 +26,9 @@ var ErrForbidden = errors.New("forbidden")
 //     (ReportStatus) and its leave (LeaveRegion) for its own cluster only.
 //     Unverified, these are accepted for any cluster: an insecure region
 //     trusts its network.
-//   - User writes (ApplyObjects, DeleteObjects, ForgetRegion) are accepted
-//     from any peer: the peer authorised the user who sent them.
+//   - User writes (ApplyObjects, DeleteObjects, ForgetRegion, Rebalance)
+//     are accepted from any peer: the peer authorised the user who sent
+//     them.
 //   - Commands this version does not know are refused.
 func AuthorizeForward(from string, verified bool, cmd []byte) error {
 	var c shoalpb.Command
@@ -41,7 +42,7 @@ func AuthorizeForward(from string, verified bool, cmd []byte) error {
 		return nil
 	}
 	switch x := c.GetCmd().(type) {
-	case *shoalpb.Command_ApplyObjects, *shoalpb.Command_DeleteObjects, *shoalpb.Command_ForgetRegion:
+	case *shoalpb.Command_ApplyObjects, *shoalpb.Command_DeleteObjects, *shoalpb.Command_ForgetRegion, *shoalpb.Command_Rebalance:
 		return nil
 	case *shoalpb.Command_ReportCluster:
 		return own("report health and capacity", x.ReportCluster.GetCluster().GetName())

@@ -361,6 +361,8 @@ func (a *applier) apply(cmd *shoalpb.Command) error {
 		return a.setRegionState(c.SetRegionState)
 	case *shoalpb.Command_ForgetRegion:
 		return a.forgetRegion(c.ForgetRegion)
+	case *shoalpb.Command_Rebalance:
+		return a.rebalance(c.Rebalance)
 	default:
 		// A command type from a newer peer: skipped on every replica alike.
 		return nil

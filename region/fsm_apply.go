@@ -244,6 +244,12 @@ func (a *applier) setBindings(c *shoalpb.SetBindings) error {
 				a.event(b.GetWorkload(), "", "Normal", "GracefulEviction", "keeping old replicas until replacements are Ready: "+newEv)
 			}
 		}
+		// A Rebalance committed after the leader read the binding is not
+		// lost to the leader's write.
+		n.RebalanceRequested = max(n.GetRebalanceRequested(), old.GetRebalanceRequested())
+		if n.GetRebalanced() > old.GetRebalanced() {
+			a.event(b.GetWorkload(), "", "Normal", "Rebalanced", "placed afresh (shoal rebalance): "+orNone(targetString(n.GetClusters())))
+		}
 		if old != nil && proto.Equal(old, n) {
 			continue
 		}
@@ -322,5 +328,41 @@ func (a *applier) reportStatus(c *shoalpb.ReportStatus) error {
 		a.st.rev.Statuses = a.index
 		a.changed = true
 	}
+	return nil
+}
+
+// rebalance marks workloads for a fresh placement (shoal rebalance). Every
+// one must be a template the region holds and places; otherwise nothing
+// is marked.
+func (a *applier) rebalance(c *shoalpb.Rebalance) error {
+	if len(c.GetWorkloads()) == 0 {
+		return fmt.Errorf("%w: rebalance names no workload", ErrBadCommand)
+	}
+	var marked []*shoalpb.Binding
+	for _, k := range c.GetWorkloads() {
+		if err := validKey(k); err != nil {
+			return err
+		}
+		key := api.KeyFromProto(k)
+		if o := a.st.objects[key.String()]; o == nil || o.GetDeleted() {
+			return fmt.Errorf("%w: no template %s to rebalance", ErrBadCommand, key.Display())
+		}
+		b := a.st.bindings[key.String()]
+		if b == nil {
+			continue // not placed yet: its first placement is a fresh one
+		}
+		if b.GetPolicy() == "" {
+			return fmt.Errorf("%w: %s is not placed (no policy selects it): nothing to rebalance", ErrBadCommand, key.Display())
+		}
+		n := proto.Clone(b).(*shoalpb.Binding)
+		n.RebalanceRequested = int64(a.index)
+		marked = append(marked, n)
+	}
+	for _, n := range marked {
+		a.st.bindings[api.KeyFromProto(n.GetWorkload()).String()] = n
+		a.event(n.GetWorkload(), "", "Normal", "RebalanceRequested", "a fresh placement was asked for (shoal rebalance)")
+	}
+	a.st.rev.Bindings = a.index
+	a.changed = true
 	return nil
 }

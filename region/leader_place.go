@@ -20,8 +20,13 @@ import (
 // instead of re-creating them. Failback starts from what the workload ran
 // before its first failover (Binding.PreFailover), so that only the
 // replicas that left the failed cluster move back.
+//
+// afresh, when set, is a rebalance (shoal rebalance): the previous
+// replicas on the clusters it says are forgotten, so the workload is
+// placed there as if for the first time, and the replicas that move stay
+// until their replacements are Ready.
 func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy, old *shoalpb.Binding,
-	clusters []ClusterInfo, records map[string]*shoalpb.ClusterRecord, statuses []*shoalpb.WorkStatus) *shoalpb.Binding {
+	clusters []ClusterInfo, records map[string]*shoalpb.ClusterRecord, statuses []*shoalpb.WorkStatus, afresh func(cluster string) bool) *shoalpb.Binding {
 	key := api.KeyFromProto(o.GetKey())
 	nb := &shoalpb.Binding{Workload: key.Proto(), Generation: o.GetGeneration()}
 	t, err := l.template(o)
@@ -104,6 +109,9 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 			}
 		}
 	}
+	if afresh != nil {
+		w.Previous = slices.DeleteFunc(slices.Clone(w.Previous), func(t Target) bool { return afresh(t.Cluster) })
+	}
 	l.noteTolerationDeadlines(w.Placement, clusters)
 	res := Schedule(w, candidates, now)
 	nb.AffinityTerm = res.AffinityTerm
@@ -118,7 +126,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	}
 	nb.Clusters = targetsToProto(targets)
 
-	nb.Evictions = l.evictions(now, pol, old, prev, targets, records, fresh)
+	nb.Evictions = l.evictions(now, pol, old, prev, targets, records, fresh || afresh != nil)
 	failed := map[string]bool{}
 	for _, n := range waiting {
 		failed[n] = true

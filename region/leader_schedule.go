@@ -3,6 +3,7 @@ package region
 import (
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
@@ -97,17 +98,33 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		key := api.KeyFromProto(o.GetKey())
 		live[key.String()] = true
 		old := in.bindings[key.String()]
+		// A rebalance asked for and not yet answered: this region's
+		// clusters are placed afresh (another region's share stays the
+		// previous placement there).
+		rebalance := old.GetRebalanceRequested() > old.GetRebalanced()
+		var afresh func(string) bool
+		if rebalance {
+			afresh = func(string) bool { return true }
+			if multi {
+				prefix := in.mesh.region + "/"
+				afresh = func(c string) bool { return strings.HasPrefix(c, prefix) }
+			}
+		}
 		var nb *shoalpb.Binding
 		if multi {
 			statuses := l.meshStatuses(in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
-			global := l.place(now, o, policies, l.meshBinding(in.mesh, key, old), infos, records, statuses)
+			global := l.place(now, o, policies, l.meshBinding(in.mesh, key, old), infos, records, statuses, afresh)
 			nb = localBinding(now, in.mesh.region, global, old)
 			recordFailover(in.mesh, key, old, nb)
 			if nb.GetGuarded() {
 				nb = l.guard(now, in.mesh, key, global, nb, old)
 			}
 		} else {
-			nb = l.place(now, o, policies, old, infos, records, in.statuses[key.String()])
+			nb = l.place(now, o, policies, old, infos, records, in.statuses[key.String()], afresh)
+		}
+		nb.RebalanceRequested, nb.Rebalanced = old.GetRebalanceRequested(), old.GetRebalanced()
+		if rebalance {
+			nb.Rebalanced = old.GetRebalanceRequested()
 		}
 		next[key.String()] = nb
 	}
@@ -325,6 +342,7 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		slices.Equal(a.GetGuardTakenFrom(), b.GetGuardTakenFrom()) &&
 		targetString(a.GetMeshTargets()) == targetString(b.GetMeshTargets()) &&
 		slices.Equal(a.GetRequiredBy(), b.GetRequiredBy()) && slices.Equal(a.GetMissingDependencies(), b.GetMissingDependencies()) &&
+		a.GetRebalanceRequested() == b.GetRebalanceRequested() && a.GetRebalanced() == b.GetRebalanced() &&
 		a.GetMeshFailedOver() == b.GetMeshFailedOver() &&
 		targetString(a.GetMeshPreFailover()) == targetString(b.GetMeshPreFailover()) &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())

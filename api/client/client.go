@@ -223,6 +223,16 @@ func (c *Client) Delete(ctx context.Context, kind, namespace, name string) (api.
 	return v, c.do(ctx, http.MethodDelete, "/v1/objects?"+q.Encode(), nil, &v)
 }
 
+// Rebalance is POST /v1/rebalance: the workloads are placed afresh once.
+func (c *Client) Rebalance(ctx context.Context, workloads ...api.WorkloadRef) (api.RebalanceResponse, error) {
+	body, err := json.Marshal(api.RebalanceRequest{Workloads: workloads})
+	if err != nil {
+		return api.RebalanceResponse{}, err
+	}
+	var v api.RebalanceResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/rebalance", body, &v)
+}
+
 // Leave is POST /v1/agent/leave: the peer leaves its region and exits.
 func (c *Client) Leave(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/agent/leave", []byte("{}"), nil)

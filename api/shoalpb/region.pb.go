@@ -739,8 +739,13 @@ type Binding struct {
 	// propagateDeps: the objects this workload's pod template names that
 	// Shoal holds no template of (Kind namespace/name).
 	MissingDependencies []string `protobuf:"bytes,24,rep,name=missing_dependencies,json=missingDependencies,proto3" json:"missing_dependencies,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The log index of the last Rebalance that named this workload, and the
+	// one its placement answered: while requested is newer, the leader
+	// places it afresh, as if for the first time.
+	RebalanceRequested int64 `protobuf:"varint,25,opt,name=rebalance_requested,json=rebalanceRequested,proto3" json:"rebalance_requested,omitempty"`
+	Rebalanced         int64 `protobuf:"varint,26,opt,name=rebalanced,proto3" json:"rebalanced,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -939,6 +944,20 @@ func (x *Binding) GetMissingDependencies() []string {
 		return x.MissingDependencies
 	}
 	return nil
+}
+
+func (x *Binding) GetRebalanceRequested() int64 {
+	if x != nil {
+		return x.RebalanceRequested
+	}
+	return 0
+}
+
+func (x *Binding) GetRebalanced() int64 {
+	if x != nil {
+		return x.Rebalanced
+	}
+	return 0
 }
 
 // WorkStatus is how one workload fares on one cluster, reported by its peer.
@@ -2374,6 +2393,54 @@ func (x *ForgetRegion) GetRegion() string {
 	return ""
 }
 
+// Rebalance asks for a fresh placement of workloads once (shoal rebalance,
+// as Karmada's WorkloadRebalancer): the leader places each as if for the
+// first time, ignoring where it runs now; the replicas that move stay
+// until their replacements are Ready.
+type Rebalance struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workloads     []*ObjectKey           `protobuf:"bytes,1,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rebalance) Reset() {
+	*x = Rebalance{}
+	mi := &file_region_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rebalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rebalance) ProtoMessage() {}
+
+func (x *Rebalance) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rebalance.ProtoReflect.Descriptor instead.
+func (*Rebalance) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Rebalance) GetWorkloads() []*ObjectKey {
+	if x != nil {
+		return x.Workloads
+	}
+	return nil
+}
+
 // RemoteRegion is this region's record of another region.
 type RemoteRegion struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -2393,7 +2460,7 @@ type RemoteRegion struct {
 
 func (x *RemoteRegion) Reset() {
 	*x = RemoteRegion{}
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2472,7 @@ func (x *RemoteRegion) String() string {
 func (*RemoteRegion) ProtoMessage() {}
 
 func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2485,7 @@ func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRegion.ProtoReflect.Descriptor instead.
 func (*RemoteRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{31}
+	return file_region_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoteRegion) GetSummary() *RegionSummary {
@@ -2489,6 +2556,7 @@ type Command struct {
 	//	*Command_RegionsHeard
 	//	*Command_SetRegionState
 	//	*Command_ForgetRegion
+	//	*Command_Rebalance
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2496,7 +2564,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2576,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2589,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{32}
+	return file_region_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -2657,6 +2725,15 @@ func (x *Command) GetForgetRegion() *ForgetRegion {
 	return nil
 }
 
+func (x *Command) GetRebalance() *Rebalance {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Rebalance); ok {
+			return x.Rebalance
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -2717,6 +2794,10 @@ type Command_ForgetRegion struct {
 	ForgetRegion *ForgetRegion `protobuf:"bytes,14,opt,name=forget_region,json=forgetRegion,proto3,oneof"`
 }
 
+type Command_Rebalance struct {
+	Rebalance *Rebalance `protobuf:"bytes,15,opt,name=rebalance,proto3,oneof"`
+}
+
 func (*Command_ApplyObjects) isCommand_Cmd() {}
 
 func (*Command_DeleteObjects) isCommand_Cmd() {}
@@ -2745,6 +2826,8 @@ func (*Command_SetRegionState) isCommand_Cmd() {}
 
 func (*Command_ForgetRegion) isCommand_Cmd() {}
 
+func (*Command_Rebalance) isCommand_Cmd() {}
+
 // Snapshot is the whole region state.
 type Snapshot struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2769,7 +2852,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_region_proto_msgTypes[33]
+	mi := &file_region_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2864,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[33]
+	mi := &file_region_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2877,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{33}
+	return file_region_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Snapshot) GetFormat() uint32 {
@@ -2939,7 +3022,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\x95\b\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xe6\b\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -2970,7 +3053,11 @@ const file_region_proto_rawDesc = "" +
 	"\fguard_strict\x18\x16 \x01(\bR\vguardStrict\x12\x1f\n" +
 	"\vrequired_by\x18\x17 \x03(\tR\n" +
 	"requiredBy\x121\n" +
-	"\x14missing_dependencies\x18\x18 \x03(\tR\x13missingDependencies\"\xe6\x02\n" +
+	"\x14missing_dependencies\x18\x18 \x03(\tR\x13missingDependencies\x12/\n" +
+	"\x13rebalance_requested\x18\x19 \x01(\x03R\x12rebalanceRequested\x12\x1e\n" +
+	"\n" +
+	"rebalanced\x18\x1a \x01(\x03R\n" +
+	"rebalanced\"\xe6\x02\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -3070,7 +3157,9 @@ const file_region_proto_rawDesc = "" +
 	"\x05alive\x18\x02 \x01(\bR\x05alive\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"&\n" +
 	"\fForgetRegion\x12\x16\n" +
-	"\x06region\x18\x01 \x01(\tR\x06region\"\x9f\x02\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\">\n" +
+	"\tRebalance\x121\n" +
+	"\tworkloads\x18\x01 \x03(\v2\x13.shoal.v1.ObjectKeyR\tworkloads\"\x9f\x02\n" +
 	"\fRemoteRegion\x121\n" +
 	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
 	"\n" +
@@ -3080,7 +3169,7 @@ const file_region_proto_rawDesc = "" +
 	"\x04dead\x18\x04 \x01(\bR\x04dead\x12-\n" +
 	"\x13state_since_unix_ms\x18\x05 \x01(\x03R\x10stateSinceUnixMs\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12(\n" +
-	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\xa3\a\n" +
+	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\xd8\a\n" +
 	"\aCommand\x12=\n" +
 	"\rapply_objects\x18\x01 \x01(\v2\x16.shoal.v1.ApplyObjectsH\x00R\fapplyObjects\x12@\n" +
 	"\x0edelete_objects\x18\x02 \x01(\v2\x17.shoal.v1.DeleteObjectsH\x00R\rdeleteObjects\x12@\n" +
@@ -3096,7 +3185,8 @@ const file_region_proto_rawDesc = "" +
 	"\x12set_region_summary\x18\v \x01(\v2\x1a.shoal.v1.SetRegionSummaryH\x00R\x10setRegionSummary\x12=\n" +
 	"\rregions_heard\x18\f \x01(\v2\x16.shoal.v1.RegionsHeardH\x00R\fregionsHeard\x12D\n" +
 	"\x10set_region_state\x18\r \x01(\v2\x18.shoal.v1.SetRegionStateH\x00R\x0esetRegionState\x12=\n" +
-	"\rforget_region\x18\x0e \x01(\v2\x16.shoal.v1.ForgetRegionH\x00R\fforgetRegionB\x05\n" +
+	"\rforget_region\x18\x0e \x01(\v2\x16.shoal.v1.ForgetRegionH\x00R\fforgetRegion\x123\n" +
+	"\trebalance\x18\x0f \x01(\v2\x13.shoal.v1.RebalanceH\x00R\trebalanceB\x05\n" +
 	"\x03cmd\"\xdb\x03\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12*\n" +
@@ -3126,7 +3216,7 @@ func file_region_proto_rawDescGZIP() []byte {
 	return file_region_proto_rawDescData
 }
 
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_region_proto_goTypes = []any{
 	(*Version)(nil),          // 0: shoal.v1.Version
 	(*ObjectKey)(nil),        // 1: shoal.v1.ObjectKey
@@ -3159,21 +3249,22 @@ var file_region_proto_goTypes = []any{
 	(*RegionsHeard)(nil),     // 28: shoal.v1.RegionsHeard
 	(*SetRegionState)(nil),   // 29: shoal.v1.SetRegionState
 	(*ForgetRegion)(nil),     // 30: shoal.v1.ForgetRegion
-	(*RemoteRegion)(nil),     // 31: shoal.v1.RemoteRegion
-	(*Command)(nil),          // 32: shoal.v1.Command
-	(*Snapshot)(nil),         // 33: shoal.v1.Snapshot
-	nil,                      // 34: shoal.v1.ClusterRecord.LabelsEntry
-	(Health)(0),              // 35: shoal.v1.Health
-	(*Capacity)(nil),         // 36: shoal.v1.Capacity
+	(*Rebalance)(nil),        // 31: shoal.v1.Rebalance
+	(*RemoteRegion)(nil),     // 32: shoal.v1.RemoteRegion
+	(*Command)(nil),          // 33: shoal.v1.Command
+	(*Snapshot)(nil),         // 34: shoal.v1.Snapshot
+	nil,                      // 35: shoal.v1.ClusterRecord.LabelsEntry
+	(Health)(0),              // 36: shoal.v1.Health
+	(*Capacity)(nil),         // 37: shoal.v1.Capacity
 }
 var file_region_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.Object.key:type_name -> shoal.v1.ObjectKey
 	0,  // 1: shoal.v1.Object.version:type_name -> shoal.v1.Version
 	0,  // 2: shoal.v1.Object.replaced:type_name -> shoal.v1.Version
-	34, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
+	35, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
 	3,  // 4: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
-	35, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
-	36, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
+	36, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
+	37, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
 	1,  // 7: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
 	5,  // 8: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
@@ -3208,35 +3299,37 @@ var file_region_proto_depIdxs = []int32{
 	23, // 38: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
 	24, // 39: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
 	27, // 40: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
-	23, // 41: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
-	24, // 42: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
-	10, // 43: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 44: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 45: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 46: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 47: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 48: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 49: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 50: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 51: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	25, // 52: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
-	26, // 53: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
-	28, // 54: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
-	29, // 55: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	30, // 56: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
-	2,  // 57: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 58: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 59: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 60: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 61: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 62: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	31, // 63: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	24, // 64: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	65, // [65:65] is the sub-list for method output_type
-	65, // [65:65] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	1,  // 41: shoal.v1.Rebalance.workloads:type_name -> shoal.v1.ObjectKey
+	23, // 42: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	24, // 43: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	10, // 44: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	11, // 45: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	12, // 46: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	13, // 47: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	14, // 48: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	15, // 49: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	16, // 50: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	17, // 51: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	18, // 52: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	25, // 53: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	26, // 54: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	28, // 55: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	29, // 56: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	30, // 57: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
+	31, // 58: shoal.v1.Command.rebalance:type_name -> shoal.v1.Rebalance
+	2,  // 59: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 60: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 61: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	8,  // 62: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	9,  // 63: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 64: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	32, // 65: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	24, // 66: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -3245,7 +3338,7 @@ func file_region_proto_init() {
 		return
 	}
 	file_gossip_proto_init()
-	file_region_proto_msgTypes[32].OneofWrappers = []any{
+	file_region_proto_msgTypes[33].OneofWrappers = []any{
 		(*Command_ApplyObjects)(nil),
 		(*Command_DeleteObjects)(nil),
 		(*Command_ReportCluster)(nil),
@@ -3260,6 +3353,7 @@ func file_region_proto_init() {
 		(*Command_RegionsHeard)(nil),
 		(*Command_SetRegionState)(nil),
 		(*Command_ForgetRegion)(nil),
+		(*Command_Rebalance)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3267,7 +3361,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

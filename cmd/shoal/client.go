@@ -396,3 +396,34 @@ func runRegion(env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stdout, "region %s forgotten: its share stays with the other regions; if it returns it joins as a new region\n", rest[1])
 	return nil
 }
+
+// runRebalance asks for a fresh placement of workloads, once.
+func runRebalance(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "rebalance", "rebalance KIND NAMESPACE/NAME [KIND NAMESPACE/NAME ...]")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 || len(rest)%2 != 0 {
+		return usageErr("want: shoal rebalance KIND NAMESPACE/NAME [KIND NAMESPACE/NAME ...]")
+	}
+	var refs []api.WorkloadRef
+	for i := 0; i < len(rest); i += 2 {
+		ns, name := splitNamespaced(rest[i+1])
+		refs = append(refs, api.WorkloadRef{Kind: rest[i], Namespace: ns, Name: name})
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	resp, err := c.Rebalance(ctx, refs...)
+	if err != nil {
+		return err
+	}
+	for _, n := range resp.Requested {
+		fmt.Fprintf(env.stdout, "%s: placed afresh once; the replicas that move stay until their replacements are Ready (describe shows the Rebalanced event)\n", n)
+	}
+	return nil
+}

@@ -38,6 +38,7 @@ Client (any peer answers; writes are forwarded to the region leader):
   get        get clusters|workloads|policies [-o wide|yaml|json]
   describe   describe workload [KIND/]NAMESPACE/NAME
   delete     delete -f FILE|DIR|-  or  delete KIND NAMESPACE/NAME
+  rebalance  rebalance KIND NAMESPACE/NAME...: place workloads afresh once (Karmada's WorkloadRebalancer)
   status     the region: leader, term, peers and their health
   version    print the version
 
@@ -110,6 +111,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runLeave(env, cargs)
 	case "region":
 		err = runRegion(env, cargs)
+	case "rebalance":
+		err = runRebalance(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
 	case "chaos":
