@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -144,6 +145,8 @@ type Mesh struct {
 	stats   MeshStats
 	skewed  map[string]time.Time // "region/cluster" of peers refused for clock skew
 	kick    chan struct{}
+	// retrying is set while a quick retry is scheduled (retrySoon).
+	retrying atomic.Bool
 	// base is the state-derived part of this region's summary, made
 	// once per applied index (summaryAndHash).
 	base *summaryBase
@@ -163,6 +166,9 @@ type MeshStats struct {
 	ObjectsReceived, BytesReceived uint64
 	// Syncs counts answered sync requests sent; FullSyncs resyncs asked.
 	Syncs, FullSyncs uint64
+	// QuickRetries counts syncs started early because the last attempt
+	// failed at once (a link refused, not silent): see retrySoon.
+	QuickRetries uint64
 	// Refused counts requests refused (identity, skew, bad input).
 	Refused uint64
 }

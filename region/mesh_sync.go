@@ -74,6 +74,27 @@ func (m *Mesh) Run(ctx context.Context) error {
 	}
 }
 
+// retrySoon syncs again after a quarter of the sync interval, once: a
+// link that refuses at once (cut off, the other end restarting) is tried
+// four times as often as a working one, so that a region catches up
+// within moments of the link coming back rather than up to a whole
+// interval later. A link that fails by silence is not: its call already
+// waited out its timeout.
+func (m *Mesh) retrySoon(ctx context.Context) {
+	if !m.retrying.CompareAndSwap(false, true) {
+		return
+	}
+	m.mu.Lock()
+	m.stats.QuickRetries++
+	m.mu.Unlock()
+	time.AfterFunc(m.cfg.SyncInterval/4, func() {
+		m.retrying.Store(false)
+		if ctx.Err() == nil {
+			m.Sync()
+		}
+	})
+}
+
 // Sync asks the running sync loop to sync now.
 func (m *Mesh) Sync() {
 	select {
@@ -226,6 +247,7 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string) {
 		toLeader := rem.leaderOK && addr == rem.leaderAddr && rem.watermarks != nil
 		m.mu.Unlock()
 		req := m.request(rem, toLeader, true)
+		began := time.Now()
 		reply, err := m.call(ctx, addr, rem.name, req)
 		var le *LinkError
 		switch {
@@ -240,6 +262,9 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string) {
 				rem.leaderAddr, rem.leaderOK = "", false
 			}
 			m.mu.Unlock()
+			if time.Since(began) < m.cfg.SyncInterval/4 {
+				m.retrySoon(ctx)
+			}
 			return
 		}
 		now := m.cfg.Clock.Now()

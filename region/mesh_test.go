@@ -257,3 +257,33 @@ func FuzzMeshHandle(f *testing.F) {
 		}
 	})
 }
+
+// A region whose link to another refuses at once retries four times per
+// sync interval, so it catches up soon after the link is back; a working
+// link is synced on the interval only.
+func TestMeshRetriesARefusingLinkSooner(t *testing.T) {
+	n := newMeshNet()
+	slow := func(region string, seeds ...string) MeshConfig {
+		cfg := testMeshConfig(region, seeds...)
+		cfg.SyncInterval, cfg.GracePeriod, cfg.EdgeGracePeriod = 800*time.Millisecond, 4*time.Second, 4*time.Second
+		return cfg
+	}
+	a := n.add(t, slow("a"))
+	b := n.add(t, slow("b", "wan-a"))
+	ps := []*meshPeer{a, b}
+	a.write(t, "web", "1")
+	eventually(t, "b holds a's write", sameVersion(ps, "web"))
+	if q := a.mesh.Stats().QuickRetries + b.mesh.Stats().QuickRetries; q != 0 {
+		t.Fatalf("%d quick retries over working links", q)
+	}
+	n.isolate("b", "a")
+	time.Sleep(2 * time.Second)
+	// 2 s of refusals at one try per 200 ms: well over the 2-3 tries the
+	// interval alone would make.
+	if q := b.mesh.Stats().QuickRetries; q < 5 {
+		t.Fatalf("b retried a refusing link %d times in 2 s", q)
+	}
+	a.write(t, "web", "2")
+	n.heal()
+	eventually(t, "b catches up after the heal", sameVersion(ps, "web"))
+}
