@@ -227,7 +227,9 @@ type MeshView struct {
 	BytesReceived   uint64 `json:"bytesReceived"`
 	Syncs           uint64 `json:"syncs"`
 	FullSyncs       uint64 `json:"fullSyncs"`
-	Refused         uint64 `json:"refused"`
+	// QuickRetries counts syncs started early after a link refused.
+	QuickRetries uint64 `json:"quickRetries"`
+	Refused      uint64 `json:"refused"`
 	// Skewed names peers (REGION/CLUSTER) refused for a clock too far
 	// ahead.
 	Skewed []string `json:"skewed,omitempty"`
