@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -38,6 +39,18 @@ type Work struct {
 	// rendered: the Reconciler leaves the object as it is and reports it
 	// Unhealthy with this error.
 	RenderError string
+	// Preserve are application failover's statePreservation rules: the
+	// Reconciler reads each JSONPath from the live object's status and
+	// reports the value (Status.Preserved).
+	Preserve []PreserveRule
+}
+
+// PreserveRule reads one piece of a copy's state: JSONPath (Kubernetes
+// JSONPath syntax, e.g. "{ .jobStatus.jobID }") against the object's
+// .status, reported under Label.
+type PreserveRule struct {
+	Label    string
+	JSONPath string
 }
 
 // Values of Work.ConflictResolution.
@@ -69,6 +82,25 @@ type Status struct {
 	// the Reconciler then applies the work again even though generation
 	// and replicas match. It is never reported.
 	Drifted bool
+	// Preserved holds the Work's Preserve rules read from the live status,
+	// by label; PreserveError says why one could not be read. Filled by
+	// the Reconciler.
+	Preserved     map[string]string
+	PreserveError string
+}
+
+// LiveStatuser is a Cluster that can give the .status of the live object
+// it holds for key (nil if it has none); the Reconciler reads Work.Preserve
+// from it. ErrNotFound if it holds no such object.
+type LiveStatuser interface {
+	LiveStatus(ctx context.Context, key api.ObjectKey) (map[string]any, error)
+}
+
+// sameStatus reports whether two statuses say the same.
+func sameStatus(a, b Status) bool {
+	return a.Key == b.Key && a.AppliedGeneration == b.AppliedGeneration && a.Replicas == b.Replicas &&
+		a.ReadyReplicas == b.ReadyReplicas && a.Health == b.Health && a.Reason == b.Reason && a.Error == b.Error &&
+		a.Drifted == b.Drifted && maps.Equal(a.Preserved, b.Preserved) && a.PreserveError == b.PreserveError
 }
 
 // Labels and annotations Shoal puts on every object it applies. List returns

@@ -76,6 +76,26 @@ func (k *KubeCluster) Status(ctx context.Context, key api.ObjectKey) (Status, er
 	return st, nil
 }
 
+// LiveStatus implements LiveStatuser.
+func (k *KubeCluster) LiveStatus(ctx context.Context, key api.ObjectKey) (map[string]any, error) {
+	m, err := k.mappingFor(key, false)
+	if errors.Is(err, ErrKindNotServed) {
+		return nil, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := k.live(ctx, key, m)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || !ownedBy(u, key) {
+		return nil, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
+	}
+	st, _ := u.Object["status"].(map[string]any)
+	return st, nil
+}
+
 // drifted reports whether u no longer holds what was last applied (see
 // KubeCluster).
 func (k *KubeCluster) drifted(key api.ObjectKey, u *unstructured.Unstructured) bool {

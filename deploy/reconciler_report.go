@@ -75,7 +75,7 @@ func (r *Reconciler) setStatus(k api.ObjectKey, st Status) {
 	r.mu.Unlock()
 	r.smu.Lock()
 	defer r.smu.Unlock()
-	if last, ok := r.reported[k]; ok && last == st {
+	if last, ok := r.reported[k]; ok && sameStatus(last, st) {
 		return
 	}
 	r.reported[k] = st

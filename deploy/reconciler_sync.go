@@ -1,10 +1,13 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+
+	"k8s.io/client-go/util/jsonpath"
 
 	"github.com/shoalmesh/shoal/api"
 )
@@ -19,7 +22,7 @@ func (r *Reconciler) sync(ctx context.Context, k api.ObjectKey) (counts bool, er
 	known := r.haveDesired
 	r.mu.Unlock()
 
-	st, err := r.cluster.Status(ctx, k)
+	st, err := r.status(ctx, k, w.Preserve)
 	// The hold is read after the status, the last moment before a change
 	// is decided.
 	held := r.onHold.Load()
@@ -141,7 +144,10 @@ func (r *Reconciler) release(ctx context.Context, k api.ObjectKey, st Status, ex
 
 // refresh reads and records k's status after a change.
 func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
-	st, err := r.cluster.Status(ctx, k)
+	r.mu.Lock()
+	rules := r.desired[k].Preserve
+	r.mu.Unlock()
+	st, err := r.status(ctx, k, rules)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		r.setRemoved(k)
@@ -152,4 +158,47 @@ func (r *Reconciler) refresh(ctx context.Context, k api.ObjectKey) error {
 	st.Error = r.errOf(k)
 	r.setStatus(k, st)
 	return nil
+}
+
+// status reads k's status from the cluster, with the preserve rules read
+// from its live status when there are any.
+func (r *Reconciler) status(ctx context.Context, k api.ObjectKey, rules []PreserveRule) (Status, error) {
+	st, err := r.cluster.Status(ctx, k)
+	if err != nil || len(rules) == 0 {
+		return st, err
+	}
+	ls, ok := r.cluster.(LiveStatuser)
+	if !ok {
+		st.PreserveError = "this cluster cannot show an object's status"
+		return st, nil
+	}
+	live, err := ls.LiveStatus(ctx, k)
+	if err != nil {
+		st.PreserveError = "read status: " + err.Error()
+		return st, nil
+	}
+	st.Preserved, st.PreserveError = readPreserved(rules, live)
+	return st, nil
+}
+
+// readPreserved reads the statePreservation rules from a live status, as
+// Karmada does (missing keys are an error: the state is not there yet).
+func readPreserved(rules []PreserveRule, live map[string]any) (map[string]string, string) {
+	if len(rules) == 0 {
+		return nil, ""
+	}
+	out := make(map[string]string, len(rules))
+	for _, rule := range rules {
+		j := jsonpath.New(rule.Label)
+		j.AllowMissingKeys(false)
+		if err := j.Parse(rule.JSONPath); err != nil {
+			return nil, fmt.Sprintf("%s: jsonPath %q: %v", rule.Label, rule.JSONPath, err)
+		}
+		var buf bytes.Buffer
+		if err := j.Execute(&buf, live); err != nil {
+			return nil, fmt.Sprintf("%s: jsonPath %q on the status: %v", rule.Label, rule.JSONPath, err)
+		}
+		out[rule.Label] = buf.String()
+	}
+	return out, ""
 }

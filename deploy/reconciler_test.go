@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -247,7 +248,7 @@ func TestReconcilerReportsChangedStatuses(t *testing.T) {
 
 	changed := deploy.Status{Key: b.Key, AppliedGeneration: 1, Replicas: 2, ReadyReplicas: 1, Health: deploy.HealthProgressing, Reason: "1/2 replicas ready"}
 	fc.setStatus(changed)
-	h.waitStatus(t, b.Key, "updated", func(st deploy.Status) bool { return st == changed })
+	h.waitStatus(t, b.Key, "updated", func(st deploy.Status) bool { return reflect.DeepEqual(st, changed) })
 	// Only b changed: no later report may carry a.
 	for i := calls; i < h.rec.callCount(); i++ {
 		for _, st := range h.rec.call(i) {

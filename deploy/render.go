@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/shoalmesh/shoal/api"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // ErrOverride is returned by Render when an override cannot be applied to
@@ -125,6 +129,30 @@ func render(w Work) ([]byte, *api.Template, error) {
 		return nil, nil, fmt.Errorf("%s: %w", w.Key.Display(), err)
 	}
 	return out, t, nil
+}
+
+// AddLabels sets labels on a JSON manifest's metadata.labels (application
+// failover's preserved state on a new copy). Each must be a valid label
+// name and value.
+func AddLabels(manifest []byte, labels map[string]string) ([]byte, error) {
+	var obj map[string]any
+	dec := json.NewDecoder(bytes.NewReader(manifest))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
+		return nil, err
+	}
+	ls := child(child(obj, "metadata"), "labels")
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		v := labels[k]
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("label %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return nil, fmt.Errorf("label %s=%q: %s", k, v, strings.Join(errs, "; "))
+		}
+		ls[k] = v
+	}
+	return json.Marshal(obj)
 }
 
 // child returns m[name] as an object, creating it (or replacing a non-object)

@@ -145,6 +145,10 @@ type SimCluster struct {
 	objects     map[api.ObjectKey]*simObject
 	order       []*simObject // by creation, the order Pending replicas are retried in
 	wakeAt      time.Time    // when the latest signal timer fires
+	// failing and statusFields are SetFailing's and SetStatusFields',
+	// by key (kept in memory only).
+	failing      map[api.ObjectKey]string
+	statusFields map[api.ObjectKey]map[string]any
 }
 
 var _ Cluster = (*SimCluster)(nil)
@@ -401,12 +405,21 @@ func (s *SimCluster) Status(ctx context.Context, key api.ObjectKey) (Status, err
 		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
 	}
 	st := Status{Key: key, AppliedGeneration: o.rec.Generation, Health: HealthHealthy}
+	why, failing := s.failing[key]
 	if !o.rec.HasReplicas {
+		if failing {
+			st.Health, st.Reason = HealthUnhealthy, why
+		}
 		return st, nil
 	}
 	c := s.counts(o, s.cfg.Clock.Now())
 	st.Replicas, st.ReadyReplicas = o.rec.Replicas, c.Ready
+	if failing {
+		st.ReadyReplicas = 0
+	}
 	switch {
+	case failing:
+		st.Health, st.Reason = HealthUnhealthy, fmt.Sprintf("0/%d replicas ready: %s", o.rec.Replicas, why)
 	case !s.ready:
 		st.Health, st.Reason = HealthUnhealthy, fmt.Sprintf("cluster NotReady: %d/%d replicas ready", c.Ready, o.rec.Replicas)
 	case c.Pending > 0:
@@ -415,6 +428,22 @@ func (s *SimCluster) Status(ctx context.Context, key api.ObjectKey) (Status, err
 		st.Health, st.Reason = HealthProgressing, fmt.Sprintf("%d/%d replicas ready", c.Ready, o.rec.Replicas)
 	}
 	return st, nil
+}
+
+// LiveStatus implements LiveStatuser: replicas and readyReplicas as
+// Status gives them, and the fields SetStatusFields set.
+func (s *SimCluster) LiveStatus(ctx context.Context, key api.ObjectKey) (map[string]any, error) {
+	st, err := s.Status(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]any{"replicas": int64(st.Replicas), "readyReplicas": int64(st.ReadyReplicas)}
+	for k, v := range s.statusFields[key] {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // Health implements Cluster.

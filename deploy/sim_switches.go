@@ -3,10 +3,50 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"maps"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 // The switches a test or the HTTP API flips on a SimCluster: its nodes'
-// readiness and their capacity. Both are kept in Dir with the objects.
+// readiness and their capacity, both kept in Dir with the objects; and,
+// in memory only, a workload that fails on this cluster alone and the
+// status fields its copy reports.
+
+// SetFailing makes the copy of key on this cluster fail (a crash loop, an
+// image this cluster cannot pull): none of its replicas is Ready and it is
+// Unhealthy with reason, until SetFailing(key, "") mends it. It may be set
+// before the object exists. It signals Changed.
+func (s *SimCluster) SetFailing(key api.ObjectKey, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reason == "" {
+		delete(s.failing, key)
+	} else {
+		if s.failing == nil {
+			s.failing = map[api.ObjectKey]string{}
+		}
+		s.failing[key] = reason
+	}
+	s.signal()
+}
+
+// SetStatusFields sets fields that the copy of key reports in its status
+// besides replicas and readyReplicas (the state a controller writes there,
+// e.g. a job id); nil clears them. It signals Changed.
+func (s *SimCluster) SetStatusFields(key api.ObjectKey, fields map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fields == nil {
+		delete(s.statusFields, key)
+	} else {
+		if s.statusFields == nil {
+			s.statusFields = map[api.ObjectKey]map[string]any{}
+		}
+		s.statusFields[key] = maps.Clone(fields)
+	}
+	s.signal()
+}
 
 // SetReady sets whether the cluster's nodes are Ready (see SimCluster for
 // what NotReady means) and signals Changed. With Dir set, the switch is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func TestSimReplicasReadyAfterDelay(t *testing.T) {
 
 	st := mustStatus(t, s, w.Key)
 	want := deploy.Status{Key: w.Key, AppliedGeneration: 1, Replicas: 3, ReadyReplicas: 0, Health: deploy.HealthProgressing, Reason: "0/3 replicas ready"}
-	if st != want {
+	if !reflect.DeepEqual(st, want) {
 		t.Fatalf("just applied: got %+v, want %+v", st, want)
 	}
 	clock.Step(199 * time.Millisecond)
@@ -91,7 +92,7 @@ func TestSimReplicasReadyAfterDelay(t *testing.T) {
 	}
 	clock.Step(time.Millisecond)
 	want.ReadyReplicas, want.Health, want.Reason = 3, deploy.HealthHealthy, ""
-	if st := mustStatus(t, s, w.Key); st != want {
+	if st := mustStatus(t, s, w.Key); !reflect.DeepEqual(st, want) {
 		t.Fatalf("after the delay: got %+v, want %+v", st, want)
 	}
 	select {
@@ -304,7 +305,7 @@ func TestSimObjectWithoutReplicas(t *testing.T) {
 	}
 	mustApply(t, s, deploy.Work{Key: k, Manifest: configMap("cfg"), Generation: 4})
 	want := deploy.Status{Key: k, AppliedGeneration: 4, Health: deploy.HealthHealthy}
-	if st := mustStatus(t, s, k); st != want {
+	if st := mustStatus(t, s, k); !reflect.DeepEqual(st, want) {
 		t.Fatalf("got %+v, want %+v", st, want)
 	}
 	if keys, _ := s.List(ctx); !slices.Equal(keys, []api.ObjectKey{k}) {
