@@ -110,17 +110,19 @@ func defaultFailover(f *FailoverBehavior) {
 		}
 	}
 	if a := f.Application; a != nil {
-		// Application failover is not implemented by Shoal (it warns), but the
-		// stored policy carries Karmada's defaults all the same:
-		// decisionConditions.tolerationSeconds +kubebuilder:default=300,
-		// purgeMode +kubebuilder:default=Graciously, and
-		// helper.SetDefaultGracePeriodSeconds gives a graceful purge 600 s.
+		// Karmada's defaults: decisionConditions.tolerationSeconds
+		// +kubebuilder:default=300, purgeMode +kubebuilder:default=Graciously
+		// (Gracefully), and helper.SetDefaultGracePeriodSeconds gives a
+		// graceful purge 600 s. The old spellings are normalised.
 		if a.DecisionConditions.TolerationSeconds == nil {
 			t := DefaultApplicationTolerationSeconds
 			a.DecisionConditions.TolerationSeconds = &t
 		}
-		if a.PurgeMode == "" {
-			a.PurgeMode = PurgeModeGraciously
+		switch a.PurgeMode {
+		case "", PurgeModeGraciously:
+			a.PurgeMode = PurgeModeGracefully
+		case PurgeModeImmediately:
+			a.PurgeMode = PurgeModeDirectly
 		}
 		if isGraceful(a.PurgeMode) && a.GracePeriodSeconds == nil {
 			g := DefaultApplicationGracePeriodSeconds

@@ -281,7 +281,6 @@ type SchedulePriority struct {
 // FailoverBehavior says how workloads move on failure.
 type FailoverBehavior struct {
 	// Application failover (unhealthy workload in a healthy cluster).
-	// Not implemented by Shoal yet.
 	Application *ApplicationFailoverBehavior `json:"application,omitempty"`
 	// Cluster failover (the cluster itself fails).
 	Cluster *ClusterFailoverBehavior `json:"cluster,omitempty"`

@@ -318,6 +318,7 @@ func validateFailover(s *PropagationSpec, perr *PolicyError) {
 		default:
 			perr.add("spec.failover.cluster.purgeMode", "unknown value %q; use Directly or Gracefully", c.PurgeMode)
 		}
+		validateStatePreservation(c.StatePreservation, "spec.failover.cluster.statePreservation", perr)
 	}
 	a := f.Application
 	if a == nil {
@@ -341,6 +342,22 @@ func validateFailover(s *PropagationSpec, perr *PolicyError) {
 		}
 		if !isGraceful(a.PurgeMode) {
 			perr.add(path+".gracePeriodSeconds", "only applies when purgeMode is Gracefully, but it is %s", a.PurgeMode)
+		}
+	}
+	validateStatePreservation(a.StatePreservation, path+".statePreservation", perr)
+}
+
+// validateStatePreservation checks each rule's aliasLabelName as a label
+// name, as Karmada's webhook does (its jsonPath is not checked there; a
+// path that cannot be read is reported where it is read).
+func validateStatePreservation(sp *StatePreservation, path string, perr *PolicyError) {
+	if sp == nil {
+		return
+	}
+	for i, r := range sp.Rules {
+		rpath := path + ".rules[" + strconv.Itoa(i) + "]"
+		for _, msg := range validation.IsQualifiedName(r.AliasLabelName) {
+			perr.add(rpath+".aliasLabelName", "%q is not a label name: %s", r.AliasLabelName, msg)
 		}
 	}
 }
@@ -371,9 +388,6 @@ func unimplemented(p *Policy) []string {
 	}
 	if s.SchedulePriority != nil {
 		fields = append(fields, "spec.schedulePriority")
-	}
-	if s.Failover != nil && s.Failover.Application != nil {
-		fields = append(fields, "spec.failover.application")
 	}
 	if s.Failover != nil && s.Failover.Cluster != nil && s.Failover.Cluster.StatePreservation != nil {
 		fields = append(fields, "spec.failover.cluster.statePreservation")

@@ -86,6 +86,11 @@ func TestValidate(t *testing.T) {
 				"spec.failover.application.gracePeriodSeconds: must be greater than 0, got 0",
 				"spec.failover.application.gracePeriodSeconds: only applies when purgeMode is Gracefully, but it is Never",
 			}},
+		{"statePreservation alias label names", ppYAML(selectWeb + "  propagateDeps: true\n  failover:\n    application:\n      statePreservation: {rules: [{aliasLabelName: 'bad label', jsonPath: '{ .jobId }'}, {aliasLabelName: example.com/job-id, jsonPath: '{ .jobId }'}]}\n    cluster:\n      statePreservation: {rules: [{aliasLabelName: -x, jsonPath: '{ .a }'}]}\n"),
+			[]string{
+				`spec.failover.cluster.statePreservation.rules[0].aliasLabelName: "-x" is not a label name`,
+				`spec.failover.application.statePreservation.rules[0].aliasLabelName: "bad label" is not a label name`,
+			}},
 		{"unknown conflictResolution", ppYAML(selectWeb + "  conflictResolution: Merge\n"),
 			[]string{`spec.conflictResolution: unknown value "Merge"; use Abort or Overwrite`}},
 		{"unknown activationPreference", ppYAML(selectWeb + "  activationPreference: Eager\n"),

@@ -110,6 +110,25 @@ type WorkloadView struct {
 	// MissingDependencies are what this workload's pod template names
 	// that Shoal holds no template of (propagateDeps).
 	MissingDependencies []string `json:"missingDependencies,omitempty"`
+	// ApplicationFailover lists the clusters the workload moved off for
+	// its own health (failover.application); each stays barred to it until
+	// its copy there could be healthy again. ApplicationFailoverNote says
+	// why a failover is waiting.
+	ApplicationFailover     []AppFailoverView `json:"applicationFailover,omitempty"`
+	ApplicationFailoverNote string            `json:"applicationFailoverNote,omitempty"`
+}
+
+// AppFailoverView is one application failover of a workload.
+type AppFailoverView struct {
+	Cluster   string `json:"cluster"`
+	Time      string `json:"time"`
+	Reason    string `json:"reason"`
+	PurgeMode string `json:"purgeMode"`
+	// PreservedLabels go on the copies of clusters it did not run on
+	// before (statePreservation).
+	PreservedLabels map[string]string `json:"preservedLabels,omitempty"`
+	// Until says what lifts the bar.
+	Until string `json:"until"`
 }
 
 // EventView is something that happened to a workload or a cluster.

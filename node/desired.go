@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -147,6 +149,7 @@ type renderInputs struct {
 	conflict     string
 	factsVersion uint64
 	selSig       string
+	extraSig     string // boundTemplate.signature
 }
 
 type cachedOverride struct {
@@ -170,6 +173,26 @@ type boundTemplate struct {
 	obj      *shoalpb.Object
 	replicas int32
 	conflict string
+	// labels are application failover's preserved state for this copy;
+	// preserve the rules this copy's state is read by.
+	labels   map[string]string
+	preserve []deploy.PreserveRule
+}
+
+// signature is a comparable digest of labels and preserve rules.
+func (bt boundTemplate) signature() string {
+	if len(bt.labels) == 0 && len(bt.preserve) == 0 {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(bt.labels))
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%q=%q,", k, bt.labels[k])
+	}
+	for _, p := range bt.preserve {
+		fmt.Fprintf(&b, "|%q:%q", p.Label, p.JSONPath)
+	}
+	return b.String()
 }
 
 // appliedOverrides gives the override policies applied to a workload's
@@ -203,7 +226,12 @@ func (r *renderer) read(fsm *region.FSM) regionView {
 			if o == nil {
 				continue
 			}
-			v.bound = append(v.bound, boundTemplate{obj: o, replicas: replicas, conflict: b.GetConflictResolution()})
+			bt := boundTemplate{obj: o, replicas: replicas, conflict: b.GetConflictResolution(),
+				labels: region.InjectedLabels(b, r.cluster)}
+			for _, pr := range b.GetPreserveRules() {
+				bt.preserve = append(bt.preserve, deploy.PreserveRule{Label: pr.GetAliasLabelName(), JSONPath: pr.GetJsonPath()})
+			}
+			v.bound = append(v.bound, bt)
 		}
 		for _, o := range s.Tombstones() {
 			key := api.KeyFromProto(o.GetKey())
@@ -333,7 +361,7 @@ func (r *renderer) render(ks string, bt boundTemplate, ops []*api.OverridePolicy
 		c.selSig = sig.String()
 	}
 	in := renderInputs{gen: o.GetGeneration(), replicas: bt.replicas, conflict: bt.conflict,
-		factsVersion: r.factsVersion, selSig: c.selSig}
+		factsVersion: r.factsVersion, selSig: c.selSig, extraSig: bt.signature()}
 	if cached && c.inputs == in {
 		r.works[ks] = c
 		return c
@@ -342,7 +370,7 @@ func (r *renderer) render(ks string, bt boundTemplate, ops []*api.OverridePolicy
 	w := deploy.Work{
 		Key: key, Manifest: o.GetManifest(), Generation: o.GetGeneration(),
 		HasReplicas: c.hasReplicas, Replicas: bt.replicas,
-		ConflictResolution: bt.conflict,
+		ConflictResolution: bt.conflict, Preserve: bt.preserve,
 	}
 	var names []string
 	if len(c.selected) > 0 {
@@ -355,6 +383,14 @@ func (r *renderer) render(ks string, bt boundTemplate, ops []*api.OverridePolicy
 				names = append(names, a.Policy)
 			}
 			sort.Strings(names)
+		}
+	}
+	if len(bt.labels) > 0 && w.RenderError == "" {
+		out, err := deploy.AddLabels(w.Manifest, bt.labels)
+		if err != nil {
+			w.RenderError = "preserved state labels: " + err.Error()
+		} else {
+			w.Manifest = out
 		}
 	}
 	r.rendered++

@@ -40,6 +40,7 @@ func (r *statusReporter) report(statuses []deploy.Status, removed []api.ObjectKe
 			Workload: s.Key.Proto(), AppliedGeneration: s.AppliedGeneration, Replicas: s.Replicas,
 			ReadyReplicas: s.ReadyReplicas, Health: s.Health, Reason: s.Reason, Error: s.Error,
 			AppliedOverrides: r.p.rendered.appliedOverrides(ks),
+			Preserved:        s.Preserved, PreserveError: s.PreserveError,
 		}
 	}
 	for _, k := range removed {

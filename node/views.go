@@ -195,6 +195,14 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 	}
 	v.Policy, v.Unschedulable, v.Reason, v.FailedOverFrom = b.GetPolicy(), b.GetUnschedulable(), b.GetReason(), b.GetFailedOverFrom()
 	v.RequiredBy, v.MissingDependencies = b.GetRequiredBy(), b.GetMissingDependencies()
+	v.ApplicationFailoverNote = b.GetAppFailoverNote()
+	for _, f := range b.GetAppFailures() {
+		v.ApplicationFailover = append(v.ApplicationFailover, api.AppFailoverView{
+			Cluster: f.GetCluster(), Time: time.UnixMilli(f.GetUnixMs()).UTC().Format(time.RFC3339),
+			Reason: f.GetReason(), PurgeMode: f.GetPurgeMode(), PreservedLabels: f.GetPreservedLabels(),
+			Until: fmt.Sprintf("a new generation of the template (now %d), the cluster recovering from a failure, or shoal rebalance", f.GetGeneration()),
+		})
+	}
 	place := func(cluster string, replicas int32, evicting, held bool) {
 		pv := api.PlacementView{Cluster: cluster, Replicas: replicas, Health: "Pending", Evicting: evicting, Held: held}
 		if c := s.Cluster(cluster); c != nil {

@@ -244,6 +244,15 @@ func (a *applier) setBindings(c *shoalpb.SetBindings) error {
 				a.event(b.GetWorkload(), "", "Normal", "GracefulEviction", "keeping old replicas until replacements are Ready: "+newEv)
 			}
 		}
+		for _, f := range n.GetAppFailures() {
+			if appFailureOf(old, f.GetCluster()) == nil {
+				a.event(b.GetWorkload(), f.GetCluster(), "Warning", "ApplicationFailover",
+					fmt.Sprintf("moved off %s: %s (purgeMode %s)", f.GetCluster(), f.GetReason(), f.GetPurgeMode()))
+			}
+		}
+		if note := n.GetAppFailoverNote(); note != "" && note != old.GetAppFailoverNote() {
+			a.event(b.GetWorkload(), "", "Warning", "ApplicationFailoverWaiting", note)
+		}
 		// A Rebalance committed after the leader read the binding is not
 		// lost to the leader's write.
 		n.RebalanceRequested = max(n.GetRebalanceRequested(), old.GetRebalanceRequested())
@@ -314,6 +323,13 @@ func (a *applier) reportStatus(c *shoalpb.ReportStatus) error {
 		n.Workload = a.sharedKey(ks, n.GetWorkload())
 		n.Cluster = cluster
 		n.ObservedUnixMs = a.now
+		n.UnhealthySinceUnixMs = 0
+		if n.GetHealth() == healthUnhealthy {
+			n.UnhealthySinceUnixMs = a.now
+			if old.GetHealth() == healthUnhealthy && old.GetUnhealthySinceUnixMs() > 0 {
+				n.UnhealthySinceUnixMs = old.GetUnhealthySinceUnixMs()
+			}
+		}
 		if old.GetHealth() != n.GetHealth() || old.GetError() != n.GetError() {
 			typ := "Normal"
 			msg := fmt.Sprintf("%d/%d replicas ready on %s", n.GetReadyReplicas(), n.GetReplicas(), cluster)

@@ -119,6 +119,8 @@ type Leader struct {
 	deps      map[string]cachedDeps
 	lastRev   Revisions
 	nextDue   time.Time
+	// ownPrefix is "REGION/" during a pass of the global split, else "".
+	ownPrefix string
 
 	meshView   atomic.Pointer[MeshView]
 	lastQuorum [3]int // seen, total, ok of the last scheduling pass

@@ -157,6 +157,7 @@ func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Bindi
 		for i, n := range b.FailedOverFrom {
 			b.FailedOverFrom[i] = QualifiedName(mi.region, n)
 		}
+		b.AppFailures = qualifyAppFailures(mi.region, old.GetAppFailures())
 	}
 	shares := mi.shares[key.String()]
 	for _, r := range mi.remotes {
@@ -168,6 +169,7 @@ func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Bindi
 		if b == nil {
 			b = &shoalpb.Binding{Workload: key.Proto()}
 		}
+		b.AppFailures = append(b.AppFailures, qualifyAppFailures(name, rb.GetAppFailures())...)
 		if mi.settled {
 			b.Clusters = append(b.Clusters, settledShare(name, rb)...)
 		} else {
@@ -295,8 +297,12 @@ func localBinding(now time.Time, region string, nb, old *shoalpb.Binding) *shoal
 			out.FailedOverFrom = append(out.FailedOverFrom, n)
 		}
 	}
+	out.AppFailures = localAppFailures(region, nb.GetAppFailures())
 	out.Evictions = nil
 	evicted := map[string]bool{}
+	for _, f := range out.AppFailures {
+		evicted[f.GetCluster()] = true // application failover purges it its own way
+	}
 	for _, e := range nb.GetEvictions() {
 		if n, ok := local(e.GetCluster()); ok {
 			c := proto.Clone(e).(*shoalpb.Eviction)

@@ -3,6 +3,7 @@ package region
 import (
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shoalmesh/shoal/api"
@@ -113,7 +114,19 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		w.Previous = slices.DeleteFunc(slices.Clone(w.Previous), func(t Target) bool { return afresh(t.Cluster) })
 	}
 	l.noteTolerationDeadlines(w.Placement, clusters)
-	res := Schedule(w, candidates, now)
+	af := l.planAppFailover(now, pol, o.GetGeneration(), old, prev, records, statuses, afresh, l.decides)
+	nb.PreserveRules, nb.AppFailover = preserveRules(pol), af.behavior != nil
+	res := Schedule(w, withoutBarred(candidates, af), now)
+	if len(af.fresh) > 0 && (res.Unschedulable || (t.HasReplicas && t.Replicas > 0 && len(res.Targets) == 0)) {
+		// Nowhere else to go: the copies stay where they are.
+		var names []string
+		for _, f := range af.fresh {
+			names = append(names, f.GetCluster())
+		}
+		af.note = strings.TrimPrefix(af.note+"; unhealthy on "+strings.Join(names, ", ")+", but no other cluster can take its replicas", "; ")
+		af.fresh = nil
+		res = Schedule(w, withoutBarred(candidates, af), now)
+	}
 	nb.AffinityTerm = res.AffinityTerm
 	nb.Reason = res.Reason
 	targets := res.Targets
@@ -126,7 +139,8 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	}
 	nb.Clusters = targetsToProto(targets)
 
-	nb.Evictions = l.evictions(now, pol, old, prev, targets, records, fresh || afresh != nil)
+	nb.Evictions = appEvictions(now, af, prev, l.evictions(now, pol, old, prev, targets, records, fresh || afresh != nil))
+	nb.AppFailures, nb.AppFailoverNote = af.all(), af.note
 	failed := map[string]bool{}
 	for _, n := range waiting {
 		failed[n] = true
@@ -160,7 +174,28 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	if replacementsReady(nb, statuses) {
 		nb.Evictions = l.keptEvictions(now, nb)
 	}
+	l.expireAppEvictions(now, pol, nb)
 	return nb
+}
+
+// withoutBarred leaves out the clusters application failover bars.
+func withoutBarred(clusters []ClusterInfo, af *appFailover) []ClusterInfo {
+	if len(af.kept) == 0 && len(af.fresh) == 0 {
+		return clusters
+	}
+	out := make([]ClusterInfo, 0, len(clusters))
+	for _, c := range clusters {
+		if !af.barred(c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// decides reports whether this region decides application failover for a
+// cluster: its own clusters (all of them outside the global split).
+func (l *Leader) decides(cluster string) bool {
+	return l.ownPrefix == "" || strings.HasPrefix(cluster, l.ownPrefix)
 }
 
 // keptEvictions are the evictions of b that stay although its replacements
@@ -173,6 +208,10 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 func (l *Leader) keptEvictions(now time.Time, b *shoalpb.Binding) []*shoalpb.Eviction {
 	out := heldEvictions(b)
 	for _, e := range b.GetEvictions() {
+		if appEvictionKept(b, e) {
+			out = append(out, e)
+			continue
+		}
 		if e.GetReason() != reasonRegionFailback {
 			continue
 		}

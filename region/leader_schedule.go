@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // schedInput is what one scheduling pass reads from the state, copied out
@@ -41,7 +42,7 @@ func (l *Leader) readSchedInput() schedInput {
 		for _, b := range s.Bindings() {
 			k := api.KeyFromProto(b.GetWorkload())
 			in.bindings[k.String()] = b
-			if waitsForReplacements(b) {
+			if waitsForReplacements(b) || b.GetAppFailover() {
 				in.statuses[k.String()] = s.Statuses(k)
 			}
 		}
@@ -83,7 +84,9 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 	policies := l.decodePolicies(in.policies)
 	multi := in.mesh.multi()
 	recs := in.clusters
+	l.ownPrefix = ""
 	if multi {
+		l.ownPrefix = in.mesh.region + "/"
 		l.index(now, &in.mesh)
 		recs = l.meshRecords(in.mesh, in.clusters)
 	}
@@ -345,7 +348,10 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		a.GetRebalanceRequested() == b.GetRebalanceRequested() && a.GetRebalanced() == b.GetRebalanced() &&
 		a.GetMeshFailedOver() == b.GetMeshFailedOver() &&
 		targetString(a.GetMeshPreFailover()) == targetString(b.GetMeshPreFailover()) &&
-		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom())
+		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom()) &&
+		a.GetAppFailoverNote() == b.GetAppFailoverNote() && a.GetAppFailover() == b.GetAppFailover() &&
+		slices.EqualFunc(a.GetAppFailures(), b.GetAppFailures(), func(x, y *shoalpb.AppFailure) bool { return proto.Equal(x, y) }) &&
+		slices.EqualFunc(a.GetPreserveRules(), b.GetPreserveRules(), func(x, y *shoalpb.PreserveRule) bool { return proto.Equal(x, y) })
 }
 
 // view is the mesh view given by SetMeshView, or nil.

@@ -24,6 +24,23 @@ type splitRegion struct {
 	readyCount int32         // replicas Ready on the cluster
 	readyDelay time.Duration // how long a started replica takes to be Ready
 	grownAt    time.Time     // when the cluster last got more replicas
+	// failing makes web fail on the cluster (Unhealthy, nothing Ready),
+	// reporting state as its preserved state.
+	failing bool
+	state   map[string]string
+}
+
+// fail makes web fail on the cluster, its copy reporting state.
+func (r *splitRegion) fail(state map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing, r.state = true, state
+}
+
+func (r *splitRegion) failure() (bool, map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failing, r.state
 }
 
 // wipe empties the cluster (it died with its region): replicas come back
@@ -134,9 +151,13 @@ func (r *splitRegion) runPeer(ctx context.Context) {
 		}
 		n := r.running(webKey)
 		ready := r.observe(n)
-		if s := fmt.Sprint(gen, n, ready); s != last {
+		failing, state := r.failure()
+		if s := fmt.Sprint(gen, n, ready, failing); s != last {
 			last = s
 			st := &shoalpb.WorkStatus{Workload: webKey.Proto(), AppliedGeneration: gen, Replicas: n, ReadyReplicas: ready, Health: "Healthy"}
+			if failing {
+				st.ReadyReplicas, st.Health, st.Preserved = 0, healthUnhealthy, state
+			}
 			data := &shoalpb.Command{Cmd: &shoalpb.Command_ReportStatus{ReportStatus: &shoalpb.ReportStatus{Cluster: r.cluster, Statuses: []*shoalpb.WorkStatus{st}}}}
 			r.commandCtx(ctx, data)
 		}

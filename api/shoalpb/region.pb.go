@@ -744,8 +744,20 @@ type Binding struct {
 	// places it afresh, as if for the first time.
 	RebalanceRequested int64 `protobuf:"varint,25,opt,name=rebalance_requested,json=rebalanceRequested,proto3" json:"rebalance_requested,omitempty"`
 	Rebalanced         int64 `protobuf:"varint,26,opt,name=rebalanced,proto3" json:"rebalanced,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// failover.application: the clusters the workload failed over from for
+	// its own health, oldest first. A cluster stays barred to the workload
+	// until its copy there could be healthy again (see AppFailure).
+	AppFailures []*AppFailure `protobuf:"bytes,27,rep,name=app_failures,json=appFailures,proto3" json:"app_failures,omitempty"`
+	// failover.application statePreservation rules: the peers read each
+	// jsonPath from their copy's status and report it (WorkStatus.preserved).
+	PreserveRules []*PreserveRule `protobuf:"bytes,28,rep,name=preserve_rules,json=preserveRules,proto3" json:"preserve_rules,omitempty"`
+	// Why application failover is waiting (e.g. no other cluster can take the
+	// replicas, or the state to preserve cannot be read yet); empty if not.
+	AppFailoverNote string `protobuf:"bytes,29,opt,name=app_failover_note,json=appFailoverNote,proto3" json:"app_failover_note,omitempty"`
+	// The policy has failover.application: the leader watches the statuses.
+	AppFailover   bool `protobuf:"varint,30,opt,name=app_failover,json=appFailover,proto3" json:"app_failover,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Binding) Reset() {
@@ -960,6 +972,199 @@ func (x *Binding) GetRebalanced() int64 {
 	return 0
 }
 
+func (x *Binding) GetAppFailures() []*AppFailure {
+	if x != nil {
+		return x.AppFailures
+	}
+	return nil
+}
+
+func (x *Binding) GetPreserveRules() []*PreserveRule {
+	if x != nil {
+		return x.PreserveRules
+	}
+	return nil
+}
+
+func (x *Binding) GetAppFailoverNote() string {
+	if x != nil {
+		return x.AppFailoverNote
+	}
+	return ""
+}
+
+func (x *Binding) GetAppFailover() bool {
+	if x != nil {
+		return x.AppFailover
+	}
+	return false
+}
+
+// AppFailure is one application failover: the workload was Unhealthy on
+// cluster for the policy's toleration and moved off it. The cluster is
+// barred to the workload until the template changes (a new generation),
+// the cluster fails and recovers (its status_epoch moves: a repaired or
+// restarted cluster), or the workload is rebalanced.
+type AppFailure struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	UnixMs  int64                  `protobuf:"varint,2,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
+	// The template generation that was unhealthy there.
+	Generation int64 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The cluster record's status_epoch at the failover.
+	ClusterEpoch uint64 `protobuf:"varint,4,opt,name=cluster_epoch,json=clusterEpoch,proto3" json:"cluster_epoch,omitempty"`
+	// Labels for the new copies (aliasLabelName -> value read from the old
+	// copy's status by the statePreservation rules).
+	PreservedLabels map[string]string `protobuf:"bytes,5,rep,name=preserved_labels,json=preservedLabels,proto3" json:"preserved_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Where the workload ran before: the labels go only to other clusters.
+	ClustersBefore []string `protobuf:"bytes,6,rep,name=clusters_before,json=clustersBefore,proto3" json:"clusters_before,omitempty"`
+	// Directly, Gracefully or Never.
+	PurgeMode string `protobuf:"bytes,7,opt,name=purge_mode,json=purgeMode,proto3" json:"purge_mode,omitempty"`
+	// The unhealthy status that decided it.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppFailure) Reset() {
+	*x = AppFailure{}
+	mi := &file_region_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppFailure) ProtoMessage() {}
+
+func (x *AppFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppFailure.ProtoReflect.Descriptor instead.
+func (*AppFailure) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AppFailure) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *AppFailure) GetUnixMs() int64 {
+	if x != nil {
+		return x.UnixMs
+	}
+	return 0
+}
+
+func (x *AppFailure) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *AppFailure) GetClusterEpoch() uint64 {
+	if x != nil {
+		return x.ClusterEpoch
+	}
+	return 0
+}
+
+func (x *AppFailure) GetPreservedLabels() map[string]string {
+	if x != nil {
+		return x.PreservedLabels
+	}
+	return nil
+}
+
+func (x *AppFailure) GetClustersBefore() []string {
+	if x != nil {
+		return x.ClustersBefore
+	}
+	return nil
+}
+
+func (x *AppFailure) GetPurgeMode() string {
+	if x != nil {
+		return x.PurgeMode
+	}
+	return ""
+}
+
+func (x *AppFailure) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PreserveRule is one statePreservation rule.
+type PreserveRule struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	AliasLabelName string                 `protobuf:"bytes,1,opt,name=alias_label_name,json=aliasLabelName,proto3" json:"alias_label_name,omitempty"`
+	JsonPath       string                 `protobuf:"bytes,2,opt,name=json_path,json=jsonPath,proto3" json:"json_path,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PreserveRule) Reset() {
+	*x = PreserveRule{}
+	mi := &file_region_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreserveRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreserveRule) ProtoMessage() {}
+
+func (x *PreserveRule) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreserveRule.ProtoReflect.Descriptor instead.
+func (*PreserveRule) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PreserveRule) GetAliasLabelName() string {
+	if x != nil {
+		return x.AliasLabelName
+	}
+	return ""
+}
+
+func (x *PreserveRule) GetJsonPath() string {
+	if x != nil {
+		return x.JsonPath
+	}
+	return ""
+}
+
 // WorkStatus is how one workload fares on one cluster, reported by its peer.
 type WorkStatus struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -975,13 +1180,21 @@ type WorkStatus struct {
 	ObservedUnixMs int64  `protobuf:"varint,9,opt,name=observed_unix_ms,json=observedUnixMs,proto3" json:"observed_unix_ms,omitempty"`
 	// The override policies applied to this cluster's copy.
 	AppliedOverrides []string `protobuf:"bytes,10,rep,name=applied_overrides,json=appliedOverrides,proto3" json:"applied_overrides,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Since when it has been Unhealthy without a break (set by the region's
+	// state machine from its log time, never by the reporting peer).
+	UnhealthySinceUnixMs int64 `protobuf:"varint,11,opt,name=unhealthy_since_unix_ms,json=unhealthySinceUnixMs,proto3" json:"unhealthy_since_unix_ms,omitempty"`
+	// The binding's preserve_rules read from this copy's status, by
+	// alias label name.
+	Preserved map[string]string `protobuf:"bytes,12,rep,name=preserved,proto3" json:"preserved,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Why a preserve rule could not be read (the state is then not complete).
+	PreserveError string `protobuf:"bytes,13,opt,name=preserve_error,json=preserveError,proto3" json:"preserve_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkStatus) Reset() {
 	*x = WorkStatus{}
-	mi := &file_region_proto_msgTypes[8]
+	mi := &file_region_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1206,7 @@ func (x *WorkStatus) String() string {
 func (*WorkStatus) ProtoMessage() {}
 
 func (x *WorkStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[8]
+	mi := &file_region_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1219,7 @@ func (x *WorkStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkStatus.ProtoReflect.Descriptor instead.
 func (*WorkStatus) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{8}
+	return file_region_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WorkStatus) GetWorkload() *ObjectKey {
@@ -1079,6 +1292,27 @@ func (x *WorkStatus) GetAppliedOverrides() []string {
 	return nil
 }
 
+func (x *WorkStatus) GetUnhealthySinceUnixMs() int64 {
+	if x != nil {
+		return x.UnhealthySinceUnixMs
+	}
+	return 0
+}
+
+func (x *WorkStatus) GetPreserved() map[string]string {
+	if x != nil {
+		return x.Preserved
+	}
+	return nil
+}
+
+func (x *WorkStatus) GetPreserveError() string {
+	if x != nil {
+		return x.PreserveError
+	}
+	return ""
+}
+
 // Event is a record of something that happened to a workload or cluster.
 type Event struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1095,7 +1329,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_region_proto_msgTypes[9]
+	mi := &file_region_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1341,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[9]
+	mi := &file_region_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1354,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{9}
+	return file_region_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Event) GetUnixMs() int64 {
@@ -1174,7 +1408,7 @@ type ApplyObjects struct {
 
 func (x *ApplyObjects) Reset() {
 	*x = ApplyObjects{}
-	mi := &file_region_proto_msgTypes[10]
+	mi := &file_region_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1420,7 @@ func (x *ApplyObjects) String() string {
 func (*ApplyObjects) ProtoMessage() {}
 
 func (x *ApplyObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[10]
+	mi := &file_region_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1433,7 @@ func (x *ApplyObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyObjects.ProtoReflect.Descriptor instead.
 func (*ApplyObjects) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{10}
+	return file_region_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApplyObjects) GetObjects() []*Object {
@@ -1220,7 +1454,7 @@ type DeleteObjects struct {
 
 func (x *DeleteObjects) Reset() {
 	*x = DeleteObjects{}
-	mi := &file_region_proto_msgTypes[11]
+	mi := &file_region_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1466,7 @@ func (x *DeleteObjects) String() string {
 func (*DeleteObjects) ProtoMessage() {}
 
 func (x *DeleteObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[11]
+	mi := &file_region_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1479,7 @@ func (x *DeleteObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjects.ProtoReflect.Descriptor instead.
 func (*DeleteObjects) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{11}
+	return file_region_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteObjects) GetKeys() []*ObjectKey {
@@ -1272,7 +1506,7 @@ type ReportCluster struct {
 
 func (x *ReportCluster) Reset() {
 	*x = ReportCluster{}
-	mi := &file_region_proto_msgTypes[12]
+	mi := &file_region_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1518,7 @@ func (x *ReportCluster) String() string {
 func (*ReportCluster) ProtoMessage() {}
 
 func (x *ReportCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[12]
+	mi := &file_region_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1531,7 @@ func (x *ReportCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCluster.ProtoReflect.Descriptor instead.
 func (*ReportCluster) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{12}
+	return file_region_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReportCluster) GetCluster() *ClusterRecord {
@@ -1319,7 +1553,7 @@ type SetClusterState struct {
 
 func (x *SetClusterState) Reset() {
 	*x = SetClusterState{}
-	mi := &file_region_proto_msgTypes[13]
+	mi := &file_region_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1565,7 @@ func (x *SetClusterState) String() string {
 func (*SetClusterState) ProtoMessage() {}
 
 func (x *SetClusterState) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[13]
+	mi := &file_region_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1578,7 @@ func (x *SetClusterState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterState.ProtoReflect.Descriptor instead.
 func (*SetClusterState) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{13}
+	return file_region_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetClusterState) GetName() string {
@@ -1377,7 +1611,7 @@ type RemoveCluster struct {
 
 func (x *RemoveCluster) Reset() {
 	*x = RemoveCluster{}
-	mi := &file_region_proto_msgTypes[14]
+	mi := &file_region_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1623,7 @@ func (x *RemoveCluster) String() string {
 func (*RemoveCluster) ProtoMessage() {}
 
 func (x *RemoveCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[14]
+	mi := &file_region_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1636,7 @@ func (x *RemoveCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCluster.ProtoReflect.Descriptor instead.
 func (*RemoveCluster) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{14}
+	return file_region_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveCluster) GetName() string {
@@ -1424,7 +1658,7 @@ type SetBindings struct {
 
 func (x *SetBindings) Reset() {
 	*x = SetBindings{}
-	mi := &file_region_proto_msgTypes[15]
+	mi := &file_region_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1670,7 @@ func (x *SetBindings) String() string {
 func (*SetBindings) ProtoMessage() {}
 
 func (x *SetBindings) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[15]
+	mi := &file_region_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1683,7 @@ func (x *SetBindings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBindings.ProtoReflect.Descriptor instead.
 func (*SetBindings) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{15}
+	return file_region_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetBindings) GetBindings() []*Binding {
@@ -1478,7 +1712,7 @@ type ReportStatus struct {
 
 func (x *ReportStatus) Reset() {
 	*x = ReportStatus{}
-	mi := &file_region_proto_msgTypes[16]
+	mi := &file_region_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1724,7 @@ func (x *ReportStatus) String() string {
 func (*ReportStatus) ProtoMessage() {}
 
 func (x *ReportStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[16]
+	mi := &file_region_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1737,7 @@ func (x *ReportStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatus.ProtoReflect.Descriptor instead.
 func (*ReportStatus) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{16}
+	return file_region_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReportStatus) GetCluster() string {
@@ -1536,7 +1770,7 @@ type RecordEvents struct {
 
 func (x *RecordEvents) Reset() {
 	*x = RecordEvents{}
-	mi := &file_region_proto_msgTypes[17]
+	mi := &file_region_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1782,7 @@ func (x *RecordEvents) String() string {
 func (*RecordEvents) ProtoMessage() {}
 
 func (x *RecordEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[17]
+	mi := &file_region_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1795,7 @@ func (x *RecordEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEvents.ProtoReflect.Descriptor instead.
 func (*RecordEvents) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{17}
+	return file_region_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RecordEvents) GetEvents() []*Event {
@@ -1582,7 +1816,7 @@ type LeaveRegion struct {
 
 func (x *LeaveRegion) Reset() {
 	*x = LeaveRegion{}
-	mi := &file_region_proto_msgTypes[18]
+	mi := &file_region_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1828,7 @@ func (x *LeaveRegion) String() string {
 func (*LeaveRegion) ProtoMessage() {}
 
 func (x *LeaveRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[18]
+	mi := &file_region_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1841,7 @@ func (x *LeaveRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRegion.ProtoReflect.Descriptor instead.
 func (*LeaveRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{18}
+	return file_region_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LeaveRegion) GetCluster() string {
@@ -1631,7 +1865,7 @@ type ObjectResult struct {
 
 func (x *ObjectResult) Reset() {
 	*x = ObjectResult{}
-	mi := &file_region_proto_msgTypes[19]
+	mi := &file_region_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1877,7 @@ func (x *ObjectResult) String() string {
 func (*ObjectResult) ProtoMessage() {}
 
 func (x *ObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[19]
+	mi := &file_region_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1890,7 @@ func (x *ObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectResult.ProtoReflect.Descriptor instead.
 func (*ObjectResult) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{19}
+	return file_region_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ObjectResult) GetKey() *ObjectKey {
@@ -1691,7 +1925,7 @@ type ObjectResults struct {
 
 func (x *ObjectResults) Reset() {
 	*x = ObjectResults{}
-	mi := &file_region_proto_msgTypes[20]
+	mi := &file_region_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1937,7 @@ func (x *ObjectResults) String() string {
 func (*ObjectResults) ProtoMessage() {}
 
 func (x *ObjectResults) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[20]
+	mi := &file_region_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1950,7 @@ func (x *ObjectResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectResults.ProtoReflect.Descriptor instead.
 func (*ObjectResults) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{20}
+	return file_region_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ObjectResults) GetResults() []*ObjectResult {
@@ -1738,7 +1972,7 @@ type WanPeer struct {
 
 func (x *WanPeer) Reset() {
 	*x = WanPeer{}
-	mi := &file_region_proto_msgTypes[21]
+	mi := &file_region_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1984,7 @@ func (x *WanPeer) String() string {
 func (*WanPeer) ProtoMessage() {}
 
 func (x *WanPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[21]
+	mi := &file_region_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1997,7 @@ func (x *WanPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WanPeer.ProtoReflect.Descriptor instead.
 func (*WanPeer) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{21}
+	return file_region_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WanPeer) GetCluster() string {
@@ -1796,7 +2030,7 @@ type RegionContact struct {
 
 func (x *RegionContact) Reset() {
 	*x = RegionContact{}
-	mi := &file_region_proto_msgTypes[22]
+	mi := &file_region_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2042,7 @@ func (x *RegionContact) String() string {
 func (*RegionContact) ProtoMessage() {}
 
 func (x *RegionContact) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[22]
+	mi := &file_region_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2055,7 @@ func (x *RegionContact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionContact.ProtoReflect.Descriptor instead.
 func (*RegionContact) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{22}
+	return file_region_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RegionContact) GetRegion() string {
@@ -1873,7 +2107,7 @@ type RegionSummary struct {
 
 func (x *RegionSummary) Reset() {
 	*x = RegionSummary{}
-	mi := &file_region_proto_msgTypes[23]
+	mi := &file_region_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2119,7 @@ func (x *RegionSummary) String() string {
 func (*RegionSummary) ProtoMessage() {}
 
 func (x *RegionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[23]
+	mi := &file_region_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2132,7 @@ func (x *RegionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionSummary.ProtoReflect.Descriptor instead.
 func (*RegionSummary) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{23}
+	return file_region_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RegionSummary) GetRegion() string {
@@ -1989,7 +2223,7 @@ type Watermark struct {
 
 func (x *Watermark) Reset() {
 	*x = Watermark{}
-	mi := &file_region_proto_msgTypes[24]
+	mi := &file_region_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2235,7 @@ func (x *Watermark) String() string {
 func (*Watermark) ProtoMessage() {}
 
 func (x *Watermark) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[24]
+	mi := &file_region_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2248,7 @@ func (x *Watermark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watermark.ProtoReflect.Descriptor instead.
 func (*Watermark) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{24}
+	return file_region_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Watermark) GetOrigin() string {
@@ -2058,7 +2292,7 @@ type MergeObjects struct {
 
 func (x *MergeObjects) Reset() {
 	*x = MergeObjects{}
-	mi := &file_region_proto_msgTypes[25]
+	mi := &file_region_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2304,7 @@ func (x *MergeObjects) String() string {
 func (*MergeObjects) ProtoMessage() {}
 
 func (x *MergeObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[25]
+	mi := &file_region_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2317,7 @@ func (x *MergeObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeObjects.ProtoReflect.Descriptor instead.
 func (*MergeObjects) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{25}
+	return file_region_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MergeObjects) GetFromRegion() string {
@@ -2134,7 +2368,7 @@ type SetRegionSummary struct {
 
 func (x *SetRegionSummary) Reset() {
 	*x = SetRegionSummary{}
-	mi := &file_region_proto_msgTypes[26]
+	mi := &file_region_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2380,7 @@ func (x *SetRegionSummary) String() string {
 func (*SetRegionSummary) ProtoMessage() {}
 
 func (x *SetRegionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[26]
+	mi := &file_region_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2393,7 @@ func (x *SetRegionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRegionSummary.ProtoReflect.Descriptor instead.
 func (*SetRegionSummary) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{26}
+	return file_region_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetRegionSummary) GetSummary() *RegionSummary {
@@ -2194,7 +2428,7 @@ type RegionHeard struct {
 
 func (x *RegionHeard) Reset() {
 	*x = RegionHeard{}
-	mi := &file_region_proto_msgTypes[27]
+	mi := &file_region_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2440,7 @@ func (x *RegionHeard) String() string {
 func (*RegionHeard) ProtoMessage() {}
 
 func (x *RegionHeard) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[27]
+	mi := &file_region_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2453,7 @@ func (x *RegionHeard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionHeard.ProtoReflect.Descriptor instead.
 func (*RegionHeard) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{27}
+	return file_region_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RegionHeard) GetRegion() string {
@@ -2247,7 +2481,7 @@ type RegionsHeard struct {
 
 func (x *RegionsHeard) Reset() {
 	*x = RegionsHeard{}
-	mi := &file_region_proto_msgTypes[28]
+	mi := &file_region_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2493,7 @@ func (x *RegionsHeard) String() string {
 func (*RegionsHeard) ProtoMessage() {}
 
 func (x *RegionsHeard) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[28]
+	mi := &file_region_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2506,7 @@ func (x *RegionsHeard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionsHeard.ProtoReflect.Descriptor instead.
 func (*RegionsHeard) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{28}
+	return file_region_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RegionsHeard) GetHeard() []*RegionHeard {
@@ -2296,7 +2530,7 @@ type SetRegionState struct {
 
 func (x *SetRegionState) Reset() {
 	*x = SetRegionState{}
-	mi := &file_region_proto_msgTypes[29]
+	mi := &file_region_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2542,7 @@ func (x *SetRegionState) String() string {
 func (*SetRegionState) ProtoMessage() {}
 
 func (x *SetRegionState) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[29]
+	mi := &file_region_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2555,7 @@ func (x *SetRegionState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRegionState.ProtoReflect.Descriptor instead.
 func (*SetRegionState) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{29}
+	return file_region_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetRegionState) GetRegion() string {
@@ -2358,7 +2592,7 @@ type ForgetRegion struct {
 
 func (x *ForgetRegion) Reset() {
 	*x = ForgetRegion{}
-	mi := &file_region_proto_msgTypes[30]
+	mi := &file_region_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2604,7 @@ func (x *ForgetRegion) String() string {
 func (*ForgetRegion) ProtoMessage() {}
 
 func (x *ForgetRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[30]
+	mi := &file_region_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2617,7 @@ func (x *ForgetRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetRegion.ProtoReflect.Descriptor instead.
 func (*ForgetRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{30}
+	return file_region_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ForgetRegion) GetRegion() string {
@@ -2406,7 +2640,7 @@ type Rebalance struct {
 
 func (x *Rebalance) Reset() {
 	*x = Rebalance{}
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2652,7 @@ func (x *Rebalance) String() string {
 func (*Rebalance) ProtoMessage() {}
 
 func (x *Rebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2665,7 @@ func (x *Rebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rebalance.ProtoReflect.Descriptor instead.
 func (*Rebalance) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{31}
+	return file_region_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Rebalance) GetWorkloads() []*ObjectKey {
@@ -2460,7 +2694,7 @@ type RemoteRegion struct {
 
 func (x *RemoteRegion) Reset() {
 	*x = RemoteRegion{}
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2706,7 @@ func (x *RemoteRegion) String() string {
 func (*RemoteRegion) ProtoMessage() {}
 
 func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2719,7 @@ func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRegion.ProtoReflect.Descriptor instead.
 func (*RemoteRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{32}
+	return file_region_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoteRegion) GetSummary() *RegionSummary {
@@ -2564,7 +2798,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[33]
+	mi := &file_region_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2810,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[33]
+	mi := &file_region_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2823,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{33}
+	return file_region_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -2852,7 +3086,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_region_proto_msgTypes[34]
+	mi := &file_region_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +3098,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[34]
+	mi := &file_region_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +3111,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{34}
+	return file_region_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Snapshot) GetFormat() uint32 {
@@ -3022,7 +3256,8 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xe6\b\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xad\n" +
+	"\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -3057,7 +3292,30 @@ const file_region_proto_rawDesc = "" +
 	"\x13rebalance_requested\x18\x19 \x01(\x03R\x12rebalanceRequested\x12\x1e\n" +
 	"\n" +
 	"rebalanced\x18\x1a \x01(\x03R\n" +
-	"rebalanced\"\xe6\x02\n" +
+	"rebalanced\x127\n" +
+	"\fapp_failures\x18\x1b \x03(\v2\x14.shoal.v1.AppFailureR\vappFailures\x12=\n" +
+	"\x0epreserve_rules\x18\x1c \x03(\v2\x16.shoal.v1.PreserveRuleR\rpreserveRules\x12*\n" +
+	"\x11app_failover_note\x18\x1d \x01(\tR\x0fappFailoverNote\x12!\n" +
+	"\fapp_failover\x18\x1e \x01(\bR\vappFailover\"\xfe\x02\n" +
+	"\n" +
+	"AppFailure\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x17\n" +
+	"\aunix_ms\x18\x02 \x01(\x03R\x06unixMs\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x03R\n" +
+	"generation\x12#\n" +
+	"\rcluster_epoch\x18\x04 \x01(\x04R\fclusterEpoch\x12T\n" +
+	"\x10preserved_labels\x18\x05 \x03(\v2).shoal.v1.AppFailure.PreservedLabelsEntryR\x0fpreservedLabels\x12'\n" +
+	"\x0fclusters_before\x18\x06 \x03(\tR\x0eclustersBefore\x12\x1d\n" +
+	"\n" +
+	"purge_mode\x18\a \x01(\tR\tpurgeMode\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x1aB\n" +
+	"\x14PreservedLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
+	"\fPreserveRule\x12(\n" +
+	"\x10alias_label_name\x18\x01 \x01(\tR\x0ealiasLabelName\x12\x1b\n" +
+	"\tjson_path\x18\x02 \x01(\tR\bjsonPath\"\xc5\x04\n" +
 	"\n" +
 	"WorkStatus\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -3070,7 +3328,13 @@ const file_region_proto_rawDesc = "" +
 	"\x05error\x18\b \x01(\tR\x05error\x12(\n" +
 	"\x10observed_unix_ms\x18\t \x01(\x03R\x0eobservedUnixMs\x12+\n" +
 	"\x11applied_overrides\x18\n" +
-	" \x03(\tR\x10appliedOverrides\"\xb1\x01\n" +
+	" \x03(\tR\x10appliedOverrides\x125\n" +
+	"\x17unhealthy_since_unix_ms\x18\v \x01(\x03R\x14unhealthySinceUnixMs\x12A\n" +
+	"\tpreserved\x18\f \x03(\v2#.shoal.v1.WorkStatus.PreservedEntryR\tpreserved\x12%\n" +
+	"\x0epreserve_error\x18\r \x01(\tR\rpreserveError\x1a<\n" +
+	"\x0ePreservedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
 	"\x05Event\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12/\n" +
 	"\bworkload\x18\x02 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x18\n" +
@@ -3216,7 +3480,7 @@ func file_region_proto_rawDescGZIP() []byte {
 	return file_region_proto_rawDescData
 }
 
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_region_proto_goTypes = []any{
 	(*Version)(nil),          // 0: shoal.v1.Version
 	(*ObjectKey)(nil),        // 1: shoal.v1.ObjectKey
@@ -3226,110 +3490,118 @@ var file_region_proto_goTypes = []any{
 	(*TargetCluster)(nil),    // 5: shoal.v1.TargetCluster
 	(*Eviction)(nil),         // 6: shoal.v1.Eviction
 	(*Binding)(nil),          // 7: shoal.v1.Binding
-	(*WorkStatus)(nil),       // 8: shoal.v1.WorkStatus
-	(*Event)(nil),            // 9: shoal.v1.Event
-	(*ApplyObjects)(nil),     // 10: shoal.v1.ApplyObjects
-	(*DeleteObjects)(nil),    // 11: shoal.v1.DeleteObjects
-	(*ReportCluster)(nil),    // 12: shoal.v1.ReportCluster
-	(*SetClusterState)(nil),  // 13: shoal.v1.SetClusterState
-	(*RemoveCluster)(nil),    // 14: shoal.v1.RemoveCluster
-	(*SetBindings)(nil),      // 15: shoal.v1.SetBindings
-	(*ReportStatus)(nil),     // 16: shoal.v1.ReportStatus
-	(*RecordEvents)(nil),     // 17: shoal.v1.RecordEvents
-	(*LeaveRegion)(nil),      // 18: shoal.v1.LeaveRegion
-	(*ObjectResult)(nil),     // 19: shoal.v1.ObjectResult
-	(*ObjectResults)(nil),    // 20: shoal.v1.ObjectResults
-	(*WanPeer)(nil),          // 21: shoal.v1.WanPeer
-	(*RegionContact)(nil),    // 22: shoal.v1.RegionContact
-	(*RegionSummary)(nil),    // 23: shoal.v1.RegionSummary
-	(*Watermark)(nil),        // 24: shoal.v1.Watermark
-	(*MergeObjects)(nil),     // 25: shoal.v1.MergeObjects
-	(*SetRegionSummary)(nil), // 26: shoal.v1.SetRegionSummary
-	(*RegionHeard)(nil),      // 27: shoal.v1.RegionHeard
-	(*RegionsHeard)(nil),     // 28: shoal.v1.RegionsHeard
-	(*SetRegionState)(nil),   // 29: shoal.v1.SetRegionState
-	(*ForgetRegion)(nil),     // 30: shoal.v1.ForgetRegion
-	(*Rebalance)(nil),        // 31: shoal.v1.Rebalance
-	(*RemoteRegion)(nil),     // 32: shoal.v1.RemoteRegion
-	(*Command)(nil),          // 33: shoal.v1.Command
-	(*Snapshot)(nil),         // 34: shoal.v1.Snapshot
-	nil,                      // 35: shoal.v1.ClusterRecord.LabelsEntry
-	(Health)(0),              // 36: shoal.v1.Health
-	(*Capacity)(nil),         // 37: shoal.v1.Capacity
+	(*AppFailure)(nil),       // 8: shoal.v1.AppFailure
+	(*PreserveRule)(nil),     // 9: shoal.v1.PreserveRule
+	(*WorkStatus)(nil),       // 10: shoal.v1.WorkStatus
+	(*Event)(nil),            // 11: shoal.v1.Event
+	(*ApplyObjects)(nil),     // 12: shoal.v1.ApplyObjects
+	(*DeleteObjects)(nil),    // 13: shoal.v1.DeleteObjects
+	(*ReportCluster)(nil),    // 14: shoal.v1.ReportCluster
+	(*SetClusterState)(nil),  // 15: shoal.v1.SetClusterState
+	(*RemoveCluster)(nil),    // 16: shoal.v1.RemoveCluster
+	(*SetBindings)(nil),      // 17: shoal.v1.SetBindings
+	(*ReportStatus)(nil),     // 18: shoal.v1.ReportStatus
+	(*RecordEvents)(nil),     // 19: shoal.v1.RecordEvents
+	(*LeaveRegion)(nil),      // 20: shoal.v1.LeaveRegion
+	(*ObjectResult)(nil),     // 21: shoal.v1.ObjectResult
+	(*ObjectResults)(nil),    // 22: shoal.v1.ObjectResults
+	(*WanPeer)(nil),          // 23: shoal.v1.WanPeer
+	(*RegionContact)(nil),    // 24: shoal.v1.RegionContact
+	(*RegionSummary)(nil),    // 25: shoal.v1.RegionSummary
+	(*Watermark)(nil),        // 26: shoal.v1.Watermark
+	(*MergeObjects)(nil),     // 27: shoal.v1.MergeObjects
+	(*SetRegionSummary)(nil), // 28: shoal.v1.SetRegionSummary
+	(*RegionHeard)(nil),      // 29: shoal.v1.RegionHeard
+	(*RegionsHeard)(nil),     // 30: shoal.v1.RegionsHeard
+	(*SetRegionState)(nil),   // 31: shoal.v1.SetRegionState
+	(*ForgetRegion)(nil),     // 32: shoal.v1.ForgetRegion
+	(*Rebalance)(nil),        // 33: shoal.v1.Rebalance
+	(*RemoteRegion)(nil),     // 34: shoal.v1.RemoteRegion
+	(*Command)(nil),          // 35: shoal.v1.Command
+	(*Snapshot)(nil),         // 36: shoal.v1.Snapshot
+	nil,                      // 37: shoal.v1.ClusterRecord.LabelsEntry
+	nil,                      // 38: shoal.v1.AppFailure.PreservedLabelsEntry
+	nil,                      // 39: shoal.v1.WorkStatus.PreservedEntry
+	(Health)(0),              // 40: shoal.v1.Health
+	(*Capacity)(nil),         // 41: shoal.v1.Capacity
 }
 var file_region_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.Object.key:type_name -> shoal.v1.ObjectKey
 	0,  // 1: shoal.v1.Object.version:type_name -> shoal.v1.Version
 	0,  // 2: shoal.v1.Object.replaced:type_name -> shoal.v1.Version
-	35, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
+	37, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
 	3,  // 4: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
-	36, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
-	37, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
+	40, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
+	41, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
 	1,  // 7: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
 	5,  // 8: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
 	5,  // 10: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
 	5,  // 11: shoal.v1.Binding.mesh_targets:type_name -> shoal.v1.TargetCluster
 	5,  // 12: shoal.v1.Binding.mesh_pre_failover:type_name -> shoal.v1.TargetCluster
-	1,  // 13: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
-	1,  // 14: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
-	2,  // 15: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
-	1,  // 16: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	1,  // 17: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
-	4,  // 18: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 19: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 20: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 21: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	8,  // 22: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 23: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	9,  // 24: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	1,  // 25: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
-	19, // 26: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
-	21, // 27: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
-	4,  // 28: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 29: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
-	8,  // 30: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
-	21, // 31: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
-	22, // 32: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
-	9,  // 33: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
-	0,  // 34: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
-	2,  // 35: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
-	0,  // 36: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
-	24, // 37: shoal.v1.MergeObjects.sender_watermarks:type_name -> shoal.v1.Watermark
-	23, // 38: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
-	24, // 39: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
-	27, // 40: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
-	1,  // 41: shoal.v1.Rebalance.workloads:type_name -> shoal.v1.ObjectKey
-	23, // 42: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
-	24, // 43: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
-	10, // 44: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	11, // 45: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	12, // 46: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	13, // 47: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	14, // 48: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	15, // 49: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	16, // 50: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	17, // 51: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	18, // 52: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	25, // 53: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
-	26, // 54: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
-	28, // 55: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
-	29, // 56: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	30, // 57: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
-	31, // 58: shoal.v1.Command.rebalance:type_name -> shoal.v1.Rebalance
-	2,  // 59: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 60: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 61: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	8,  // 62: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	9,  // 63: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 64: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	32, // 65: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	24, // 66: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	8,  // 13: shoal.v1.Binding.app_failures:type_name -> shoal.v1.AppFailure
+	9,  // 14: shoal.v1.Binding.preserve_rules:type_name -> shoal.v1.PreserveRule
+	38, // 15: shoal.v1.AppFailure.preserved_labels:type_name -> shoal.v1.AppFailure.PreservedLabelsEntry
+	1,  // 16: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
+	39, // 17: shoal.v1.WorkStatus.preserved:type_name -> shoal.v1.WorkStatus.PreservedEntry
+	1,  // 18: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
+	2,  // 19: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
+	1,  // 20: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
+	1,  // 21: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 22: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 23: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 24: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 25: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	10, // 26: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 27: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	11, // 28: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	1,  // 29: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	21, // 30: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	23, // 31: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
+	4,  // 32: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 33: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
+	10, // 34: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
+	23, // 35: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
+	24, // 36: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
+	11, // 37: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
+	0,  // 38: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
+	2,  // 39: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
+	0,  // 40: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
+	26, // 41: shoal.v1.MergeObjects.sender_watermarks:type_name -> shoal.v1.Watermark
+	25, // 42: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
+	26, // 43: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
+	29, // 44: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
+	1,  // 45: shoal.v1.Rebalance.workloads:type_name -> shoal.v1.ObjectKey
+	25, // 46: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	26, // 47: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	12, // 48: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	13, // 49: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	14, // 50: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	15, // 51: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	16, // 52: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	17, // 53: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	18, // 54: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	19, // 55: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	20, // 56: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	27, // 57: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	28, // 58: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	30, // 59: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	31, // 60: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	32, // 61: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
+	33, // 62: shoal.v1.Command.rebalance:type_name -> shoal.v1.Rebalance
+	2,  // 63: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 64: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 65: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	10, // 66: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	11, // 67: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 68: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	34, // 69: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	26, // 70: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -3338,7 +3610,7 @@ func file_region_proto_init() {
 		return
 	}
 	file_gossip_proto_init()
-	file_region_proto_msgTypes[33].OneofWrappers = []any{
+	file_region_proto_msgTypes[35].OneofWrappers = []any{
 		(*Command_ApplyObjects)(nil),
 		(*Command_DeleteObjects)(nil),
 		(*Command_ReportCluster)(nil),
@@ -3361,7 +3633,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -177,6 +179,24 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 	}
 	if len(d.MissingDependencies) > 0 {
 		fmt.Fprintf(w, "MISSING:       %s (named by its pod template, no template in Shoal: apply them)\n", strings.Join(d.MissingDependencies, ", "))
+	}
+	if len(d.ApplicationFailover) > 0 {
+		fmt.Fprintln(w, "Application failover (failover.application):")
+		for _, f := range d.ApplicationFailover {
+			fmt.Fprintf(w, "  off %s at %s (purgeMode %s): %s\n", f.Cluster, f.Time, f.PurgeMode, f.Reason)
+			if len(f.PreservedLabels) > 0 {
+				keys := slices.Sorted(maps.Keys(f.PreservedLabels))
+				parts := make([]string, 0, len(keys))
+				for _, k := range keys {
+					parts = append(parts, k+"="+f.PreservedLabels[k])
+				}
+				fmt.Fprintf(w, "    preserved state, labelled on the new copies: %s\n", strings.Join(parts, ", "))
+			}
+			fmt.Fprintf(w, "    barred until %s\n", f.Until)
+		}
+	}
+	if d.ApplicationFailoverNote != "" {
+		fmt.Fprintf(w, "Application failover waiting: %s\n", d.ApplicationFailoverNote)
 	}
 	fmt.Fprintln(w, "Placement:")
 	if len(d.Placements) == 0 {
