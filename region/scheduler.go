@@ -48,6 +48,11 @@ type Target struct {
 // and its previous placement.
 type Workload struct {
 	Key api.ObjectKey
+	// UID stands for the uid of the resource template, which Karmada's
+	// division uses to break ties between equal clusters: by name
+	// ascending or descending as its hash is even or odd (empty:
+	// ascending).
+	UID string
 	// HasReplicas is false for kinds propagated whole (ConfigMap, Service,
 	// ...): every selected cluster gets it, with Replicas 0 in the targets.
 	HasReplicas bool
