@@ -229,7 +229,7 @@ func TestKarmadaStaticScaleUpNeverTakesAReplica(t *testing.T) {
 		}
 		n := int32(rapid.IntRange(0, 3000).Draw(t, "replicas"))
 		w := work(n, api.Placement{ReplicaScheduling: static(rules...)})
-		w.UID = rapid.SampledFrom([]string{"", karmadaEvenUID, karmadaOddUID}).Draw(t, "uid")
+		w.UID = rapid.SampledFrom([]string{"", karmadaEvenUID, karmadaOddUID, WorkloadUID(w.Key)}).Draw(t, "uid")
 		before := Schedule(w, clusters, testNow)
 		w.Replicas++
 		w.Previous = before.Targets
@@ -249,4 +249,32 @@ func TestKarmadaStaticScaleUpNeverTakesAReplica(t *testing.T) {
 			t.Fatalf("scaling %d -> %d added %d replicas: %v -> %v", n, n+1, grew, before.Targets, after.Targets)
 		}
 	})
+}
+
+// WorkloadUID depends on the key alone and must never change: another UID
+// would flip the ties of the workloads already placed.
+func TestWorkloadUIDIsStable(t *testing.T) {
+	if got, want := WorkloadUID(webKey), "2403e505-f3df-5726-b126-32b98058d225"; got != want {
+		t.Fatalf("WorkloadUID(%s) = %s, want %s", webKey, got, want)
+	}
+	other := webKey
+	other.Namespace = "prod"
+	if WorkloadUID(other) == WorkloadUID(webKey) {
+		t.Fatal("two keys, one UID")
+	}
+}
+
+// The region leader gives each workload WorkloadUID(key). Deployment
+// default/web has an odd one, so names break ties descending: of 3
+// replicas at 1:1, b gets 2 (an empty UID would give them to a).
+func TestLeaderBreaksTiesByTheWorkloadUID(t *testing.T) {
+	if !namesDescending(WorkloadUID(webKey)) {
+		t.Fatal("the UID of web is not odd any more")
+	}
+	h := newLeaderHarness(t, "a", "b")
+	h.applyWeb(3, divided)
+	h.settle()
+	if got := targets(h.binding(webKey)); got != "a=1, b=2" {
+		t.Fatalf("3 replicas at 1:1: %q, want a=1, b=2", got)
+	}
 }
