@@ -5,34 +5,44 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"slices"
 	"strings"
 
 	"github.com/shoalmesh/shoal/api"
 )
 
-// Division follows Karmada's assignment (pkg/scheduler/core/assignment.go,
-// division_algorithm.go and the Dispenser of pkg/util/helper/binding.go):
+// Division follows Karmada's assignment as of v1.16 (read at commit
+// f8fdd02d, after v1.19.0-rc.0; as in v1.16.0 but for a v1.17 fix that
+// Shoal always had: a scale down weighs only the previous clusters still
+// selected): pkg/scheduler/core/assignment.go,
+// division_algorithm.go, and the Dispenser and Webster method of
+// pkg/util/helper/binding.go and webstermethod.go:
 //
 //   - Duplicated: every selected cluster runs all replicas.
 //   - Divided, Weighted, static weights: a cluster's weight is the largest
 //     weight of the rules whose targetCluster it matches; clusters of
 //     weight 0 (matching no rule) get nothing; when no cluster has a weight,
 //     or there is no weightPreference, all weigh 1. Recomputed from scratch
-//     each time; the previous replicas only break ties of the remainder.
+//     each time: the previous replicas play no part, not even in ties.
 //   - Divided, Weighted, dynamicWeight AvailableReplicas, and Divided,
 //     Aggregated ("Steady" assignment): the previous replicas on clusters
 //     still selected are kept. Scaling up (or replacing a lost cluster's
-//     replicas) spreads only the difference, weightEntry by the replicas each
-//     cluster can still take; Aggregated takes as few clusters as it can,
-//     those already running the workload first, then those with the most
-//     room. Scaling down shrinks the previous assignment proportionally
-//     (Aggregated first drops the smallest previous clusters).
+//     replicas) divides only the difference, weighted by the replicas each
+//     cluster can still take, and adds it to what the clusters have;
+//     Aggregated takes as few clusters as it can, those already running the
+//     workload first, then those with the most room. Scaling down divides
+//     the new count afresh, weighted by the previous replicas (Aggregated
+//     first drops the smallest previous clusters).
 //
-// The dispenser gives each cluster floor(weight*n/sum) and the remainder one
-// replica each by weight, then previous replicas, then name (Karmada breaks
-// the last tie at random; Shoal must be deterministic).
+// Every division uses Webster's method (Sainte-Laguë, webster.go): one
+// replica at a time to the cluster with the highest weight/(2r+1), r being
+// what it got so far in this division; a tie goes to fewer replicas, then
+// by name in the direction the workload's UID picks. It replaced, in
+// Karmada v1.16, the largest-remainder rule (floor of each share, the
+// remainder by weight) that could take a replica away from a cluster when
+// the count grew (Karmada issue #6735: at 170:110:60 it gave 3/2/0 for 5
+// and 4/1/1 for 6; Webster gives 2/2/1 and 3/2/1). 14 at 3:2:1 is now
+// 7/5/2, not 8/4/2.
 
 const (
 	maxReplicas = math.MaxInt32
@@ -136,7 +146,7 @@ func divideReplicas(st replicaStrategy, w Workload, replicas int32, sel []*sched
 	case strategyStaticWeight:
 		return divideStatic(w, replicas, sel), nil
 	default:
-		return divideDynamic(st, replicas, sel)
+		return divideDynamic(st, w, replicas, sel)
 	}
 }
 
@@ -144,7 +154,6 @@ func divideReplicas(st replicaStrategy, w Workload, replicas int32, sel []*sched
 type weightEntry struct {
 	name   string
 	weight int64
-	last   int32 // previous replicas, a tie-break
 }
 
 func divideStatic(w Workload, replicas int32, sel []*schedCandidate) []Target {
@@ -153,7 +162,6 @@ func divideStatic(w Workload, replicas int32, sel []*schedCandidate) []Target {
 		rules = wp.StaticWeightList
 	}
 	var list []weightEntry
-	var sum int64
 	for _, c := range sel {
 		var wt int64
 		for i := range rules {
@@ -162,20 +170,18 @@ func divideStatic(w Workload, replicas int32, sel []*schedCandidate) []Target {
 			}
 		}
 		if wt > 0 {
-			list = append(list, weightEntry{name: c.Name, weight: wt, last: c.prev})
-			sum = satAddInt64(sum, wt)
+			list = append(list, weightEntry{name: c.Name, weight: wt})
 		}
 	}
-	if sum == 0 {
-		list = list[:0]
+	if len(list) == 0 {
 		for _, c := range sel {
-			list = append(list, weightEntry{name: c.Name, weight: 1, last: c.prev})
+			list = append(list, weightEntry{name: c.Name, weight: 1})
 		}
 	}
-	return nonZeroTargets(dispense(replicas, list, nil))
+	return nonZeroTargets(dispense(replicas, list, nil, w.UID))
 }
 
-func divideDynamic(st replicaStrategy, replicas int32, sel []*schedCandidate) ([]Target, error) {
+func divideDynamic(st replicaStrategy, w Workload, replicas int32, sel []*schedCandidate) ([]Target, error) {
 	var scheduled []Target
 	var assigned int64
 	for _, c := range sel {
@@ -201,12 +207,12 @@ func divideDynamic(st replicaStrategy, replicas int32, sel []*schedCandidate) ([
 		for _, t := range scheduled {
 			list = append(list, weightEntry{name: t.Cluster, weight: int64(t.Replicas)})
 		}
-		return nonZeroTargets(dispense(replicas, list, nil)), nil
+		return nonZeroTargets(dispense(replicas, list, nil, w.UID)), nil
 	case assigned == int64(replicas):
 		return scheduled, nil
 	}
 	// Scale up (a first schedule is a scale up from 0): only the new
-	// replicas move, weightEntry by the room each cluster still has.
+	// replicas are divided, weighted by the room each cluster still has.
 	need := int64(replicas) - assigned
 	type room struct {
 		c    *schedCandidate
@@ -248,9 +254,9 @@ func divideDynamic(st replicaStrategy, replicas int32, sel []*schedCandidate) ([
 			break // Aggregated: the shortest prefix with room for all
 		}
 		sum += int64(r.free)
-		list = append(list, weightEntry{name: r.c.Name, weight: int64(r.free), last: r.c.prev})
+		list = append(list, weightEntry{name: r.c.Name, weight: int64(r.free)})
 	}
-	return nonZeroTargets(dispense(int32(need), list, scheduled)), nil
+	return nonZeroTargets(dispense(int32(need), list, scheduled, w.UID)), nil
 }
 
 // prefixReaching gives the shortest prefix whose replicas add up to n.
@@ -264,82 +270,34 @@ func prefixReaching(ts []Target, n int64) []Target {
 	return ts
 }
 
-// dispense divides n replicas by the weights and adds them to init. Each
-// entry gets floor(weight*n/sum); the rest go one each in the order weight
-// desc, previous replicas desc, name. Non-positive weights get nothing; if
-// no weight is positive nothing is added.
-func dispense(n int32, list []weightEntry, init []Target) []Target {
-	out := map[string]int64{}
-	for _, t := range init {
-		out[t.Cluster] += int64(t.Replicas)
-	}
-	ws := make([]weightEntry, 0, len(list))
+// dispense divides n replicas by the weights with Webster's method and adds
+// them to init, whose clusters must be distinct. Non-positive weights get
+// nothing; if no weight is positive nothing is added. uid picks the
+// direction of the tie-break by name. The result is sorted by name.
+func dispense(n int32, list []weightEntry, init []Target, uid string) []Target {
+	ps := make([]party, 0, len(list))
 	for _, w := range list {
 		if w.weight > 0 {
-			ws = append(ws, w)
+			ps = append(ps, party{name: w.name, votes: w.weight})
 		}
 	}
-	normalizeWeights(ws)
-	var sum uint64
-	for _, w := range ws {
-		sum += uint64(w.weight)
+	webster(n, ps, namesDescending(uid))
+	out := make([]Target, 0, len(init)+len(ps))
+	out = append(out, init...)
+	for _, p := range ps {
+		out = append(out, Target{Cluster: p.name, Replicas: p.seats})
 	}
-	if n > 0 && sum > 0 {
-		slices.SortFunc(ws, func(a, b weightEntry) int {
-			if c := cmp.Compare(b.weight, a.weight); c != 0 {
-				return c
-			}
-			if c := cmp.Compare(b.last, a.last); c != 0 {
-				return c
-			}
-			return strings.Compare(a.name, b.name)
-		})
-		remain := int64(n)
-		shares := make([]int64, len(ws))
-		for i, w := range ws {
-			hi, lo := bits.Mul64(uint64(w.weight), uint64(n))
-			q, _ := bits.Div64(hi, lo, sum) // hi < sum: weight <= sum and n < 2^63
-			shares[i] = int64(q)
-			remain -= shares[i]
+	slices.SortFunc(out, func(a, b Target) int { return strings.Compare(a.Cluster, b.Cluster) })
+	// Merge the new replicas of a cluster into what init gave it.
+	merged := out[:0]
+	for _, t := range out {
+		if k := len(merged) - 1; k >= 0 && merged[k].Cluster == t.Cluster {
+			merged[k].Replicas = int32(min(int64(merged[k].Replicas)+int64(t.Replicas), maxReplicas))
+			continue
 		}
-		for i := 0; remain > 0 && len(shares) > 0; i = (i + 1) % len(shares) {
-			shares[i]++
-			remain--
-		}
-		for i, w := range ws {
-			out[w.name] += shares[i]
-		}
+		merged = append(merged, t)
 	}
-	res := make([]Target, 0, len(out))
-	for name, r := range out {
-		res = append(res, Target{Cluster: name, Replicas: int32(min(r, maxReplicas))})
-	}
-	slices.SortFunc(res, func(a, b Target) int { return strings.Compare(a.Cluster, b.Cluster) })
-	return res
-}
-
-// normalizeWeights scales positive weights down, keeping each at least 1,
-// until their sum fits comfortably in 62 bits.
-func normalizeWeights(ws []weightEntry) {
-	const limit = uint64(1) << 62
-	for {
-		var sum uint64
-		over := false
-		for _, w := range ws {
-			s, carry := bits.Add64(sum, uint64(w.weight), 0)
-			if carry != 0 || s > limit {
-				over = true
-				break
-			}
-			sum = s
-		}
-		if !over {
-			return
-		}
-		for i := range ws {
-			ws[i].weight = max(ws[i].weight>>1, 1)
-		}
-	}
+	return merged
 }
 
 func nonZeroTargets(ts []Target) []Target {
@@ -350,11 +308,4 @@ func nonZeroTargets(ts []Target) []Target {
 		}
 	}
 	return out
-}
-
-func satAddInt64(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }

@@ -94,7 +94,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	candidates = l.withAutonomy(now, pol.Spec.Placement, candidates)
 
 	w := Workload{
-		Key: key, HasReplicas: t.HasReplicas, Replicas: t.Replicas, PerReplica: t.PerReplica,
+		Key: key, UID: WorkloadUID(key), HasReplicas: t.HasReplicas, Replicas: t.Replicas, PerReplica: t.PerReplica,
 		Placement:            placement,
 		PreviousAffinityTerm: old.GetAffinityTerm(),
 	}

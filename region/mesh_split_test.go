@@ -283,20 +283,22 @@ func TestMeshPartitionHealRestoresTheSplitFromBeforeIt(t *testing.T) {
 	b := addSplitRegion(t, n, "b", "wan-a")
 	c := addSplitRegion(t, n, "c", "wan-a")
 	rs := []*splitRegion{a, b, c}
-	// Two replicas over three regions of one cluster each: by name, a
-	// and b run one each and c none.
+	// Two replicas over three regions of one cluster each, at equal
+	// weights: by name, descending as the UID of default/web picks (see
+	// TestLeaderBreaksTiesByTheWorkloadUID), c and b run one each and a
+	// none.
 	a.command(t, applyObjects(obj(webKey, fmt.Sprintf(deployment, 2)), obj(ppKey, policy(divided))))
 	want := func(s string) func() bool { return func() bool { return shares(rs, false) == s } }
-	eventually(t, "2 replicas split 1/1/0", want("a=1 b=1 c=0 "))
+	eventually(t, "2 replicas split 0/1/1", want("a=0 b=1 c=1 "))
 
-	// c, cut off, finds a and b dead and runs both replicas alone; a and
-	// b, who lost nothing, keep theirs.
-	n.isolate("c", "a", "b")
-	eventually(t, "c runs the whole workload alone", func() bool { return c.target(webKey) == 2 })
+	// a, cut off, finds b and c dead and runs both replicas alone; b and
+	// c, who lost nothing, keep theirs.
+	n.isolate("a", "b", "c")
+	eventually(t, "a runs the whole workload alone", func() bool { return a.target(webKey) == 2 })
 
-	// After the heal the surplus c took goes, and nothing else moves: b,
-	// whose replica never failed, must not lose it to c because c's
-	// takeover made c look more "previous" than b.
+	// After the heal the surplus a took goes, and nothing else moves: b,
+	// whose replica never failed, must not lose it to a because a's
+	// takeover made a look more "previous" than b.
 	lost := make(chan string, 1)
 	stop := make(chan struct{})
 	go func() {
@@ -314,8 +316,8 @@ func TestMeshPartitionHealRestoresTheSplitFromBeforeIt(t *testing.T) {
 		}
 	}()
 	n.heal()
-	eventually(t, "the split returns to 1/1/0", func() bool {
-		return shares(rs, false) == "a=1 b=1 c=0 " && shares(rs, true) == "a=1 b=1 c=0 "
+	eventually(t, "the split returns to 0/1/1", func() bool {
+		return shares(rs, false) == "a=0 b=1 c=1 " && shares(rs, true) == "a=0 b=1 c=1 "
 	}, func() string { return "targets " + shares(rs, false) + "running " + shares(rs, true) })
 	// Hold the final answer for a while: it must not flip afterwards.
 	time.Sleep(time.Second)
@@ -325,7 +327,7 @@ func TestMeshPartitionHealRestoresTheSplitFromBeforeIt(t *testing.T) {
 		t.Fatalf("b stopped its replica after the heal (running %s)", s)
 	default:
 	}
-	if s := shares(rs, false); s != "a=1 b=1 c=0 " {
+	if s := shares(rs, false); s != "a=0 b=1 c=1 " {
 		t.Fatalf("the split moved after it returned: %s", s)
 	}
 }

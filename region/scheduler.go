@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/shoalmesh/shoal/api"
 )
 
@@ -48,6 +50,11 @@ type Target struct {
 // and its previous placement.
 type Workload struct {
 	Key api.ObjectKey
+	// UID stands for the uid of the resource template, which Karmada's
+	// division uses to break ties between equal clusters: by name
+	// ascending or descending as its hash is even or odd (empty:
+	// ascending). Shoal sets it to WorkloadUID(Key).
+	UID string
 	// HasReplicas is false for kinds propagated whole (ConfigMap, Service,
 	// ...): every selected cluster gets it, with Replicas 0 in the targets.
 	HasReplicas bool
@@ -59,6 +66,21 @@ type Workload struct {
 	Previous []Target
 	// PreviousAffinityTerm names the clusterAffinities term used last time.
 	PreviousAffinityTerm string
+}
+
+// workloadUIDSpace is the namespace of the UUIDs WorkloadUID makes. It
+// must never change: that would flip the ties of half the workloads.
+var workloadUIDSpace = uuid.MustParse("7586f2ae-6f91-482d-9171-7ee015a34cad")
+
+// WorkloadUID gives the UID of a workload: a name-based (version 5) UUID of
+// its key. Karmada uses the template's Kubernetes uid, which Shoal's
+// templates do not have, and no identity the region state replicates is
+// fixed from the key alone (an object's created time or first version
+// depends on which region wrote it first), whereas every region of the mesh
+// must divide the same way. Unlike a Kubernetes uid it survives deleting
+// and re-creating the object, which keeps the same ties.
+func WorkloadUID(key api.ObjectKey) string {
+	return uuid.NewSHA1(workloadUIDSpace, []byte(key.String())).String()
 }
 
 // Diagnosis says why a cluster was filtered out.

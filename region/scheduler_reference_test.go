@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 
 // The property test checks Schedule on random clusters and placements
 // against a deliberately naive reference: a filter written as plain loops,
-// a one-replica-at-a-time divider for the cases whose answer is fully
+// a one-replica-at-a-time Webster divider for the cases whose answer is fully
 // determined (static weights; dynamic weights on a first schedule without
 // spread constraints), and invariants for the rest.
 
@@ -189,46 +188,37 @@ func refGroupKey(c ClusterInfo, sc api.SpreadConstraint) string {
 	return c.Labels[sc.SpreadByLabel]
 }
 
-// refDivide hands out replicas one at a time to the cluster whose share
-// (weight*n/sum) is furthest ahead of what it has, which is the
-// floor-then-remainder rule written the slow way: first every floor, then
-// the remainder by weight, previous replicas, name.
-func refDivide(n int32, weights map[string]int64, last map[string]int32) map[string]int32 {
-	var sum int64
-	for _, w := range weights {
-		sum += w
-	}
+// refDivide is Webster's method written the slow way: one replica at a
+// time to the cluster whose weight/(2r+1) is largest, compared exactly as
+// w1*(2r2+1) > w2*(2r1+1); a tie goes to fewer replicas, then to the
+// smaller name, or the larger one when nameDesc.
+func refDivide(n int32, weights map[string]int64, nameDesc bool) map[string]int32 {
 	out := map[string]int32{}
-	if sum == 0 {
-		return out
-	}
-	var given int32
-	for name, w := range weights {
-		out[name] = int32(w * int64(n) / sum)
-		given += out[name]
-	}
-	order := make([]string, 0, len(weights))
-	for name := range weights {
-		order = append(order, name)
-	}
-	sort.Slice(order, func(i, j int) bool {
-		a, b := order[i], order[j]
-		if weights[a] != weights[b] {
-			return weights[a] > weights[b]
+	for range n {
+		best := ""
+		for name, w := range weights {
+			if w <= 0 {
+				continue
+			}
+			if best == "" {
+				best = name
+				continue
+			}
+			bw, r, br := weights[best], int64(out[name]), int64(out[best])
+			l, rr := w*(2*br+1), bw*(2*r+1)
+			switch {
+			case l > rr:
+				best = name
+			case l == rr && r < br:
+				best = name
+			case l == rr && r == br && (name < best) != nameDesc:
+				best = name
+			}
 		}
-		if last[a] != last[b] {
-			return last[a] > last[b]
+		if best == "" {
+			break
 		}
-		return a < b
-	})
-	for i := 0; given < n; i++ {
-		out[order[i]]++
-		given++
-	}
-	for name, r := range out {
-		if r == 0 {
-			delete(out, name)
-		}
+		out[best]++
 	}
 	return out
 }
@@ -259,6 +249,7 @@ func TestScheduleAgainstReference(t *testing.T) {
 		}
 		w := work(int32(rapid.IntRange(0, 30).Draw(t, "replicas")), genPlacement(t))
 		w.HasReplicas = rapid.IntRange(0, 9).Draw(t, "kind") != 0
+		w.UID = rapid.SampledFrom([]string{"", karmadaEvenUID, karmadaOddUID}).Draw(t, "uid")
 		st, _ := strategyOf(w)
 
 		r := Schedule(w, clusters, testNow)
@@ -358,7 +349,7 @@ func TestScheduleAgainstReference(t *testing.T) {
 				}
 			}
 			if len(weights) > 0 {
-				if want := refDivide(w.Replicas, weights, nil); !reflect.DeepEqual(got, want) {
+				if want := refDivide(w.Replicas, weights, w.UID == karmadaOddUID); !reflect.DeepEqual(got, want) {
 					t.Fatalf("division %v, reference %v (weights %v)", got, want, weights)
 				}
 			}

@@ -201,7 +201,12 @@ func TestSchedule(t *testing.T) {
 		{name: "static weights 1:2", w: work(9, api.Placement{ReplicaScheduling: static(weight(1, "a"), weight(2, "b"))}), clusters: abc, want: "a:3 b:6"},
 		{name: "static weights 1:3 remainder to the heavier", w: work(9, api.Placement{ReplicaScheduling: static(weight(1, "a"), weight(3, "b"))}), clusters: abc, want: "a:2 b:7"},
 		{name: "static remainder by name", w: work(7, api.Placement{ReplicaScheduling: static(weight(1, "a", "b"))}), clusters: abc, want: "a:4 b:3"},
-		{name: "static remainder by previous replicas", w: work(7, api.Placement{ReplicaScheduling: static(weight(1, "a", "b"))}, tg("a:3 b:4")...), clusters: abc, want: "a:3 b:4"},
+		{name: "static ties ignore previous replicas", w: work(7, api.Placement{ReplicaScheduling: static(weight(1, "a", "b"))}, tg("a:3 b:4")...), clusters: abc, want: "a:4 b:3"},
+		{name: "static ties by name descending for an odd uid", w: func() Workload {
+			w := work(7, api.Placement{ReplicaScheduling: static(weight(1, "a", "b"))})
+			w.UID = karmadaOddUID
+			return w
+		}(), clusters: abc, want: "a:3 b:4"},
 		{name: "static largest matching weight", w: work(4, api.Placement{ReplicaScheduling: static(weight(1, "a", "b"), weight(3, "b"))}), clusters: abc, want: "a:1 b:3"},
 		{name: "static all zero means equal", w: work(3, api.Placement{ReplicaScheduling: static(weight(0, "a"))}), clusters: abc, want: "a:1 b:1 c:1"},
 		{name: "static without preference means equal", w: work(4, api.Placement{ReplicaScheduling: &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: api.ReplicaSchedulingTypeDivided}}),
@@ -220,7 +225,7 @@ func TestSchedule(t *testing.T) {
 		{name: "dynamic scale down proportionally", w: work(3, api.Placement{ReplicaScheduling: dynamic()}, tg("a:4 b:2")...),
 			clusters: []ClusterInfo{pods(cl("a", ""), 6), pods(cl("b", ""), 3)}, want: "a:2 b:1"},
 		{name: "dynamic lost cluster moves only its replicas", w: work(6, api.Placement{ReplicaScheduling: dynamic()}, tg("a:4 b:2")...),
-			clusters: []ClusterInfo{pods(cl("a", ""), 6), pods(cl("c", ""), 10)}, want: "a:4 c:2"},
+			clusters: []ClusterInfo{pods(cl("a", ""), 6), pods(cl("c", ""), 10)}, want: "a:5 c:1"},
 		{name: "aggregated fewest clusters", w: work(6, api.Placement{ReplicaScheduling: aggregated()}),
 			clusters: []ClusterInfo{pods(cl("a", ""), 3), pods(cl("b", ""), 10), pods(cl("c", ""), 5)}, want: "b:6"},
 		{name: "aggregated spills over", w: work(12, api.Placement{ReplicaScheduling: aggregated()}),
@@ -228,7 +233,7 @@ func TestSchedule(t *testing.T) {
 		{name: "aggregated scale up stays on previous", w: work(5, api.Placement{ReplicaScheduling: aggregated()}, tg("a:2")...),
 			clusters: []ClusterInfo{pods(cl("a", ""), 3), pods(cl("b", ""), 10)}, want: "a:5"},
 		{name: "aggregated scale down drops the smallest", w: work(7, api.Placement{ReplicaScheduling: aggregated()}, tg("a:5 b:3 c:2")...),
-			clusters: abc, want: "a:5 b:2"},
+			clusters: abc, want: "a:4 b:3"},
 		{name: "no replicas kind goes everywhere with 0", w: Workload{Placement: api.Placement{ReplicaScheduling: dynamic()}}, clusters: abc, want: "a:0 b:0 c:0"},
 		{name: "zero replicas keep the placement", w: work(0, api.Placement{ReplicaScheduling: dynamic(), ClusterAffinity: &api.ClusterAffinity{ClusterNames: []string{"a", "b"}}}),
 			clusters: abc, want: "a:0 b:0"},

@@ -70,6 +70,7 @@ func schedWorkloadSet(clusters []region.ClusterInfo, placements []api.Placement,
 			Key:         api.ObjectKey{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: fmt.Sprintf("app-%d", i)},
 			HasReplicas: true, Replicas: int32(1 + i%40), PerReplica: per, Placement: placements[i%len(placements)],
 		}
+		w.UID = region.WorkloadUID(w.Key)
 		if previous {
 			r := region.Schedule(w, clusters, now)
 			if r.Unschedulable {
