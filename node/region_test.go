@@ -365,7 +365,7 @@ func TestNotReadyClusterFailsOverAndBack(t *testing.T) {
 		return nil
 	})
 	// Weights 2:1 over 8 replicas once eu-3 is out.
-	waitPlaced(t, m, map[string]int32{"eu-1": 6, "eu-2": 2})
+	waitPlaced(t, m, map[string]int32{"eu-1": 5, "eu-2": 3})
 
 	if err := m.client("eu-3").SetSimulatedReady(ctx, true); err != nil {
 		t.Fatal(err)
@@ -397,8 +397,8 @@ func TestGracefulLeaveRemovesClusterAndMovesReplicas(t *testing.T) {
 	})
 	after := map[string]map[string]int32{
 		"eu-1": {"eu-2": 4, "eu-3": 4},
-		"eu-2": {"eu-1": 6, "eu-3": 2},
-		"eu-3": {"eu-1": 6, "eu-2": 2},
+		"eu-2": {"eu-1": 5, "eu-3": 3},
+		"eu-3": {"eu-1": 5, "eu-2": 3},
 	}[leaver]
 	p := m.peers[leaver]
 	if err := m.client(leaver).Leave(ctx); err != nil {
