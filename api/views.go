@@ -20,6 +20,9 @@ type ClusterView struct {
 	Capacity     CapacityView `json:"capacity"`
 	Edge         bool         `json:"edge,omitempty"`
 	LastReport   string       `json:"lastReport,omitempty"`
+	// Address is the host:port of the cluster's peer's HTTP API (what
+	// shoal promote asks: only that peer can read the cluster).
+	Address string `json:"address,omitempty"`
 	// Workloads is how many workloads are bound to the cluster.
 	Workloads int `json:"workloads"`
 	// Age is, for a cluster of another region, how long ago that region

@@ -156,6 +156,7 @@ var _ Cluster = (*SimCluster)(nil)
 type simObject struct {
 	rec      simRecord // as stored; rec.PerReplica counts one pod
 	replicas []*simReplica
+	restarts int // times its replicas were replaced by a new template
 }
 
 // simReplica is one replica. Readiness is not stored but read from the
@@ -183,6 +184,11 @@ type SimObject struct {
 	Placed      int32 // placed on a node, Ready or not
 	Ready       int32
 	Pending     int32 // fitting on no node
+	// Restarts counts the times a new template replaced its replicas
+	// (since this SimCluster started); Foreign is true until Shoal adopts
+	// an object made by Create.
+	Restarts int
+	Foreign  bool
 }
 
 // NewSimCluster returns a simulated cluster: without cfg.Dir a Ready one
@@ -274,7 +280,19 @@ func (s *SimCluster) Apply(ctx context.Context, w Work) error {
 	if err := applicable(w); err != nil {
 		return err
 	}
-	manifest, t, err := render(w)
+	manifest, _, err := render(w)
+	if err != nil {
+		return err
+	}
+	return s.put(w, manifest, false)
+}
+
+// put stores the object of w, rendered as manifest; foreign is true for
+// Create. Applied over a foreign object, it adopts it under
+// ConflictOverwrite (its replicas keep running if its pod template is
+// unchanged) and fails with ErrConflict otherwise.
+func (s *SimCluster) put(w Work, manifest []byte, foreign bool) error {
+	t, err := api.ParseTemplate(manifest)
 	if err != nil {
 		return err
 	}
@@ -283,12 +301,19 @@ func (s *SimCluster) Apply(ctx context.Context, w Work) error {
 	if err := s.writable("apply", w.Key); err != nil {
 		return err
 	}
-	rec := simRecord{Key: w.Key, Generation: w.Generation, Manifest: manifest, HasReplicas: w.HasReplicas, PerReplica: t.PerReplica}
+	rec := simRecord{Key: w.Key, Generation: w.Generation, Manifest: manifest, HasReplicas: w.HasReplicas, PerReplica: t.PerReplica, Foreign: foreign}
 	rec.PerReplica.Pods = 1
 	if w.HasReplicas {
 		rec.Replicas = w.Replicas
 	}
 	o := s.objects[w.Key]
+	adopt := false
+	if o != nil && o.rec.Foreign && !foreign {
+		if w.ConflictResolution != ConflictOverwrite {
+			return fmt.Errorf("apply %s: %w", w.Key.Display(), ErrConflict)
+		}
+		adopt = samePodTemplate(o.rec.Manifest, manifest)
+	}
 	if o != nil {
 		rec.UID, rec.Created, rec.Seq = o.rec.UID, o.rec.Created, o.rec.Seq
 	} else {
@@ -306,7 +331,8 @@ func (s *SimCluster) Apply(ctx context.Context, w Work) error {
 		s.objects[w.Key] = o
 		s.order = append(s.order, o)
 		s.seq = rec.Seq
-	case o.rec.Generation != w.Generation:
+	case o.rec.Generation != w.Generation && !adopt:
+		o.restarts++
 		for _, r := range o.replicas {
 			freed = s.release(r, o.rec.PerReplica) || freed
 		}
@@ -386,8 +412,10 @@ func (s *SimCluster) List(ctx context.Context) ([]api.ObjectKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys := make([]api.ObjectKey, 0, len(s.objects))
-	for k := range s.objects {
-		keys = append(keys, k)
+	for k, o := range s.objects {
+		if !o.rec.Foreign {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, func(a, b api.ObjectKey) int { return strings.Compare(a.String(), b.String()) })
 	return keys, nil
@@ -401,7 +429,7 @@ func (s *SimCluster) Status(ctx context.Context, key api.ObjectKey) (Status, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.objects[key]
-	if o == nil {
+	if o == nil || o.rec.Foreign {
 		return Status{}, fmt.Errorf("%s: %w", key.Display(), ErrNotFound)
 	}
 	st := Status{Key: key, AppliedGeneration: o.rec.Generation, Health: HealthHealthy}
@@ -500,6 +528,7 @@ func (s *SimCluster) Objects() map[api.ObjectKey]SimObject {
 		c.Key, c.UID, c.Created = k, o.rec.UID, o.rec.Created
 		c.Generation, c.Manifest = o.rec.Generation, slices.Clone(o.rec.Manifest)
 		c.HasReplicas, c.Replicas = o.rec.HasReplicas, o.rec.Replicas
+		c.Restarts, c.Foreign = o.restarts, o.rec.Foreign
 		out[k] = c
 	}
 	return out

@@ -72,12 +72,15 @@ type simRecord struct {
 	HasReplicas bool          `json:"hasReplicas"`
 	Replicas    int32         `json:"replicas"` // desired; 0 without HasReplicas
 	PerReplica  api.Resources `json:"perReplica"`
+	// Foreign: not Shoal's (SimCluster.Create); List and Status do not see
+	// it, and Apply adopts it only under ConflictOverwrite.
+	Foreign bool `json:"foreign,omitempty"`
 }
 
 func (a simRecord) equal(b simRecord) bool {
 	return a.Key == b.Key && a.UID == b.UID && a.Created.Equal(b.Created) && a.Seq == b.Seq &&
 		a.Generation == b.Generation && bytes.Equal(a.Manifest, b.Manifest) && a.HasReplicas == b.HasReplicas &&
-		a.Replicas == b.Replicas && a.PerReplica == b.PerReplica
+		a.Replicas == b.Replicas && a.PerReplica == b.PerReplica && a.Foreign == b.Foreign
 }
 
 // openSimStore opens, creating it if needed, the state file in dir and

@@ -129,7 +129,7 @@ func clusterView(c *shoalpb.ClusterRecord, workloads int) api.ClusterView {
 		Name: c.GetName(), Region: c.GetRegion(), Zone: c.GetZone(), Provider: c.GetProvider(), Labels: c.GetLabels(),
 		Taints: []api.TaintView{}, Health: region.HealthName(region.EffectiveHealth(c)), HealthReason: c.GetHealthReason(),
 		HealthSince: msTime(c.GetHealthSinceUnixMs()), Edge: c.GetEdge(), LastReport: msTime(c.GetLastReportUnixMs()),
-		Workloads: workloads,
+		Workloads: workloads, Address: c.GetHttpAddr(),
 	}
 	if !c.GetReachable() {
 		v.HealthReason = "peer unreachable (gossip marks it dead)"

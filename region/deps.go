@@ -26,6 +26,7 @@ import (
 func (l *Leader) attachDependencies(objects []*shoalpb.Object, policies []*api.Policy, next map[string]*shoalpb.Binding) {
 	required := map[string]map[string]bool{} // dependency -> clusters
 	requiredBy := map[string][]string{}      // dependency -> workloads
+	overwrite := map[string]bool{}           // dependency -> a workload adopts existing objects
 	for _, o := range objects {
 		key := api.KeyFromProto(o.GetKey())
 		nb := next[key.String()]
@@ -63,6 +64,7 @@ func (l *Leader) attachDependencies(objects []*shoalpb.Object, policies []*api.P
 				required[ds][c] = true
 			}
 			requiredBy[ds] = append(requiredBy[ds], key.Display())
+			overwrite[ds] = overwrite[ds] || nb.GetConflictResolution() == string(api.ConflictOverwrite)
 		}
 	}
 	for ds, clusters := range required {
@@ -83,6 +85,12 @@ func (l *Leader) attachDependencies(objects []*shoalpb.Object, policies []*api.P
 		why := fmt.Sprintf("required by %s (propagateDeps)", strings.Join(db.RequiredBy, ", "))
 		if db.GetPolicy() == "" {
 			db.Reason, db.Unschedulable = why, false
+			// As Karmada's attached bindings: a dependency of a
+			// workload that adopts what exists in the clusters
+			// (conflictResolution Overwrite) adopts it too.
+			if overwrite[ds] {
+				db.ConflictResolution = string(api.ConflictOverwrite)
+			}
 		} else {
 			db.Reason += "; " + why
 		}

@@ -41,6 +41,10 @@ const (
 // changes nothing on any replica.
 var ErrBadCommand = errors.New("bad command")
 
+// ErrExists is returned for an ApplyObjects with only_new naming an object
+// the region holds.
+var ErrExists = errors.New("exists")
+
 // Revisions count changes by category: each changes whenever its category
 // does, so a reader that remembers the last Revisions it saw can skip work
 // when nothing it depends on moved. They are local to this peer.
@@ -400,6 +404,9 @@ func (a *applier) applyObjects(c *shoalpb.ApplyObjects) error {
 		}
 		if len(o.GetManifest()) == 0 {
 			return fmt.Errorf("%w: %s has no manifest", ErrBadCommand, api.KeyFromProto(o.GetKey()).Display())
+		}
+		if old := a.st.objects[api.KeyFromProto(o.GetKey()).String()]; c.GetOnlyNew() && old != nil && !old.GetDeleted() {
+			return fmt.Errorf("%w: %s is already Shoal's (generation %d); nothing was written", ErrExists, api.KeyFromProto(o.GetKey()).Display(), old.GetGeneration())
 		}
 	}
 	a.results = &shoalpb.ObjectResults{}

@@ -233,6 +233,17 @@ func (c *Client) Rebalance(ctx context.Context, workloads ...api.WorkloadRef) (a
 	return v, c.do(ctx, http.MethodPost, "/v1/rebalance", body, &v)
 }
 
+// Promote is POST /v1/promote: the peer of req.Cluster adopts an object
+// that runs there into Shoal.
+func (c *Client) Promote(ctx context.Context, req api.PromoteRequest) (api.PromoteResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return api.PromoteResponse{}, err
+	}
+	var v api.PromoteResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/promote", body, &v)
+}
+
 // Leave is POST /v1/agent/leave: the peer leaves its region and exits.
 func (c *Client) Leave(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/agent/leave", []byte("{}"), nil)

@@ -1400,8 +1400,11 @@ func (x *Event) GetMessage() string {
 }
 
 type ApplyObjects struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Objects       []*Object              `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Objects []*Object              `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Refuse the whole command if any of the objects exists (shoal promote,
+	// shoal clone: nothing of Shoal's is overwritten).
+	OnlyNew       bool `protobuf:"varint,2,opt,name=only_new,json=onlyNew,proto3" json:"only_new,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1441,6 +1444,13 @@ func (x *ApplyObjects) GetObjects() []*Object {
 		return x.Objects
 	}
 	return nil
+}
+
+func (x *ApplyObjects) GetOnlyNew() bool {
+	if x != nil {
+		return x.OnlyNew
+	}
+	return false
 }
 
 type DeleteObjects struct {
@@ -3341,9 +3351,10 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x03 \x01(\tR\acluster\x12\x12\n" +
 	"\x04type\x18\x04 \x01(\tR\x04type\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage\":\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"U\n" +
 	"\fApplyObjects\x12*\n" +
-	"\aobjects\x18\x01 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\"i\n" +
+	"\aobjects\x18\x01 \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x12\x19\n" +
+	"\bonly_new\x18\x02 \x01(\bR\aonlyNew\"i\n" +
 	"\rDeleteObjects\x12'\n" +
 	"\x04keys\x18\x01 \x03(\v2\x13.shoal.v1.ObjectKeyR\x04keys\x12/\n" +
 	"\bpreserve\x18\x02 \x03(\v2\x13.shoal.v1.ObjectKeyR\bpreserve\"B\n" +

@@ -39,6 +39,7 @@ Client (any peer answers; writes are forwarded to the region leader):
   describe   describe workload [KIND/]NAMESPACE/NAME
   delete     delete -f FILE|DIR|-  or  delete KIND NAMESPACE/NAME
   rebalance  rebalance KIND NAMESPACE/NAME...: place workloads afresh once (Karmada's WorkloadRebalancer)
+  promote    promote KIND NAMESPACE/NAME --cluster C [--deps]: adopt an object running in a member cluster, without a restart
   status     the region: leader, term, peers and their health
   version    print the version
 
@@ -113,6 +114,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runRegion(env, cargs)
 	case "rebalance":
 		err = runRebalance(env, cargs)
+	case "promote":
+		err = runPromote(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
 	case "chaos":

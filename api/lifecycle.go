@@ -1,0 +1,36 @@
+package api
+
+// The bodies of the lifecycle endpoints: POST /v1/promote, /v1/clone and
+// /v1/migrate (shoal promote, clone, migrate).
+
+// PromoteRequest adopts an object that runs in member cluster Cluster
+// into Shoal: a template of it plus a policy bound to that cluster. It is
+// answered by the peer of Cluster (the only one that can read it).
+type PromoteRequest struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	Cluster    string `json:"cluster"`
+	// Deps promotes the ConfigMaps, Secrets, PersistentVolumeClaims and
+	// ServiceAccounts its pod template names too, and sets propagateDeps.
+	Deps bool `json:"deps,omitempty"`
+	// DryRun answers with what would be written and writes nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// PromoteResponse says what became Shoal's.
+type PromoteResponse struct {
+	// Objects are the templates written (the workload first), Policy the
+	// policy that binds them to the cluster.
+	Objects []string `json:"objects"`
+	Policy  string   `json:"policy"`
+	// UIDs are the live objects' uids in the cluster, by object: adoption
+	// keeps them.
+	UIDs     map[string]string `json:"uids,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
+	// Manifests are the documents written (or, with DryRun, that would
+	// be), as YAML.
+	Manifests string `json:"manifests,omitempty"`
+	DryRun    bool   `json:"dryRun,omitempty"`
+}
