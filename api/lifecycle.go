@@ -34,3 +34,28 @@ type PromoteResponse struct {
 	Manifests string `json:"manifests,omitempty"`
 	DryRun    bool   `json:"dryRun,omitempty"`
 }
+
+// MigrateRequest moves a workload's share from one cluster of a region to
+// another (POST /v1/migrate to a peer of that region).
+type MigrateRequest struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	DryRun     bool   `json:"dryRun,omitempty"`
+}
+
+// MigrateResponse is the plan (and, without DryRun, what was started).
+type MigrateResponse struct {
+	Workload string `json:"workload"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	// Replicas is the share that moves; Room how many more the target
+	// has room for (-1: unknown).
+	Replicas int32    `json:"replicas"`
+	Room     int64    `json:"room"`
+	Plan     []string `json:"plan"`
+	DryRun   bool     `json:"dryRun,omitempty"`
+}

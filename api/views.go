@@ -119,6 +119,9 @@ type WorkloadView struct {
 	// why a failover is waiting.
 	ApplicationFailover     []AppFailoverView `json:"applicationFailover,omitempty"`
 	ApplicationFailoverNote string            `json:"applicationFailoverNote,omitempty"`
+	// Migrations are the shoal migrate moves in force ("FROM -> TO"):
+	// the share the scheduler gives FROM runs on TO.
+	Migrations []string `json:"migrations,omitempty"`
 }
 
 // AppFailoverView is one application failover of a workload.

@@ -196,6 +196,9 @@ func workloadView(s *region.State, o *shoalpb.Object) api.WorkloadView {
 	v.Policy, v.Unschedulable, v.Reason, v.FailedOverFrom = b.GetPolicy(), b.GetUnschedulable(), b.GetReason(), b.GetFailedOverFrom()
 	v.RequiredBy, v.MissingDependencies = b.GetRequiredBy(), b.GetMissingDependencies()
 	v.ApplicationFailoverNote = b.GetAppFailoverNote()
+	for _, m := range b.GetMigrations() {
+		v.Migrations = append(v.Migrations, m.GetFrom()+" -> "+m.GetTo())
+	}
 	for _, f := range b.GetAppFailures() {
 		v.ApplicationFailover = append(v.ApplicationFailover, api.AppFailoverView{
 			Cluster: f.GetCluster(), Time: time.UnixMilli(f.GetUnixMs()).UTC().Format(time.RFC3339),

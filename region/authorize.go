@@ -42,7 +42,7 @@ func AuthorizeForward(from string, verified bool, cmd []byte) error {
 		return nil
 	}
 	switch x := c.GetCmd().(type) {
-	case *shoalpb.Command_ApplyObjects, *shoalpb.Command_DeleteObjects, *shoalpb.Command_ForgetRegion, *shoalpb.Command_Rebalance:
+	case *shoalpb.Command_ApplyObjects, *shoalpb.Command_DeleteObjects, *shoalpb.Command_ForgetRegion, *shoalpb.Command_Rebalance, *shoalpb.Command_Migrate:
 		return nil
 	case *shoalpb.Command_ReportCluster:
 		return own("report health and capacity", x.ReportCluster.GetCluster().GetName())

@@ -367,6 +367,8 @@ func (a *applier) apply(cmd *shoalpb.Command) error {
 		return a.forgetRegion(c.ForgetRegion)
 	case *shoalpb.Command_Rebalance:
 		return a.rebalance(c.Rebalance)
+	case *shoalpb.Command_Migrate:
+		return a.migrate(c.Migrate)
 	default:
 		// A command type from a newer peer: skipped on every replica alike.
 		return nil

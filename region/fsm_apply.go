@@ -253,6 +253,8 @@ func (a *applier) setBindings(c *shoalpb.SetBindings) error {
 		if note := n.GetAppFailoverNote(); note != "" && note != old.GetAppFailoverNote() {
 			a.event(b.GetWorkload(), "", "Warning", "ApplicationFailoverWaiting", note)
 		}
+		// Migrations are the Migrate command's alone.
+		n.Migrations = old.GetMigrations()
 		// A Rebalance committed after the leader read the binding is not
 		// lost to the leader's write.
 		n.RebalanceRequested = max(n.GetRebalanceRequested(), old.GetRebalanceRequested())

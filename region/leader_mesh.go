@@ -144,11 +144,19 @@ func qualifyTargets(region string, ts []*shoalpb.TargetCluster) []*shoalpb.Targe
 // ran before it first left a region out).
 func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Binding) *shoalpb.Binding {
 	var b *shoalpb.Binding
+	// pre is the scheduler's previous placement where a region migrated
+	// (shoal migrate): its placement before the migrations moved it.
+	var pre []*shoalpb.TargetCluster
+	migrated := false
 	if old != nil {
 		b = proto.Clone(old).(*shoalpb.Binding)
 		b.Clusters = qualifyTargets(mi.region, old.GetClusters())
 		if mi.settled {
 			b.Clusters = settledShare(mi.region, old)
+		}
+		pre = b.Clusters
+		if len(old.GetPreMigration()) > 0 {
+			pre, migrated = qualifyTargets(mi.region, old.GetPreMigration()), true
 		}
 		b.PreFailover = qualifyTargets(mi.region, old.GetPreFailover())
 		for _, e := range b.Evictions {
@@ -170,10 +178,20 @@ func (l *Leader) meshBinding(mi meshInput, key api.ObjectKey, old *shoalpb.Bindi
 			b = &shoalpb.Binding{Workload: key.Proto()}
 		}
 		b.AppFailures = append(b.AppFailures, qualifyAppFailures(name, rb.GetAppFailures())...)
+		share := qualifyTargets(name, rb.GetClusters())
 		if mi.settled {
-			b.Clusters = append(b.Clusters, settledShare(name, rb)...)
-		} else {
-			b.Clusters = append(b.Clusters, qualifyTargets(name, rb.GetClusters())...)
+			share = settledShare(name, rb)
+		}
+		b.Clusters = append(b.Clusters, share...)
+		if len(rb.GetPreMigration()) > 0 {
+			share, migrated = qualifyTargets(name, rb.GetPreMigration()), true
+		}
+		pre = append(pre, share...)
+	}
+	if b != nil {
+		b.PreMigration = nil
+		if migrated {
+			b.PreMigration = pre
 		}
 	}
 	return b
@@ -298,6 +316,14 @@ func localBinding(now time.Time, region string, nb, old *shoalpb.Binding) *shoal
 		}
 	}
 	out.AppFailures = localAppFailures(region, nb.GetAppFailures())
+	out.PreMigration = nil
+	if len(nb.GetMigrations()) > 0 {
+		for _, t := range nb.GetPreMigration() {
+			if n, ok := local(t.GetName()); ok {
+				out.PreMigration = append(out.PreMigration, &shoalpb.TargetCluster{Name: n, Replicas: t.GetReplicas()})
+			}
+		}
+	}
 	out.Evictions = nil
 	evicted := map[string]bool{}
 	for _, f := range out.AppFailures {

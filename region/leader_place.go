@@ -100,6 +100,9 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	}
 	prev := targetsFromProto(old.GetClusters())
 	w.Previous = prev
+	if len(old.GetPreMigration()) > 0 {
+		w.Previous = targetsFromProto(old.GetPreMigration())
+	}
 	if fresh {
 		// Back to what ran before the failure, where the clusters are
 		// still there: an unchanged workload gets exactly that again.
@@ -135,11 +138,19 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		// placement it had rather than being torn down.
 		nb.Unschedulable = true
 		targets = prev
+		if len(old.GetPreMigration()) > 0 {
+			targets = targetsFromProto(old.GetPreMigration())
+		}
 		nb.AffinityTerm = old.GetAffinityTerm()
+	}
+	if migs := old.GetMigrations(); len(migs) > 0 {
+		nb.Migrations, nb.PreMigration = migs, targetsToProto(targets)
+		targets = applyMigrations(migs, targets, records, l.ownPrefix)
 	}
 	nb.Clusters = targetsToProto(targets)
 
 	nb.Evictions = appEvictions(now, af, prev, l.evictions(now, pol, old, prev, targets, records, fresh || afresh != nil))
+	nb.Evictions = migrationEvictions(now, old.GetMigrations(), prev, targets, nb.Evictions, l.ownPrefix)
 	nb.AppFailures, nb.AppFailoverNote = af.all(), af.note
 	failed := map[string]bool{}
 	for _, n := range waiting {

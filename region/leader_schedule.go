@@ -350,6 +350,8 @@ func bindingsEqual(a, b *shoalpb.Binding) bool {
 		targetString(a.GetMeshPreFailover()) == targetString(b.GetMeshPreFailover()) &&
 		slices.Equal(a.GetFailedOverFrom(), b.GetFailedOverFrom()) &&
 		a.GetAppFailoverNote() == b.GetAppFailoverNote() && a.GetAppFailover() == b.GetAppFailover() &&
+		targetString(a.GetPreMigration()) == targetString(b.GetPreMigration()) &&
+		slices.EqualFunc(a.GetMigrations(), b.GetMigrations(), func(x, y *shoalpb.Migration) bool { return proto.Equal(x, y) }) &&
 		slices.EqualFunc(a.GetAppFailures(), b.GetAppFailures(), func(x, y *shoalpb.AppFailure) bool { return proto.Equal(x, y) }) &&
 		slices.EqualFunc(a.GetPreserveRules(), b.GetPreserveRules(), func(x, y *shoalpb.PreserveRule) bool { return proto.Equal(x, y) })
 }

@@ -244,6 +244,17 @@ func (c *Client) Promote(ctx context.Context, req api.PromoteRequest) (api.Promo
 	return v, c.do(ctx, http.MethodPost, "/v1/promote", body, &v)
 }
 
+// Migrate is POST /v1/migrate: a workload's share moves from one cluster
+// of the peer's region to another.
+func (c *Client) Migrate(ctx context.Context, req api.MigrateRequest) (api.MigrateResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return api.MigrateResponse{}, err
+	}
+	var v api.MigrateResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/migrate", body, &v)
+}
+
 // Leave is POST /v1/agent/leave: the peer leaves its region and exits.
 func (c *Client) Leave(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/agent/leave", []byte("{}"), nil)

@@ -755,7 +755,14 @@ type Binding struct {
 	// replicas, or the state to preserve cannot be read yet); empty if not.
 	AppFailoverNote string `protobuf:"bytes,29,opt,name=app_failover_note,json=appFailoverNote,proto3" json:"app_failover_note,omitempty"`
 	// The policy has failover.application: the leader watches the statuses.
-	AppFailover   bool `protobuf:"varint,30,opt,name=app_failover,json=appFailover,proto3" json:"app_failover,omitempty"`
+	AppFailover bool `protobuf:"varint,30,opt,name=app_failover,json=appFailover,proto3" json:"app_failover,omitempty"`
+	// shoal migrate: each moves the share the scheduler gives cluster
+	// from onto cluster to, for good (until migrated back). Written only by
+	// the Migrate command; the leader keeps them.
+	Migrations []*Migration `protobuf:"bytes,31,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	// The scheduler's targets before the migrations moved them: the next
+	// placement starts from these, so that it stays sticky.
+	PreMigration  []*TargetCluster `protobuf:"bytes,32,rep,name=pre_migration,json=preMigration,proto3" json:"pre_migration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1000,6 +1007,81 @@ func (x *Binding) GetAppFailover() bool {
 	return false
 }
 
+func (x *Binding) GetMigrations() []*Migration {
+	if x != nil {
+		return x.Migrations
+	}
+	return nil
+}
+
+func (x *Binding) GetPreMigration() []*TargetCluster {
+	if x != nil {
+		return x.PreMigration
+	}
+	return nil
+}
+
+// Migration is one shoal migrate of a workload inside a region.
+type Migration struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	From            string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To              string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	RequestedUnixMs int64                  `protobuf:"varint,3,opt,name=requested_unix_ms,json=requestedUnixMs,proto3" json:"requested_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Migration) Reset() {
+	*x = Migration{}
+	mi := &file_region_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Migration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Migration) ProtoMessage() {}
+
+func (x *Migration) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Migration.ProtoReflect.Descriptor instead.
+func (*Migration) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Migration) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Migration) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Migration) GetRequestedUnixMs() int64 {
+	if x != nil {
+		return x.RequestedUnixMs
+	}
+	return 0
+}
+
 // AppFailure is one application failover: the workload was Unhealthy on
 // cluster for the policy's toleration and moved off it. The cluster is
 // barred to the workload until the template changes (a new generation),
@@ -1028,7 +1110,7 @@ type AppFailure struct {
 
 func (x *AppFailure) Reset() {
 	*x = AppFailure{}
-	mi := &file_region_proto_msgTypes[8]
+	mi := &file_region_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1122,7 @@ func (x *AppFailure) String() string {
 func (*AppFailure) ProtoMessage() {}
 
 func (x *AppFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[8]
+	mi := &file_region_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1135,7 @@ func (x *AppFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppFailure.ProtoReflect.Descriptor instead.
 func (*AppFailure) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{8}
+	return file_region_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AppFailure) GetCluster() string {
@@ -1123,7 +1205,7 @@ type PreserveRule struct {
 
 func (x *PreserveRule) Reset() {
 	*x = PreserveRule{}
-	mi := &file_region_proto_msgTypes[9]
+	mi := &file_region_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1217,7 @@ func (x *PreserveRule) String() string {
 func (*PreserveRule) ProtoMessage() {}
 
 func (x *PreserveRule) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[9]
+	mi := &file_region_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1230,7 @@ func (x *PreserveRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreserveRule.ProtoReflect.Descriptor instead.
 func (*PreserveRule) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{9}
+	return file_region_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PreserveRule) GetAliasLabelName() string {
@@ -1194,7 +1276,7 @@ type WorkStatus struct {
 
 func (x *WorkStatus) Reset() {
 	*x = WorkStatus{}
-	mi := &file_region_proto_msgTypes[10]
+	mi := &file_region_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1288,7 @@ func (x *WorkStatus) String() string {
 func (*WorkStatus) ProtoMessage() {}
 
 func (x *WorkStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[10]
+	mi := &file_region_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1301,7 @@ func (x *WorkStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkStatus.ProtoReflect.Descriptor instead.
 func (*WorkStatus) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{10}
+	return file_region_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WorkStatus) GetWorkload() *ObjectKey {
@@ -1329,7 +1411,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_region_proto_msgTypes[11]
+	mi := &file_region_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1423,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[11]
+	mi := &file_region_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1436,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{11}
+	return file_region_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetUnixMs() int64 {
@@ -1411,7 +1493,7 @@ type ApplyObjects struct {
 
 func (x *ApplyObjects) Reset() {
 	*x = ApplyObjects{}
-	mi := &file_region_proto_msgTypes[12]
+	mi := &file_region_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1505,7 @@ func (x *ApplyObjects) String() string {
 func (*ApplyObjects) ProtoMessage() {}
 
 func (x *ApplyObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[12]
+	mi := &file_region_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1518,7 @@ func (x *ApplyObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyObjects.ProtoReflect.Descriptor instead.
 func (*ApplyObjects) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{12}
+	return file_region_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplyObjects) GetObjects() []*Object {
@@ -1464,7 +1546,7 @@ type DeleteObjects struct {
 
 func (x *DeleteObjects) Reset() {
 	*x = DeleteObjects{}
-	mi := &file_region_proto_msgTypes[13]
+	mi := &file_region_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1558,7 @@ func (x *DeleteObjects) String() string {
 func (*DeleteObjects) ProtoMessage() {}
 
 func (x *DeleteObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[13]
+	mi := &file_region_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1571,7 @@ func (x *DeleteObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteObjects.ProtoReflect.Descriptor instead.
 func (*DeleteObjects) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{13}
+	return file_region_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteObjects) GetKeys() []*ObjectKey {
@@ -1516,7 +1598,7 @@ type ReportCluster struct {
 
 func (x *ReportCluster) Reset() {
 	*x = ReportCluster{}
-	mi := &file_region_proto_msgTypes[14]
+	mi := &file_region_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1610,7 @@ func (x *ReportCluster) String() string {
 func (*ReportCluster) ProtoMessage() {}
 
 func (x *ReportCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[14]
+	mi := &file_region_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1623,7 @@ func (x *ReportCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCluster.ProtoReflect.Descriptor instead.
 func (*ReportCluster) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{14}
+	return file_region_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReportCluster) GetCluster() *ClusterRecord {
@@ -1563,7 +1645,7 @@ type SetClusterState struct {
 
 func (x *SetClusterState) Reset() {
 	*x = SetClusterState{}
-	mi := &file_region_proto_msgTypes[15]
+	mi := &file_region_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1657,7 @@ func (x *SetClusterState) String() string {
 func (*SetClusterState) ProtoMessage() {}
 
 func (x *SetClusterState) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[15]
+	mi := &file_region_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1670,7 @@ func (x *SetClusterState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterState.ProtoReflect.Descriptor instead.
 func (*SetClusterState) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{15}
+	return file_region_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetClusterState) GetName() string {
@@ -1621,7 +1703,7 @@ type RemoveCluster struct {
 
 func (x *RemoveCluster) Reset() {
 	*x = RemoveCluster{}
-	mi := &file_region_proto_msgTypes[16]
+	mi := &file_region_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1715,7 @@ func (x *RemoveCluster) String() string {
 func (*RemoveCluster) ProtoMessage() {}
 
 func (x *RemoveCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[16]
+	mi := &file_region_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1728,7 @@ func (x *RemoveCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCluster.ProtoReflect.Descriptor instead.
 func (*RemoveCluster) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{16}
+	return file_region_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveCluster) GetName() string {
@@ -1668,7 +1750,7 @@ type SetBindings struct {
 
 func (x *SetBindings) Reset() {
 	*x = SetBindings{}
-	mi := &file_region_proto_msgTypes[17]
+	mi := &file_region_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1762,7 @@ func (x *SetBindings) String() string {
 func (*SetBindings) ProtoMessage() {}
 
 func (x *SetBindings) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[17]
+	mi := &file_region_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1775,7 @@ func (x *SetBindings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBindings.ProtoReflect.Descriptor instead.
 func (*SetBindings) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{17}
+	return file_region_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetBindings) GetBindings() []*Binding {
@@ -1722,7 +1804,7 @@ type ReportStatus struct {
 
 func (x *ReportStatus) Reset() {
 	*x = ReportStatus{}
-	mi := &file_region_proto_msgTypes[18]
+	mi := &file_region_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1816,7 @@ func (x *ReportStatus) String() string {
 func (*ReportStatus) ProtoMessage() {}
 
 func (x *ReportStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[18]
+	mi := &file_region_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1829,7 @@ func (x *ReportStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportStatus.ProtoReflect.Descriptor instead.
 func (*ReportStatus) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{18}
+	return file_region_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReportStatus) GetCluster() string {
@@ -1780,7 +1862,7 @@ type RecordEvents struct {
 
 func (x *RecordEvents) Reset() {
 	*x = RecordEvents{}
-	mi := &file_region_proto_msgTypes[19]
+	mi := &file_region_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1874,7 @@ func (x *RecordEvents) String() string {
 func (*RecordEvents) ProtoMessage() {}
 
 func (x *RecordEvents) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[19]
+	mi := &file_region_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1887,7 @@ func (x *RecordEvents) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEvents.ProtoReflect.Descriptor instead.
 func (*RecordEvents) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{19}
+	return file_region_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecordEvents) GetEvents() []*Event {
@@ -1826,7 +1908,7 @@ type LeaveRegion struct {
 
 func (x *LeaveRegion) Reset() {
 	*x = LeaveRegion{}
-	mi := &file_region_proto_msgTypes[20]
+	mi := &file_region_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1920,7 @@ func (x *LeaveRegion) String() string {
 func (*LeaveRegion) ProtoMessage() {}
 
 func (x *LeaveRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[20]
+	mi := &file_region_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +1933,7 @@ func (x *LeaveRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRegion.ProtoReflect.Descriptor instead.
 func (*LeaveRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{20}
+	return file_region_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaveRegion) GetCluster() string {
@@ -1875,7 +1957,7 @@ type ObjectResult struct {
 
 func (x *ObjectResult) Reset() {
 	*x = ObjectResult{}
-	mi := &file_region_proto_msgTypes[21]
+	mi := &file_region_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1969,7 @@ func (x *ObjectResult) String() string {
 func (*ObjectResult) ProtoMessage() {}
 
 func (x *ObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[21]
+	mi := &file_region_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1982,7 @@ func (x *ObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectResult.ProtoReflect.Descriptor instead.
 func (*ObjectResult) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{21}
+	return file_region_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ObjectResult) GetKey() *ObjectKey {
@@ -1935,7 +2017,7 @@ type ObjectResults struct {
 
 func (x *ObjectResults) Reset() {
 	*x = ObjectResults{}
-	mi := &file_region_proto_msgTypes[22]
+	mi := &file_region_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2029,7 @@ func (x *ObjectResults) String() string {
 func (*ObjectResults) ProtoMessage() {}
 
 func (x *ObjectResults) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[22]
+	mi := &file_region_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2042,7 @@ func (x *ObjectResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectResults.ProtoReflect.Descriptor instead.
 func (*ObjectResults) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{22}
+	return file_region_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ObjectResults) GetResults() []*ObjectResult {
@@ -1982,7 +2064,7 @@ type WanPeer struct {
 
 func (x *WanPeer) Reset() {
 	*x = WanPeer{}
-	mi := &file_region_proto_msgTypes[23]
+	mi := &file_region_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2076,7 @@ func (x *WanPeer) String() string {
 func (*WanPeer) ProtoMessage() {}
 
 func (x *WanPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[23]
+	mi := &file_region_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2089,7 @@ func (x *WanPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WanPeer.ProtoReflect.Descriptor instead.
 func (*WanPeer) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{23}
+	return file_region_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WanPeer) GetCluster() string {
@@ -2040,7 +2122,7 @@ type RegionContact struct {
 
 func (x *RegionContact) Reset() {
 	*x = RegionContact{}
-	mi := &file_region_proto_msgTypes[24]
+	mi := &file_region_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2134,7 @@ func (x *RegionContact) String() string {
 func (*RegionContact) ProtoMessage() {}
 
 func (x *RegionContact) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[24]
+	mi := &file_region_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2147,7 @@ func (x *RegionContact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionContact.ProtoReflect.Descriptor instead.
 func (*RegionContact) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{24}
+	return file_region_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RegionContact) GetRegion() string {
@@ -2117,7 +2199,7 @@ type RegionSummary struct {
 
 func (x *RegionSummary) Reset() {
 	*x = RegionSummary{}
-	mi := &file_region_proto_msgTypes[25]
+	mi := &file_region_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2211,7 @@ func (x *RegionSummary) String() string {
 func (*RegionSummary) ProtoMessage() {}
 
 func (x *RegionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[25]
+	mi := &file_region_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2224,7 @@ func (x *RegionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionSummary.ProtoReflect.Descriptor instead.
 func (*RegionSummary) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{25}
+	return file_region_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegionSummary) GetRegion() string {
@@ -2233,7 +2315,7 @@ type Watermark struct {
 
 func (x *Watermark) Reset() {
 	*x = Watermark{}
-	mi := &file_region_proto_msgTypes[26]
+	mi := &file_region_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2327,7 @@ func (x *Watermark) String() string {
 func (*Watermark) ProtoMessage() {}
 
 func (x *Watermark) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[26]
+	mi := &file_region_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2340,7 @@ func (x *Watermark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watermark.ProtoReflect.Descriptor instead.
 func (*Watermark) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{26}
+	return file_region_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Watermark) GetOrigin() string {
@@ -2302,7 +2384,7 @@ type MergeObjects struct {
 
 func (x *MergeObjects) Reset() {
 	*x = MergeObjects{}
-	mi := &file_region_proto_msgTypes[27]
+	mi := &file_region_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2396,7 @@ func (x *MergeObjects) String() string {
 func (*MergeObjects) ProtoMessage() {}
 
 func (x *MergeObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[27]
+	mi := &file_region_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2409,7 @@ func (x *MergeObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeObjects.ProtoReflect.Descriptor instead.
 func (*MergeObjects) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{27}
+	return file_region_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MergeObjects) GetFromRegion() string {
@@ -2378,7 +2460,7 @@ type SetRegionSummary struct {
 
 func (x *SetRegionSummary) Reset() {
 	*x = SetRegionSummary{}
-	mi := &file_region_proto_msgTypes[28]
+	mi := &file_region_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2472,7 @@ func (x *SetRegionSummary) String() string {
 func (*SetRegionSummary) ProtoMessage() {}
 
 func (x *SetRegionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[28]
+	mi := &file_region_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2485,7 @@ func (x *SetRegionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRegionSummary.ProtoReflect.Descriptor instead.
 func (*SetRegionSummary) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{28}
+	return file_region_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetRegionSummary) GetSummary() *RegionSummary {
@@ -2438,7 +2520,7 @@ type RegionHeard struct {
 
 func (x *RegionHeard) Reset() {
 	*x = RegionHeard{}
-	mi := &file_region_proto_msgTypes[29]
+	mi := &file_region_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2532,7 @@ func (x *RegionHeard) String() string {
 func (*RegionHeard) ProtoMessage() {}
 
 func (x *RegionHeard) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[29]
+	mi := &file_region_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2545,7 @@ func (x *RegionHeard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionHeard.ProtoReflect.Descriptor instead.
 func (*RegionHeard) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{29}
+	return file_region_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RegionHeard) GetRegion() string {
@@ -2491,7 +2573,7 @@ type RegionsHeard struct {
 
 func (x *RegionsHeard) Reset() {
 	*x = RegionsHeard{}
-	mi := &file_region_proto_msgTypes[30]
+	mi := &file_region_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2585,7 @@ func (x *RegionsHeard) String() string {
 func (*RegionsHeard) ProtoMessage() {}
 
 func (x *RegionsHeard) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[30]
+	mi := &file_region_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2598,7 @@ func (x *RegionsHeard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionsHeard.ProtoReflect.Descriptor instead.
 func (*RegionsHeard) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{30}
+	return file_region_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RegionsHeard) GetHeard() []*RegionHeard {
@@ -2540,7 +2622,7 @@ type SetRegionState struct {
 
 func (x *SetRegionState) Reset() {
 	*x = SetRegionState{}
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2634,7 @@ func (x *SetRegionState) String() string {
 func (*SetRegionState) ProtoMessage() {}
 
 func (x *SetRegionState) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[31]
+	mi := &file_region_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2647,7 @@ func (x *SetRegionState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRegionState.ProtoReflect.Descriptor instead.
 func (*SetRegionState) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{31}
+	return file_region_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetRegionState) GetRegion() string {
@@ -2602,7 +2684,7 @@ type ForgetRegion struct {
 
 func (x *ForgetRegion) Reset() {
 	*x = ForgetRegion{}
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2614,7 +2696,7 @@ func (x *ForgetRegion) String() string {
 func (*ForgetRegion) ProtoMessage() {}
 
 func (x *ForgetRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[32]
+	mi := &file_region_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2627,7 +2709,7 @@ func (x *ForgetRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetRegion.ProtoReflect.Descriptor instead.
 func (*ForgetRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{32}
+	return file_region_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ForgetRegion) GetRegion() string {
@@ -2650,7 +2732,7 @@ type Rebalance struct {
 
 func (x *Rebalance) Reset() {
 	*x = Rebalance{}
-	mi := &file_region_proto_msgTypes[33]
+	mi := &file_region_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2744,7 @@ func (x *Rebalance) String() string {
 func (*Rebalance) ProtoMessage() {}
 
 func (x *Rebalance) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[33]
+	mi := &file_region_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2757,7 @@ func (x *Rebalance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rebalance.ProtoReflect.Descriptor instead.
 func (*Rebalance) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{33}
+	return file_region_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Rebalance) GetWorkloads() []*ObjectKey {
@@ -2683,6 +2765,69 @@ func (x *Rebalance) GetWorkloads() []*ObjectKey {
 		return x.Workloads
 	}
 	return nil
+}
+
+// Migrate moves a workload's share from one cluster of the region to
+// another (shoal migrate). Migrating it back cancels the migration; from
+// A to B then B to C is A to C.
+type Migrate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workload      *ObjectKey             `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Migrate) Reset() {
+	*x = Migrate{}
+	mi := &file_region_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Migrate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Migrate) ProtoMessage() {}
+
+func (x *Migrate) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Migrate.ProtoReflect.Descriptor instead.
+func (*Migrate) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Migrate) GetWorkload() *ObjectKey {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
+func (x *Migrate) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Migrate) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
 }
 
 // RemoteRegion is this region's record of another region.
@@ -2704,7 +2849,7 @@ type RemoteRegion struct {
 
 func (x *RemoteRegion) Reset() {
 	*x = RemoteRegion{}
-	mi := &file_region_proto_msgTypes[34]
+	mi := &file_region_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2861,7 @@ func (x *RemoteRegion) String() string {
 func (*RemoteRegion) ProtoMessage() {}
 
 func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[34]
+	mi := &file_region_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2874,7 @@ func (x *RemoteRegion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRegion.ProtoReflect.Descriptor instead.
 func (*RemoteRegion) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{34}
+	return file_region_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoteRegion) GetSummary() *RegionSummary {
@@ -2801,6 +2946,7 @@ type Command struct {
 	//	*Command_SetRegionState
 	//	*Command_ForgetRegion
 	//	*Command_Rebalance
+	//	*Command_Migrate
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2808,7 +2954,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[35]
+	mi := &file_region_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +2966,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[35]
+	mi := &file_region_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +2979,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{35}
+	return file_region_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -2978,6 +3124,15 @@ func (x *Command) GetRebalance() *Rebalance {
 	return nil
 }
 
+func (x *Command) GetMigrate() *Migrate {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Migrate); ok {
+			return x.Migrate
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -3042,6 +3197,10 @@ type Command_Rebalance struct {
 	Rebalance *Rebalance `protobuf:"bytes,15,opt,name=rebalance,proto3,oneof"`
 }
 
+type Command_Migrate struct {
+	Migrate *Migrate `protobuf:"bytes,16,opt,name=migrate,proto3,oneof"`
+}
+
 func (*Command_ApplyObjects) isCommand_Cmd() {}
 
 func (*Command_DeleteObjects) isCommand_Cmd() {}
@@ -3072,6 +3231,8 @@ func (*Command_ForgetRegion) isCommand_Cmd() {}
 
 func (*Command_Rebalance) isCommand_Cmd() {}
 
+func (*Command_Migrate) isCommand_Cmd() {}
+
 // Snapshot is the whole region state.
 type Snapshot struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -3096,7 +3257,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_region_proto_msgTypes[36]
+	mi := &file_region_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3269,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[36]
+	mi := &file_region_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3282,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{36}
+	return file_region_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Snapshot) GetFormat() uint32 {
@@ -3266,8 +3427,7 @@ const file_region_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1a\n" +
 	"\breplicas\x18\x02 \x01(\x05R\breplicas\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xad\n" +
-	"\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\"\xa0\v\n" +
 	"\aBinding\x12/\n" +
 	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x1e\n" +
 	"\n" +
@@ -3306,7 +3466,15 @@ const file_region_proto_rawDesc = "" +
 	"\fapp_failures\x18\x1b \x03(\v2\x14.shoal.v1.AppFailureR\vappFailures\x12=\n" +
 	"\x0epreserve_rules\x18\x1c \x03(\v2\x16.shoal.v1.PreserveRuleR\rpreserveRules\x12*\n" +
 	"\x11app_failover_note\x18\x1d \x01(\tR\x0fappFailoverNote\x12!\n" +
-	"\fapp_failover\x18\x1e \x01(\bR\vappFailover\"\xfe\x02\n" +
+	"\fapp_failover\x18\x1e \x01(\bR\vappFailover\x123\n" +
+	"\n" +
+	"migrations\x18\x1f \x03(\v2\x13.shoal.v1.MigrationR\n" +
+	"migrations\x12<\n" +
+	"\rpre_migration\x18  \x03(\v2\x17.shoal.v1.TargetClusterR\fpreMigration\"[\n" +
+	"\tMigration\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12*\n" +
+	"\x11requested_unix_ms\x18\x03 \x01(\x03R\x0frequestedUnixMs\"\xfe\x02\n" +
 	"\n" +
 	"AppFailure\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x17\n" +
@@ -3434,7 +3602,11 @@ const file_region_proto_rawDesc = "" +
 	"\fForgetRegion\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\">\n" +
 	"\tRebalance\x121\n" +
-	"\tworkloads\x18\x01 \x03(\v2\x13.shoal.v1.ObjectKeyR\tworkloads\"\x9f\x02\n" +
+	"\tworkloads\x18\x01 \x03(\v2\x13.shoal.v1.ObjectKeyR\tworkloads\"^\n" +
+	"\aMigrate\x12/\n" +
+	"\bworkload\x18\x01 \x01(\v2\x13.shoal.v1.ObjectKeyR\bworkload\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"\x9f\x02\n" +
 	"\fRemoteRegion\x121\n" +
 	"\asummary\x18\x01 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
 	"\n" +
@@ -3444,7 +3616,7 @@ const file_region_proto_rawDesc = "" +
 	"\x04dead\x18\x04 \x01(\bR\x04dead\x12-\n" +
 	"\x13state_since_unix_ms\x18\x05 \x01(\x03R\x10stateSinceUnixMs\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12(\n" +
-	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\xd8\a\n" +
+	"\x10returned_unix_ms\x18\a \x01(\x03R\x0ereturnedUnixMs\"\x87\b\n" +
 	"\aCommand\x12=\n" +
 	"\rapply_objects\x18\x01 \x01(\v2\x16.shoal.v1.ApplyObjectsH\x00R\fapplyObjects\x12@\n" +
 	"\x0edelete_objects\x18\x02 \x01(\v2\x17.shoal.v1.DeleteObjectsH\x00R\rdeleteObjects\x12@\n" +
@@ -3461,7 +3633,8 @@ const file_region_proto_rawDesc = "" +
 	"\rregions_heard\x18\f \x01(\v2\x16.shoal.v1.RegionsHeardH\x00R\fregionsHeard\x12D\n" +
 	"\x10set_region_state\x18\r \x01(\v2\x18.shoal.v1.SetRegionStateH\x00R\x0esetRegionState\x12=\n" +
 	"\rforget_region\x18\x0e \x01(\v2\x16.shoal.v1.ForgetRegionH\x00R\fforgetRegion\x123\n" +
-	"\trebalance\x18\x0f \x01(\v2\x13.shoal.v1.RebalanceH\x00R\trebalanceB\x05\n" +
+	"\trebalance\x18\x0f \x01(\v2\x13.shoal.v1.RebalanceH\x00R\trebalance\x12-\n" +
+	"\amigrate\x18\x10 \x01(\v2\x11.shoal.v1.MigrateH\x00R\amigrateB\x05\n" +
 	"\x03cmd\"\xdb\x03\n" +
 	"\bSnapshot\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12*\n" +
@@ -3491,7 +3664,7 @@ func file_region_proto_rawDescGZIP() []byte {
 	return file_region_proto_rawDescData
 }
 
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_region_proto_goTypes = []any{
 	(*Version)(nil),          // 0: shoal.v1.Version
 	(*ObjectKey)(nil),        // 1: shoal.v1.ObjectKey
@@ -3501,118 +3674,124 @@ var file_region_proto_goTypes = []any{
 	(*TargetCluster)(nil),    // 5: shoal.v1.TargetCluster
 	(*Eviction)(nil),         // 6: shoal.v1.Eviction
 	(*Binding)(nil),          // 7: shoal.v1.Binding
-	(*AppFailure)(nil),       // 8: shoal.v1.AppFailure
-	(*PreserveRule)(nil),     // 9: shoal.v1.PreserveRule
-	(*WorkStatus)(nil),       // 10: shoal.v1.WorkStatus
-	(*Event)(nil),            // 11: shoal.v1.Event
-	(*ApplyObjects)(nil),     // 12: shoal.v1.ApplyObjects
-	(*DeleteObjects)(nil),    // 13: shoal.v1.DeleteObjects
-	(*ReportCluster)(nil),    // 14: shoal.v1.ReportCluster
-	(*SetClusterState)(nil),  // 15: shoal.v1.SetClusterState
-	(*RemoveCluster)(nil),    // 16: shoal.v1.RemoveCluster
-	(*SetBindings)(nil),      // 17: shoal.v1.SetBindings
-	(*ReportStatus)(nil),     // 18: shoal.v1.ReportStatus
-	(*RecordEvents)(nil),     // 19: shoal.v1.RecordEvents
-	(*LeaveRegion)(nil),      // 20: shoal.v1.LeaveRegion
-	(*ObjectResult)(nil),     // 21: shoal.v1.ObjectResult
-	(*ObjectResults)(nil),    // 22: shoal.v1.ObjectResults
-	(*WanPeer)(nil),          // 23: shoal.v1.WanPeer
-	(*RegionContact)(nil),    // 24: shoal.v1.RegionContact
-	(*RegionSummary)(nil),    // 25: shoal.v1.RegionSummary
-	(*Watermark)(nil),        // 26: shoal.v1.Watermark
-	(*MergeObjects)(nil),     // 27: shoal.v1.MergeObjects
-	(*SetRegionSummary)(nil), // 28: shoal.v1.SetRegionSummary
-	(*RegionHeard)(nil),      // 29: shoal.v1.RegionHeard
-	(*RegionsHeard)(nil),     // 30: shoal.v1.RegionsHeard
-	(*SetRegionState)(nil),   // 31: shoal.v1.SetRegionState
-	(*ForgetRegion)(nil),     // 32: shoal.v1.ForgetRegion
-	(*Rebalance)(nil),        // 33: shoal.v1.Rebalance
-	(*RemoteRegion)(nil),     // 34: shoal.v1.RemoteRegion
-	(*Command)(nil),          // 35: shoal.v1.Command
-	(*Snapshot)(nil),         // 36: shoal.v1.Snapshot
-	nil,                      // 37: shoal.v1.ClusterRecord.LabelsEntry
-	nil,                      // 38: shoal.v1.AppFailure.PreservedLabelsEntry
-	nil,                      // 39: shoal.v1.WorkStatus.PreservedEntry
-	(Health)(0),              // 40: shoal.v1.Health
-	(*Capacity)(nil),         // 41: shoal.v1.Capacity
+	(*Migration)(nil),        // 8: shoal.v1.Migration
+	(*AppFailure)(nil),       // 9: shoal.v1.AppFailure
+	(*PreserveRule)(nil),     // 10: shoal.v1.PreserveRule
+	(*WorkStatus)(nil),       // 11: shoal.v1.WorkStatus
+	(*Event)(nil),            // 12: shoal.v1.Event
+	(*ApplyObjects)(nil),     // 13: shoal.v1.ApplyObjects
+	(*DeleteObjects)(nil),    // 14: shoal.v1.DeleteObjects
+	(*ReportCluster)(nil),    // 15: shoal.v1.ReportCluster
+	(*SetClusterState)(nil),  // 16: shoal.v1.SetClusterState
+	(*RemoveCluster)(nil),    // 17: shoal.v1.RemoveCluster
+	(*SetBindings)(nil),      // 18: shoal.v1.SetBindings
+	(*ReportStatus)(nil),     // 19: shoal.v1.ReportStatus
+	(*RecordEvents)(nil),     // 20: shoal.v1.RecordEvents
+	(*LeaveRegion)(nil),      // 21: shoal.v1.LeaveRegion
+	(*ObjectResult)(nil),     // 22: shoal.v1.ObjectResult
+	(*ObjectResults)(nil),    // 23: shoal.v1.ObjectResults
+	(*WanPeer)(nil),          // 24: shoal.v1.WanPeer
+	(*RegionContact)(nil),    // 25: shoal.v1.RegionContact
+	(*RegionSummary)(nil),    // 26: shoal.v1.RegionSummary
+	(*Watermark)(nil),        // 27: shoal.v1.Watermark
+	(*MergeObjects)(nil),     // 28: shoal.v1.MergeObjects
+	(*SetRegionSummary)(nil), // 29: shoal.v1.SetRegionSummary
+	(*RegionHeard)(nil),      // 30: shoal.v1.RegionHeard
+	(*RegionsHeard)(nil),     // 31: shoal.v1.RegionsHeard
+	(*SetRegionState)(nil),   // 32: shoal.v1.SetRegionState
+	(*ForgetRegion)(nil),     // 33: shoal.v1.ForgetRegion
+	(*Rebalance)(nil),        // 34: shoal.v1.Rebalance
+	(*Migrate)(nil),          // 35: shoal.v1.Migrate
+	(*RemoteRegion)(nil),     // 36: shoal.v1.RemoteRegion
+	(*Command)(nil),          // 37: shoal.v1.Command
+	(*Snapshot)(nil),         // 38: shoal.v1.Snapshot
+	nil,                      // 39: shoal.v1.ClusterRecord.LabelsEntry
+	nil,                      // 40: shoal.v1.AppFailure.PreservedLabelsEntry
+	nil,                      // 41: shoal.v1.WorkStatus.PreservedEntry
+	(Health)(0),              // 42: shoal.v1.Health
+	(*Capacity)(nil),         // 43: shoal.v1.Capacity
 }
 var file_region_proto_depIdxs = []int32{
 	1,  // 0: shoal.v1.Object.key:type_name -> shoal.v1.ObjectKey
 	0,  // 1: shoal.v1.Object.version:type_name -> shoal.v1.Version
 	0,  // 2: shoal.v1.Object.replaced:type_name -> shoal.v1.Version
-	37, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
+	39, // 3: shoal.v1.ClusterRecord.labels:type_name -> shoal.v1.ClusterRecord.LabelsEntry
 	3,  // 4: shoal.v1.ClusterRecord.taints:type_name -> shoal.v1.Taint
-	40, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
-	41, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
+	42, // 5: shoal.v1.ClusterRecord.reported_health:type_name -> shoal.v1.Health
+	43, // 6: shoal.v1.ClusterRecord.capacity:type_name -> shoal.v1.Capacity
 	1,  // 7: shoal.v1.Binding.workload:type_name -> shoal.v1.ObjectKey
 	5,  // 8: shoal.v1.Binding.clusters:type_name -> shoal.v1.TargetCluster
 	6,  // 9: shoal.v1.Binding.evictions:type_name -> shoal.v1.Eviction
 	5,  // 10: shoal.v1.Binding.pre_failover:type_name -> shoal.v1.TargetCluster
 	5,  // 11: shoal.v1.Binding.mesh_targets:type_name -> shoal.v1.TargetCluster
 	5,  // 12: shoal.v1.Binding.mesh_pre_failover:type_name -> shoal.v1.TargetCluster
-	8,  // 13: shoal.v1.Binding.app_failures:type_name -> shoal.v1.AppFailure
-	9,  // 14: shoal.v1.Binding.preserve_rules:type_name -> shoal.v1.PreserveRule
-	38, // 15: shoal.v1.AppFailure.preserved_labels:type_name -> shoal.v1.AppFailure.PreservedLabelsEntry
-	1,  // 16: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
-	39, // 17: shoal.v1.WorkStatus.preserved:type_name -> shoal.v1.WorkStatus.PreservedEntry
-	1,  // 18: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
-	2,  // 19: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
-	1,  // 20: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
-	1,  // 21: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
-	4,  // 22: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
-	3,  // 23: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
-	7,  // 24: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
-	1,  // 25: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
-	10, // 26: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
-	1,  // 27: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
-	11, // 28: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
-	1,  // 29: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
-	21, // 30: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
-	23, // 31: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
-	4,  // 32: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 33: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
-	10, // 34: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
-	23, // 35: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
-	24, // 36: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
-	11, // 37: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
-	0,  // 38: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
-	2,  // 39: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
-	0,  // 40: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
-	26, // 41: shoal.v1.MergeObjects.sender_watermarks:type_name -> shoal.v1.Watermark
-	25, // 42: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
-	26, // 43: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
-	29, // 44: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
-	1,  // 45: shoal.v1.Rebalance.workloads:type_name -> shoal.v1.ObjectKey
-	25, // 46: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
-	26, // 47: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
-	12, // 48: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
-	13, // 49: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
-	14, // 50: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
-	15, // 51: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
-	16, // 52: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
-	17, // 53: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
-	18, // 54: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
-	19, // 55: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
-	20, // 56: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
-	27, // 57: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
-	28, // 58: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
-	30, // 59: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
-	31, // 60: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
-	32, // 61: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
-	33, // 62: shoal.v1.Command.rebalance:type_name -> shoal.v1.Rebalance
-	2,  // 63: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
-	4,  // 64: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
-	7,  // 65: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
-	10, // 66: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
-	11, // 67: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
-	0,  // 68: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
-	34, // 69: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
-	26, // 70: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
-	71, // [71:71] is the sub-list for method output_type
-	71, // [71:71] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	9,  // 13: shoal.v1.Binding.app_failures:type_name -> shoal.v1.AppFailure
+	10, // 14: shoal.v1.Binding.preserve_rules:type_name -> shoal.v1.PreserveRule
+	8,  // 15: shoal.v1.Binding.migrations:type_name -> shoal.v1.Migration
+	5,  // 16: shoal.v1.Binding.pre_migration:type_name -> shoal.v1.TargetCluster
+	40, // 17: shoal.v1.AppFailure.preserved_labels:type_name -> shoal.v1.AppFailure.PreservedLabelsEntry
+	1,  // 18: shoal.v1.WorkStatus.workload:type_name -> shoal.v1.ObjectKey
+	41, // 19: shoal.v1.WorkStatus.preserved:type_name -> shoal.v1.WorkStatus.PreservedEntry
+	1,  // 20: shoal.v1.Event.workload:type_name -> shoal.v1.ObjectKey
+	2,  // 21: shoal.v1.ApplyObjects.objects:type_name -> shoal.v1.Object
+	1,  // 22: shoal.v1.DeleteObjects.keys:type_name -> shoal.v1.ObjectKey
+	1,  // 23: shoal.v1.DeleteObjects.preserve:type_name -> shoal.v1.ObjectKey
+	4,  // 24: shoal.v1.ReportCluster.cluster:type_name -> shoal.v1.ClusterRecord
+	3,  // 25: shoal.v1.SetClusterState.taints:type_name -> shoal.v1.Taint
+	7,  // 26: shoal.v1.SetBindings.bindings:type_name -> shoal.v1.Binding
+	1,  // 27: shoal.v1.SetBindings.remove:type_name -> shoal.v1.ObjectKey
+	11, // 28: shoal.v1.ReportStatus.statuses:type_name -> shoal.v1.WorkStatus
+	1,  // 29: shoal.v1.ReportStatus.removed:type_name -> shoal.v1.ObjectKey
+	12, // 30: shoal.v1.RecordEvents.events:type_name -> shoal.v1.Event
+	1,  // 31: shoal.v1.ObjectResult.key:type_name -> shoal.v1.ObjectKey
+	22, // 32: shoal.v1.ObjectResults.results:type_name -> shoal.v1.ObjectResult
+	24, // 33: shoal.v1.RegionContact.peers:type_name -> shoal.v1.WanPeer
+	4,  // 34: shoal.v1.RegionSummary.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 35: shoal.v1.RegionSummary.bindings:type_name -> shoal.v1.Binding
+	11, // 36: shoal.v1.RegionSummary.statuses:type_name -> shoal.v1.WorkStatus
+	24, // 37: shoal.v1.RegionSummary.peers:type_name -> shoal.v1.WanPeer
+	25, // 38: shoal.v1.RegionSummary.contacts:type_name -> shoal.v1.RegionContact
+	12, // 39: shoal.v1.RegionSummary.conflicts:type_name -> shoal.v1.Event
+	0,  // 40: shoal.v1.Watermark.version:type_name -> shoal.v1.Version
+	2,  // 41: shoal.v1.MergeObjects.objects:type_name -> shoal.v1.Object
+	0,  // 42: shoal.v1.MergeObjects.horizon:type_name -> shoal.v1.Version
+	27, // 43: shoal.v1.MergeObjects.sender_watermarks:type_name -> shoal.v1.Watermark
+	26, // 44: shoal.v1.SetRegionSummary.summary:type_name -> shoal.v1.RegionSummary
+	27, // 45: shoal.v1.SetRegionSummary.watermarks:type_name -> shoal.v1.Watermark
+	30, // 46: shoal.v1.RegionsHeard.heard:type_name -> shoal.v1.RegionHeard
+	1,  // 47: shoal.v1.Rebalance.workloads:type_name -> shoal.v1.ObjectKey
+	1,  // 48: shoal.v1.Migrate.workload:type_name -> shoal.v1.ObjectKey
+	26, // 49: shoal.v1.RemoteRegion.summary:type_name -> shoal.v1.RegionSummary
+	27, // 50: shoal.v1.RemoteRegion.watermarks:type_name -> shoal.v1.Watermark
+	13, // 51: shoal.v1.Command.apply_objects:type_name -> shoal.v1.ApplyObjects
+	14, // 52: shoal.v1.Command.delete_objects:type_name -> shoal.v1.DeleteObjects
+	15, // 53: shoal.v1.Command.report_cluster:type_name -> shoal.v1.ReportCluster
+	16, // 54: shoal.v1.Command.set_cluster_state:type_name -> shoal.v1.SetClusterState
+	17, // 55: shoal.v1.Command.remove_cluster:type_name -> shoal.v1.RemoveCluster
+	18, // 56: shoal.v1.Command.set_bindings:type_name -> shoal.v1.SetBindings
+	19, // 57: shoal.v1.Command.report_status:type_name -> shoal.v1.ReportStatus
+	20, // 58: shoal.v1.Command.record_events:type_name -> shoal.v1.RecordEvents
+	21, // 59: shoal.v1.Command.leave_region:type_name -> shoal.v1.LeaveRegion
+	28, // 60: shoal.v1.Command.merge_objects:type_name -> shoal.v1.MergeObjects
+	29, // 61: shoal.v1.Command.set_region_summary:type_name -> shoal.v1.SetRegionSummary
+	31, // 62: shoal.v1.Command.regions_heard:type_name -> shoal.v1.RegionsHeard
+	32, // 63: shoal.v1.Command.set_region_state:type_name -> shoal.v1.SetRegionState
+	33, // 64: shoal.v1.Command.forget_region:type_name -> shoal.v1.ForgetRegion
+	34, // 65: shoal.v1.Command.rebalance:type_name -> shoal.v1.Rebalance
+	35, // 66: shoal.v1.Command.migrate:type_name -> shoal.v1.Migrate
+	2,  // 67: shoal.v1.Snapshot.objects:type_name -> shoal.v1.Object
+	4,  // 68: shoal.v1.Snapshot.clusters:type_name -> shoal.v1.ClusterRecord
+	7,  // 69: shoal.v1.Snapshot.bindings:type_name -> shoal.v1.Binding
+	11, // 70: shoal.v1.Snapshot.statuses:type_name -> shoal.v1.WorkStatus
+	12, // 71: shoal.v1.Snapshot.events:type_name -> shoal.v1.Event
+	0,  // 72: shoal.v1.Snapshot.clock:type_name -> shoal.v1.Version
+	36, // 73: shoal.v1.Snapshot.regions:type_name -> shoal.v1.RemoteRegion
+	27, // 74: shoal.v1.Snapshot.watermarks:type_name -> shoal.v1.Watermark
+	75, // [75:75] is the sub-list for method output_type
+	75, // [75:75] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -3621,7 +3800,7 @@ func file_region_proto_init() {
 		return
 	}
 	file_gossip_proto_init()
-	file_region_proto_msgTypes[35].OneofWrappers = []any{
+	file_region_proto_msgTypes[37].OneofWrappers = []any{
 		(*Command_ApplyObjects)(nil),
 		(*Command_DeleteObjects)(nil),
 		(*Command_ReportCluster)(nil),
@@ -3637,6 +3816,7 @@ func file_region_proto_init() {
 		(*Command_SetRegionState)(nil),
 		(*Command_ForgetRegion)(nil),
 		(*Command_Rebalance)(nil),
+		(*Command_Migrate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3644,7 +3824,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -111,3 +111,42 @@ func runPromote(env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stdout, "%s binds it to %s; edit it to spread the workload (shoal get policies -o yaml)\n", resp.Policy, *cluster)
 	return nil
 }
+
+// runMigrate moves a workload's share from one cluster to another.
+func runMigrate(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "migrate", "migrate KIND NAMESPACE/NAME --from A --to B [--dry-run]")
+	from := fs.String("from", "", "the cluster the workload runs on now (required)")
+	to := fs.String("to", "", "the cluster to move it to, in the same region (required)")
+	dryRun := fs.Bool("dry-run", false, "show the plan, move nothing")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 || *from == "" || *to == "" {
+		return usageErr("want: shoal migrate KIND NAMESPACE/NAME --from A --to B")
+	}
+	ns, name := splitNamespaced(rest[1])
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	resp, err := c.Migrate(ctx, api.MigrateRequest{Kind: rest[0], Namespace: ns, Name: name, From: *from, To: *to, DryRun: *dryRun})
+	if err != nil {
+		return err
+	}
+	room := "unknown"
+	if resp.Room >= 0 {
+		room = fmt.Sprint(resp.Room)
+	}
+	if resp.DryRun {
+		fmt.Fprintf(env.stdout, "# dry run: nothing moved. %s: %d replicas from %s to %s (room on %s: %s)\n", resp.Workload, resp.Replicas, resp.From, resp.To, resp.To, room)
+	} else {
+		fmt.Fprintf(env.stdout, "%s: moving %d replicas from %s to %s (describe shows the progress)\n", resp.Workload, resp.Replicas, resp.From, resp.To)
+	}
+	for _, step := range resp.Plan {
+		fmt.Fprintln(env.stdout, "  -", step)
+	}
+	return nil
+}

@@ -40,6 +40,7 @@ Client (any peer answers; writes are forwarded to the region leader):
   delete     delete -f FILE|DIR|-  or  delete KIND NAMESPACE/NAME
   rebalance  rebalance KIND NAMESPACE/NAME...: place workloads afresh once (Karmada's WorkloadRebalancer)
   promote    promote KIND NAMESPACE/NAME --cluster C [--deps]: adopt an object running in a member cluster, without a restart
+  migrate    migrate KIND NAMESPACE/NAME --from A --to B [--dry-run]: move a workload between clusters of a region, with no downtime
   status     the region: leader, term, peers and their health
   version    print the version
 
@@ -116,6 +117,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runRebalance(env, cargs)
 	case "promote":
 		err = runPromote(env, cargs)
+	case "migrate":
+		err = runMigrate(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
 	case "chaos":

@@ -195,6 +195,9 @@ func printDetail(w io.Writer, d api.WorkloadDetail) {
 			fmt.Fprintf(w, "    barred until %s\n", f.Until)
 		}
 	}
+	if len(d.Migrations) > 0 {
+		fmt.Fprintf(w, "Migrated:      %s (shoal migrate; migrate back to undo)\n", strings.Join(d.Migrations, ", "))
+	}
 	if d.ApplicationFailoverNote != "" {
 		fmt.Fprintf(w, "Application failover waiting: %s\n", d.ApplicationFailoverNote)
 	}
