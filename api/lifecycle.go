@@ -59,3 +59,29 @@ type MigrateResponse struct {
 	Plan     []string `json:"plan"`
 	DryRun   bool     `json:"dryRun,omitempty"`
 }
+
+// CloneRequest copies a workload as it runs on cluster From, with its
+// dependencies, into cluster To as a new template with its own policy
+// (POST /v1/clone). ToNamespace and ToName default to the original's; at
+// least one must differ.
+type CloneRequest struct {
+	APIVersion  string `json:"apiVersion,omitempty"`
+	Kind        string `json:"kind"`
+	Namespace   string `json:"namespace,omitempty"`
+	Name        string `json:"name"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	ToNamespace string `json:"toNamespace,omitempty"`
+	ToName      string `json:"toName,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+}
+
+// CloneResponse lists the new templates and policy.
+type CloneResponse struct {
+	Objects   []string `json:"objects"`
+	Policy    string   `json:"policy"`
+	Replicas  int32    `json:"replicas"`
+	Warnings  []string `json:"warnings,omitempty"`
+	Manifests string   `json:"manifests,omitempty"`
+	DryRun    bool     `json:"dryRun,omitempty"`
+}

@@ -46,6 +46,7 @@ func (p *Peer) apiRoutes() []route {
 		{http.MethodPost, "/v1/rebalance", scopeWrite, p.handleRebalance},
 		{http.MethodPost, "/v1/promote", scopeWrite, p.handlePromote},
 		{http.MethodPost, "/v1/migrate", scopeWrite, p.handleMigrate},
+		{http.MethodPost, "/v1/clone", scopeWrite, p.handleClone},
 		{http.MethodPost, "/v1/agent/leave", scopeAdmin, p.handleLeave},
 		{http.MethodPost, "/v1/regions/forget", scopeAdmin, p.handleForgetRegion},
 		{http.MethodPost, "/v1/agent/faults", scopeAdmin, p.handleFault},

@@ -255,6 +255,17 @@ func (c *Client) Migrate(ctx context.Context, req api.MigrateRequest) (api.Migra
 	return v, c.do(ctx, http.MethodPost, "/v1/migrate", body, &v)
 }
 
+// Clone is POST /v1/clone: a workload as it runs on one cluster is copied
+// into another cluster as a new template with its own policy.
+func (c *Client) Clone(ctx context.Context, req api.CloneRequest) (api.CloneResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return api.CloneResponse{}, err
+	}
+	var v api.CloneResponse
+	return v, c.do(ctx, http.MethodPost, "/v1/clone", body, &v)
+}
+
 // Leave is POST /v1/agent/leave: the peer leaves its region and exits.
 func (c *Client) Leave(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/agent/leave", []byte("{}"), nil)

@@ -150,3 +150,44 @@ func runMigrate(env *cliEnv, args []string) error {
 	}
 	return nil
 }
+
+// runClone copies a workload as it runs on one cluster into another.
+func runClone(env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "clone", "clone KIND NAMESPACE/NAME --from A --to B [--namespace N] [--name NEW] [--dry-run]")
+	from := fs.String("from", "", "the cluster whose copy is cloned (required)")
+	to := fs.String("to", "", "the cluster the clone runs on (required)")
+	namespace := fs.String("namespace", "", "the clone's namespace (default: the original's)")
+	name := fs.String("name", "", "the clone's name (default: the original's)")
+	dryRun := fs.Bool("dry-run", false, "show what would be written, write nothing")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 || *from == "" || *to == "" {
+		return usageErr("want: shoal clone KIND NAMESPACE/NAME --from A --to B [--namespace N] [--name NEW]")
+	}
+	ns, n := splitNamespaced(rest[1])
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	resp, err := c.Clone(ctx, api.CloneRequest{Kind: rest[0], Namespace: ns, Name: n, From: *from, To: *to,
+		ToNamespace: *namespace, ToName: *name, DryRun: *dryRun})
+	if err != nil {
+		return err
+	}
+	for _, w := range resp.Warnings {
+		fmt.Fprintln(env.stderr, "warning:", w)
+	}
+	if resp.DryRun {
+		fmt.Fprintf(env.stdout, "# dry run: nothing written. Cloning would write:\n%s", resp.Manifests)
+		return nil
+	}
+	for _, o := range resp.Objects {
+		fmt.Fprintf(env.stdout, "%s created (a clone of what runs on %s)\n", o, *from)
+	}
+	fmt.Fprintf(env.stdout, "%s binds it to %s; the clone is independent of the original\n", resp.Policy, *to)
+	return nil
+}

@@ -41,6 +41,7 @@ Client (any peer answers; writes are forwarded to the region leader):
   rebalance  rebalance KIND NAMESPACE/NAME...: place workloads afresh once (Karmada's WorkloadRebalancer)
   promote    promote KIND NAMESPACE/NAME --cluster C [--deps]: adopt an object running in a member cluster, without a restart
   migrate    migrate KIND NAMESPACE/NAME --from A --to B [--dry-run]: move a workload between clusters of a region, with no downtime
+  clone      clone KIND NAMESPACE/NAME --from A --to B [--namespace N] [--name NEW]: copy an application, with its dependencies
   status     the region: leader, term, peers and their health
   version    print the version
 
@@ -119,6 +120,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runPromote(env, cargs)
 	case "migrate":
 		err = runMigrate(env, cargs)
+	case "clone":
+		err = runClone(env, cargs)
 	case "simulate":
 		err = runSimulate(env, cargs)
 	case "chaos":

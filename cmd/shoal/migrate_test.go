@@ -37,3 +37,30 @@ func TestCLIMigrateRefusals(t *testing.T) {
 		t.Fatalf("a refused migrate left a migration:\n%s", out)
 	}
 }
+
+// shoal clone: --dry-run shows the documents and writes nothing; the clone
+// is written whole; a clone with the original's key is refused.
+func TestCLIClone(t *testing.T) {
+	p := startPeer(t)
+	mustShoal(t, p, "apply", "-f", "../../examples")
+	poll(t, "web placed", func() error {
+		code, out, errOut := shoal("--server", p.URL(), "describe", "workload", "default/web")
+		if code != 0 || !strings.Contains(out, "Scheduling:    scheduled: 1/1 clusters feasible") {
+			return fmt.Errorf("describe: exit %d, %s%s", code, out, errOut)
+		}
+		return nil
+	})
+	out := mustShoal(t, p, "clone", "Deployment", "default/web", "--from", "eu-1", "--to", "eu-1", "--namespace", "staging", "--dry-run")
+	wantIn(t, "dry run", out, "# dry run: nothing written")
+	wantIn(t, "dry run", out, "namespace: staging")
+	if out := mustShoal(t, p, "get", "workloads"); strings.Contains(out, "staging") {
+		t.Fatalf("a dry run wrote:\n%s", out)
+	}
+	out = mustShoal(t, p, "clone", "Deployment", "default/web", "--from", "eu-1", "--to", "eu-1", "--namespace", "staging")
+	wantIn(t, "clone", out, "Deployment staging/web created (a clone of what runs on eu-1)")
+	wantIn(t, "clone", out, "PropagationPolicy staging/web binds it to eu-1")
+	code, _, errOut := shoal("--server", p.URL(), "clone", "Deployment", "default/web", "--from", "eu-1", "--to", "eu-1")
+	if code != 1 || !strings.Contains(errOut, "give --namespace or --name") {
+		t.Fatalf("clone onto itself: exit %d, %s", code, errOut)
+	}
+}
