@@ -195,8 +195,6 @@ func TestDecodeOverrideErrors(t *testing.T) {
 			[]string{"spec.overrideRules[0].overriders.plaintext[0].path: is required"}},
 		{"annotations operator", rule("{annotationsOverrider: [{operator: set, value: {a: b}}]}"), ErrInvalid,
 			[]string{`spec.overrideRules[0].overriders.annotationsOverrider[0].operator: unknown operator "set"`}},
-		{"invalid targetCluster labelSelector", head + "spec:\n  overrideRules:\n  - targetCluster: {labelSelector: {matchExpressions: [{key: a, operator: In}]}}\n    overriders: {}\n", ErrInvalid,
-			[]string{"spec.overrideRules[0].targetCluster.labelSelector: invalid label selector"}},
 		{"deprecated and new form together", head + "spec:\n  targetCluster: {clusterNames: [a]}\n  overriders: {plaintext: [{path: /a, operator: remove}]}\n  overrideRules: []\n", ErrInvalid,
 			[]string{"spec.targetCluster: cannot be set together with overrideRules", "spec.overriders: cannot be set together with overrideRules"}},
 		{"deprecated form named where written", head + "spec:\n  overriders: {imageOverrider: [{component: Tag, operator: add}]}\n", ErrInvalid,

@@ -274,9 +274,14 @@ type SuspendClusters struct {
 
 // SchedulePriority orders scheduling between workloads.
 type SchedulePriority struct {
-	PriorityClassSource string `json:"priorityClassSource,omitempty"`
+	// PriorityClassSource is required; the only value is KubePriorityClass.
+	PriorityClassSource string `json:"priorityClassSource"`
 	PriorityClassName   string `json:"priorityClassName"`
 }
+
+// KubePriorityClass is the one priorityClassSource of Karmada's schema:
+// the priority comes from a Kubernetes PriorityClass.
+const KubePriorityClass = "KubePriorityClass"
 
 // FailoverBehavior says how workloads move on failure.
 type FailoverBehavior struct {
