@@ -118,12 +118,6 @@ func validateResourceSelectors(p *Policy, perr *PolicyError) {
 	}
 }
 
-func validateLabelSelector(ls *metav1.LabelSelector, path string, perr *PolicyError) {
-	if _, err := metav1.LabelSelectorAsSelector(ls); err != nil {
-		perr.add(path, "invalid label selector: %v", err)
-	}
-}
-
 func validatePlacement(pl *Placement, path string, perr *PolicyError) {
 	if pl.ClusterAffinity != nil && pl.ClusterAffinities != nil {
 		perr.add(path, "clusterAffinity and clusterAffinities cannot both be set; keep one")
