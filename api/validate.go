@@ -128,15 +128,7 @@ func validatePlacement(pl *Placement, path string, perr *PolicyError) {
 	seen := make(map[string]int)
 	for i, term := range pl.ClusterAffinities {
 		tpath := path + ".clusterAffinities[" + strconv.Itoa(i) + "]"
-		if term.AffinityName == "" {
-			perr.add(tpath+".affinityName", "is required")
-		} else {
-			if len(term.AffinityName) > maxAffinityNameLength {
-				perr.add(tpath+".affinityName", "must be no more than %d characters, got %d", maxAffinityNameLength, len(term.AffinityName))
-			}
-			for _, msg := range validation.IsQualifiedName(term.AffinityName) {
-				perr.add(tpath+".affinityName", "%q is not a valid name: %s", term.AffinityName, msg)
-			}
+		if validateAffinityName(term.AffinityName, tpath+".affinityName", perr) {
 			if j, dup := seen[term.AffinityName]; dup {
 				perr.add(tpath+".affinityName", "%q is already the name of clusterAffinities[%d]; each term needs a unique name", term.AffinityName, j)
 			} else {
@@ -144,13 +136,98 @@ func validatePlacement(pl *Placement, path string, perr *PolicyError) {
 			}
 		}
 		validateClusterAffinity(&term.ClusterAffinity, tpath, perr)
+		validateOverflowAffinities(&term, pl.ReplicaScheduling, tpath, perr)
 	}
+	validateWorkloadAffinity(pl.WorkloadAffinity, path+".workloadAffinity", perr)
 	for i, t := range pl.ClusterTolerations {
 		validateToleration(t, path+".clusterTolerations["+strconv.Itoa(i)+"]", perr)
 	}
 	validateSpreadConstraints(pl.SpreadConstraints, path+".spreadConstraints", perr)
 	if pl.ReplicaScheduling != nil {
 		validateReplicaScheduling(pl.ReplicaScheduling, path+".replicaScheduling", perr)
+	}
+}
+
+// validateAffinityName checks the name of a cluster group against Karmada's
+// schema (1 to 32 characters) and webhook (a label key), and reports
+// whether it is non-empty.
+func validateAffinityName(name, path string, perr *PolicyError) bool {
+	if name == "" {
+		perr.add(path, "is required")
+		return false
+	}
+	if len(name) > maxAffinityNameLength {
+		perr.add(path, "must be no more than %d characters, got %d", maxAffinityNameLength, len(name))
+	}
+	for _, msg := range validation.IsQualifiedName(name) {
+		perr.add(path, "%q is not a valid name: %s", name, msg)
+	}
+	return true
+}
+
+// validateOverflowAffinities applies Karmada's ValidateOverflowAffinities
+// and the check of ValidatePlacement: overflow groups need the term's own
+// clusters to be selected somehow, names unique within the term (its own
+// included), and replicas divided by dynamic weight or Aggregated.
+func validateOverflowAffinities(term *ClusterAffinityTerm, rs *ReplicaSchedulingStrategy, path string, perr *PolicyError) {
+	if term.OverflowAffinities == nil {
+		return
+	}
+	opath := path + ".overflowAffinities"
+	if !overflowAllowed(rs) {
+		perr.add(opath, "can only be used with replicaScheduling Divided by dynamicWeight or Aggregated")
+	}
+	a := &term.ClusterAffinity
+	if a.LabelSelector == nil && a.FieldSelector == nil && len(a.ClusterNames) == 0 && len(a.ExcludeClusters) == 0 {
+		perr.add(opath, "can only be used when the term selects its own clusters (clusterNames, exclude, labelSelector or fieldSelector)")
+	}
+	names := map[string]bool{term.AffinityName: true}
+	for i := range term.OverflowAffinities {
+		o := &term.OverflowAffinities[i]
+		ipath := opath + "[" + strconv.Itoa(i) + "]"
+		if validateAffinityName(o.AffinityName, ipath+".affinityName", perr) {
+			if names[o.AffinityName] {
+				perr.add(ipath+".affinityName", "%q is already used in this term; overflow groups need names unique in the term, its own included", o.AffinityName)
+			}
+			names[o.AffinityName] = true
+		}
+		validateClusterAffinity(&o.ClusterAffinity, ipath, perr)
+	}
+}
+
+// overflowAllowed is Karmada's IsOverflowSchedulingAllowed.
+func overflowAllowed(rs *ReplicaSchedulingStrategy) bool {
+	if rs == nil || rs.ReplicaSchedulingType != ReplicaSchedulingTypeDivided {
+		return false
+	}
+	switch rs.ReplicaDivisionPreference {
+	case ReplicaDivisionPreferenceAggregated:
+		return true
+	case ReplicaDivisionPreferenceWeighted:
+		return rs.WeightPreference != nil && rs.WeightPreference.DynamicWeight != ""
+	}
+	return false
+}
+
+// validateWorkloadAffinity applies Karmada's ValidateWorkloadAffinity: label
+// keys, and not the same one for affinity and antiAffinity.
+func validateWorkloadAffinity(w *WorkloadAffinity, path string, perr *PolicyError) {
+	if w == nil {
+		return
+	}
+	for _, t := range []struct {
+		term *WorkloadAffinityTerm
+		name string
+	}{{w.Affinity, "affinity"}, {w.AntiAffinity, "antiAffinity"}} {
+		if t.term == nil {
+			continue
+		}
+		for _, msg := range validation.IsQualifiedName(t.term.GroupByLabelKey) {
+			perr.add(path+"."+t.name+".groupByLabelKey", "%q is not a valid label key: %s", t.term.GroupByLabelKey, msg)
+		}
+	}
+	if w.Affinity != nil && w.AntiAffinity != nil && w.Affinity.GroupByLabelKey == w.AntiAffinity.GroupByLabelKey {
+		perr.add(path, "affinity and antiAffinity cannot group by the same label key %q", w.Affinity.GroupByLabelKey)
 	}
 }
 
@@ -350,6 +427,14 @@ func policyWarnings(p *Policy, notes []string) []string {
 	if s.Failover != nil && s.Failover.Cluster != nil && s.Failover.Cluster.StatePreservation != nil {
 		fields = append(fields, "spec.failover.cluster.statePreservation")
 	}
+	if s.Placement.WorkloadAffinity != nil {
+		fields = append(fields, "spec.placement.workloadAffinity")
+	}
+	for i := range s.Placement.ClusterAffinities {
+		if s.Placement.ClusterAffinities[i].OverflowAffinities != nil {
+			fields = append(fields, "spec.placement.clusterAffinities["+strconv.Itoa(i)+"].overflowAffinities (only the term's own clusters are used)")
+		}
+	}
 	ref := p.Ref()
 	out := notes
 	for _, f := range fields {
@@ -362,8 +447,12 @@ func policyWarnings(p *Policy, notes []string) []string {
 	if pl.ClusterAffinity != nil {
 		out = appendSelectorWarning(out, ref, "spec.placement.clusterAffinity.labelSelector", pl.ClusterAffinity.LabelSelector)
 	}
-	for i := range pl.ClusterAffinities {
-		out = appendSelectorWarning(out, ref, "spec.placement.clusterAffinities["+strconv.Itoa(i)+"].labelSelector", pl.ClusterAffinities[i].LabelSelector)
+	for i, term := range pl.ClusterAffinities {
+		tpath := "spec.placement.clusterAffinities[" + strconv.Itoa(i) + "]"
+		out = appendSelectorWarning(out, ref, tpath+".labelSelector", term.LabelSelector)
+		for j, o := range term.OverflowAffinities {
+			out = appendSelectorWarning(out, ref, tpath+".overflowAffinities["+strconv.Itoa(j)+"].labelSelector", o.LabelSelector)
+		}
 	}
 	if rs := pl.ReplicaScheduling; rs != nil && rs.WeightPreference != nil {
 		for i := range rs.WeightPreference.StaticWeightList {
