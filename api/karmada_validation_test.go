@@ -289,3 +289,25 @@ func TestKarmadaMutatingDefaults(t *testing.T) {
 		t.Errorf("defaulted to %v, want %v", got, want)
 	}
 }
+
+// TestKarmadaShoalKeeps lists the refusals Shoal keeps although Karmada's
+// webhooks and schema do not make them, and why.
+func TestKarmadaShoalKeeps(t *testing.T) {
+	checkKarmadaCases(t, []karmadaCase{
+		// Without field validation the API server prunes an unknown field,
+		// and Karmada never sees it; but kubectl asks for strict
+		// server-side field validation by default (GA in Kubernetes 1.27),
+		// and the API server then refuses it. Shoal refuses it too, so
+		// that a misspelt field is not silently lost.
+		{"kept: an unknown field is refused, as kubectl's default --validate=Strict makes it", pp("  placement: {spreadConstraints: [{spreadByFeild: cluster}]}\n"),
+			[]string{"spec.placement.spreadConstraints[0].spreadByFeild: unknown field"}, ""},
+		{"kept: a field given twice is refused, as kubectl's default --validate=Strict makes it", "{\"apiVersion\":\"policy.karmada.io/v1alpha1\",\"kind\":\"PropagationPolicy\",\"metadata\":{\"name\":\"p\"}," +
+			"\"spec\":{\"priority\":1,\"priority\":2,\"resourceSelectors\":[{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}]}}",
+			[]string{"spec.priority: field given twice"}, ""},
+		// shoal.io/partition-guard is Shoal's own annotation, which Karmada
+		// ignores. A misspelt value would silently turn the guarantee
+		// "never run twice" off, so it is refused.
+		{"kept: the value of Shoal's partition-guard annotation", "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: p, annotations: {shoal.io/partition-guard: strcit}}\nspec:\n" + selectWeb,
+			[]string{`metadata.annotations[shoal.io/partition-guard]: unknown value "strcit"`}, ""},
+	}, decodePolicyWarnings)
+}
