@@ -61,8 +61,9 @@ func (c ClusterFacts) NamedBy(entry string) bool {
 // Field selector operators follow Kubernetes node selector requirements over
 // the fields provider, region and zone, an empty field counting as absent:
 // In needs the field present with one of the values, NotIn matches an absent
-// field, Exists and DoesNotExist test presence. Gt, Lt and unknown operators
-// or keys never match. An invalid label selector never matches.
+// field (but, as in Karmada, NotIn without values matches nothing unless the
+// key is zone), Exists and DoesNotExist test presence. Gt, Lt and unknown
+// operators or keys never match. An invalid label selector never matches.
 func (a *ClusterAffinity) Matches(c ClusterFacts) (ok bool, reason string) {
 	if a == nil {
 		return true, ""
@@ -112,6 +113,13 @@ func affinityFieldMatches(r FieldSelectorRequirement, c ClusterFacts) bool {
 	case "In":
 		return present && slices.Contains(r.Values, v)
 	case "NotIn":
+		// Karmada turns provider and region expressions into label
+		// requirements, and NotIn without values does not make one: the
+		// affinity then matches no cluster. Zones are matched apart
+		// (matchZones), where NotIn nothing matches every cluster.
+		if len(r.Values) == 0 && r.Key != ZoneField {
+			return false
+		}
 		return !present || !slices.Contains(r.Values, v)
 	case "Exists":
 		return present

@@ -39,6 +39,13 @@ func TestClusterAffinityMatches(t *testing.T) {
 		{"field In on absent field", &ClusterAffinity{FieldSelector: field("zone", "In", "")}, bare, false, "fieldSelector zone In []"},
 		{"field NotIn", &ClusterAffinity{FieldSelector: field("region", "NotIn", "eu-west")}, eu, false, "fieldSelector region NotIn [eu-west]"},
 		{"field NotIn on absent field", &ClusterAffinity{FieldSelector: field("region", "NotIn", "eu-west")}, bare, true, ""},
+		// Karmada's ClusterMatches (pkg/util/selector.go): provider and
+		// region expressions become label requirements, and NotIn without
+		// values makes none (no match); zone goes through matchZones, where
+		// NotIn nothing holds.
+		{"field NotIn without values matches nothing", &ClusterAffinity{FieldSelector: field("region", "NotIn")}, bare, false, "fieldSelector region NotIn []"},
+		{"field zone NotIn without values matches all", &ClusterAffinity{FieldSelector: field("zone", "NotIn")}, eu, true, ""},
+		{"field In without values matches nothing", &ClusterAffinity{FieldSelector: field("zone", "In")}, eu, false, "fieldSelector zone In []"},
 		{"field Exists", &ClusterAffinity{FieldSelector: field("provider", "Exists")}, eu, true, ""},
 		{"field Exists absent", &ClusterAffinity{FieldSelector: field("provider", "Exists")}, bare, false, "fieldSelector provider Exists"},
 		{"field DoesNotExist", &ClusterAffinity{FieldSelector: field("zone", "DoesNotExist")}, bare, true, ""},

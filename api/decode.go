@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -473,9 +472,15 @@ func decodePolicyJSON(j []byte) (p *Policy, obj any, warnings []string, err erro
 	}
 
 	p = &Policy{Kind: key.Kind, Namespace: key.Namespace, Name: key.Name}
-	if p.Kind == KindPropagationPolicy && p.Namespace == "" {
+	var notes []string
+	switch {
+	case p.Kind == KindPropagationPolicy && p.Namespace == "":
 		p.Namespace = DefaultNamespace
 		meta.Namespace = DefaultNamespace
+	case p.Kind == KindClusterPropagationPolicy && p.Namespace != "":
+		ns := p.Namespace
+		p.Namespace, meta.Namespace = "", ""
+		notes = append(notes, droppedNamespace(p.Ref(), ns))
 	}
 	perr := &PolicyError{Ref: p.Ref()}
 	if err != nil {
@@ -485,8 +490,11 @@ func decodePolicyJSON(j []byte) (p *Policy, obj any, warnings []string, err erro
 	for _, se := range strictErrs {
 		perr.add(strictErrorPath(se), "%s", strictErrorMessage(se, key.Kind))
 	}
+	checkRequired(j, propagationRequired, perr)
 
-	setDefaults(p.Kind, p.Namespace, spec)
+	for _, n := range setDefaults(p.Kind, p.Namespace, spec) {
+		notes = append(notes, p.Ref()+": "+n)
+	}
 	p.Spec = *spec
 	if g, ok := meta.Annotations[AnnotationPartitionGuard]; ok {
 		if g != PartitionGuardMajority && g != PartitionGuardStrict {
@@ -498,56 +506,7 @@ func decodePolicyJSON(j []byte) (p *Policy, obj any, warnings []string, err erro
 	if len(perr.Problems) > 0 {
 		return p, nil, nil, perr
 	}
-	return p, obj, unimplemented(p), nil
-}
-
-// strictErrorPath gives the field path of an unknown or duplicate field.
-func strictErrorPath(err error) string {
-	var fe kjson.FieldError
-	if errors.As(err, &fe) {
-		return fe.FieldPath()
-	}
-	return ""
-}
-
-func strictErrorMessage(err error, kind string) string {
-	if strings.HasPrefix(err.Error(), "duplicate field") {
-		return "field given twice; keep one"
-	}
-	return fmt.Sprintf("unknown field: Karmada's %s %s has no such field; check its spelling, case and indentation", PolicyAPIVersion, kind)
-}
-
-// typeErrorPath gives the path of a field whose value has the wrong type.
-func typeErrorPath(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return te.Field
-	}
-	return ""
-}
-
-func typeErrorMessage(err error) string {
-	var te *json.UnmarshalTypeError
-	if !errors.As(err, &te) || te.Type == nil {
-		return err.Error()
-	}
-	var want string
-	switch te.Type.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		want = "a whole number"
-	case reflect.String:
-		want = "a string"
-	case reflect.Bool:
-		want = "true or false"
-	case reflect.Slice, reflect.Array:
-		want = "a list"
-	case reflect.Struct, reflect.Map:
-		want = "a mapping"
-	default:
-		want = te.Type.String()
-	}
-	return fmt.Sprintf("must be %s, got %s", want, te.Value)
+	return p, obj, policyWarnings(p, notes), nil
 }
 
 // singleDocument returns the one document of manifest, as JSON; what names

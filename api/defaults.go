@@ -1,5 +1,7 @@
 package api
 
+import "fmt"
+
 // Defaults Shoal applies to a decoded policy before validating it. They are
 // Karmada's: some are set by its mutating admission webhooks
 // (pkg/webhook/propagationpolicy and clusterpropagationpolicy, through
@@ -22,9 +24,17 @@ const (
 	DefaultApplicationGracePeriodSeconds int32 = 600
 )
 
+// ServiceImport's apiVersion and kind: a policy selecting one propagates
+// its dependencies (helper.ContainsServiceImport).
+const (
+	serviceImportAPIVersion = "multicluster.x-k8s.io/v1alpha1"
+	serviceImportKind       = "ServiceImport"
+)
+
 // setDefaults fills in what Karmada fills in. namespace is the policy's
-// (already defaulted) namespace, empty for a ClusterPropagationPolicy.
-func setDefaults(kind, namespace string, spec *PropagationSpec) {
+// (already defaulted) namespace, empty for a ClusterPropagationPolicy. It
+// returns a note for each deprecated spelling it replaced ("field: …").
+func setDefaults(kind, namespace string, spec *PropagationSpec) (notes []string) {
 	// The PropagationPolicy webhook sets an empty resourceSelectors[].namespace
 	// to the policy's namespace. A ClusterPropagationPolicy keeps it empty,
 	// which there means every namespace.
@@ -33,6 +43,13 @@ func setDefaults(kind, namespace string, spec *PropagationSpec) {
 			if spec.ResourceSelectors[i].Namespace == "" {
 				spec.ResourceSelectors[i].Namespace = namespace
 			}
+		}
+	}
+
+	// Both policy webhooks propagate the dependencies of a ServiceImport.
+	for _, rs := range spec.ResourceSelectors {
+		if rs.APIVersion == serviceImportAPIVersion && rs.Kind == serviceImportKind {
+			spec.PropagateDeps = true
 		}
 	}
 
@@ -56,8 +73,9 @@ func setDefaults(kind, namespace string, spec *PropagationSpec) {
 
 	defaultPlacement(&spec.Placement)
 	if spec.Failover != nil {
-		defaultFailover(spec.Failover)
+		notes = defaultFailover(spec.Failover)
 	}
+	return notes
 }
 
 func defaultPlacement(pl *Placement) {
@@ -95,40 +113,44 @@ func defaultPlacement(pl *Placement) {
 	}
 }
 
-func defaultFailover(f *FailoverBehavior) {
-	if c := f.Cluster; c != nil {
-		// failover.cluster.purgeMode: +kubebuilder:default=Gracefully. Karmada
-		// renamed Immediately/Graciously to Directly/Gracefully; the old
-		// spellings are normalised so the rest of Shoal sees one name each.
-		switch c.PurgeMode {
-		case "":
-			c.PurgeMode = PurgeModeGracefully
-		case PurgeModeImmediately:
-			c.PurgeMode = PurgeModeDirectly
-		case PurgeModeGraciously:
-			c.PurgeMode = PurgeModeGracefully
-		}
+func defaultFailover(f *FailoverBehavior) (notes []string) {
+	// failover.cluster.purgeMode: +kubebuilder:default=Gracefully. Its enum
+	// has never had the old spellings: validation refuses them.
+	if c := f.Cluster; c != nil && c.PurgeMode == "" {
+		c.PurgeMode = PurgeModeGracefully
 	}
 	if a := f.Application; a != nil {
 		// Karmada's defaults: decisionConditions.tolerationSeconds
-		// +kubebuilder:default=300, purgeMode +kubebuilder:default=Graciously
-		// (Gracefully), and helper.SetDefaultGracePeriodSeconds gives a
-		// graceful purge 600 s. The old spellings are normalised.
+		// +kubebuilder:default=300, purgeMode +kubebuilder:default=Gracefully,
+		// and helper.SetDefaultGracePeriodSeconds gives a graceful purge
+		// 600 s.
 		if a.DecisionConditions.TolerationSeconds == nil {
 			t := DefaultApplicationTolerationSeconds
 			a.DecisionConditions.TolerationSeconds = &t
 		}
+		// The old spellings Immediately and Graciously are normalised so
+		// the rest of Shoal sees one name each, with a note. Karmada v1.18
+		// (the current release) accepts them; the v1.19 schema (read after
+		// v1.19.0-rc.0) no longer does. Shoal keeps accepting them until
+		// v1.19.0 is released: refusing now would break policies the
+		// release accepts.
 		switch a.PurgeMode {
-		case "", PurgeModeGraciously:
+		case "":
 			a.PurgeMode = PurgeModeGracefully
-		case PurgeModeImmediately:
-			a.PurgeMode = PurgeModeDirectly
+		case PurgeModeGraciously, PurgeModeImmediately:
+			now := PurgeModeGracefully
+			if a.PurgeMode == PurgeModeImmediately {
+				now = PurgeModeDirectly
+			}
+			notes = append(notes, fmt.Sprintf("spec.failover.application.purgeMode: %s is deprecated (Karmada v1.19 refuses it); Shoal takes it as %s: write %s", a.PurgeMode, now, now))
+			a.PurgeMode = now
 		}
 		if isGraceful(a.PurgeMode) && a.GracePeriodSeconds == nil {
 			g := DefaultApplicationGracePeriodSeconds
 			a.GracePeriodSeconds = &g
 		}
 	}
+	return notes
 }
 
 func isGraceful(m PurgeMode) bool {

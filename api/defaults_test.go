@@ -48,16 +48,14 @@ func TestDefaults(t *testing.T) {
 			[]SpreadConstraint{{SpreadByLabel: "rack", MinGroups: 1}}},
 		{"cluster purgeMode Gracefully", "  failover: {cluster: {}}\n",
 			func(s *PropagationSpec) any { return s.Failover.Cluster.PurgeMode }, PurgeModeGracefully},
-		{"purgeMode Immediately is Directly", "  failover: {cluster: {purgeMode: Immediately}}\n",
-			func(s *PropagationSpec) any { return s.Failover.Cluster.PurgeMode }, PurgeModeDirectly},
-		{"purgeMode Graciously is Gracefully", "  failover: {cluster: {purgeMode: Graciously}}\n",
-			func(s *PropagationSpec) any { return s.Failover.Cluster.PurgeMode }, PurgeModeGracefully},
-		{"application failover", "  propagateDeps: true\n  failover: {application: {}}\n",
+		{"application failover", "  propagateDeps: true\n  failover: {application: {decisionConditions: {}}}\n",
 			func(s *PropagationSpec) any { return *s.Failover.Application },
 			ApplicationFailoverBehavior{DecisionConditions: DecisionConditions{TolerationSeconds: ptr(int32(300))}, PurgeMode: PurgeModeGracefully, GracePeriodSeconds: ptr(int32(600))}},
-		{"application purgeMode Immediately is Directly", "  propagateDeps: true\n  failover: {application: {purgeMode: Immediately}}\n",
+		{"application purgeMode Immediately is Directly", "  propagateDeps: true\n  failover: {application: {decisionConditions: {}, purgeMode: Immediately}}\n",
 			func(s *PropagationSpec) any { return s.Failover.Application.PurgeMode }, PurgeModeDirectly},
-		{"application failover Never has no grace period", "  propagateDeps: true\n  failover: {application: {purgeMode: Never}}\n",
+		{"application purgeMode Graciously is Gracefully", "  propagateDeps: true\n  failover: {application: {decisionConditions: {}, purgeMode: Graciously}}\n",
+			func(s *PropagationSpec) any { return s.Failover.Application.PurgeMode }, PurgeModeGracefully},
+		{"application failover Never has no grace period", "  propagateDeps: true\n  failover: {application: {decisionConditions: {}, purgeMode: Never}}\n",
 			func(s *PropagationSpec) any { return s.Failover.Application.GracePeriodSeconds }, (*int32)(nil)},
 		{"explicit values are kept", "  priority: 5\n  preemption: Never\n  conflictResolution: Overwrite\n",
 			func(s *PropagationSpec) any { return []any{*s.Priority, s.ConflictResolution} }, []any{int32(5), ConflictOverwrite}},
@@ -72,6 +70,20 @@ func TestDefaults(t *testing.T) {
 				t.Errorf("got %#v, want %#v", got, tt.is)
 			}
 		})
+	}
+}
+
+// Karmada's PropagationPolicy and ClusterPropagationPolicy webhooks set
+// propagateDeps for a policy that selects a ServiceImport, so that its
+// application failover (which needs propagateDeps) is valid without it.
+func TestDefaultsServiceImportPropagatesDeps(t *testing.T) {
+	p, _, err := DecodePolicy(ppYAML("  resourceSelectors: [{apiVersion: multicluster.x-k8s.io/v1alpha1, kind: ServiceImport, name: web}]\n" +
+		"  failover: {application: {decisionConditions: {}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Spec.PropagateDeps {
+		t.Error("propagateDeps not set")
 	}
 }
 
@@ -90,7 +102,7 @@ func TestDefaultsClusterPolicySelectorNamespace(t *testing.T) {
 func TestDefaultsAreIdempotent(t *testing.T) {
 	for _, spec := range []string{
 		"", "  placement: {replicaScheduling: {}, spreadConstraints: [{}]}\n",
-		"  propagateDeps: true\n  failover: {application: {}, cluster: {purgeMode: Immediately}}\n",
+		"  propagateDeps: true\n  failover: {application: {decisionConditions: {}, purgeMode: Graciously}, cluster: {purgeMode: Directly}}\n",
 	} {
 		docs, err := DecodeDocuments(ppYAML(selectWeb + spec))
 		if err != nil {

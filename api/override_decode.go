@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -72,9 +71,15 @@ func decodeOverrideJSON(j []byte) (o *OverridePolicy, obj *overrideObject, warni
 	obj = &overrideObject{}
 	strictErrs, err := kjson.UnmarshalStrict(j, obj)
 	o = &OverridePolicy{Kind: key.Kind, Namespace: key.Namespace, Name: key.Name}
-	if o.Kind == KindOverridePolicy && o.Namespace == "" {
+	var notes []string
+	switch {
+	case o.Kind == KindOverridePolicy && o.Namespace == "":
 		o.Namespace = DefaultNamespace
 		obj.Namespace = DefaultNamespace
+	case o.Kind == KindClusterOverridePolicy && o.Namespace != "":
+		ns := o.Namespace
+		o.Namespace, obj.Namespace = "", ""
+		notes = append(notes, droppedNamespace(o.Ref(), ns))
 	}
 	perr := &PolicyError{Ref: o.Ref()}
 	if err != nil {
@@ -84,10 +89,9 @@ func decodeOverrideJSON(j []byte) (o *OverridePolicy, obj *overrideObject, warni
 	for _, se := range strictErrs {
 		perr.add(strictErrorPath(se), "%s", strictErrorMessage(se, key.Kind))
 	}
-	if !hasSpec(j) {
-		// Karmada's CRD requires spec; spec: {} is an override of nothing.
-		perr.add("spec", "is required")
-	}
+	// Karmada's CRD requires spec, among others; spec: {} is an override
+	// of nothing.
+	checkRequired(j, overrideRequired, perr)
 
 	defaultOverrideSelectors(o, &obj.Spec)
 	o.Spec = obj.Spec
@@ -97,21 +101,9 @@ func decodeOverrideJSON(j []byte) (o *OverridePolicy, obj *overrideObject, warni
 	if len(perr.Problems) > 0 {
 		return o, nil, nil, perr
 	}
-	warnings = convertDeprecatedOverriders(o.Ref(), &obj.Spec)
+	notes = append(notes, convertDeprecatedOverriders(o.Ref(), &obj.Spec)...)
 	o.Spec = obj.Spec
-	return o, obj, append(warnings, overrideWarnings(o)...), nil
-}
-
-// hasSpec reports whether the object has a spec that is not null.
-func hasSpec(j []byte) bool {
-	var probe struct {
-		Spec json.RawMessage `json:"spec"`
-	}
-	if json.Unmarshal(j, &probe) != nil {
-		return false
-	}
-	s := bytes.TrimSpace(probe.Spec)
-	return len(s) > 0 && string(s) != "null"
+	return o, obj, append(notes, overrideWarnings(o)...), nil
 }
 
 // defaultOverrideSelectors does what Karmada's OverridePolicy webhook does
@@ -133,32 +125,40 @@ func defaultOverrideSelectors(o *OverridePolicy, s *OverrideSpec) {
 
 // convertDeprecatedOverriders turns the deprecated spec.targetCluster and
 // spec.overriders of a valid policy into overrideRules[0], which is how
-// Karmada's override manager reads them when overrideRules is absent
+// Karmada's override manager reads them when overrideRules is empty
 // (getOverridersFromOverridePolicies in pkg/util/overridemanager), and
-// returns a warning saying so. (With overrideRules present too, validation
-// has refused the policy, as Karmada's does.)
+// returns a warning saying so. Beside a non-empty overrideRules, the only
+// deprecated overrider validation lets through is a fieldOverrider (Karmada's
+// emptyOverrides does not count it); the manager ignores it, and so is it
+// dropped, with a warning.
 func convertDeprecatedOverriders(ref string, s *OverrideSpec) []string {
-	if s.OverrideRules != nil || (s.TargetCluster == nil && s.Overriders.IsZero()) {
+	if s.TargetCluster == nil && s.Overriders.IsZero() {
 		return nil
+	}
+	if len(s.OverrideRules) > 0 {
+		s.Overriders = Overriders{}
+		return []string{ref + ": spec.overriders.fieldOverrider is ignored beside spec.overrideRules, as Karmada ignores it; move it into the rules"}
 	}
 	s.OverrideRules = []RuleWithCluster{{TargetCluster: s.TargetCluster, Overriders: s.Overriders}}
 	s.TargetCluster, s.Overriders = nil, Overriders{}
 	return []string{ref + ": spec.targetCluster and spec.overriders are deprecated in Karmada; Shoal accepts them and stores them as spec.overrideRules[0] (errors when applying name them so)"}
 }
 
-// overrideWarnings returns what the user should know about a valid policy.
+// overrideWarnings returns what the user should know about a valid policy:
+// label selectors that never match, and a policy that changes nothing.
 func overrideWarnings(o *OverridePolicy) []string {
 	var out []string
-	if o.Kind == KindOverridePolicy {
-		for i, rs := range o.Spec.ResourceSelectors {
-			if rs.Namespace != o.Namespace {
-				out = append(out, fmt.Sprintf("%s: spec.resourceSelectors[%d].namespace: %q is not the policy's namespace %q, so this selector never matches: an OverridePolicy only applies to templates in its own namespace (use a ClusterOverridePolicy for others)",
-					o.Ref(), i, rs.Namespace, o.Namespace))
-			}
+	ref := o.Ref()
+	for i, rs := range o.Spec.ResourceSelectors {
+		out = appendSelectorWarning(out, ref, indexed("spec.resourceSelectors", i)+".labelSelector", rs.LabelSelector)
+	}
+	for i, r := range o.Spec.OverrideRules {
+		if r.TargetCluster != nil {
+			out = appendSelectorWarning(out, ref, indexed("spec.overrideRules", i)+".targetCluster.labelSelector", r.TargetCluster.LabelSelector)
 		}
 	}
 	if len(o.Spec.OverrideRules) == 0 {
-		out = append(out, o.Ref()+": spec.overrideRules is empty: the policy changes nothing")
+		out = append(out, ref+": spec.overrideRules is empty: the policy changes nothing")
 	}
 	return out
 }

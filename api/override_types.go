@@ -131,7 +131,8 @@ type LabelAnnotationOverrider struct {
 	// Operator: add sets every key of Value; replace sets only the keys
 	// already present; remove deletes the keys of Value that are present.
 	Operator OverriderOperator `json:"operator"`
-	Value    map[string]string `json:"value,omitempty"`
+	// Value is required by Karmada's schema, even for remove; {} will do.
+	Value map[string]string `json:"value"`
 }
 
 // PlaintextOverrider is one JSON patch operation on the whole object.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,162 +13,180 @@ import (
 // to an annotationsOverrider's value.
 const maxAnnotationsBytes = 256 * 1024
 
-// validateOverride checks an override policy as Karmada's webhook does
-// (ValidateOverrideSpec in pkg/util/validation/validation.go) and as its CRD
-// schema does (the enums of component and operator), plus what Shoal adds so
-// that a rule fails when it is applied as rarely as possible: values
-// required for add and replace, JSON pointers that are well-formed and
-// non-empty where an empty one makes no sense. It appends every problem to
-// perr.
+// validateOverride checks an override policy as Karmada does, and no more:
+// its validating webhooks (ValidateOverrideSpec in
+// pkg/util/validation/validation.go), its CRD schema (the enums of component
+// and operator; the required keys are checkRequired's) and the API server
+// (name and namespace). The webhook checks the overriders of overrideRules
+// only: the deprecated spec.overriders get the schema's checks alone, and
+// what is wrong in them fails when applied, as in Karmada. Every problem is
+// appended to perr.
 func validateOverride(o *OverridePolicy, perr *PolicyError) {
 	for _, msg := range validation.IsDNS1123Subdomain(o.Name) {
 		perr.add("metadata.name", "%q is not a valid name: %s", o.Name, msg)
 	}
-	switch o.Kind {
-	case KindClusterOverridePolicy:
-		if o.Namespace != "" {
-			perr.add("metadata.namespace", "a ClusterOverridePolicy is cluster-scoped and must not have a namespace (got %q); remove it, or use an OverridePolicy", o.Namespace)
-		}
-	default:
+	// A ClusterOverridePolicy's namespace was dropped when decoding.
+	if o.Kind == KindOverridePolicy {
 		for _, msg := range validation.IsDNS1123Label(o.Namespace) {
 			perr.add("metadata.namespace", "%q is not a valid namespace: %s", o.Namespace, msg)
 		}
 	}
 
 	s := &o.Spec
-	for i, rs := range s.ResourceSelectors {
-		path := "spec.resourceSelectors[" + strconv.Itoa(i) + "]"
-		if rs.APIVersion == "" {
-			perr.add(path+".apiVersion", "is required, e.g. apps/v1")
-		}
-		if rs.Kind == "" {
-			perr.add(path+".kind", "is required, e.g. Deployment")
-		}
-		if rs.LabelSelector != nil {
-			validateLabelSelector(rs.LabelSelector, path+".labelSelector", perr)
+	if o.Kind == KindOverridePolicy {
+		// Karmada v1.17+ (validateResourceSelectors, called by
+		// ValidateOverrideSpec with the policy's namespace). An empty
+		// namespace was defaulted to the policy's, so only another one is
+		// refused.
+		for i, rs := range s.ResourceSelectors {
+			if rs.Namespace != o.Namespace {
+				perr.add(indexed("spec.resourceSelectors", i)+".namespace", "%q is not the policy's namespace %q; an OverridePolicy only applies to templates in its own namespace (use a ClusterOverridePolicy for others)", rs.Namespace, o.Namespace)
+			}
 		}
 	}
 
-	if s.OverrideRules == nil {
-		// The deprecated form: validated where the user wrote it.
-		validateRule(&RuleWithCluster{TargetCluster: s.TargetCluster, Overriders: s.Overriders}, "spec", perr)
-		return
-	}
 	if s.TargetCluster != nil {
-		perr.add("spec.targetCluster", "cannot be set together with overrideRules; it is deprecated: move it into the rules")
+		validateClusterAffinity(s.TargetCluster, "spec.targetCluster", perr)
 	}
-	if !s.Overriders.IsZero() {
-		perr.add("spec.overriders", "cannot be set together with overrideRules; it is deprecated: move it into the rules")
+	validateOverriders(&s.Overriders, "spec.overriders", false, perr)
+	if s.OverrideRules != nil {
+		if s.TargetCluster != nil {
+			perr.add("spec.targetCluster", "cannot be set together with overrideRules; it is deprecated: move it into the rules")
+		}
+		// Karmada's emptyOverrides leaves fieldOverrider out: a deprecated
+		// fieldOverrider beside overrideRules is accepted (and ignored
+		// unless overrideRules is empty; see convertDeprecatedOverriders).
+		if !s.Overriders.withoutField().IsZero() {
+			perr.add("spec.overriders", "cannot be set together with overrideRules; it is deprecated: move it into the rules")
+		}
 	}
 	for i := range s.OverrideRules {
-		validateRule(&s.OverrideRules[i], "spec.overrideRules["+strconv.Itoa(i)+"]", perr)
+		r := &s.OverrideRules[i]
+		path := indexed("spec.overrideRules", i)
+		if r.TargetCluster != nil {
+			validateClusterAffinity(r.TargetCluster, path+".targetCluster", perr)
+		}
+		validateOverriders(&r.Overriders, path+".overriders", true, perr)
 	}
 }
 
-// validateRule checks one rule; path is where its targetCluster and
-// overriders are.
-func validateRule(r *RuleWithCluster, path string, perr *PolicyError) {
-	if r.TargetCluster != nil {
-		validateClusterAffinity(r.TargetCluster, path+".targetCluster", perr)
-	}
-	ov := &r.Overriders
-	path += ".overriders"
+// withoutField gives the overriders without their fieldOverrider.
+func (o Overriders) withoutField() Overriders {
+	o.FieldOverrider = nil
+	return o
+}
+
+// validateOverriders checks the operators and components of every overrider
+// against the enums of Karmada's schema; with webhook, it also makes the
+// checks of Karmada's ValidateOverrideRules, which apply to overrideRules
+// only. path is where the overriders are.
+func validateOverriders(ov *Overriders, path string, webhook bool, perr *PolicyError) {
 	for i, im := range ov.ImageOverrider {
-		validateImageOverrider(&im, indexed(path+".imageOverrider", i), perr)
+		p := indexed(path+".imageOverrider", i)
+		if webhook && im.Predicate != nil {
+			validatePointer(im.Predicate.Path, p+".predicate.path", perr)
+		}
+		switch im.Component {
+		case ImageComponentRegistry, ImageComponentRepository, ImageComponentTag:
+		case "":
+			perr.add(p+".component", "is required: Registry, Repository or Tag")
+		default:
+			perr.add(p+".component", "unknown component %q; use Registry, Repository or Tag", im.Component)
+		}
+		// A missing value of add or replace is accepted: the schema only
+		// says, in prose, that it must not be empty.
+		validateOperator(im.Operator, p, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace)
 	}
 	for i, c := range ov.CommandOverrider {
-		validateCommandArgs(&c, indexed(path+".commandOverrider", i), perr)
+		validateOperator(c.Operator, indexed(path+".commandOverrider", i), perr, OverriderOpAdd, OverriderOpRemove)
 	}
 	for i, c := range ov.ArgsOverrider {
-		validateCommandArgs(&c, indexed(path+".argsOverrider", i), perr)
+		validateOperator(c.Operator, indexed(path+".argsOverrider", i), perr, OverriderOpAdd, OverriderOpRemove)
 	}
 	for i, l := range ov.LabelsOverrider {
 		p := indexed(path+".labelsOverrider", i)
 		validateOperator(l.Operator, p, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace)
-		for _, k := range sortedKeys(l.Value) {
-			for _, msg := range validation.IsQualifiedName(k) {
-				perr.add(p+".value", "%q is not a valid label key: %s", k, msg)
-			}
-			for _, msg := range validation.IsValidLabelValue(l.Value[k]) {
-				perr.add(p+".value."+k, "%q is not a valid label value: %s", l.Value[k], msg)
-			}
+		if webhook {
+			validateLabels(l.Value, p+".value", perr)
 		}
 	}
 	for i, a := range ov.AnnotationsOverrider {
 		p := indexed(path+".annotationsOverrider", i)
 		validateOperator(a.Operator, p, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace)
-		size := 0
-		for _, k := range sortedKeys(a.Value) {
-			for _, msg := range validation.IsQualifiedName(strings.ToLower(k)) {
-				perr.add(p+".value", "%q is not a valid annotation key: %s", k, msg)
-			}
-			size += len(k) + len(a.Value[k])
-		}
-		if size > maxAnnotationsBytes {
-			perr.add(p+".value", "annotations may hold at most %d bytes, got %d", maxAnnotationsBytes, size)
+		if webhook {
+			validateAnnotations(a.Value, p+".value", perr)
 		}
 	}
 	for i := range ov.FieldOverrider {
-		validateFieldOverrider(&ov.FieldOverrider[i], indexed(path+".fieldOverrider", i), perr)
+		validateFieldOverrider(&ov.FieldOverrider[i], indexed(path+".fieldOverrider", i), webhook, perr)
 	}
 	for i, pt := range ov.Plaintext {
-		p := indexed(path+".plaintext", i)
-		validatePointer(pt.Path, p+".path", true, perr)
-		// As in Karmada, a missing value of add or replace is JSON null,
-		// and a value given to remove is ignored.
-		validateOperator(pt.Operator, p, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace)
+		// Karmada checks nothing of a plaintext path: json-patch judges it
+		// when applied. A missing value of add or replace is JSON null and
+		// a value given to remove is ignored, as in Karmada.
+		validateOperator(pt.Operator, indexed(path+".plaintext", i), perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace)
 	}
 }
 
-func validateImageOverrider(im *ImageOverrider, path string, perr *PolicyError) {
-	if im.Predicate != nil {
-		validatePointer(im.Predicate.Path, path+".predicate.path", true, perr)
-	}
-	switch im.Component {
-	case ImageComponentRegistry, ImageComponentRepository, ImageComponentTag:
-	case "":
-		perr.add(path+".component", "is required: Registry, Repository or Tag")
-	default:
-		perr.add(path+".component", "unknown component %q; use Registry, Repository or Tag", im.Component)
-	}
-	if validateOperator(im.Operator, path, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace) &&
-		im.Operator != OverriderOpRemove && im.Value == "" {
-		perr.add(path+".value", "is required for operator %s", im.Operator)
+// validateLabels applies apimachinery's ValidateLabels, as Karmada does.
+func validateLabels(labels map[string]string, path string, perr *PolicyError) {
+	for _, k := range sortedKeys(labels) {
+		for _, msg := range validation.IsQualifiedName(k) {
+			perr.add(path, "%q is not a valid label key: %s", k, msg)
+		}
+		for _, msg := range validation.IsValidLabelValue(labels[k]) {
+			perr.add(path+"."+k, "%q is not a valid label value: %s", labels[k], msg)
+		}
 	}
 }
 
-func validateCommandArgs(c *CommandArgsOverrider, path string, perr *PolicyError) {
-	if c.ContainerName == "" {
-		perr.add(path+".containerName", "is required")
+// validateAnnotations applies apimachinery's ValidateAnnotations, as
+// Karmada does.
+func validateAnnotations(annotations map[string]string, path string, perr *PolicyError) {
+	size := 0
+	for _, k := range sortedKeys(annotations) {
+		for _, msg := range validation.IsQualifiedName(strings.ToLower(k)) {
+			perr.add(path, "%q is not a valid annotation key: %s", k, msg)
+		}
+		size += len(k) + len(annotations[k])
 	}
-	validateOperator(c.Operator, path, perr, OverriderOpAdd, OverriderOpRemove)
+	if size > maxAnnotationsBytes {
+		perr.add(path, "annotations may hold at most %d bytes, got %d", maxAnnotationsBytes, size)
+	}
 }
 
-func validateFieldOverrider(f *FieldOverrider, path string, perr *PolicyError) {
-	validatePointer(f.FieldPath, path+".fieldPath", true, perr)
-	switch {
-	case len(f.JSON) == 0 && len(f.YAML) == 0:
-		perr.add(path, "neither json nor yaml is set; give the operations under the one that matches the field's content")
-	case len(f.JSON) > 0 && len(f.YAML) > 0:
-		perr.add(path, "json and yaml cannot both be set; the field holds one or the other")
+// validateFieldOverrider checks the operators against the schema's enum;
+// with webhook, also what Karmada's ValidateOverrideRules checks: one of
+// json and yaml, the paths, and the values of the operations.
+func validateFieldOverrider(f *FieldOverrider, path string, webhook bool, perr *PolicyError) {
+	if webhook {
+		validatePointer(f.FieldPath, path+".fieldPath", perr)
+		switch {
+		case len(f.JSON) == 0 && len(f.YAML) == 0:
+			perr.add(path, "neither json nor yaml is set; give the operations under the one that matches the field's content")
+		case len(f.JSON) > 0 && len(f.YAML) > 0:
+			perr.add(path, "json and yaml cannot both be set; the field holds one or the other")
+		}
 	}
 	for i, op := range f.JSON {
-		validateSubPatch(op.SubPath, op.Operator, op.Value, indexed(path+".json", i), perr)
+		validateSubPatch(op.SubPath, op.Operator, op.Value, indexed(path+".json", i), webhook, perr)
 	}
 	for i, op := range f.YAML {
-		validateSubPatch(op.SubPath, op.Operator, op.Value, indexed(path+".yaml", i), perr)
+		validateSubPatch(op.SubPath, op.Operator, op.Value, indexed(path+".yaml", i), webhook, perr)
 	}
 }
 
-// validateSubPatch checks one operation of a fieldOverrider as Karmada's
-// validateOverrideOperator does: a value for add and replace, none for
-// remove.
-func validateSubPatch(subPath string, op OverriderOperator, value JSONValue, path string, perr *PolicyError) {
-	validatePointer(subPath, path+".subPath", false, perr)
-	if !validateOperator(op, path, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace) {
+// validateSubPatch checks one operation of a fieldOverrider; with webhook,
+// as Karmada's validateOverrideOperator does: a value for add and replace,
+// none for remove.
+func validateSubPatch(subPath string, op OverriderOperator, value JSONValue, path string, webhook bool, perr *PolicyError) {
+	known := validateOperator(op, path, perr, OverriderOpAdd, OverriderOpRemove, OverriderOpReplace)
+	if !webhook {
 		return
 	}
+	validatePointer(subPath, path+".subPath", perr)
 	switch {
+	case !known:
 	case op == OverriderOpRemove && len(value) > 0:
 		perr.add(path+".value", "is not allowed for operator remove")
 	case op != OverriderOpRemove && len(value) == 0:
@@ -197,33 +214,12 @@ func validateOperator(op OverriderOperator, path string, perr *PolicyError, allo
 	return false
 }
 
-// CheckJSONPointer reports what is wrong with p as an RFC 6901 JSON pointer:
-// it must be empty (the whole document) or start with "/", and "~" may only
-// appear as ~0 (for "~") or ~1 (for "/").
-func CheckJSONPointer(p string) error {
-	if p == "" {
-		return nil
-	}
-	if p[0] != '/' {
-		return fmt.Errorf("%q is not a JSON pointer: it must start with \"/\"", p)
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] == '~' && (i+1 == len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
-			return fmt.Errorf("%q is not a JSON pointer: \"~\" must be followed by 0 or 1 (write ~0 for \"~\" and ~1 for \"/\" in a key)", p)
-		}
-	}
-	return nil
-}
-
-func validatePointer(p, path string, required bool, perr *PolicyError) {
-	if p == "" {
-		if required {
-			perr.add(path, "is required: a JSON pointer such as /spec/replicas")
-		}
-		return
-	}
-	if err := CheckJSONPointer(p); err != nil {
-		perr.add(path, "%v", err)
+// validatePointer is Karmada's check of a JSON pointer (go-openapi's
+// jsonpointer.New): empty, or starting with "/". Escapes are not checked:
+// json-patch reads ~1 as "/", ~0 as "~" and any other "~" as itself.
+func validatePointer(p, path string, perr *PolicyError) {
+	if p != "" && p[0] != '/' {
+		perr.add(path, "%q is not a JSON pointer: it must be empty or start with \"/\"", p)
 	}
 }
 

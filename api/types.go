@@ -127,6 +127,25 @@ type Placement struct {
 
 	// ReplicaScheduling says how replicas are split between clusters.
 	ReplicaScheduling *ReplicaSchedulingStrategy `json:"replicaScheduling,omitempty"`
+
+	// WorkloadAffinity co-locates (affinity) or separates (antiAffinity)
+	// workloads whose templates share a label value. Karmada v1.18+; not
+	// implemented by Shoal yet.
+	WorkloadAffinity *WorkloadAffinity `json:"workloadAffinity,omitempty"`
+}
+
+// WorkloadAffinity groups workloads by the value of a label of their
+// templates.
+type WorkloadAffinity struct {
+	Affinity     *WorkloadAffinityTerm `json:"affinity,omitempty"`
+	AntiAffinity *WorkloadAffinityTerm `json:"antiAffinity,omitempty"`
+}
+
+// WorkloadAffinityTerm names the label key whose value makes the group
+// (Karmada's WorkloadAffinityTerm and WorkloadAntiAffinityTerm, which have
+// this one field).
+type WorkloadAffinityTerm struct {
+	GroupByLabelKey string `json:"groupByLabelKey"`
 }
 
 // SpreadFieldValue names a cluster field to spread by.
@@ -165,6 +184,17 @@ type ClusterAffinity struct {
 
 // ClusterAffinityTerm is a named cluster affinity.
 type ClusterAffinityTerm struct {
+	AffinityName    string `json:"affinityName"`
+	ClusterAffinity `json:",inline"`
+	// OverflowAffinities are further groups of clusters taken in order when
+	// the term's own have no room (Karmada v1.18+; only with dynamic weight
+	// or Aggregated). Not implemented by Shoal yet: only the term's own
+	// clusters are used.
+	OverflowAffinities []OverflowClusterAffinity `json:"overflowAffinities,omitempty"`
+}
+
+// OverflowClusterAffinity is one overflow group of a ClusterAffinityTerm.
+type OverflowClusterAffinity struct {
 	AffinityName    string `json:"affinityName"`
 	ClusterAffinity `json:",inline"`
 }
@@ -274,9 +304,14 @@ type SuspendClusters struct {
 
 // SchedulePriority orders scheduling between workloads.
 type SchedulePriority struct {
-	PriorityClassSource string `json:"priorityClassSource,omitempty"`
+	// PriorityClassSource is required; the only value is KubePriorityClass.
+	PriorityClassSource string `json:"priorityClassSource"`
 	PriorityClassName   string `json:"priorityClassName"`
 }
+
+// KubePriorityClass is the one priorityClassSource of Karmada's schema:
+// the priority comes from a Kubernetes PriorityClass.
+const KubePriorityClass = "KubePriorityClass"
 
 // FailoverBehavior says how workloads move on failure.
 type FailoverBehavior struct {

@@ -50,26 +50,22 @@ func (e *PolicyError) add(path, format string, args ...any) {
 	e.Problems = append(e.Problems, FieldProblem{Path: path, Message: msg})
 }
 
-// maxPolicyNameLength is Karmada's limit: the name is stored in a label
-// value of every propagated object (validation.LabelValueMaxLength).
-const maxPolicyNameLength = validation.LabelValueMaxLength
+// maxAffinityNameLength is the MaxLength of clusterAffinities[].affinityName
+// (and of overflowAffinities[].affinityName) in Karmada's CRD.
+const maxAffinityNameLength = 32
 
-// validatePolicy checks a defaulted policy as Karmada's webhooks and CRD
-// schema do (pkg/util/validation/validation.go), plus the few rules Shoal
-// adds, and appends every problem to perr.
+// validatePolicy checks a defaulted policy as Karmada does: its validating
+// webhooks (ValidatePropagationSpec in pkg/util/validation/validation.go),
+// its CRD schema (enums, minimums, lengths; the required keys are
+// checkRequired's) and the API server (name and namespace). Shoal adds no
+// rule of its own: what Karmada accepts and Shoal cannot act on is accepted
+// with a warning (see policyWarnings). Every problem is appended to perr.
 func validatePolicy(p *Policy, perr *PolicyError) {
 	for _, msg := range validation.IsDNS1123Subdomain(p.Name) {
 		perr.add("metadata.name", "%q is not a valid name: %s", p.Name, msg)
 	}
-	if len(p.Name) > maxPolicyNameLength {
-		perr.add("metadata.name", "must be no more than %d characters, got %d", maxPolicyNameLength, len(p.Name))
-	}
-	switch p.Kind {
-	case KindClusterPropagationPolicy:
-		if p.Namespace != "" {
-			perr.add("metadata.namespace", "a ClusterPropagationPolicy is cluster-scoped and must not have a namespace (got %q); remove it, or use a PropagationPolicy", p.Namespace)
-		}
-	default:
+	// A ClusterPropagationPolicy's namespace was dropped when decoding.
+	if p.Kind == KindPropagationPolicy {
 		for _, msg := range validation.IsDNS1123Label(p.Namespace) {
 			perr.add("metadata.namespace", "%q is not a valid namespace: %s", p.Namespace, msg)
 		}
@@ -94,6 +90,9 @@ func validatePolicy(p *Policy, perr *PolicyError) {
 	default:
 		perr.add("spec.activationPreference", "unknown value %q; use Lazy or leave it empty", s.ActivationPreference)
 	}
+	if sp := s.SchedulePriority; sp != nil && sp.PriorityClassSource != KubePriorityClass {
+		perr.add("spec.schedulePriority.priorityClassSource", "unknown value %q; use %s", sp.PriorityClassSource, KubePriorityClass)
+	}
 	if sp := s.Suspension; sp != nil && sp.Dispatching != nil && *sp.Dispatching &&
 		sp.DispatchingOnClusters != nil && len(sp.DispatchingOnClusters.ClusterNames) > 0 {
 		perr.add("spec.suspension", "dispatching cannot be set together with dispatchingOnClusters.clusterNames")
@@ -108,17 +107,8 @@ func validateResourceSelectors(p *Policy, perr *PolicyError) {
 	}
 	for i, rs := range s.ResourceSelectors {
 		path := "spec.resourceSelectors[" + strconv.Itoa(i) + "]"
-		if rs.APIVersion == "" {
-			perr.add(path+".apiVersion", "is required, e.g. apps/v1")
-		}
-		if rs.Kind == "" {
-			perr.add(path+".kind", "is required, e.g. Deployment")
-		}
 		if p.Kind == KindPropagationPolicy && rs.Namespace != p.Namespace {
 			perr.add(path+".namespace", "%q is not the policy's namespace %q; a PropagationPolicy only selects resources in its own namespace (use a ClusterPropagationPolicy for others)", rs.Namespace, p.Namespace)
-		}
-		if rs.LabelSelector != nil {
-			validateLabelSelector(rs.LabelSelector, path+".labelSelector", perr)
 		}
 		// Karmada: preempting needs a name, or a policy could take over
 		// resources it was never meant for.
@@ -128,14 +118,8 @@ func validateResourceSelectors(p *Policy, perr *PolicyError) {
 	}
 }
 
-func validateLabelSelector(ls *metav1.LabelSelector, path string, perr *PolicyError) {
-	if _, err := metav1.LabelSelectorAsSelector(ls); err != nil {
-		perr.add(path, "invalid label selector: %v", err)
-	}
-}
-
 func validatePlacement(pl *Placement, path string, perr *PolicyError) {
-	if pl.ClusterAffinity != nil && len(pl.ClusterAffinities) > 0 {
+	if pl.ClusterAffinity != nil && pl.ClusterAffinities != nil {
 		perr.add(path, "clusterAffinity and clusterAffinities cannot both be set; keep one")
 	}
 	if pl.ClusterAffinity != nil {
@@ -144,12 +128,7 @@ func validatePlacement(pl *Placement, path string, perr *PolicyError) {
 	seen := make(map[string]int)
 	for i, term := range pl.ClusterAffinities {
 		tpath := path + ".clusterAffinities[" + strconv.Itoa(i) + "]"
-		if term.AffinityName == "" {
-			perr.add(tpath+".affinityName", "is required")
-		} else {
-			for _, msg := range validation.IsQualifiedName(term.AffinityName) {
-				perr.add(tpath+".affinityName", "%q is not a valid name: %s", term.AffinityName, msg)
-			}
+		if validateAffinityName(term.AffinityName, tpath+".affinityName", perr) {
 			if j, dup := seen[term.AffinityName]; dup {
 				perr.add(tpath+".affinityName", "%q is already the name of clusterAffinities[%d]; each term needs a unique name", term.AffinityName, j)
 			} else {
@@ -157,7 +136,9 @@ func validatePlacement(pl *Placement, path string, perr *PolicyError) {
 			}
 		}
 		validateClusterAffinity(&term.ClusterAffinity, tpath, perr)
+		validateOverflowAffinities(&term, pl.ReplicaScheduling, tpath, perr)
 	}
+	validateWorkloadAffinity(pl.WorkloadAffinity, path+".workloadAffinity", perr)
 	for i, t := range pl.ClusterTolerations {
 		validateToleration(t, path+".clusterTolerations["+strconv.Itoa(i)+"]", perr)
 	}
@@ -167,10 +148,93 @@ func validatePlacement(pl *Placement, path string, perr *PolicyError) {
 	}
 }
 
-func validateClusterAffinity(a *ClusterAffinity, path string, perr *PolicyError) {
-	if a.LabelSelector != nil {
-		validateLabelSelector(a.LabelSelector, path+".labelSelector", perr)
+// validateAffinityName checks the name of a cluster group against Karmada's
+// schema (1 to 32 characters) and webhook (a label key), and reports
+// whether it is non-empty.
+func validateAffinityName(name, path string, perr *PolicyError) bool {
+	if name == "" {
+		perr.add(path, "is required")
+		return false
 	}
+	if len(name) > maxAffinityNameLength {
+		perr.add(path, "must be no more than %d characters, got %d", maxAffinityNameLength, len(name))
+	}
+	for _, msg := range validation.IsQualifiedName(name) {
+		perr.add(path, "%q is not a valid name: %s", name, msg)
+	}
+	return true
+}
+
+// validateOverflowAffinities applies Karmada's ValidateOverflowAffinities
+// and the check of ValidatePlacement: overflow groups need the term's own
+// clusters to be selected somehow, names unique within the term (its own
+// included), and replicas divided by dynamic weight or Aggregated.
+func validateOverflowAffinities(term *ClusterAffinityTerm, rs *ReplicaSchedulingStrategy, path string, perr *PolicyError) {
+	if term.OverflowAffinities == nil {
+		return
+	}
+	opath := path + ".overflowAffinities"
+	if !overflowAllowed(rs) {
+		perr.add(opath, "can only be used with replicaScheduling Divided by dynamicWeight or Aggregated")
+	}
+	a := &term.ClusterAffinity
+	if a.LabelSelector == nil && a.FieldSelector == nil && len(a.ClusterNames) == 0 && len(a.ExcludeClusters) == 0 {
+		perr.add(opath, "can only be used when the term selects its own clusters (clusterNames, exclude, labelSelector or fieldSelector)")
+	}
+	names := map[string]bool{term.AffinityName: true}
+	for i := range term.OverflowAffinities {
+		o := &term.OverflowAffinities[i]
+		ipath := opath + "[" + strconv.Itoa(i) + "]"
+		if validateAffinityName(o.AffinityName, ipath+".affinityName", perr) {
+			if names[o.AffinityName] {
+				perr.add(ipath+".affinityName", "%q is already used in this term; overflow groups need names unique in the term, its own included", o.AffinityName)
+			}
+			names[o.AffinityName] = true
+		}
+		validateClusterAffinity(&o.ClusterAffinity, ipath, perr)
+	}
+}
+
+// overflowAllowed is Karmada's IsOverflowSchedulingAllowed.
+func overflowAllowed(rs *ReplicaSchedulingStrategy) bool {
+	if rs == nil || rs.ReplicaSchedulingType != ReplicaSchedulingTypeDivided {
+		return false
+	}
+	switch rs.ReplicaDivisionPreference {
+	case ReplicaDivisionPreferenceAggregated:
+		return true
+	case ReplicaDivisionPreferenceWeighted:
+		return rs.WeightPreference != nil && rs.WeightPreference.DynamicWeight != ""
+	}
+	return false
+}
+
+// validateWorkloadAffinity applies Karmada's ValidateWorkloadAffinity: label
+// keys, and not the same one for affinity and antiAffinity.
+func validateWorkloadAffinity(w *WorkloadAffinity, path string, perr *PolicyError) {
+	if w == nil {
+		return
+	}
+	for _, t := range []struct {
+		term *WorkloadAffinityTerm
+		name string
+	}{{w.Affinity, "affinity"}, {w.AntiAffinity, "antiAffinity"}} {
+		if t.term == nil {
+			continue
+		}
+		for _, msg := range validation.IsQualifiedName(t.term.GroupByLabelKey) {
+			perr.add(path+"."+t.name+".groupByLabelKey", "%q is not a valid label key: %s", t.term.GroupByLabelKey, msg)
+		}
+	}
+	if w.Affinity != nil && w.AntiAffinity != nil && w.Affinity.GroupByLabelKey == w.AntiAffinity.GroupByLabelKey {
+		perr.add(path, "affinity and antiAffinity cannot group by the same label key %q", w.Affinity.GroupByLabelKey)
+	}
+}
+
+// validateClusterAffinity checks the field selector only, as Karmada's
+// ValidateClusterAffinity does. A label selector that does not parse is
+// accepted, as Karmada accepts it, and never matches (see policyWarnings).
+func validateClusterAffinity(a *ClusterAffinity, path string, perr *PolicyError) {
 	if a.FieldSelector == nil {
 		return
 	}
@@ -181,40 +245,25 @@ func validateClusterAffinity(a *ClusterAffinity, path string, perr *PolicyError)
 		default:
 			perr.add(rpath+".key", "unsupported key %q; use provider, region or zone", req.Key)
 		}
+		// In or NotIn without values is accepted, as Karmada accepts it
+		// (ClusterAffinity.Matches says what it matches).
 		switch req.Operator {
 		case "In", "NotIn":
-			if len(req.Values) == 0 {
-				perr.add(rpath+".values", "operator %s needs at least one value", req.Operator)
-			}
 		default:
 			perr.add(rpath+".operator", "unsupported operator %q; use In or NotIn", req.Operator)
 		}
 	}
 }
 
-// validateToleration applies Kubernetes' rules for a toleration.
+// validateToleration refuses the operators Lt and Gt, as Karmada's
+// validateClusterTolerations does (they compare numbers on nodes, which
+// clusters are not). Nothing else of a toleration is checked, by Karmada's
+// schema or webhook: an unknown operator or effect tolerates nothing
+// (Toleration.ToleratesTaint).
 func validateToleration(t Toleration, path string, perr *PolicyError) {
-	if t.Key != "" {
-		for _, msg := range validation.IsQualifiedName(t.Key) {
-			perr.add(path+".key", "%q is not a valid taint key: %s", t.Key, msg)
-		}
-	}
 	switch t.Operator {
-	case "", "Equal":
-		if t.Key == "" {
-			perr.add(path+".operator", "must be Exists when key is empty (an empty key with Exists tolerates every taint)")
-		}
-	case "Exists":
-		if t.Value != "" {
-			perr.add(path+".value", "must be empty when operator is Exists, got %q", t.Value)
-		}
-	default:
-		perr.add(path+".operator", "unknown operator %q; use Equal or Exists", t.Operator)
-	}
-	switch t.Effect {
-	case "", TaintEffectNoSchedule, TaintEffectPreferNoSchedule, TaintEffectNoExecute:
-	default:
-		perr.add(path+".effect", "unknown effect %q; use NoSchedule, PreferNoSchedule, NoExecute or leave it empty for all", t.Effect)
+	case "Lt", "Gt":
+		perr.add(path+".operator", "unsupported operator %q; use Equal, Exists or leave it empty", t.Operator)
 	}
 }
 
@@ -224,11 +273,6 @@ func validateSpreadConstraints(scs []SpreadConstraint, path string, perr *Policy
 		cpath := path + "[" + strconv.Itoa(i) + "]"
 		if sc.SpreadByField != "" && sc.SpreadByLabel != "" {
 			perr.add(cpath, "spreadByField and spreadByLabel cannot both be set; keep one")
-		}
-		if sc.SpreadByLabel != "" {
-			for _, msg := range validation.IsQualifiedName(sc.SpreadByLabel) {
-				perr.add(cpath+".spreadByLabel", "%q is not a valid label key: %s", sc.SpreadByLabel, msg)
-			}
 		}
 		if sc.SpreadByField != "" {
 			switch sc.SpreadByField {
@@ -261,40 +305,26 @@ func validateSpreadConstraints(scs []SpreadConstraint, path string, perr *Policy
 	}
 }
 
+// validateReplicaScheduling checks the enums and the minimum weight of
+// Karmada's schema. Fields that do not apply (a division preference of
+// Duplicated, weights of Aggregated, a static list beside dynamicWeight) are
+// accepted and ignored, as Karmada ignores them.
 func validateReplicaScheduling(rs *ReplicaSchedulingStrategy, path string, perr *PolicyError) {
 	switch rs.ReplicaSchedulingType {
-	case ReplicaSchedulingTypeDuplicated:
-		if rs.ReplicaDivisionPreference != "" {
-			perr.add(path+".replicaDivisionPreference", "only applies when replicaSchedulingType is Divided, but it is Duplicated; remove it or use Divided")
-		}
-		if rs.WeightPreference != nil {
-			perr.add(path+".weightPreference", "only applies when replicaSchedulingType is Divided, but it is Duplicated; remove it or use Divided")
-		}
-		return
-	case ReplicaSchedulingTypeDivided:
+	case ReplicaSchedulingTypeDuplicated, ReplicaSchedulingTypeDivided:
 	default:
 		perr.add(path+".replicaSchedulingType", "unknown value %q; use Duplicated or Divided", rs.ReplicaSchedulingType)
-		return
 	}
 	switch rs.ReplicaDivisionPreference {
-	case ReplicaDivisionPreferenceAggregated:
-		if rs.WeightPreference != nil {
-			perr.add(path+".weightPreference", "only applies when replicaDivisionPreference is Weighted, but it is Aggregated; remove it or use Weighted")
-		}
-		return
-	case ReplicaDivisionPreferenceWeighted:
+	case "", ReplicaDivisionPreferenceAggregated, ReplicaDivisionPreferenceWeighted:
 	default:
 		perr.add(path+".replicaDivisionPreference", "unknown value %q; use Aggregated or Weighted", rs.ReplicaDivisionPreference)
-		return
 	}
 	wp := rs.WeightPreference
 	if wp == nil {
 		return
 	}
 	wpath := path + ".weightPreference"
-	if wp.DynamicWeight != "" && len(wp.StaticWeightList) > 0 {
-		perr.add(wpath, "staticWeightList and dynamicWeight cannot both be set; keep one")
-	}
 	if wp.DynamicWeight != "" && wp.DynamicWeight != DynamicWeightByAvailableReplicas {
 		perr.add(wpath+".dynamicWeight", "unknown factor %q; the only one is AvailableReplicas", wp.DynamicWeight)
 	}
@@ -313,6 +343,8 @@ func validateFailover(s *PropagationSpec, perr *PolicyError) {
 		return
 	}
 	if c := f.Cluster; c != nil {
+		// Karmada's schema never took the old spellings Immediately and
+		// Graciously here, only for application failover.
 		switch c.PurgeMode {
 		case PurgeModeDirectly, PurgeModeGracefully:
 		default:
@@ -328,8 +360,9 @@ func validateFailover(s *PropagationSpec, perr *PolicyError) {
 	if !s.PropagateDeps {
 		perr.add("spec.propagateDeps", "must be true when failover.application is set, so that dependencies move with the application")
 	}
+	// The old spellings were normalised by setDefaults.
 	switch a.PurgeMode {
-	case PurgeModeDirectly, PurgeModeGracefully, PurgeModeNever, PurgeModeImmediately, PurgeModeGraciously:
+	case PurgeModeDirectly, PurgeModeGracefully, PurgeModeNever:
 	default:
 		perr.add(path+".purgeMode", "unknown value %q; use Directly, Gracefully or Never", a.PurgeMode)
 	}
@@ -362,10 +395,12 @@ func validateStatePreservation(sp *StatePreservation, path string, perr *PolicyE
 	}
 }
 
-// unimplemented returns a warning for every Karmada field the policy sets
-// that Shoal does not implement yet: it is accepted and ignored, never
-// silently.
-func unimplemented(p *Policy) []string {
+// policyWarnings returns what the user of a valid policy should know: each
+// Karmada field it sets that Shoal does not implement yet (accepted and
+// ignored, never silently), each label selector that does not parse
+// (Karmada accepts it; it never matches) and the notes of decoding
+// (notes, already prefixed with the policy).
+func policyWarnings(p *Policy, notes []string) []string {
 	s := &p.Spec
 	var fields []string
 	if s.Association {
@@ -392,13 +427,52 @@ func unimplemented(p *Policy) []string {
 	if s.Failover != nil && s.Failover.Cluster != nil && s.Failover.Cluster.StatePreservation != nil {
 		fields = append(fields, "spec.failover.cluster.statePreservation")
 	}
-	if len(fields) == 0 {
-		return nil
+	if s.Placement.WorkloadAffinity != nil {
+		fields = append(fields, "spec.placement.workloadAffinity")
+	}
+	for i := range s.Placement.ClusterAffinities {
+		if s.Placement.ClusterAffinities[i].OverflowAffinities != nil {
+			fields = append(fields, "spec.placement.clusterAffinities["+strconv.Itoa(i)+"].overflowAffinities (only the term's own clusters are used)")
+		}
 	}
 	ref := p.Ref()
-	out := make([]string, len(fields))
-	for i, f := range fields {
-		out[i] = ref + ": " + f + ": not implemented by Shoal yet; ignored"
+	out := notes
+	for _, f := range fields {
+		out = append(out, ref+": "+f+": not implemented by Shoal yet; ignored")
+	}
+	for i, rs := range s.ResourceSelectors {
+		out = appendSelectorWarning(out, ref, "spec.resourceSelectors["+strconv.Itoa(i)+"].labelSelector", rs.LabelSelector)
+	}
+	pl := &s.Placement
+	if pl.ClusterAffinity != nil {
+		out = appendSelectorWarning(out, ref, "spec.placement.clusterAffinity.labelSelector", pl.ClusterAffinity.LabelSelector)
+	}
+	for i, term := range pl.ClusterAffinities {
+		tpath := "spec.placement.clusterAffinities[" + strconv.Itoa(i) + "]"
+		out = appendSelectorWarning(out, ref, tpath+".labelSelector", term.LabelSelector)
+		for j, o := range term.OverflowAffinities {
+			out = appendSelectorWarning(out, ref, tpath+".overflowAffinities["+strconv.Itoa(j)+"].labelSelector", o.LabelSelector)
+		}
+	}
+	if rs := pl.ReplicaScheduling; rs != nil && rs.WeightPreference != nil {
+		for i := range rs.WeightPreference.StaticWeightList {
+			out = appendSelectorWarning(out, ref, "spec.placement.replicaScheduling.weightPreference.staticWeightList["+strconv.Itoa(i)+"].targetCluster.labelSelector",
+				rs.WeightPreference.StaticWeightList[i].TargetCluster.LabelSelector)
+		}
+	}
+	return out
+}
+
+// appendSelectorWarning warns about a label selector that does not parse:
+// Karmada's schema and webhooks accept it, and its matching treats it as
+// matching nothing (ResourceMatches and ClusterMatches in pkg/util), as
+// Shoal's does.
+func appendSelectorWarning(out []string, ref, path string, ls *metav1.LabelSelector) []string {
+	if ls == nil {
+		return out
+	}
+	if _, err := metav1.LabelSelectorAsSelector(ls); err != nil {
+		out = append(out, fmt.Sprintf("%s: %s: invalid label selector (%v); Karmada accepts it, and it never matches", ref, path, err))
 	}
 	return out
 }

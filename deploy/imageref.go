@@ -1,17 +1,25 @@
 package deploy
 
 import (
+	// The digest algorithms reference.Parse accepts are those linked in,
+	// as in Karmada's imageparser.
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/distribution/reference"
+
 	"github.com/shoalmesh/shoal/api"
 )
 
-// imageRef is a container image reference cut as Karmada's imageparser cuts
-// it: [registry/]repository[:tag][@digest]. The registry is the first
-// path component when it looks like a host (has a "." or a ":", or is
-// "localhost"), as Docker decides.
+// imageRef is a container image reference cut as Karmada's imageparser
+// (pkg/util/imageparser) cuts it: [registry/]repository[:tag|@digest]. It
+// holds a tag or a digest, never both: of a reference with both, the digest
+// is dropped, so any override of such an image loses its digest pin, as in
+// Karmada. The registry is the first path component when it looks like a
+// host (has a "." or a ":", or is "localhost").
 type imageRef struct {
 	registry   string // e.g. registry.k8s.io or fictional.registry.example:10443
 	repository string // e.g. kube-apiserver or library/nginx
@@ -19,91 +27,75 @@ type imageRef struct {
 	digest     string // e.g. sha256:50d8…
 }
 
-// The grammar of distribution's reference package (regexp.go), which
-// Karmada's imageparser uses.
+// The anchored tag and digest grammars of distribution's reference package.
 var (
-	tagRe       = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
-	digestRe    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[[:xdigit:]]{32,}$`)
-	pathCompRe  = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	domainRe    = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$`)
-	maxNameSize = 255
+	anchoredTag    = regexp.MustCompile(`^` + reference.TagRegexp.String() + `$`)
+	anchoredDigest = regexp.MustCompile(`^` + reference.DigestRegexp.String() + `$`)
 )
 
 // parseImage cuts an image reference, or says why it is not one.
 func parseImage(s string) (imageRef, error) {
+	ref, err := reference.Parse(s)
+	if err != nil {
+		return imageRef{}, fmt.Errorf("image %q: %v", s, err)
+	}
 	var r imageRef
-	if s == "" {
-		return r, fmt.Errorf("empty image reference")
+	if named, ok := ref.(reference.Named); ok {
+		r.registry, r.repository = splitRegistry(named.Name())
 	}
-	name := s
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		name, r.digest = name[:i], name[i+1:]
-		if !digestRe.MatchString(r.digest) {
-			return r, fmt.Errorf("image %q: invalid digest %q", s, r.digest)
-		}
-	}
-	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
-		name, r.tag = name[:i], name[i+1:]
-		if !tagRe.MatchString(r.tag) {
-			return r, fmt.Errorf("image %q: invalid tag %q", s, r.tag)
-		}
-	}
-	if len(name) > maxNameSize {
-		return r, fmt.Errorf("image %q: the name is longer than %d characters", s, maxNameSize)
-	}
-	r.repository = name
-	if i := strings.IndexByte(name, '/'); i >= 0 {
-		if host := name[:i]; strings.ContainsAny(host, ".:") || host == "localhost" {
-			r.registry, r.repository = host, name[i+1:]
-			if !domainRe.MatchString(r.registry) {
-				return r, fmt.Errorf("image %q: invalid registry %q", s, r.registry)
-			}
-		}
-	}
-	if r.repository == "" {
-		return r, fmt.Errorf("image %q: no repository", s)
-	}
-	for _, c := range strings.Split(r.repository, "/") {
-		if !pathCompRe.MatchString(c) {
-			return r, fmt.Errorf("image %q: invalid repository %q (lower-case letters, digits and separators . _ __ - only)", s, r.repository)
-		}
+	if tagged, ok := ref.(reference.Tagged); ok {
+		r.tag = tagged.Tag()
+	} else if digested, ok := ref.(reference.Digested); ok {
+		r.digest = digested.Digest().String()
 	}
 	return r, nil
 }
 
+// splitRegistry cuts a reference name at its first "/" when what comes
+// before looks like a host.
+func splitRegistry(name string) (registry, repository string) {
+	host, rest, found := strings.Cut(name, "/")
+	if !found || (!strings.ContainsAny(host, ".:") && host != "localhost") {
+		return "", name
+	}
+	return host, rest
+}
+
+// String prints the reference as Karmada does, whatever its parts hold:
+// the result of an override is not checked (a removed repository gives
+// "registry.example/:v1").
 func (r imageRef) String() string {
 	s := r.repository
 	if r.registry != "" {
 		s = r.registry + "/" + s
 	}
-	if r.tag != "" {
+	switch {
+	case r.tag != "":
 		s += ":" + r.tag
-	}
-	if r.digest != "" {
+	case r.digest != "":
 		s += "@" + r.digest
 	}
 	return s
 }
 
 // setTagOrDigest sets the tag or the digest, whichever v is, and clears the
-// other, as Karmada's SetTagOrDigest does.
-func (r *imageRef) setTagOrDigest(v string) error {
+// other; a v that is neither changes nothing (Karmada's SetTagOrDigest).
+func (r *imageRef) setTagOrDigest(v string) {
 	switch {
-	case tagRe.MatchString(v):
+	case anchoredTag.MatchString(v):
 		r.tag, r.digest = v, ""
-	case digestRe.MatchString(v):
+	case anchoredDigest.MatchString(v):
 		r.tag, r.digest = "", v
-	default:
-		return fmt.Errorf("%q is neither a tag nor a digest", v)
 	}
-	return nil
 }
 
 // overrideImage applies an image overrider to one image, with Karmada's
 // semantics (overrideImage in pkg/util/overridemanager/imageoverride.go):
 // add appends the value to the component (a registry suffix, a repository
-// suffix, a tag suffix), replace sets it, remove clears it; a tag or digest
-// replaces the tag or digest. The result must be an image reference.
+// suffix, a tag suffix), replace sets it, remove clears it; for the Tag
+// component the value may be a tag or a digest and replaces either. Only an
+// image that does not parse is an error; what the override makes of it is
+// written as it comes, as Karmada writes it.
 func overrideImage(cur string, im *api.ImageOverrider) (string, error) {
 	r, err := parseImage(cur)
 	if err != nil {
@@ -122,7 +114,7 @@ func overrideImage(cur string, im *api.ImageOverrider) (string, error) {
 	case api.ImageComponentTag:
 		switch im.Operator {
 		case api.OverriderOpRemove:
-			// Karmada removes the tag if there is one, else the digest.
+			// The tag if there is one, else the digest.
 			if r.tag != "" {
 				r.tag = ""
 			} else {
@@ -133,21 +125,14 @@ func overrideImage(cur string, im *api.ImageOverrider) (string, error) {
 			if cur == "" {
 				cur = r.digest
 			}
-			err = r.setTagOrDigest(cur + im.Value)
+			r.setTagOrDigest(cur + im.Value)
 		default:
-			err = r.setTagOrDigest(im.Value)
-		}
-		if err != nil {
-			return "", fmt.Errorf("image %q: Tag %s: %w", cur, im.Operator, err)
+			r.setTagOrDigest(im.Value)
 		}
 	default:
 		return "", fmt.Errorf("unknown component %q; use Registry, Repository or Tag", im.Component)
 	}
-	out := r.String()
-	if _, err := parseImage(out); err != nil {
-		return "", fmt.Errorf("image %q: %s %s %q gives %q, which is not an image reference", cur, im.Component, im.Operator, im.Value, out)
-	}
-	return out, nil
+	return r.String(), nil
 }
 
 func edit(cur string, im *api.ImageOverrider) string {

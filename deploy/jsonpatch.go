@@ -29,20 +29,25 @@ func decodeTree(doc []byte) (any, error) {
 	return v, nil
 }
 
-// splitPointer gives the unescaped reference tokens of a JSON pointer.
+// splitPointer gives the reference tokens of a JSON pointer, unescaped as
+// json-patch unescapes them: ~1 is "/", ~0 is "~", and any other "~" stays
+// as it is (Karmada checks no more than the leading "/", so neither does
+// Shoal).
 func splitPointer(p string) ([]string, error) {
-	if err := api.CheckJSONPointer(p); err != nil {
-		return nil, err
-	}
 	if p == "" {
 		return nil, nil
 	}
+	if p[0] != '/' {
+		return nil, fmt.Errorf("%q is not a JSON pointer: it must be empty or start with \"/\"", p)
+	}
 	toks := strings.Split(p[1:], "/")
 	for i, t := range toks {
-		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+		toks[i] = pointerUnescaper.Replace(t)
 	}
 	return toks, nil
 }
+
+var pointerUnescaper = strings.NewReplacer("~1", "/", "~0", "~")
 
 // joinPointer is splitPointer's inverse.
 func joinPointer(toks []string) string {
@@ -154,16 +159,17 @@ type patchOp struct {
 }
 
 // applyOp applies op to the JSON document doc and returns the new document.
-// doc is not modified. what introduces the path in errors.
+// doc is not modified. what introduces the path in errors; when the path
+// does not resolve, the error says where it stops.
 func applyOp(doc []byte, op patchOp, what string) ([]byte, error) {
 	switch op.Op {
 	case string(api.OverriderOpAdd), string(api.OverriderOpReplace), string(api.OverriderOpRemove):
 	default:
 		return nil, fmt.Errorf("unknown operator %q; use add, remove or replace", op.Op)
 	}
-	if err := api.CheckJSONPointer(op.Path); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
+	// The path goes to json-patch as written, as Karmada sends it: a
+	// plaintext path without its leading "/" ("spec/replicas") is not
+	// refused, and json-patch reads it from its second token on.
 	o := map[string]any{"op": op.Op, "path": op.Path}
 	if op.Op != string(api.OverriderOpRemove) {
 		v := op.Value

@@ -303,7 +303,8 @@ func applyLabelsAnnotations(doc []byte, field string, l *api.LabelAnnotationOver
 
 // applyField applies a field overrider, as Karmada's applyFieldOverriders
 // does: the string at fieldPath is decoded as YAML (if yaml is set) or JSON,
-// patched operation by operation, encoded again and put back. A YAML
+// patched operation by operation, encoded again and put back; with neither
+// json nor yaml the field is emptied, as Karmada empties it. A YAML
 // document comes back with its keys sorted and without its comments, as in
 // Karmada. The error's where is relative to the overrider (".yaml[1]").
 func applyField(doc []byte, f *api.FieldOverrider) ([]byte, *overriderError) {
@@ -328,6 +329,15 @@ func applyField(doc []byte, f *api.FieldOverrider) ([]byte, *overriderError) {
 		return nil, fail("", fmt.Errorf("fieldPath %s: is %s, not a string holding JSON or YAML", f.FieldPath, describe(v)))
 	}
 
+	if len(f.JSON) == 0 && len(f.YAML) == 0 {
+		// Only in the deprecated spec.overriders, which Karmada's webhook
+		// does not check: Karmada then writes the field back empty.
+		out, err := applyOp(doc, patchOp{Op: "replace", Path: f.FieldPath, Value: stringValue("")}, "fieldPath")
+		if err != nil {
+			return nil, fail("", err)
+		}
+		return out, nil
+	}
 	var sub []byte
 	isYAML := len(f.YAML) > 0
 	var ops []patchOp
@@ -348,9 +358,6 @@ func applyField(doc []byte, f *api.FieldOverrider) ([]byte, *overriderError) {
 		for _, o := range f.JSON {
 			ops = append(ops, patchOp{Op: string(o.Operator), Path: o.SubPath, Value: json.RawMessage(o.Value)})
 		}
-	}
-	if len(ops) == 0 {
-		return doc, nil
 	}
 	for i, op := range ops {
 		if sub, err = applyOp(sub, op, "subPath"); err != nil {
