@@ -143,6 +143,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 		}
 		nb.AffinityTerm = old.GetAffinityTerm()
 	}
+	sched := targets
 	if migs := old.GetMigrations(); len(migs) > 0 {
 		nb.Migrations, nb.PreMigration = migs, targetsToProto(targets)
 		targets = applyMigrations(migs, targets, records, l.ownPrefix)
@@ -150,7 +151,15 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	nb.Clusters = targetsToProto(targets)
 
 	nb.Evictions = appEvictions(now, af, prev, l.evictions(now, pol, old, prev, targets, records, fresh || afresh != nil))
-	nb.Evictions = migrationEvictions(now, old.GetMigrations(), prev, targets, nb.Evictions, l.ownPrefix)
+	oldSched := prev
+	if len(old.GetPreMigration()) > 0 {
+		oldSched = targetsFromProto(old.GetPreMigration())
+	}
+	if sameTargets(sched, oldSched) {
+		// The scheduler's answer stands: whatever moved, a migration moved
+		// (started, continued, cancelled, rolled back or resumed).
+		nb.Evictions = migrationEvictions(now, prev, targets, nb.Evictions)
+	}
 	nb.AppFailures, nb.AppFailoverNote = af.all(), af.note
 	failed := map[string]bool{}
 	for _, n := range waiting {

@@ -129,16 +129,15 @@ func blockedByTaint(rec *shoalpb.ClusterRecord) bool {
 	return false
 }
 
-// migrationEvictions keeps, on each migration's source that lost replicas
-// in this pass, what it ran until the workload is Ready again.
-func migrationEvictions(now time.Time, ms []*shoalpb.Migration, prev, targets []Target, evictions []*shoalpb.Eviction, prefix string) []*shoalpb.Eviction {
-	for _, m := range ms {
-		from := prefix + m.GetFrom()
-		had, has := replicasOn(prev, from), replicasOn(targets, from)
-		if had <= has || slices.ContainsFunc(evictions, func(e *shoalpb.Eviction) bool { return e.GetCluster() == from }) {
+// migrationEvictions keeps, on each cluster that lost replicas to a
+// migration in this pass, what it ran until the workload is Ready again:
+// the source of a move, the target of a move cancelled or rolled back.
+func migrationEvictions(now time.Time, prev, targets []Target, evictions []*shoalpb.Eviction) []*shoalpb.Eviction {
+	for _, p := range prev {
+		if p.Replicas <= replicasOn(targets, p.Cluster) || slices.ContainsFunc(evictions, func(e *shoalpb.Eviction) bool { return e.GetCluster() == p.Cluster }) {
 			continue
 		}
-		evictions = append(evictions, &shoalpb.Eviction{Cluster: from, Replicas: had, Reason: reasonMigration, CreatedUnixMs: now.UnixMilli()})
+		evictions = append(evictions, &shoalpb.Eviction{Cluster: p.Cluster, Replicas: p.Replicas, Reason: reasonMigration, CreatedUnixMs: now.UnixMilli()})
 	}
 	slices.SortFunc(evictions, func(a, b *shoalpb.Eviction) int {
 		switch {
@@ -150,6 +149,11 @@ func migrationEvictions(now time.Time, ms []*shoalpb.Migration, prev, targets []
 		return 0
 	})
 	return evictions
+}
+
+// sameTargets reports whether two placements are the same.
+func sameTargets(a, b []Target) bool {
+	return slices.Equal(nonZeroTargets(slices.Clone(a)), nonZeroTargets(slices.Clone(b)))
 }
 
 func replicasOn(ts []Target, cluster string) int32 {

@@ -80,10 +80,17 @@ func TestLeaderMigrateMovesAShareGracefullyAndForGood(t *testing.T) {
 	if b := h.binding(webKey); migrations(b) != "a->c " || targets(b) != "c=4" {
 		t.Fatalf("b to c: migrations %q, placed %q", migrations(b), targets(b))
 	}
+	h.report("c", webKey, 4, 4)
+	h.settle()
 	h.command(migrateCmd("c", "a"))
 	h.settle()
-	if b := h.binding(webKey); migrations(b) != "" || targets(b) != "a=4" {
-		t.Fatalf("back to a: migrations %q, placed %q", migrations(b), targets(b))
+	if b := h.binding(webKey); migrations(b) != "" || targets(b) != "a=4" || evictionString(b.GetEvictions()) != "c=4" {
+		t.Fatalf("back to a: migrations %q, placed %q, evictions %q; want c kept until a is Ready", migrations(b), targets(b), evictionString(b.GetEvictions()))
+	}
+	h.report("a", webKey, 4, 4)
+	h.settle()
+	if b := h.binding(webKey); len(b.GetEvictions()) != 0 {
+		t.Fatalf("a Ready: evictions %q", evictionString(b.GetEvictions()))
 	}
 }
 
