@@ -33,6 +33,7 @@ var benchScenarios = []benchScenario{
 	{"real-propagation", "real member clusters: apply -> Deployment Ready in every bound member; 50 at once", benchRealPropagation},
 	{"real-failover", "real member clusters: kube-apiserver killed -> replacement pods Ready in the survivors", benchRealFailover},
 	{"real-footprint", "real member clusters: peer RSS and idle CPU with 200 workloads", benchRealFootprint},
+	{"real-lifecycle", "real member clusters: promote 100 running Deployments; migrate one between members", benchRealLifecycle},
 	{"region-failover", "mesh of 3 regions: every peer of a region killed -> its replicas Ready in the others", benchRegionFailover},
 	{"region-propagation", "mesh of 3 regions, 50 ms between them: apply -> running in every region", benchRegionPropagation},
 	{"region-catchup", "a region cut off while 1,000 objects changed: catch-up time and bytes", benchRegionCatchUp},
