@@ -28,6 +28,12 @@
 // what it ran (a held eviction) while it is failed or recovering; failback
 // starts from what ran before the failure (Binding.PreFailover); an edge
 // cluster within its autonomy period is not emptied for being unreachable.
+// Replicas are divided by Webster's method as Karmada v1.16+ divides them
+// (webster.go). Application failover (appfailover.go) moves a workload off
+// a cluster where its copy stays Unhealthy and bars the cluster to it until
+// its copy could be healthy again; shoal migrate (migrate.go) moves a
+// workload's share between clusters for good, gracefully, and rolls back
+// and resumes with its target; shoal rebalance places it afresh once.
 //
 // The mesh of regions (Mesh) has no coordinator. Every peer answers other
 // regions (Mesh.Handle: a follower with its view and where its leader is);
