@@ -20,20 +20,30 @@ import (
 )
 
 // flaky is pinned to eu-2 by its static weight; on eu-2 alone an override
-// asks for more cpu than any node has, so its pods stay Pending and the
-// Deployment passes its progress deadline: Unhealthy there only.
+// (flakyStarved) asks for more cpu than any node has, so its pods stay
+// Pending and the Deployment passes its progress deadline: Unhealthy there
+// only. Its arguments: a release annotation and the progress deadline.
 const flaky = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: flaky-config, namespace: apps}
+data: {checkpoint: s3://bucket/flaky}
+---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: flaky, namespace: apps}
+metadata: {name: flaky, namespace: apps, annotations: {release: "%[1]s"}}
 spec:
   replicas: 2
-  progressDeadlineSeconds: 3
+  progressDeadlineSeconds: %[2]s
   selector: {matchLabels: {app: flaky}}
   template:
     metadata: {labels: {app: flaky}}
     spec:
-      containers: [{name: app, image: flaky:1, resources: {requests: {cpu: 100m, memory: 32Mi}}}]
+      containers:
+        - name: app
+          image: flaky:1
+          resources: {requests: {cpu: 100m, memory: 32Mi}}
+          envFrom: [{configMapRef: {name: flaky-config}}]
 ---
 apiVersion: policy.karmada.io/v1alpha1
 kind: PropagationPolicy
@@ -53,7 +63,9 @@ spec:
       gracePeriodSeconds: 120
       statePreservation:
         rules: [{aliasLabelName: example.com/observed-generation, jsonPath: "{ .observedGeneration }"}]
----
+`
+
+const flakyStarved = `
 apiVersion: policy.karmada.io/v1alpha1
 kind: OverridePolicy
 metadata: {name: flaky-starved-on-eu-2, namespace: apps}
@@ -256,8 +268,8 @@ func TestRealClustersLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("application failover moves only the unhealthy copy, with its state", func(t *testing.T) {
-		r.apply(ctx, flaky)
+	t.Run("application failover moves only the unhealthy copy, with its state and its dependency, and back", func(t *testing.T) {
+		r.apply(ctx, fmt.Sprintf(flaky, "1", "3")+"---"+flakyStarved)
 		r.eventually("flaky Unhealthy on eu-2, then Ready on eu-3 with the preserved label", func() error {
 			d, err := r.cluster("eu-3").Client.AppsV1().Deployments("apps").Get(ctx, "flaky", metav1.GetOptions{})
 			if err != nil {
@@ -290,5 +302,42 @@ func TestRealClustersLifecycle(t *testing.T) {
 		if err != nil || len(ds) != 1 || len(ds[0].ApplicationFailover) != 1 || ds[0].ApplicationFailover[0].Cluster != "eu-2" {
 			t.Fatalf("describe: %+v, %v", ds, err)
 		}
+		configOn := func(cluster string) error {
+			_, err := r.cluster(cluster).Client.CoreV1().ConfigMaps("apps").Get(ctx, "flaky-config", metav1.GetOptions{})
+			return err
+		}
+		r.eventually("flaky-config followed flaky to eu-3 and left eu-2", func() error {
+			if err := configOn("eu-3"); err != nil {
+				return fmt.Errorf("eu-3: %w", err)
+			}
+			if err := configOn("eu-2"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("eu-2 still holds it: %v", err)
+			}
+			return nil
+		})
+
+		// The cause is fixed (the starving override goes; the deadline is
+		// a normal one again, so that a slow start is no failure) and a new
+		// generation lifts the bar: flaky and its ConfigMap go back to
+		// eu-2, the cluster its weight prefers, and leave eu-3.
+		if _, err := r.client.Delete(ctx, "OverridePolicy", "apps", "flaky-starved-on-eu-2"); err != nil {
+			t.Fatal(err)
+		}
+		r.apply(ctx, fmt.Sprintf(flaky, "2", "600"))
+		r.eventually("flaky and flaky-config back on eu-2 only", func() error {
+			if n := readyOn("eu-2", "flaky"); n != 2 {
+				return fmt.Errorf("eu-2: %d Ready", n)
+			}
+			if err := configOn("eu-2"); err != nil {
+				return fmt.Errorf("eu-2: %w", err)
+			}
+			if _, err := r.cluster("eu-3").Client.AppsV1().Deployments("apps").Get(ctx, "flaky", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("flaky on eu-3: %v", err)
+			}
+			if err := configOn("eu-3"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("flaky-config on eu-3: %v", err)
+			}
+			return nil
+		})
 	})
 }
