@@ -51,11 +51,12 @@ import (
 // every other; Karmada has no failback.) Duplicated is rescheduled by
 // Karmada every time, so it is not kept.
 //
-// Karmada's division does not look at the strategy when it splits tiers:
-// with Duplicated (or static weights), which its webhook and Shoal's
-// validation reject together with overflowAffinities, every cluster of a
-// tier gets that tier's share. Shoal does the same for a placement that did
-// not go through validation.
+// Karmada's division does not look at the strategy when it splits tiers,
+// although its webhook and Shoal's validation reject overflowAffinities
+// with Duplicated and static weights: with Duplicated every cluster of a
+// tier runs that tier's whole share, with static weights each tier's share
+// is divided by the weights of its clusters. Shoal does the same for a
+// placement that did not go through validation.
 
 // termAffinity is the cluster affinity one scheduling attempt filters by.
 type termAffinity struct {
