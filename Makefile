@@ -12,7 +12,7 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shoal ./cmd/shoal
 
-## demo: a local mesh of 3 peers, the examples, a killed peer, failover and failback.
+## demo: a local mesh of 3 peers, the examples, a killed peer, failover and failback, bursting into the cloud.
 demo: build
 	./bin/shoal demo
 

@@ -130,7 +130,7 @@ func TestKarmadaValidatePropagationSpec(t *testing.T) {
 		{"TestValidatePlacement/overflowAffinities rejected with static weight scheduling", overflow("    replicaScheduling: {replicaSchedulingType: Divided, replicaDivisionPreference: Weighted, weightPreference: {staticWeightList: [{targetCluster: {clusterNames: [member1]}, weight: 1}]}}\n"),
 			[]string{"overflowAffinities: can only be used"}, ""},
 		{"TestValidatePlacement/overflowAffinities allowed with dynamic weight scheduling", overflow("    replicaScheduling: {replicaSchedulingType: Divided, replicaDivisionPreference: Weighted, weightPreference: {dynamicWeight: AvailableReplicas}}\n"),
-			nil, "spec.placement.clusterAffinities[0].overflowAffinities (only the term's own clusters are used): not implemented by Shoal yet"},
+			nil, ""},
 		{"TestValidatePlacement/overflowAffinities allowed with aggregated scheduling", overflow(aggregated), nil, ""},
 		{"TestValidatePlacement/multiple affinities, only one has overflow rejected", pp("  placement:\n    clusterAffinities: [{affinityName: group1, clusterNames: [member1]}, {affinityName: group2, clusterNames: [member2], overflowAffinities: [{affinityName: overflow-1, clusterNames: [member3]}]}]\n"),
 			[]string{"spec.placement.clusterAffinities[1].overflowAffinities: can only be used"}, ""},
@@ -310,4 +310,25 @@ func TestKarmadaShoalKeeps(t *testing.T) {
 		{"kept: the value of Shoal's partition-guard annotation", "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: p, annotations: {shoal.io/partition-guard: strcit}}\nspec:\n" + selectWeb,
 			[]string{`metadata.annotations[shoal.io/partition-guard]: unknown value "strcit"`}, ""},
 	}, decodePolicyWarnings)
+}
+
+// TestOverflowAffinitiesAreImplemented: a valid policy with
+// overflowAffinities decodes without a "not implemented" warning, its tiers
+// kept in order.
+func TestOverflowAffinitiesAreImplemented(t *testing.T) {
+	p, warnings, err := DecodePolicy([]byte(pp("  placement:\n    clusterAffinities:\n" +
+		"      - {affinityName: on-prem, labelSelector: {matchLabels: {location: on-prem}}, overflowAffinities: [{affinityName: cloud-a, clusterNames: [a]}, {affinityName: cloud-b, clusterNames: [b]}]}\n" +
+		"    replicaScheduling: {replicaSchedulingType: Divided, replicaDivisionPreference: Weighted, weightPreference: {dynamicWeight: AvailableReplicas}}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "not implemented") {
+			t.Errorf("warning %q", w)
+		}
+	}
+	term := p.Spec.Placement.ClusterAffinities[0]
+	if len(term.OverflowAffinities) != 2 || term.OverflowAffinities[0].AffinityName != "cloud-a" || term.OverflowAffinities[1].ClusterNames[0] != "b" {
+		t.Errorf("overflowAffinities decoded as %+v", term.OverflowAffinities)
+	}
 }

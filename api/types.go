@@ -186,14 +186,17 @@ type ClusterAffinity struct {
 type ClusterAffinityTerm struct {
 	AffinityName    string `json:"affinityName"`
 	ClusterAffinity `json:",inline"`
-	// OverflowAffinities are further groups of clusters taken in order when
-	// the term's own have no room (Karmada v1.18+; only with dynamic weight
-	// or Aggregated). Not implemented by Shoal yet: only the term's own
-	// clusters are used.
+	// OverflowAffinities are further tiers of clusters for a workload's
+	// replicas (Karmada v1.18+; only with Divided by dynamicWeight or
+	// Aggregated). The term's own clusters are filled first, up to their
+	// room; what does not fit spills into the first overflow tier, then the
+	// next; a scale down empties the last tier in use first. A cluster
+	// belongs to the first tier that selects it. The tiers are part of the
+	// term, which alone is recorded as the term in use.
 	OverflowAffinities []OverflowClusterAffinity `json:"overflowAffinities,omitempty"`
 }
 
-// OverflowClusterAffinity is one overflow group of a ClusterAffinityTerm.
+// OverflowClusterAffinity is one overflow tier of a ClusterAffinityTerm.
 type OverflowClusterAffinity struct {
 	AffinityName    string `json:"affinityName"`
 	ClusterAffinity `json:",inline"`

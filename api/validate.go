@@ -430,11 +430,6 @@ func policyWarnings(p *Policy, notes []string) []string {
 	if s.Placement.WorkloadAffinity != nil {
 		fields = append(fields, "spec.placement.workloadAffinity")
 	}
-	for i := range s.Placement.ClusterAffinities {
-		if s.Placement.ClusterAffinities[i].OverflowAffinities != nil {
-			fields = append(fields, "spec.placement.clusterAffinities["+strconv.Itoa(i)+"].overflowAffinities (only the term's own clusters are used)")
-		}
-	}
 	ref := p.Ref()
 	out := notes
 	for _, f := range fields {

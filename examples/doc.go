@@ -7,14 +7,19 @@ package examples
 import (
 	"embed"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// Files holds web.yaml and log-agent.yaml.
+// Files holds web.yaml, log-agent.yaml and bursting.yaml.
 //
 //go:embed *.yaml
 var Files embed.FS
+
+// firstAct are the examples the first act of shoal demo applies at once;
+// bursting.yaml has a step of its own (Bursting).
+var firstAct = []string{"log-agent.yaml", "web.yaml"}
 
 // RegionFiles holds the examples for a mesh of several regions
 // (regions/global-web.yaml).
@@ -24,17 +29,24 @@ var RegionFiles embed.FS
 
 // RegionDocuments returns the examples of regions/ as one multi-document
 // YAML stream, as `shoal apply -f examples/regions/` would send them.
-func RegionDocuments() ([]byte, error) { return documents(RegionFiles, "regions/*.yaml") }
-
-// Documents returns every example as one multi-document YAML stream, in
-// file-name order, as `shoal apply -f examples/` would send them.
-func Documents() ([]byte, error) { return documents(Files, "*.yaml") }
-
-func documents(files embed.FS, pattern string) ([]byte, error) {
-	names, err := fs.Glob(files, pattern)
+func RegionDocuments() ([]byte, error) {
+	names, err := fs.Glob(RegionFiles, "regions/*.yaml")
 	if err != nil {
 		return nil, err
 	}
+	return documents(RegionFiles, names)
+}
+
+// Documents returns web.yaml and log-agent.yaml as one multi-document YAML
+// stream, in file-name order. They run on any cluster; bursting.yaml,
+// which wants an on-premises cluster and cloud ones, is left to Bursting.
+func Documents() ([]byte, error) { return documents(Files, firstAct) }
+
+// Bursting returns bursting.yaml: the Deployment bursting and its policy.
+func Bursting() ([]byte, error) { return Files.ReadFile("bursting.yaml") }
+
+func documents(files embed.FS, names []string) ([]byte, error) {
+	names = slices.Clone(names)
 	sort.Strings(names)
 	parts := make([]string, 0, len(names))
 	for _, n := range names {

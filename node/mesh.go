@@ -43,21 +43,22 @@ type MeshSpec struct {
 
 // MeshPeer is one peer process of a local mesh.
 type MeshPeer struct {
-	Region  string            `json:"region"`
-	Cluster string            `json:"cluster"`
-	HTTP    string            `json:"http"`
-	Gossip  string            `json:"gossip"`
-	Raft    string            `json:"raft"`
-	WAN     string            `json:"wan"`
-	Zone    string            `json:"zone"`
-	Labels  map[string]string `json:"labels"`
-	DataDir string            `json:"dataDir"`
-	Log     string            `json:"log"`
-	PID     int               `json:"pid"`
-	args    []string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	paused  bool // stopped with SIGSTOP and not continued; guarded by Mesh.mu
+	Region   string            `json:"region"`
+	Cluster  string            `json:"cluster"`
+	HTTP     string            `json:"http"`
+	Gossip   string            `json:"gossip"`
+	Raft     string            `json:"raft"`
+	WAN      string            `json:"wan"`
+	Zone     string            `json:"zone"`
+	Provider string            `json:"provider"`
+	Labels   map[string]string `json:"labels"`
+	DataDir  string            `json:"dataDir"`
+	Log      string            `json:"log"`
+	PID      int               `json:"pid"`
+	args     []string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	paused   bool // stopped with SIGSTOP and not continued; guarded by Mesh.mu
 }
 
 // Mesh is a running local mesh.
@@ -108,6 +109,20 @@ func MeshRegionName(i int) string {
 	}
 	return fmt.Sprintf("region-%d", i+1)
 }
+
+// meshProviders are the providers of a local mesh's clusters, in turn.
+var meshProviders = []string{"aws", "gcp", "onprem"}
+
+// MeshClusterName is the name of the i-th cluster (from 0) of a local
+// mesh's region: eu-1, eu-2... in eu-west.
+func MeshClusterName(region string, i int) string {
+	return fmt.Sprintf("%s-%d", region[:2], i+1)
+}
+
+// MeshProvider is the provider of the i-th cluster (from 0) of each region
+// of a local mesh: aws, gcp and onprem in turn. An onprem cluster is also
+// labelled location=on-prem, as examples/bursting.yaml selects it.
+func MeshProvider(i int) string { return meshProviders[i%len(meshProviders)] }
 
 // freePort finds a port free for both TCP and UDP on 127.0.0.1. It picks
 // below the kernel's ephemeral range where it can: a port the kernel hands
@@ -171,7 +186,6 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 		}
 		m.creds, scheme = creds, "https://"
 	}
-	providers := []string{"aws", "gcp", "onprem"}
 	// Every region's peers name the first peer of each earlier region as
 	// their way into the mesh; the regions learn the rest from each other.
 	var wanSeeds []string
@@ -189,31 +203,36 @@ func StartMesh(spec MeshSpec) (*Mesh, error) {
 				}
 				ports[i] = p
 			}
-			prefix := region[:2]
-			cluster := fmt.Sprintf("%s-%d", prefix, c+1)
+			cluster := MeshClusterName(region, c)
 			tier := "silver"
 			if c == 0 {
 				tier = "gold"
 			}
 			p := &MeshPeer{
 				Region: region, Cluster: cluster,
-				HTTP:    scheme + "127.0.0.1:" + strconv.Itoa(ports[0]),
-				Gossip:  "127.0.0.1:" + strconv.Itoa(ports[1]),
-				Raft:    "127.0.0.1:" + strconv.Itoa(ports[2]),
-				WAN:     "127.0.0.1:" + strconv.Itoa(ports[3]),
-				Zone:    fmt.Sprintf("%s-%c", region, 'a'+c%3),
-				Labels:  map[string]string{"env": "prod", "tier": tier},
-				DataDir: filepath.Join(spec.Dir, region, cluster),
-				Log:     filepath.Join(spec.Dir, region, cluster+".log"),
+				HTTP:     scheme + "127.0.0.1:" + strconv.Itoa(ports[0]),
+				Gossip:   "127.0.0.1:" + strconv.Itoa(ports[1]),
+				Raft:     "127.0.0.1:" + strconv.Itoa(ports[2]),
+				WAN:      "127.0.0.1:" + strconv.Itoa(ports[3]),
+				Zone:     fmt.Sprintf("%s-%c", region, 'a'+c%3),
+				Provider: MeshProvider(c),
+				Labels:   map[string]string{"env": "prod", "tier": tier},
+				DataDir:  filepath.Join(spec.Dir, region, cluster),
+				Log:      filepath.Join(spec.Dir, region, cluster+".log"),
+			}
+			if p.Provider == "onprem" {
+				p.Labels["location"] = "on-prem"
 			}
 			p.args = []string{"agent",
 				"--region", region, "--cluster", cluster, "--zone", p.Zone,
-				"--provider", providers[c%len(providers)],
-				"--label", "env=prod", "--label", "tier=" + tier,
+				"--provider", p.Provider,
 				"--data-dir", p.DataDir, "--bind", "127.0.0.1",
 				"--http-port", strconv.Itoa(ports[0]), "--gossip-port", strconv.Itoa(ports[1]), "--raft-port", strconv.Itoa(ports[2]),
 				"--wan-port", strconv.Itoa(ports[3]),
 				"--bootstrap-expect", strconv.Itoa(spec.Clusters), "--gossip-profile", "local",
+			}
+			for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
+				p.args = append(p.args, "--label", k+"="+p.Labels[k])
 			}
 			for _, seed := range seeds {
 				p.args = append(p.args, "--join-wan", seed)

@@ -125,8 +125,11 @@ func estimateReplicas(avail *api.Resources, per api.Resources) (n int64, unknown
 // errInsufficient is wrapped by the error of a division that lacks room.
 var errInsufficient = errors.New("insufficient capacity")
 
-// divide assigns replicas to the selected clusters (in rank order).
-func divideReplicas(st replicaStrategy, w Workload, replicas int32, sel []*schedCandidate) ([]Target, error) {
+// divideReplicas assigns replicas to the selected clusters (in rank order).
+// unknownRoom is what a cluster of unknown capacity can take when dividing
+// by room: Karmada counts it as the workload's whole replica count, also
+// when only part of it is divided here (one overflow tier's share).
+func divideReplicas(st replicaStrategy, w Workload, replicas int32, sel []*schedCandidate, unknownRoom int64) ([]Target, error) {
 	if replicas == 0 {
 		// Karmada keeps the placement of a workload scaled to zero: every
 		// selected cluster, each with 0 replicas.
@@ -146,7 +149,7 @@ func divideReplicas(st replicaStrategy, w Workload, replicas int32, sel []*sched
 	case strategyStaticWeight:
 		return divideStatic(w, replicas, sel), nil
 	default:
-		return divideDynamic(st, w, replicas, sel)
+		return divideDynamic(st, w, replicas, sel, unknownRoom)
 	}
 }
 
@@ -181,7 +184,7 @@ func divideStatic(w Workload, replicas int32, sel []*schedCandidate) []Target {
 	return nonZeroTargets(dispense(replicas, list, nil, w.UID))
 }
 
-func divideDynamic(st replicaStrategy, w Workload, replicas int32, sel []*schedCandidate) ([]Target, error) {
+func divideDynamic(st replicaStrategy, w Workload, replicas int32, sel []*schedCandidate, unknownRoom int64) ([]Target, error) {
 	var scheduled []Target
 	var assigned int64
 	for _, c := range sel {
@@ -223,7 +226,7 @@ func divideDynamic(st replicaStrategy, w Workload, replicas int32, sel []*schedC
 	for _, c := range sel {
 		free := c.free
 		if c.unknown {
-			free = int64(replicas) // as Karmada: unknown room weighs the whole count
+			free = unknownRoom // as Karmada: unknown room weighs the whole count
 		}
 		avail = append(avail, room{c: c, free: int32(min(free, maxReplicas))})
 		total += min(free, maxReplicas)

@@ -29,7 +29,9 @@
 // starts from what ran before the failure (Binding.PreFailover); an edge
 // cluster within its autonomy period is not emptied for being unreachable.
 // Replicas are divided by Webster's method as Karmada v1.16+ divides them
-// (webster.go). Application failover (appfailover.go) moves a workload off
+// (webster.go), and a clusterAffinities term's overflowAffinities are
+// tiers filled in order and emptied in reverse, as Karmada v1.18 fills
+// them (overflow.go). Application failover (appfailover.go) moves a workload off
 // a cluster where its copy stays Unhealthy and bars the cluster to it until
 // its copy could be healthy again; shoal migrate (migrate.go) moves a
 // workload's share between clusters for good, gracefully, and rolls back

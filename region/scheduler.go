@@ -19,11 +19,15 @@ import (
 //
 // A run goes, for each clusterAffinity term tried:
 //
-//  1. filter (scheduler.go): clusterAffinity, taint tolerations, presence of
-//     the fields the spread constraints group by;
+//  1. filter (scheduler.go): clusterAffinity (or the term's own affinity and,
+//     for a workload, its overflowAffinities, each cluster tagged with the
+//     tier it first matches), taint tolerations, presence of the fields the
+//     spread constraints group by;
 //  2. select (spread.go): spreadConstraints pick groups and clusters;
-//  3. divide (divide.go): replicaScheduling assigns replicas to the selected
-//     clusters, keeping the previous assignment where the strategy allows.
+//  3. divide (divide.go, overflow.go): replicaScheduling assigns replicas to
+//     the selected clusters, tier after tier when the term has
+//     overflowAffinities, keeping the previous assignment where the
+//     strategy allows.
 
 // ClusterInfo is what the scheduler knows of one cluster.
 type ClusterInfo struct {
@@ -118,12 +122,14 @@ type Result struct {
 // With clusterAffinities the terms are tried in order starting from
 // PreviousAffinityTerm when it still exists (Karmada starts from the
 // observed term and does not go back to earlier ones), moving to the next
-// term when one gives no feasible placement.
+// term when one gives no feasible placement. A term's overflowAffinities
+// belong to the term: they are tiers inside it (overflow.go), not further
+// terms, and the term's name is what Result.AffinityTerm records.
 func Schedule(w Workload, clusters []ClusterInfo, now time.Time) Result {
 	in := newSchedRun(w, clusters, now)
 	terms := w.Placement.ClusterAffinities
 	if len(terms) == 0 {
-		return in.scheduleTerm(w.Placement.ClusterAffinity, "")
+		return in.scheduleTerm(termAffinity{tiers: []*api.ClusterAffinity{w.Placement.ClusterAffinity}})
 	}
 	start := 0
 	for i, t := range terms {
@@ -135,8 +141,7 @@ func Schedule(w Workload, clusters []ClusterInfo, now time.Time) Result {
 	var fails []string
 	var last Result
 	for i := start; i < len(terms); i++ {
-		aff := terms[i].ClusterAffinity
-		r := in.scheduleTerm(&aff, terms[i].AffinityName)
+		r := in.scheduleTerm(affinityOfTerm(&terms[i]))
 		if !r.Unschedulable {
 			r.AffinityTerm = terms[i].AffinityName
 			return r
@@ -161,6 +166,10 @@ type schedCandidate struct {
 	// prefer counts untolerated PreferNoSchedule taints: they only lower
 	// the cluster's rank.
 	prefer int
+	// tier is Karmada's OverflowOrder: 0 for the term's own affinity (and
+	// for every cluster without overflowAffinities), i for the term's i-th
+	// overflowAffinities entry that the cluster matches first.
+	tier int
 }
 
 // room is the replicas of this workload the cluster could hold in all: its
@@ -172,11 +181,15 @@ func (c *schedCandidate) room() int64 {
 	return c.free + int64(c.prev)
 }
 
-// rankCompare orders clusters by preference for selection: clusters that
-// already run the workload first (stickiness, Karmada's ClusterLocality
-// score), then fewer untolerated PreferNoSchedule taints, then more room,
-// then name.
+// rankCompare orders clusters by preference for selection: earlier
+// overflow tiers first (Karmada sorts by OverflowOrder before the score),
+// then clusters that already run the workload (stickiness, Karmada's
+// ClusterLocality score), then fewer untolerated PreferNoSchedule taints,
+// then more room, then name.
 func rankCompare(a, b *schedCandidate) int {
+	if c := cmp.Compare(a.tier, b.tier); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(boolRank(b.prev > 0), boolRank(a.prev > 0)); c != 0 {
 		return c
 	}
@@ -235,8 +248,16 @@ func newSchedRun(w Workload, clusters []ClusterInfo, now time.Time) *schedRun {
 	return in
 }
 
+// workload is Karmada's ResourceBindingSpec.IsWorkload for a template with
+// one pod template: it has replicas to place, or its replicas request
+// resources. Only a workload may use a term's overflowAffinities.
+func (in *schedRun) workload() bool {
+	per := in.w.PerReplica
+	return in.w.HasReplicas && (in.replicas > 0 || per.CPUMilli > 0 || per.MemoryBytes > 0)
+}
+
 // scheduleTerm runs filter, select and divide for one cluster affinity.
-func (in *schedRun) scheduleTerm(aff *api.ClusterAffinity, term string) Result {
+func (in *schedRun) scheduleTerm(ta termAffinity) Result {
 	p := in.w.Placement
 	st, err := strategyOf(in.w)
 	if err != nil {
@@ -250,11 +271,12 @@ func (in *schedRun) scheduleTerm(aff *api.ClusterAffinity, term string) Result {
 	feasible := make([]*schedCandidate, 0, len(in.clusters))
 	var filtered []Diagnosis
 	for _, c := range in.clusters {
-		if reason := in.filter(c, aff, term, spreads); reason != "" {
+		tier, reason := in.filter(c, ta, spreads)
+		if reason != "" {
 			filtered = append(filtered, Diagnosis{Cluster: c.Name, Reason: reason})
 			continue
 		}
-		slab = append(slab, in.newCandidate(c))
+		slab = append(slab, in.newCandidate(c, tier))
 		feasible = append(feasible, &slab[len(slab)-1])
 	}
 	if len(feasible) == 0 {
@@ -266,7 +288,15 @@ func (in *schedRun) scheduleTerm(aff *api.ClusterAffinity, term string) Result {
 	if err != nil {
 		return Result{Unschedulable: true, Reason: summary + ", but " + err.Error(), Filtered: filtered}
 	}
-	targets, err := divideReplicas(st, in.w, in.replicas, selected)
+	var targets []Target
+	if ta.overflow && in.workload() {
+		targets, err = divideTiers(st, in.w, in.replicas, selected)
+		if err == nil {
+			summary += tierSummary(ta, selected, targets)
+		}
+	} else {
+		targets, err = divideReplicas(st, in.w, in.replicas, selected, int64(in.replicas))
+	}
 	if err != nil {
 		return Result{Unschedulable: true, Reason: summary + ", but " + err.Error(), Filtered: filtered}
 	}
@@ -274,20 +304,25 @@ func (in *schedRun) scheduleTerm(aff *api.ClusterAffinity, term string) Result {
 	return Result{Targets: targets, Reason: summary, Filtered: filtered}
 }
 
-// filter gives why the cluster cannot run the workload, or "".
-func (in *schedRun) filter(c ClusterInfo, aff *api.ClusterAffinity, term string, spreads spreadPlan) string {
+// filter gives why the cluster cannot run the workload, or "" and the
+// overflow tier it belongs to.
+func (in *schedRun) filter(c ClusterInfo, ta termAffinity, spreads spreadPlan) (tier int, reason string) {
 	if c.Name == "" {
-		return "cluster has no name"
+		return 0, "cluster has no name"
 	}
 	if in.dup[c.Name] {
-		return "duplicate cluster name"
+		return 0, "duplicate cluster name"
 	}
-	if ok, why := aff.Matches(c.ClusterFacts); !ok {
-		if term != "" {
-			return fmt.Sprintf("does not match clusterAffinities term %q (%s)", term, why)
-		}
-		return "does not match clusterAffinity (" + why + ")"
+	tier, reason = in.matchTier(c, ta)
+	if reason != "" {
+		return 0, reason
 	}
+	return tier, in.filterTaintsAndSpread(c, spreads)
+}
+
+// filterTaintsAndSpread gives why a cluster the affinity admits cannot run
+// the workload, or "".
+func (in *schedRun) filterTaintsAndSpread(c ClusterInfo, spreads spreadPlan) string {
 	taints := c.Taints
 	if in.inPrev[c.Name] {
 		// NoSchedule keeps new workloads out but leaves running ones be:
@@ -311,8 +346,8 @@ func (in *schedRun) filter(c ClusterInfo, aff *api.ClusterAffinity, term string,
 	return ""
 }
 
-func (in *schedRun) newCandidate(c ClusterInfo) schedCandidate {
-	cand := schedCandidate{ClusterInfo: c, prev: in.prev[c.Name]}
+func (in *schedRun) newCandidate(c ClusterInfo, tier int) schedCandidate {
+	cand := schedCandidate{ClusterInfo: c, prev: in.prev[c.Name], tier: tier}
 	cand.free, cand.unknown = estimateReplicas(c.Available, in.w.PerReplica)
 	for _, t := range c.Taints {
 		if t.Effect != api.TaintEffectPreferNoSchedule {

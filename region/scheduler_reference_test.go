@@ -117,6 +117,20 @@ func genPlacement(t *rapid.T) api.Placement {
 	case 5:
 		p.ReplicaScheduling = &api.ReplicaSchedulingStrategy{ReplicaSchedulingType: divided, ReplicaDivisionPreference: api.ReplicaDivisionPreferenceWeighted}
 	}
+	// overflowAffinities, where validation allows them: the term selects
+	// its own clusters and replicas are divided by room.
+	if rs := p.ReplicaScheduling; rs != nil && (rs.WeightPreference != nil && rs.WeightPreference.DynamicWeight != "" ||
+		rs.ReplicaDivisionPreference == api.ReplicaDivisionPreferenceAggregated) {
+		for i := range p.ClusterAffinities {
+			term := &p.ClusterAffinities[i]
+			if reflect.ValueOf(term.ClusterAffinity).IsZero() {
+				continue
+			}
+			for j := range rapid.IntRange(0, 2).Draw(t, "noverflow") {
+				term.OverflowAffinities = append(term.OverflowAffinities, api.OverflowClusterAffinity{AffinityName: names[j+4], ClusterAffinity: genAff()})
+			}
+		}
+	}
 	return p
 }
 
@@ -231,6 +245,41 @@ func asMap(ts []Target) map[string]int32 {
 	return m
 }
 
+// refTiers gives the clusters of each overflow tier of the term used (one
+// tier without overflowAffinities): those a tier's affinity admits and no
+// earlier one does. Only a workload uses the overflow tiers.
+func refTiers(w Workload, clusters []ClusterInfo, term string) []map[string]bool {
+	tiers := []map[string]bool{refFeasible(w, clusters, affinityOf(w, term))}
+	if !w.HasReplicas {
+		return tiers
+	}
+	for _, t := range w.Placement.ClusterAffinities {
+		if t.AffinityName != term {
+			continue
+		}
+		for _, o := range t.OverflowAffinities {
+			tier := refFeasible(w, clusters, &o.ClusterAffinity)
+			for _, earlier := range tiers {
+				for name := range earlier {
+					delete(tier, name)
+				}
+			}
+			tiers = append(tiers, tier)
+		}
+	}
+	return tiers
+}
+
+// hasOverflow reports whether the term used has overflowAffinities.
+func hasOverflow(w Workload, term string) bool {
+	for _, t := range w.Placement.ClusterAffinities {
+		if t.AffinityName == term {
+			return t.OverflowAffinities != nil
+		}
+	}
+	return false
+}
+
 func affinityOf(w Workload, term string) *api.ClusterAffinity {
 	for _, t := range w.Placement.ClusterAffinities {
 		if t.AffinityName == term {
@@ -273,7 +322,14 @@ func TestScheduleAgainstReference(t *testing.T) {
 		if !slices.IsSortedFunc(r.Targets, func(a, b Target) int { return strings.Compare(a.Cluster, b.Cluster) }) {
 			t.Fatalf("targets not sorted: %v", r.Targets)
 		}
-		feasible := refFeasible(w, clusters, affinityOf(w, r.AffinityTerm))
+		tiers := refTiers(w, clusters, r.AffinityTerm)
+		overflow := hasOverflow(w, r.AffinityTerm) && w.HasReplicas
+		feasible := map[string]bool{}
+		for _, tier := range tiers {
+			for name := range tier {
+				feasible[name] = true
+			}
+		}
 		got := asMap(r.Targets)
 		var sum int64
 		for _, tg := range r.Targets {
@@ -338,7 +394,7 @@ func TestScheduleAgainstReference(t *testing.T) {
 						weights[name] = 1
 					}
 				}
-			case st == strategyDynamicWeight && len(w.Placement.SpreadConstraints) == 0:
+			case st == strategyDynamicWeight && len(w.Placement.SpreadConstraints) == 0 && !overflow:
 				for name := range feasible {
 					c := clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == name })]
 					n, unknown := estimateReplicas(c.Available, w.PerReplica)
@@ -346,6 +402,34 @@ func TestScheduleAgainstReference(t *testing.T) {
 						n = int64(w.Replicas)
 					}
 					weights[name] = n
+				}
+			case st == strategyDynamicWeight && len(w.Placement.SpreadConstraints) == 0:
+				// Tier after tier: each takes what it has room for of
+				// what is left, divided by room (unknown room weighs
+				// the whole count).
+				want := map[string]int32{}
+				remaining := int64(w.Replicas)
+				for _, tier := range tiers {
+					tw, room := map[string]int64{}, int64(0)
+					for name := range tier {
+						c := clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == name })]
+						n, unknown := estimateReplicas(c.Available, w.PerReplica)
+						room += n
+						if unknown {
+							n = int64(w.Replicas)
+						}
+						tw[name] = n
+					}
+					share := min(remaining, room)
+					for name, n := range refDivide(int32(share), tw, w.UID == karmadaOddUID) {
+						if n > 0 {
+							want[name] = n
+						}
+					}
+					remaining -= share
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("tiered division %v, reference %v (tiers %v)", got, want, tiers)
 				}
 			}
 			if len(weights) > 0 {
@@ -373,8 +457,10 @@ func TestScheduleAgainstReference(t *testing.T) {
 		// Losing a cluster: with dynamic weights or Aggregated the others
 		// keep their replicas and exactly the lost cluster's replicas move;
 		// with Duplicated the others keep theirs. Asserted when the
-		// reschedule succeeds with the same affinity term.
-		if len(r.Targets) == 0 || !w.HasReplicas || w.Replicas == 0 {
+		// reschedule succeeds with the same affinity term. Not with
+		// overflow tiers: there an earlier tier with room takes replicas
+		// back from later ones, as Karmada's division does.
+		if len(r.Targets) == 0 || !w.HasReplicas || w.Replicas == 0 || overflow {
 			return
 		}
 		lost := r.Targets[rapid.IntRange(0, len(r.Targets)-1).Draw(t, "lost")].Cluster

@@ -28,8 +28,9 @@ import (
 //     have room for all replicas; never more than maxGroups.
 //   - The cluster constraint then keeps at most maxGroups clusters: first
 //     the best cluster of each selected group (as Karmada's region
-//     selection does), then the rest by rank (previous placement first,
-//     fewer PreferNoSchedule taints, more room, name).
+//     selection does), then the rest by rank (earlier overflow tier first,
+//     then previous placement, fewer PreferNoSchedule taints, more room,
+//     name).
 //
 // Karmada supports only region and cluster spreading in its selection and
 // searches group combinations depth-first; Shoal generalises to every

@@ -179,7 +179,9 @@ func runAgent(env *cliEnv, args []string) error {
 		cfg.BootstrapExpect = 1
 		cfg.Gossip = gossip.ProfileLocal
 		if len(cfg.Labels) == 0 {
-			cfg.Labels = map[string]string{"env": "dev"}
+			// A cluster on this machine is on premises: the bursting
+			// example (examples/bursting.yaml) runs here first.
+			cfg.Labels = map[string]string{"env": "dev", "location": "on-prem"}
 		}
 		if !cfg.Insecure && cfg.TLSCA == "" {
 			// Secure by default, with credentials of its own.

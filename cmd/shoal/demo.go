@@ -80,9 +80,11 @@ func runDemo(env *cliEnv, args []string) error {
 func (d *demo) regionAct(ctx context.Context, self, dir string, clusters int, victimName string, failbackDelay time.Duration) error {
 	victim, failback := &victimName, &failbackDelay
 	var err error
+	onprem := demoOnPrem(clusters)
 	d.mesh, err = node.StartMesh(node.MeshSpec{
 		Binary: self, Regions: 1, Clusters: clusters, Dir: dir,
 		ExtraArgs: []string{"--failback-delay", failback.String(), "--log-level", "warn"},
+		PeerArgs:  demoOnPremArgs(onprem),
 	})
 	if err != nil {
 		return err
@@ -113,7 +115,7 @@ func (d *demo) regionAct(ctx context.Context, self, dir string, clusters int, vi
 		return err
 	}
 	for _, p := range d.mesh.Peers() {
-		d.say("  %-8s %-5s zone %-10s labels %-22s %s", p.Region, p.Cluster, p.Zone, sortedLabels(p.Labels), p.HTTP)
+		d.say("  %-8s %-5s zone %-9s %-6s labels %-37s %s", p.Region, p.Cluster, p.Zone, p.Provider, sortedLabels(p.Labels), p.HTTP)
 	}
 	d.say("  region leader: %s (Raft term %d), elected %s after start", st.Leader, st.Term, time.Since(d.start).Round(100*time.Millisecond))
 
@@ -197,7 +199,12 @@ func (d *demo) regionAct(ctx context.Context, self, dir string, clusters int, vi
 		}
 		d.say("    %-32s uid %s  %s", name, o.UID, same)
 	}
-	return nil
+	if len(onprem) == 0 {
+		d.say("")
+		d.say("  (no on-premises cluster among %d: the bursting step needs 3 clusters)", clusters)
+		return nil
+	}
+	return d.burstStep(ctx, onprem)
 }
 
 func (d *demo) say(format string, args ...any) {

@@ -408,6 +408,9 @@ func TestDemoRunsToTheEnd(t *testing.T) {
 		t.Fatalf("shoal demo exited %d:\n%s\n%s", code, text, demo.stderr.String())
 	}
 	for _, want := range []string{"failover took", "(held)", "failback took", "Deployment default/web", "done in",
+		// Bursting: the on-prem cluster fills up, the rest spills into the
+		// cloud tier, and a scale down drains the cloud first.
+		"==> Bursting: on premises (eu-3)", "replicas by tier: on-prem 3, cloud 3", "    eu-3 (on-prem) 3\n", "Bursting took",
 		// The mesh of regions: a region killed, taken over, caught up with deltas, given back.
 		"Killing region ap-south", "takeover took", "caught up in", "Deployment default/global-web", "Unknown ("} {
 		if !strings.Contains(text, want) {
