@@ -133,7 +133,7 @@ func TestCLIAgainstAPeer(t *testing.T) {
 		if err := json.Unmarshal([]byte(mustShoal(t, p, "get", "workloads", "-o", "json")), &ws); err != nil {
 			return err
 		}
-		if len(ws) != 3 {
+		if len(ws) != 4 { // web, log-agent, its ConfigMap, bursting
 			return fmt.Errorf("%d workloads", len(ws))
 		}
 		for _, w := range ws {
@@ -214,7 +214,7 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	// What the simulated cluster holds, with the identities a real cluster
 	// would give its objects.
 	out = mustShoal(t, p, "simulate", "objects")
-	wantIn(t, "simulate objects", out, "Simulated cluster eu-1: Ready, 3 object(s)", "UID", "Deployment", "web", "8/8")
+	wantIn(t, "simulate objects", out, "Simulated cluster eu-1: Ready, 4 object(s)", "UID", "Deployment", "web", "8/8")
 	var sim api.SimulationView
 	if err := json.Unmarshal([]byte(mustShoal(t, p, "simulate", "objects", "-o", "json")), &sim); err != nil {
 		t.Fatal(err)
