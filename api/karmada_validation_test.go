@@ -115,7 +115,7 @@ func TestKarmadaValidatePropagationSpec(t *testing.T) {
 		{"TestValidatePropagationSpec/workloadAffinity affinity and antiAffinity with same groupByLabelKey", pp("  placement: {workloadAffinity: {affinity: {groupByLabelKey: app.group}, antiAffinity: {groupByLabelKey: app.group}}}\n"),
 			[]string{`spec.placement.workloadAffinity: affinity and antiAffinity cannot group by the same label key "app.group"`}, ""},
 		{"TestValidatePropagationSpec/workloadAffinity affinity and antiAffinity with different groupByLabelKey is valid", pp("  placement: {workloadAffinity: {affinity: {groupByLabelKey: app.group}, antiAffinity: {groupByLabelKey: app.region}}}\n"),
-			nil, "spec.placement.workloadAffinity: not implemented by Shoal yet"},
+			nil, ""},
 		{"TestValidatePropagationSpec/workloadAffinity with only affinity is valid", pp("  placement: {workloadAffinity: {affinity: {groupByLabelKey: app.group}}}\n"), nil, ""},
 		{"TestValidatePropagationSpec/workloadAffinity with only antiAffinity is valid", pp("  placement: {workloadAffinity: {antiAffinity: {groupByLabelKey: app.group}}}\n"), nil, ""},
 		{"TestValidatePropagationSpec/workloadAffinity affinity with invalid groupByLabelKey", pp("  placement: {workloadAffinity: {affinity: {groupByLabelKey: INVALID KEY!}}}\n"),

@@ -129,8 +129,8 @@ type Placement struct {
 	ReplicaScheduling *ReplicaSchedulingStrategy `json:"replicaScheduling,omitempty"`
 
 	// WorkloadAffinity co-locates (affinity) or separates (antiAffinity)
-	// workloads whose templates share a label value. Karmada v1.18+; not
-	// implemented by Shoal yet.
+	// workloads whose templates share a label value (Karmada v1.18+; see
+	// region/workload_affinity.go).
 	WorkloadAffinity *WorkloadAffinity `json:"workloadAffinity,omitempty"`
 }
 

@@ -427,9 +427,6 @@ func policyWarnings(p *Policy, notes []string) []string {
 	if s.Failover != nil && s.Failover.Cluster != nil && s.Failover.Cluster.StatePreservation != nil {
 		fields = append(fields, "spec.failover.cluster.statePreservation")
 	}
-	if s.Placement.WorkloadAffinity != nil {
-		fields = append(fields, "spec.placement.workloadAffinity")
-	}
 	ref := p.Ref()
 	out := notes
 	for _, f := range fields {

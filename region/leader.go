@@ -121,6 +121,9 @@ type Leader struct {
 	nextDue   time.Time
 	// ownPrefix is "REGION/" during a pass of the global split, else "".
 	ownPrefix string
+	// wlAffinity indexes workload affinity groups during a pass (nil if no
+	// policy has a workloadAffinity).
+	wlAffinity *affinityIndex
 
 	meshView   atomic.Pointer[MeshView]
 	lastQuorum [3]int // seen, total, ok of the last scheduling pass

@@ -92,6 +92,7 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	}
 	placement = l.withDefaultTolerations(placement)
 	candidates = l.withAutonomy(now, pol.Spec.Placement, candidates)
+	candidates, affinityNote := l.wlAffinity.filter(key, candidates)
 
 	w := Workload{
 		Key: key, UID: WorkloadUID(key), HasReplicas: t.HasReplicas, Replicas: t.Replicas, PerReplica: t.PerReplica,
@@ -132,6 +133,9 @@ func (l *Leader) place(now time.Time, o *shoalpb.Object, policies []*api.Policy,
 	}
 	nb.AffinityTerm = res.AffinityTerm
 	nb.Reason = res.Reason
+	if affinityNote != "" {
+		nb.Reason += "; " + affinityNote
+	}
 	targets := res.Targets
 	if res.Unschedulable {
 		// As Karmada does, a workload that cannot be placed keeps the

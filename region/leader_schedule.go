@@ -95,6 +95,13 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 	for _, c := range recs {
 		records[c.GetName()] = c
 	}
+	l.wlAffinity = l.newAffinityIndex(in.objects, policies, func(k api.ObjectKey) []*shoalpb.TargetCluster {
+		old := in.bindings[k.String()]
+		if multi {
+			return l.meshBinding(in.mesh, k, old).GetClusters()
+		}
+		return old.GetClusters()
+	})
 	live := map[string]bool{}
 	next := make(map[string]*shoalpb.Binding, len(in.objects))
 	for _, o := range in.objects {
@@ -117,6 +124,7 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 		if multi {
 			statuses := l.meshStatuses(in.mesh, key, o.GetGeneration(), in.statuses[key.String()])
 			global := l.place(now, o, policies, l.meshBinding(in.mesh, key, old), infos, records, statuses, afresh)
+			l.wlAffinity.placed(key, global.GetClusters())
 			nb = localBinding(now, in.mesh.region, global, old)
 			recordFailover(in.mesh, key, old, nb)
 			if nb.GetGuarded() {
@@ -124,6 +132,7 @@ func (l *Leader) scheduleCommands(now time.Time) []*shoalpb.Command {
 			}
 		} else {
 			nb = l.place(now, o, policies, old, infos, records, in.statuses[key.String()], afresh)
+			l.wlAffinity.placed(key, nb.GetClusters())
 		}
 		nb.RebalanceRequested, nb.Rebalanced = old.GetRebalanceRequested(), old.GetRebalanced()
 		if rebalance {
