@@ -304,7 +304,7 @@ func (in *schedRun) filter(c ClusterInfo, aff *api.ClusterAffinity, term string,
 		return fmt.Sprintf("taint %s not tolerated", t)
 	}
 	for _, g := range spreads.groups {
-		if g.key(c.ClusterFacts) == "" {
+		if len(g.keys(c.ClusterFacts)) == 0 {
 			return fmt.Sprintf("has no %s to spread by", g.noun)
 		}
 	}
