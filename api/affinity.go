@@ -10,26 +10,25 @@ import (
 )
 
 // ClusterFacts is what selectors see of a cluster: its name, topology and
-// labels. An empty Region, Zone or Provider means the cluster does not have
-// that field.
+// labels. An empty Region or Provider means the cluster does not have that
+// field. Zones lists every zone the cluster runs in (Karmada's spec.zones),
+// none, one or several, without repeats.
 type ClusterFacts struct {
 	Name     string
 	Region   string
-	Zone     string
+	Zones    []string
 	Provider string
 	Labels   map[string]string
 }
 
-// Field gives the value of a field selector key (provider, region, zone) and
-// whether the key is one of those.
-func (c ClusterFacts) Field(key string) (value string, known bool) {
+// field gives the value of the single-valued field selector keys (provider,
+// region) and whether the key is one of those.
+func (c ClusterFacts) field(key string) (value string, known bool) {
 	switch key {
 	case ProviderField:
 		return c.Provider, true
 	case RegionField:
 		return c.Region, true
-	case ZoneField:
-		return c.Zone, true
 	}
 	return "", false
 }
@@ -59,11 +58,15 @@ func (c ClusterFacts) NamedBy(entry string) bool {
 // empty one too. All parts must hold (they are ANDed, as in Karmada).
 //
 // Field selector operators follow Kubernetes node selector requirements over
-// the fields provider, region and zone, an empty field counting as absent:
-// In needs the field present with one of the values, NotIn matches an absent
-// field (but, as in Karmada, NotIn without values matches nothing unless the
-// key is zone), Exists and DoesNotExist test presence. Gt, Lt and unknown
-// operators or keys never match. An invalid label selector never matches.
+// the fields provider and region, an empty field counting as absent: In
+// needs the field present with one of the values, NotIn matches an absent
+// field (but, as in Karmada, NotIn without values matches nothing), Exists
+// and DoesNotExist test presence. Zones are matched as Karmada's matchZones
+// (pkg/util/selector.go) matches spec.zones: In needs at least one of the
+// cluster's zones among the values, NotIn none of them (a cluster without
+// zones, or NotIn without values, matches), Exists needs a zone and
+// DoesNotExist none. Gt, Lt and unknown operators or keys never match. An
+// invalid label selector never matches.
 func (a *ClusterAffinity) Matches(c ClusterFacts) (ok bool, reason string) {
 	if a == nil {
 		return true, ""
@@ -104,7 +107,10 @@ func affinityFieldString(r FieldSelectorRequirement) string {
 }
 
 func affinityFieldMatches(r FieldSelectorRequirement, c ClusterFacts) bool {
-	v, known := c.Field(r.Key)
+	if r.Key == ZoneField {
+		return matchZones(r, c.Zones)
+	}
+	v, known := c.field(r.Key)
 	if !known {
 		return false
 	}
@@ -115,9 +121,8 @@ func affinityFieldMatches(r FieldSelectorRequirement, c ClusterFacts) bool {
 	case "NotIn":
 		// Karmada turns provider and region expressions into label
 		// requirements, and NotIn without values does not make one: the
-		// affinity then matches no cluster. Zones are matched apart
-		// (matchZones), where NotIn nothing matches every cluster.
-		if len(r.Values) == 0 && r.Key != ZoneField {
+		// affinity then matches no cluster.
+		if len(r.Values) == 0 {
 			return false
 		}
 		return !present || !slices.Contains(r.Values, v)
@@ -125,6 +130,25 @@ func affinityFieldMatches(r FieldSelectorRequirement, c ClusterFacts) bool {
 		return present
 	case "DoesNotExist":
 		return !present
+	}
+	return false
+}
+
+// matchZones is Karmada's matchZones: In holds when any of the cluster's
+// zones is among the values, NotIn when none is (so a cluster without zones
+// passes), Exists when the cluster has a zone, DoesNotExist when it has
+// none; any other operator fails.
+func matchZones(r FieldSelectorRequirement, zones []string) bool {
+	overlaps := slices.ContainsFunc(zones, func(z string) bool { return slices.Contains(r.Values, z) })
+	switch r.Operator {
+	case "In":
+		return overlaps
+	case "NotIn":
+		return !overlaps
+	case "Exists":
+		return len(zones) > 0
+	case "DoesNotExist":
+		return len(zones) == 0
 	}
 	return false
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestClusterAffinityMatches(t *testing.T) {
-	eu := ClusterFacts{Name: "eu-1", Region: "eu-west", Zone: "eu-west-1a", Provider: "aws",
+	eu := ClusterFacts{Name: "eu-1", Region: "eu-west", Zones: []string{"eu-west-1a"}, Provider: "aws",
 		Labels: map[string]string{"env": "prod", "tier": "gold"}}
 	bare := ClusterFacts{Name: "edge-1"}
 	sel := func(m map[string]string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: m} }

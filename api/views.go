@@ -7,9 +7,14 @@ import "time"
 
 // ClusterView is one member cluster as `GET /v1/clusters` returns it.
 type ClusterView struct {
-	Name     string            `json:"name"`
-	Region   string            `json:"region"`
-	Zone     string            `json:"zone,omitempty"`
+	Name   string `json:"name"`
+	Region string `json:"region"`
+	// Zone is the first of Zones, kept for clients that read one zone.
+	Zone string `json:"zone,omitempty"`
+	// Zones lists every zone the cluster runs in, in the order its peer
+	// was given them. A peer older than zone lists serves only Zone: read
+	// it as the one zone (api.ZonesOf).
+	Zones    []string          `json:"zones,omitempty"`
 	Provider string            `json:"provider,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Taints   []TaintView       `json:"taints"`

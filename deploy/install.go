@@ -13,6 +13,8 @@ import (
 	"text/template"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/shoalmesh/shoal/api"
 )
 
 //go:embed manifests/*.yaml
@@ -21,7 +23,10 @@ var manifests embed.FS
 // InstallOptions says how to run a peer inside a member cluster.
 type InstallOptions struct {
 	Region, Cluster string
-	Zone, Provider  string
+	// Zones are the zones the cluster runs in, each given to the peer as
+	// its own --zone.
+	Zones    []string
+	Provider string
 	// Labels are key=value cluster labels.
 	Labels []string
 	// Namespace the peer runs in (default shoal-system).
@@ -154,7 +159,9 @@ func (o *InstallOptions) validate() error {
 	check(o.Advertise != "" && safeValueRE.MatchString(o.Advertise), "--advertise is required: the address the other peers reach this one at (its Service's load-balancer address)")
 	check(o.Join == "" || safeValueRE.MatchString(o.Join), "--join %q: want host:port,host:port", o.Join)
 	check(o.JoinWAN == "" || safeValueRE.MatchString(o.JoinWAN), "--join-wan %q: want host:port,host:port", o.JoinWAN)
-	check(o.Zone == "" || safeValueRE.MatchString(o.Zone), "--zone %q has characters that are not allowed", o.Zone)
+	if err := api.CheckZones(o.Zones); err != nil {
+		errs = append(errs, fmt.Errorf("--zone: %w", err))
+	}
 	check(o.Provider == "" || safeValueRE.MatchString(o.Provider), "--provider %q has characters that are not allowed", o.Provider)
 	check(o.BootstrapExpect >= 0 && o.BootstrapExpect <= 5, "--bootstrap-expect %d must be between 0 and 5", o.BootstrapExpect)
 	check(o.GossipProfile == "lan" || o.GossipProfile == "edge", "--gossip-profile %q: use lan or edge", o.GossipProfile)

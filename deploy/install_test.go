@@ -42,7 +42,7 @@ func argsOf(docs map[string]map[string]any) string {
 
 func TestInstallManifests(t *testing.T) {
 	docs := installDocs(t, InstallOptions{
-		Region: "eu-west", Cluster: "eu-1", Zone: "eu-west-1a", Labels: []string{"env=prod"},
+		Region: "eu-west", Cluster: "eu-1", Zones: []string{"eu-west-1a", "eu-west-1b"}, Labels: []string{"env=prod"},
 		Image: "registry.example/shoal:v1", Advertise: "203.0.113.10", Join: "203.0.113.11:7481",
 		JoinWAN: "198.51.100.7:7483", BootstrapExpect: 3, Allow: []string{"deployments.apps", "configmaps", "widgets.example.com"},
 	})
@@ -68,7 +68,7 @@ func TestInstallManifests(t *testing.T) {
 	}
 	sts := docs["StatefulSet/shoal"]
 	joined := argsOf(docs)
-	for _, want := range []string{"--in-cluster", "--region=eu-west", "--cluster=eu-1", "--zone=eu-west-1a", "--label=env=prod",
+	for _, want := range []string{"--in-cluster", "--region=eu-west", "--cluster=eu-1", "--zone=eu-west-1a", "--zone=eu-west-1b", "--label=env=prod",
 		"--advertise=203.0.113.10", "--join=203.0.113.11:7481", "--bootstrap-expect=3", "--data-dir=/var/lib/shoal",
 		"--wan-port=7483", "--join-wan=198.51.100.7:7483"} {
 		if !strings.Contains(joined, want+" ") {
@@ -164,7 +164,9 @@ func TestInstallManifestsRejectsBadOptions(t *testing.T) {
 		{"region", func(o *InstallOptions) { o.Region = "EU West" }, "--region"},
 		{"no image", func(o *InstallOptions) { o.Image = "" }, "--image"},
 		{"no advertise", func(o *InstallOptions) { o.Advertise = "" }, "--advertise is required"},
-		{"injection", func(o *InstallOptions) { o.Zone = "a\n  evil: true" }, "--zone"},
+		{"injection", func(o *InstallOptions) { o.Zones = []string{"a\n  evil: true"} }, "--zone"},
+		{"zone twice", func(o *InstallOptions) { o.Zones = []string{"eu-1a", "eu-1a"} }, `--zone: zone "eu-1a" given twice`},
+		{"empty zone", func(o *InstallOptions) { o.Zones = []string{""} }, "--zone: zone: empty name"},
 		{"allow", func(o *InstallOptions) { o.Allow = []string{"Deployments.apps"} }, "--allow"},
 		{"gossip key", func(o *InstallOptions) { o.GossipKey = "c2hvcnQ=" }, "--gossip-key"},
 		{"expect", func(o *InstallOptions) { o.BootstrapExpect = 9 }, "--bootstrap-expect"},

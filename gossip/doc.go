@@ -1,8 +1,11 @@
 // Package gossip is a peer's membership in its region's gossip pool, built
 // on hashicorp/memberlist (SWIM with Lifeguard). Each peer of a region runs
 // one Pool; the pool tells it which peers are alive, which failed and which
-// left, and carries every peer's metadata (shoalpb.PeerMeta: cluster, zone,
-// provider, labels, capacity summary, health, Raft and HTTP addresses).
+// left, and carries every peer's metadata (shoalpb.PeerMeta: cluster, zones,
+// provider, labels, capacity summary, health, Raft and HTTP addresses). A
+// cluster's zones travel as a list and, for peers older than the list, as
+// its first zone alone; the format version stays 1, since an added field
+// is skipped by older readers.
 //
 // The contract is a record and a stream. Members returns the record: every
 // member seen since the pool started, with its state (alive, dead, left)

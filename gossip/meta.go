@@ -16,7 +16,8 @@ const MetaVersion = 1
 var (
 	// ErrMetaTooLarge is returned (wrapped) by New and UpdateMeta when the
 	// encoded metadata exceeds memberlist's limit (memberlist.MetaMaxSize,
-	// 512 bytes). The message gives the size; use fewer or shorter labels.
+	// 512 bytes). The message gives the size; use fewer or shorter labels
+	// or zones.
 	ErrMetaTooLarge = errors.New("gossip: metadata too large")
 	// ErrBadMeta is returned (wrapped) by New and UpdateMeta when the
 	// metadata is nil or names another cluster or region than the Config,
@@ -61,8 +62,8 @@ func encodeMeta(meta *shoalpb.PeerMeta) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadMeta, err)
 	}
 	if len(buf) > memberlist.MetaMaxSize {
-		return nil, fmt.Errorf("%w: metadata of cluster %q encodes to %d bytes but memberlist allows at most %d: use fewer or shorter labels (%d labels now)",
-			ErrMetaTooLarge, meta.GetCluster(), len(buf), memberlist.MetaMaxSize, len(meta.GetLabels()))
+		return nil, fmt.Errorf("%w: metadata of cluster %q encodes to %d bytes but memberlist allows at most %d: use fewer or shorter labels or zones (%d labels, %d zones now)",
+			ErrMetaTooLarge, meta.GetCluster(), len(buf), memberlist.MetaMaxSize, len(meta.GetLabels()), len(meta.GetZones()))
 	}
 	return buf, nil
 }

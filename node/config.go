@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
 	"github.com/shoalmesh/shoal/gossip"
@@ -36,8 +37,11 @@ type Config struct {
 	// Region and Cluster name the peer; Cluster is unique in its region.
 	Region  string
 	Cluster string
-	// Zone, Provider and Labels describe the cluster to placement.
-	Zone     string
+	// Zones, Provider and Labels describe the cluster to placement. Zones
+	// lists every zone the cluster runs in (--zone, repeatable), as
+	// Karmada's spec.zones: each a Kubernetes label value, none twice.
+	// Peers that read a single zone see the first.
+	Zones    []string
 	Provider string
 	Labels   map[string]string
 	// Edge marks an edge site: the edge gossip profile (unless Gossip is
@@ -219,6 +223,9 @@ func (c Config) Validate() error {
 	}
 	if !nameRE.MatchString(c.Cluster) || len(c.Cluster) > 63 {
 		errs = append(errs, fmt.Errorf("cluster %q: must be a DNS label (lower-case letters, digits and '-', at most 63)", c.Cluster))
+	}
+	if err := api.CheckZones(c.Zones); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir is required (--data-dir)"))

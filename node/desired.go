@@ -216,7 +216,7 @@ func (r *renderer) read(fsm *region.FSM) regionView {
 			}
 		}
 		rec := s.Cluster(r.cluster)
-		v.facts = api.ClusterFacts{Name: r.cluster, Region: rec.GetRegion(), Zone: rec.GetZone(), Provider: rec.GetProvider(), Labels: rec.GetLabels()}
+		v.facts = api.ClusterFacts{Name: r.cluster, Region: rec.GetRegion(), Zones: api.ZonesOf(rec.GetZone(), rec.GetZones()), Provider: rec.GetProvider(), Labels: rec.GetLabels()}
 		for _, b := range s.Bindings() {
 			replicas, bound := shareOf(b, r.cluster)
 			if !bound {

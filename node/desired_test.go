@@ -97,7 +97,7 @@ func referenceDesired(fsm *region.FSM, cluster string) ([]deploy.Work, map[strin
 			}
 		}
 		rec := s.Cluster(cluster)
-		facts := api.ClusterFacts{Name: cluster, Region: rec.GetRegion(), Zone: rec.GetZone(), Provider: rec.GetProvider(), Labels: rec.GetLabels()}
+		facts := api.ClusterFacts{Name: cluster, Region: rec.GetRegion(), Zones: api.ZonesOf(rec.GetZone(), rec.GetZones()), Provider: rec.GetProvider(), Labels: rec.GetLabels()}
 		for _, b := range s.Bindings() {
 			replicas, bound := shareOf(b, cluster)
 			o := s.Object(api.KeyFromProto(b.GetWorkload()))

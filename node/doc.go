@@ -22,7 +22,9 @@
 //     committed through Raft (forwarded to the leader, which checks that a
 //     peer reports only for its own cluster);
 //   - cluster report: the cluster's health and capacity go into gossip
-//     metadata and, when they change, into the region state.
+//     metadata and, when they change, into the region state, with what the
+//     peer was configured with (zones, provider, labels); the zones go as a
+//     list and, for peers older than the list, as the first zone alone.
 //
 // Because the reconciler reads the local copy, a peer cut off from its
 // leader keeps its cluster as it was last told. A peer that restarts replays

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/gossip"
@@ -209,7 +210,7 @@ func (p *Peer) clusterRecord(ctx context.Context) *shoalpb.ClusterRecord {
 		capacity = nil
 	}
 	return &shoalpb.ClusterRecord{
-		Name: p.cfg.Cluster, Region: p.cfg.Region, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
+		Name: p.cfg.Cluster, Region: p.cfg.Region, Zone: api.FirstZone(p.cfg.Zones), Zones: p.cfg.Zones, Provider: p.cfg.Provider,
 		Labels: p.cfg.Labels, ReportedHealth: health, HealthReason: reason, Capacity: capacity,
 		Edge: p.cfg.Edge, RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(), AutonomyMs: p.cfg.autonomy().Milliseconds(),
 		WanAddr: p.wan.Addr(),

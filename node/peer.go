@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/consensus"
 	"github.com/shoalmesh/shoal/deploy"
@@ -288,7 +289,7 @@ func (p *Peer) serverTLS() *tls.Config {
 
 func (p *Peer) initialMeta() *shoalpb.PeerMeta {
 	return &shoalpb.PeerMeta{
-		Region: p.cfg.Region, Cluster: p.cfg.Cluster, Zone: p.cfg.Zone, Provider: p.cfg.Provider,
+		Region: p.cfg.Region, Cluster: p.cfg.Cluster, Zone: api.FirstZone(p.cfg.Zones), Zones: p.cfg.Zones, Provider: p.cfg.Provider,
 		Labels: p.cfg.Labels, Health: shoalpb.Health_HEALTH_UNKNOWN,
 		RaftAddr: p.raft.Addr(), HttpAddr: p.HTTPAddr(), Edge: p.cfg.Edge,
 		BootstrapExpect: uint32(p.cfg.BootstrapExpect), RaftState: p.raft.HasState(),

@@ -37,7 +37,7 @@ func peerConfig(t testing.TB, dir, name string, expect int, join []string, label
 	cfg := DefaultConfig()
 	cfg.Region = "eu"
 	cfg.Cluster = name
-	cfg.Zone = "zone-" + name
+	cfg.Zones = []string{"zone-" + name}
 	cfg.Labels = labels
 	cfg.DataDir = filepath.Join(dir, name)
 	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0

@@ -28,7 +28,7 @@ type regions struct {
 func regionConfig(t *testing.T, dir, name string, seeds []string) Config {
 	cfg := peerConfig(t, dir, "c-"+name, 1, nil, map[string]string{"env": "prod"})
 	cfg.Region = name
-	cfg.Zone = name + "-a"
+	cfg.Zones = []string{name + "-a"}
 	cfg.JoinWAN = seeds
 	cfg.SyncInterval = 200 * time.Millisecond
 	cfg.RegionGrace = time.Second

@@ -125,8 +125,9 @@ func (p *Peer) remoteFreshness(r *shoalpb.RemoteRegion, now time.Time) (age time
 }
 
 func clusterView(c *shoalpb.ClusterRecord, workloads int) api.ClusterView {
+	zones := api.ZonesOf(c.GetZone(), c.GetZones())
 	v := api.ClusterView{
-		Name: c.GetName(), Region: c.GetRegion(), Zone: c.GetZone(), Provider: c.GetProvider(), Labels: c.GetLabels(),
+		Name: c.GetName(), Region: c.GetRegion(), Zone: api.FirstZone(zones), Zones: zones, Provider: c.GetProvider(), Labels: c.GetLabels(),
 		Taints: []api.TaintView{}, Health: region.HealthName(region.EffectiveHealth(c)), HealthReason: c.GetHealthReason(),
 		HealthSince: msTime(c.GetHealthSinceUnixMs()), Edge: c.GetEdge(), LastReport: msTime(c.GetLastReportUnixMs()),
 		Workloads: workloads, Address: c.GetHttpAddr(),

@@ -4,7 +4,7 @@
 //
 // The state machine (FSM) is what the region's Raft log builds: mesh objects
 // (resource templates and policies, with versions and tombstones), cluster
-// records (labels, taints, health, capacity), bindings (replicas per cluster,
+// records (zones, labels, taints, health, capacity), bindings (replicas per cluster,
 // graceful evictions, why) and work statuses reported by each cluster's peer.
 // Every log entry is one shoalpb.Command; Apply is a thin dispatcher that
 // never mutates a stored message in place, so readers may share what it
@@ -20,7 +20,10 @@
 //
 // The scheduler (Schedule) is a pure function from a workload's placement,
 // every known cluster and the previous binding to replicas per cluster, with
-// Karmada's semantics. Only the Raft leader runs it, in the leader loop
+// Karmada's semantics; a cluster may sit in several zones, and a record
+// without a zone list (from a peer older than the list, or an older
+// snapshot) is read as its single zone, as Karmada turns spec.zone into
+// spec.zones (api.ZonesOf). Only the Raft leader runs it, in the leader loop
 // (Leader.Run), which is bound to leadership: it starts with a Barrier, stops
 // when leadership is lost, and turns the committed state plus the gossip view
 // into taints, bindings and evictions that it commits through Raft with

@@ -53,7 +53,7 @@ func (a *applier) reportCluster(c *shoalpb.ReportCluster) error {
 		n.Taints = nil
 		n.UnreachableSinceUnixMs = 0
 		a.event(nil, n.GetName(), "Normal", "ClusterJoined",
-			fmt.Sprintf("cluster %s joined region %s (zone %q, provider %q)", n.GetName(), n.GetRegion(), n.GetZone(), n.GetProvider()))
+			fmt.Sprintf("cluster %s joined region %s (%s, provider %q)", n.GetName(), n.GetRegion(), joinedZones(n), n.GetProvider()))
 	} else {
 		// The leader owns reachability and taints; a report never overrides them.
 		n.Reachable = old.GetReachable()
@@ -86,6 +86,17 @@ func healthEventType(h shoalpb.Health) string {
 		return "Normal"
 	}
 	return "Warning"
+}
+
+// joinedZones says where a joining cluster sits for its event: `zone "a"`
+// as peers before zone lists wrote it (so that they and newer peers applying
+// the same command record the same event), or `zones "a,b"`.
+func joinedZones(r *shoalpb.ClusterRecord) string {
+	zs := api.ZonesOf(r.GetZone(), r.GetZones())
+	if len(zs) > 1 {
+		return fmt.Sprintf("zones %q", strings.Join(zs, ","))
+	}
+	return fmt.Sprintf("zone %q", api.FirstZone(zs))
 }
 
 // sameClusterFacts reports whether two records agree on everything placement

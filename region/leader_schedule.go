@@ -221,7 +221,7 @@ func clusterInfos(recs []*shoalpb.ClusterRecord) []ClusterInfo {
 	out := make([]ClusterInfo, 0, len(recs))
 	for _, c := range recs {
 		ci := ClusterInfo{ClusterFacts: api.ClusterFacts{
-			Name: c.GetName(), Region: c.GetRegion(), Zone: c.GetZone(), Provider: c.GetProvider(), Labels: c.GetLabels(),
+			Name: c.GetName(), Region: c.GetRegion(), Zones: api.ZonesOf(c.GetZone(), c.GetZones()), Provider: c.GetProvider(), Labels: c.GetLabels(),
 		}, Autonomy: time.Duration(c.GetAutonomyMs()) * time.Millisecond}
 		for _, t := range c.GetTaints() {
 			ci.Taints = append(ci.Taints, api.Taint{Key: t.GetKey(), Value: t.GetValue(), Effect: t.GetEffect(), Added: time.UnixMilli(t.GetAddedUnixMs())})

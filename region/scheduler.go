@@ -339,7 +339,7 @@ func (in *schedRun) filterTaintsAndSpread(c ClusterInfo, spreads spreadPlan) str
 		return fmt.Sprintf("taint %s not tolerated", t)
 	}
 	for _, g := range spreads.groups {
-		if g.key(c.ClusterFacts) == "" {
+		if len(g.keys(c.ClusterFacts)) == 0 {
 			return fmt.Sprintf("has no %s to spread by", g.noun)
 		}
 	}

@@ -23,7 +23,7 @@ func genCluster(t *rapid.T, name string) ClusterInfo {
 	c := ClusterInfo{ClusterFacts: api.ClusterFacts{
 		Name:     name,
 		Region:   rapid.SampledFrom([]string{"", "r1", "r2", "r3"}).Draw(t, "region"),
-		Zone:     rapid.SampledFrom([]string{"", "z1", "z2", "z3"}).Draw(t, "zone"),
+		Zones:    rapid.SampledFrom([][]string{nil, {"z1"}, {"z2"}, {"z3"}, {"z1", "z2"}, {"z2", "z3"}, {"z1", "z2", "z3"}}).Draw(t, "zones"),
 		Provider: rapid.SampledFrom([]string{"", "p1", "p2"}).Draw(t, "provider"),
 	}}
 	if rack := rapid.SampledFrom([]string{"", "k1", "k2"}).Draw(t, "rack"); rack != "" {
@@ -177,7 +177,7 @@ func refFeasible(w Workload, clusters []ClusterInfo, aff *api.ClusterAffinity) m
 			}
 		}
 		for _, sc := range w.Placement.SpreadConstraints {
-			if refGroupKey(c, sc) == "" {
+			if len(refGroupKeys(c, sc)) == 0 {
 				ok = false
 			}
 		}
@@ -188,18 +188,66 @@ func refFeasible(w Workload, clusters []ClusterInfo, aff *api.ClusterAffinity) m
 	return out
 }
 
-func refGroupKey(c ClusterInfo, sc api.SpreadConstraint) string {
+// refGroupKeys gives the groups of a spread constraint a cluster is in:
+// one, none (it lacks the field) or, for zones, each of its zones.
+func refGroupKeys(c ClusterInfo, sc api.SpreadConstraint) []string {
+	var v string
 	switch sc.SpreadByField {
 	case "cluster":
-		return c.Name
+		v = c.Name
 	case "region":
-		return c.Region
+		v = c.Region
 	case "zone":
-		return c.Zone
+		return c.Zones
 	case "provider":
-		return c.Provider
+		v = c.Provider
+	default:
+		v = c.Labels[sc.SpreadByLabel]
 	}
-	return c.Labels[sc.SpreadByLabel]
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+// zonesOverlap reports whether the workload spreads by zone over clusters
+// of which one is in several zones. Then the clusters kept under the
+// cluster constraint are picked to cover the chosen zone groups, and losing
+// one may take another set of clusters to cover them: the others need not
+// keep what they ran.
+func zonesOverlap(w Workload, clusters []ClusterInfo) bool {
+	return slices.ContainsFunc(w.Placement.SpreadConstraints, func(sc api.SpreadConstraint) bool { return sc.SpreadByField == "zone" }) &&
+		slices.ContainsFunc(clusters, func(c ClusterInfo) bool { return len(c.Zones) > 1 })
+}
+
+// refCover is the fewest groups that hold every one of the clusters, each
+// given by its groups: how many groups a selection needed at least. It tries
+// every set of groups, smallest first.
+func refCover(keys [][]string) int {
+	var all []string
+	for _, ks := range keys {
+		for _, k := range ks {
+			if !slices.Contains(all, k) {
+				all = append(all, k)
+			}
+		}
+	}
+	best := len(all)
+	for set := 0; set < 1<<len(all); set++ {
+		n := 0
+		for i := range all {
+			n += set >> i & 1
+		}
+		if n >= best {
+			continue
+		}
+		if !slices.ContainsFunc(keys, func(ks []string) bool {
+			return !slices.ContainsFunc(ks, func(k string) bool { return set>>slices.Index(all, k)&1 == 1 })
+		}) {
+			best = n
+		}
+	}
+	return best
 }
 
 // refDivide is Webster's method written the slow way: one replica at a
@@ -355,16 +403,23 @@ func TestScheduleAgainstReference(t *testing.T) {
 				t.Fatalf("sum %d != replicas %d: %v", sum, w.Replicas, r.Targets)
 			}
 		}
-		// Spread constraints: never more groups than maxGroups; as many as
-		// minGroups when every selected cluster is a target.
+		// Spread constraints: never more groups selected than maxGroups (a
+		// cluster in several zones is in each zone's group, and only the
+		// groups it was selected by count); as many groups as minGroups
+		// among the targets when every selected cluster is a target.
 		if st != strategyStaticWeight {
 			for _, sc := range w.Placement.SpreadConstraints {
 				groups := map[string]bool{}
+				var keys [][]string
 				for _, tg := range r.Targets {
-					groups[refGroupKey(clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == tg.Cluster })], sc)] = true
+					ks := refGroupKeys(clusters[slices.IndexFunc(clusters, func(c ClusterInfo) bool { return c.Name == tg.Cluster })], sc)
+					keys = append(keys, ks)
+					for _, k := range ks {
+						groups[k] = true
+					}
 				}
-				if len(groups) > sc.MaxGroups {
-					t.Fatalf("%v: %d groups > maxGroups %d: %v", sc, len(groups), sc.MaxGroups, r.Targets)
+				if n := refCover(keys); n > sc.MaxGroups {
+					t.Fatalf("%v: %d groups needed for the targets > maxGroups %d: %v", sc, n, sc.MaxGroups, r.Targets)
 				}
 				if (st == strategyDuplicated || w.Replicas == 0) && len(groups) < sc.MinGroups {
 					t.Fatalf("%v: %d groups < minGroups %d: %v", sc, len(groups), sc.MinGroups, r.Targets)
@@ -457,16 +512,17 @@ func TestScheduleAgainstReference(t *testing.T) {
 		// Losing a cluster: with dynamic weights or Aggregated the others
 		// keep their replicas and exactly the lost cluster's replicas move;
 		// with Duplicated the others keep theirs. Asserted when the
-		// reschedule succeeds with the same affinity term. Not with
-		// overflow tiers: there an earlier tier with room takes replicas
-		// back from later ones, as Karmada's division does.
+		// reschedule succeeds with the same affinity term and zone groups
+		// do not overlap (zonesOverlap). Not with overflow tiers: there an
+		// earlier tier with room takes replicas back from later ones, as
+		// Karmada's division does.
 		if len(r.Targets) == 0 || !w.HasReplicas || w.Replicas == 0 || overflow {
 			return
 		}
 		lost := r.Targets[rapid.IntRange(0, len(r.Targets)-1).Draw(t, "lost")].Cluster
 		rest := slices.DeleteFunc(slices.Clone(clusters), func(c ClusterInfo) bool { return c.Name == lost })
 		r3 := Schedule(w, rest, testNow)
-		if r3.Unschedulable || r3.AffinityTerm != r.AffinityTerm {
+		if r3.Unschedulable || r3.AffinityTerm != r.AffinityTerm || zonesOverlap(w, clusters) {
 			return
 		}
 		after := asMap(r3.Targets)

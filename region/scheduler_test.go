@@ -14,10 +14,14 @@ import (
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// cl builds a cluster; topology is "region/zone/provider", any part empty.
+// cl builds a cluster; topology is "region/zones/provider", any part empty,
+// zones comma-separated ("eu/z1,z2/aws").
 func cl(name, topology string, kv ...string) ClusterInfo {
 	parts := strings.Split(topology+"//", "/")
-	c := ClusterInfo{ClusterFacts: api.ClusterFacts{Name: name, Region: parts[0], Zone: parts[1], Provider: parts[2]}}
+	c := ClusterInfo{ClusterFacts: api.ClusterFacts{Name: name, Region: parts[0], Provider: parts[2]}}
+	if parts[1] != "" {
+		c.Zones = strings.Split(parts[1], ",")
+	}
 	if len(kv) > 0 {
 		c.Labels = map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {

@@ -14,7 +14,14 @@ import (
 // select_clusters*.go, select_groups.go):
 //
 //   - A spread constraint by provider, region, zone or label filters out
-//     clusters that lack the field (Karmada's SpreadConstraint filter).
+//     clusters that lack the field (Karmada's SpreadConstraint filter; for
+//     zone, clusters without any zone).
+//   - A cluster in several zones is in the group of each of them, and adds
+//     its room to each (Karmada's generateZoneInfo over spec.zones). Groups
+//     are counted, not clusters: one cluster in three zones makes three
+//     zone groups towards minGroups, and a selection of groups counts
+//     towards maxGroups only the groups it chose, not the other zones of
+//     their clusters (Karmada's selectGroups counts the groups of a path).
 //   - Static-weight division ignores spreadConstraints for selection
 //     (Karmada's shouldIgnoreSpreadConstraint): every feasible cluster is a
 //     schedCandidate and the weights decide.
@@ -36,11 +43,29 @@ import (
 // searches group combinations depth-first; Shoal generalises to every
 // field and label, applied from the widest (provider, region, zone, then
 // labels in the order given) to the cluster, with the greedy ranking above.
+// Where groups overlap (clusters in several zones): a group is taken for
+// stickiness only if it brings clusters of the previous placement that the
+// groups taken lack (the one bringing most first); the other groups by
+// score, size and name among those that bring any cluster the groups taken
+// lack, and those that bring none last; the cluster constraint's maxGroups
+// no longer caps the number of groups (one cluster may stand for several);
+// and the clusters kept under it are picked to cover as many chosen groups
+// as they can. With disjoint groups all this is the order described above.
 
 type spreadGroup struct {
-	noun     string // "region", `label "rack"`
-	key      func(api.ClusterFacts) string
+	noun string // "region", `label "rack"`
+	// keys gives the groups a cluster is in: one value, several (zones)
+	// or none (the cluster lacks the field).
+	keys     func(api.ClusterFacts) []string
 	min, max int
+}
+
+// one makes a single-valued key; an empty value is no group.
+func one(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
 }
 
 type spreadPlan struct {
@@ -86,23 +111,23 @@ func parseSpread(scs []api.SpreadConstraint) (spreadPlan, error) {
 		}
 	}
 	fields := []struct {
-		f   api.SpreadFieldValue
-		key func(api.ClusterFacts) string
+		f    api.SpreadFieldValue
+		keys func(api.ClusterFacts) []string
 	}{
-		{api.SpreadByFieldProvider, func(c api.ClusterFacts) string { return c.Provider }},
-		{api.SpreadByFieldRegion, func(c api.ClusterFacts) string { return c.Region }},
-		{api.SpreadByFieldZone, func(c api.ClusterFacts) string { return c.Zone }},
+		{api.SpreadByFieldProvider, func(c api.ClusterFacts) []string { return one(c.Provider) }},
+		{api.SpreadByFieldRegion, func(c api.ClusterFacts) []string { return one(c.Region) }},
+		{api.SpreadByFieldZone, func(c api.ClusterFacts) []string { return c.Zones }},
 	}
 	for _, f := range fields {
 		if sc, ok := byField[f.f]; ok {
-			p.groups = append(p.groups, spreadGroup{noun: string(f.f), key: f.key, min: sc.MinGroups, max: sc.MaxGroups})
+			p.groups = append(p.groups, spreadGroup{noun: string(f.f), keys: f.keys, min: sc.MinGroups, max: sc.MaxGroups})
 		}
 	}
 	for _, sc := range labels {
 		label := sc.SpreadByLabel
 		p.groups = append(p.groups, spreadGroup{
 			noun: fmt.Sprintf("label %q", label),
-			key:  func(c api.ClusterFacts) string { return c.Labels[label] },
+			keys: func(c api.ClusterFacts) []string { return one(c.Labels[label]) },
 			min:  sc.MinGroups, max: sc.MaxGroups,
 		})
 	}
@@ -130,13 +155,13 @@ func selectBySpread(feasible []*schedCandidate, plan spreadPlan, st replicaStrat
 	cands := feasible
 	var chosen []clusterGroup
 	for _, g := range plan.groups {
-		groups := groupCandidates(cands, g.key)
+		groups, overlap := groupCandidates(cands, g.keys)
 		minG := max(g.min, 1)
 		maxG := len(groups)
 		if g.max > 0 {
 			maxG = min(maxG, g.max)
 		}
-		if plan.hasCluster && plan.clusterMax > 0 {
+		if plan.hasCluster && plan.clusterMax > 0 && !overlap {
 			// Every selected group needs a cluster of its own.
 			maxG = min(maxG, plan.clusterMax)
 		}
@@ -154,27 +179,35 @@ func selectBySpread(feasible []*schedCandidate, plan spreadPlan, st replicaStrat
 			if c := cmp.Compare(b.prev, a.prev); c != 0 {
 				return c
 			}
-			if c := cmp.Compare(b.score, a.score); c != 0 {
-				return c
-			}
-			if c := cmp.Compare(len(b.clusters), len(a.clusters)); c != 0 {
-				return c
-			}
-			return strings.Compare(a.value, b.value)
+			return groupCompare(a, b)
 		})
-		k := minG
-		for k < len(groups) && groups[k].prev > 0 {
-			k++
+		// Groups are taken in that order, except that the group bringing
+		// the most clusters of the previous placement that the groups taken
+		// so far lack comes first, and then the best (groupCompare) of those
+		// bringing any cluster they lack. With disjoint groups that is the
+		// order as sorted.
+		k, t := 0, taken{in: map[*schedCandidate]bool{}}
+		take := func() { t.add(groups[k]); k++ }
+		bringsPrev := func(cg clusterGroup) int { return t.gain(cg, true) }
+		brings := func(cg clusterGroup) int { return min(t.gain(cg, false), 1) }
+		for k < minG && (promote(groups, k, bringsPrev, nil) || promote(groups, k, brings, groupCompare)) {
+			take()
 		}
-		for k < maxG && (countClusters(groups[:k]) < plan.clusterMin ||
-			st.needsRoom() && groupsRoom(groups[:k]) < int64(replicas)) {
-			k++
+		for k < minG {
+			take()
+		}
+		// Keep every group that brings a cluster of the previous placement.
+		for promote(groups, k, bringsPrev, nil) {
+			take()
+		}
+		for k < maxG && (len(t.in) < plan.clusterMin || st.needsRoom() && t.room < int64(replicas)) {
+			if !promote(groups, k, brings, groupCompare) {
+				break
+			}
+			take()
 		}
 		chosen = groups[:min(k, maxG)]
-		cands = nil
-		for _, cg := range chosen {
-			cands = append(cands, cg.clusters...)
-		}
+		cands = distinctClusters(chosen)
 		slices.SortFunc(cands, rankCompare)
 	}
 	if plan.hasCluster {
@@ -188,20 +221,106 @@ func selectBySpread(feasible []*schedCandidate, plan spreadPlan, st replicaStrat
 	}
 	// A narrower constraint may have left too few groups of a wider one.
 	for _, g := range plan.groups {
-		if n := len(groupCandidates(cands, g.key)); n < max(g.min, 1) {
-			return nil, fmt.Errorf("spreadConstraints: the other constraints leave %d %s, minGroups is %d", n, g.noun, max(g.min, 1))
+		if groups, _ := groupCandidates(cands, g.keys); len(groups) < max(g.min, 1) {
+			return nil, fmt.Errorf("spreadConstraints: the other constraints leave %d %s, minGroups is %d", len(groups), g.noun, max(g.min, 1))
 		}
 	}
 	return cands, nil
 }
 
-// pickClusters keeps maxC of the ranked candidates: the best of each chosen
-// group first, then by rank; the result stays in rank order.
+// groupCompare orders groups with the same previous clusters: higher score,
+// then more clusters, then by value.
+func groupCompare(a, b clusterGroup) int {
+	if c := cmp.Compare(b.score, a.score); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.clusters), len(a.clusters)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.value, b.value)
+}
+
+// promote moves the group from index k on with the highest gain to index
+// k, the others keeping their order, and reports whether there was one with
+// a gain above 0. A tie goes to the first by before, or by index if before
+// is nil.
+func promote(groups []clusterGroup, k int, gain func(clusterGroup) int, before func(a, b clusterGroup) int) bool {
+	best, bestGain := -1, 0
+	for i := k; i < len(groups); i++ {
+		n := gain(groups[i])
+		if n > bestGain || n == bestGain && n > 0 && before != nil && before(groups[i], groups[best]) < 0 {
+			best, bestGain = i, n
+		}
+	}
+	if best < 0 {
+		return false
+	}
+	g := groups[best]
+	copy(groups[k+1:best+1], groups[k:best])
+	groups[k] = g
+	return true
+}
+
+// taken is the clusters of the groups taken so far and their room.
+type taken struct {
+	in   map[*schedCandidate]bool
+	room int64
+}
+
+func (t *taken) add(g clusterGroup) {
+	for _, c := range g.clusters {
+		if !t.in[c] {
+			t.in[c] = true
+			t.room += c.room()
+		}
+	}
+}
+
+// gain counts the clusters of g (those of the previous placement, with
+// prevOnly) not taken yet.
+func (t *taken) gain(g clusterGroup, prevOnly bool) int {
+	n := 0
+	for _, c := range g.clusters {
+		if (!prevOnly || c.prev > 0) && !t.in[c] {
+			n++
+		}
+	}
+	return n
+}
+
+// pickClusters keeps maxC of the ranked candidates: first, one at a time,
+// the cluster in the most chosen groups that no kept cluster is in yet (the
+// better ranked on a tie; with one group per cluster, the best of each
+// group), then the rest by rank; the result stays in rank order.
 func pickClusters(cands []*schedCandidate, chosen []clusterGroup, maxC int) []*schedCandidate {
+	groupsOf := map[*schedCandidate][]int{}
+	for i, cg := range chosen {
+		for _, c := range cg.clusters {
+			groupsOf[c] = append(groupsOf[c], i)
+		}
+	}
+	covered := make([]bool, len(chosen))
 	picked := make(map[*schedCandidate]bool, maxC)
-	for _, cg := range chosen {
-		if len(picked) < maxC {
-			picked[cg.clusters[0]] = true
+	for len(picked) < maxC {
+		var best *schedCandidate
+		bestN := 0
+		for _, c := range cands {
+			n := 0
+			for _, i := range groupsOf[c] {
+				if !covered[i] {
+					n++
+				}
+			}
+			if n > bestN && !picked[c] {
+				best, bestN = c, n
+			}
+		}
+		if best == nil {
+			break
+		}
+		picked[best] = true
+		for _, i := range groupsOf[best] {
+			covered[i] = true
 		}
 	}
 	for _, c := range cands {
@@ -219,25 +338,34 @@ func pickClusters(cands []*schedCandidate, chosen []clusterGroup, maxC int) []*s
 	return out
 }
 
-// groupCandidates splits ranked candidates by key, keeping rank order inside each
-// group.
-func groupCandidates(cands []*schedCandidate, key func(api.ClusterFacts) string) []clusterGroup {
+// groupCandidates splits ranked candidates by their keys, keeping rank order
+// inside each group; a candidate without a key is in no group, one with
+// several keys (zones) in the group of each, and overlap says whether any
+// candidate is in more than one group.
+func groupCandidates(cands []*schedCandidate, keys func(api.ClusterFacts) []string) (groups []clusterGroup, overlap bool) {
 	idx := map[string]int{}
-	var groups []clusterGroup
 	for _, c := range cands {
-		v := key(c.ClusterFacts)
-		i, ok := idx[v]
-		if !ok {
-			i = len(groups)
-			idx[v] = i
-			groups = append(groups, clusterGroup{value: v})
+		vs := keys(c.ClusterFacts)
+		in := 0
+		for _, v := range vs {
+			i, ok := idx[v]
+			if !ok {
+				i = len(groups)
+				idx[v] = i
+				groups = append(groups, clusterGroup{value: v})
+			}
+			if n := len(groups[i].clusters); n > 0 && groups[i].clusters[n-1] == c {
+				continue // a key given twice
+			}
+			in++
+			groups[i].clusters = append(groups[i].clusters, c)
+			if c.prev > 0 {
+				groups[i].prev++
+			}
 		}
-		groups[i].clusters = append(groups[i].clusters, c)
-		if c.prev > 0 {
-			groups[i].prev++
-		}
+		overlap = overlap || in > 1
 	}
-	return groups
+	return groups, overlap
 }
 
 // groupScore ranks groups with the same number of previous clusters, after
@@ -268,22 +396,19 @@ func groupScore(cs []*schedCandidate, st replicaStrategy, replicas int32, minGro
 	return 0
 }
 
-func countClusters(gs []clusterGroup) int {
-	n := 0
-	for _, g := range gs {
-		n += len(g.clusters)
-	}
-	return n
-}
-
-func groupsRoom(gs []clusterGroup) int64 {
-	var n int64
+// distinctClusters gives the clusters of the groups, each once.
+func distinctClusters(gs []clusterGroup) []*schedCandidate {
+	var out []*schedCandidate
+	seen := map[*schedCandidate]bool{}
 	for _, g := range gs {
 		for _, c := range g.clusters {
-			n += c.room()
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
 		}
 	}
-	return n
+	return out
 }
 
 func groupValues(gs []clusterGroup) string {

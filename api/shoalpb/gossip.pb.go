@@ -218,9 +218,11 @@ func (x *Capacity) GetMaxNode() *Resources {
 type PeerMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Format version of this message; peers skip metadata they cannot read.
-	Version  uint32            `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	Region   string            `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
-	Cluster  string            `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Version uint32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Region  string `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	Cluster string `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// The first of zones, for peers that read only this field; without
+	// zones it is the cluster's only zone, or none if empty.
 	Zone     string            `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
 	Provider string            `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
 	Labels   map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -236,7 +238,10 @@ type PeerMeta struct {
 	BootstrapExpect uint32 `protobuf:"varint,12,opt,name=bootstrap_expect,json=bootstrapExpect,proto3" json:"bootstrap_expect,omitempty"`
 	// The peer has Raft state (it bootstrapped or was added to a group):
 	// no peer that sees it may bootstrap a new group.
-	RaftState     bool `protobuf:"varint,13,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
+	RaftState bool `protobuf:"varint,13,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
+	// Every zone the cluster runs in, in order, without repeats; when set
+	// it wins over zone.
+	Zones         []string `protobuf:"bytes,14,rep,name=zones,proto3" json:"zones,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +367,13 @@ func (x *PeerMeta) GetRaftState() bool {
 	return false
 }
 
+func (x *PeerMeta) GetZones() []string {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
 var File_gossip_proto protoreflect.FileDescriptor
 
 const file_gossip_proto_rawDesc = "" +
@@ -375,7 +387,7 @@ const file_gossip_proto_rawDesc = "" +
 	"\x05nodes\x18\x01 \x01(\x05R\x05nodes\x125\n" +
 	"\vallocatable\x18\x02 \x01(\v2\x13.shoal.v1.ResourcesR\vallocatable\x121\n" +
 	"\tavailable\x18\x03 \x01(\v2\x13.shoal.v1.ResourcesR\tavailable\x12.\n" +
-	"\bmax_node\x18\x04 \x01(\v2\x13.shoal.v1.ResourcesR\amaxNode\"\xeb\x03\n" +
+	"\bmax_node\x18\x04 \x01(\v2\x13.shoal.v1.ResourcesR\amaxNode\"\x81\x04\n" +
 	"\bPeerMeta\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x18\n" +
@@ -391,7 +403,8 @@ const file_gossip_proto_rawDesc = "" +
 	"\x04edge\x18\v \x01(\bR\x04edge\x12)\n" +
 	"\x10bootstrap_expect\x18\f \x01(\rR\x0fbootstrapExpect\x12\x1d\n" +
 	"\n" +
-	"raft_state\x18\r \x01(\bR\traftState\x1a9\n" +
+	"raft_state\x18\r \x01(\bR\traftState\x12\x14\n" +
+	"\x05zones\x18\x0e \x03(\tR\x05zones\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\\\n" +

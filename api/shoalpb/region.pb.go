@@ -342,13 +342,16 @@ func (x *Taint) GetAddedUnixMs() int64 {
 
 // ClusterRecord is the region's record of one member cluster.
 type ClusterRecord struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Region   string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
-	Zone     string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
-	Provider string                 `protobuf:"bytes,4,opt,name=provider,proto3" json:"provider,omitempty"`
-	Labels   map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Taints   []*Taint               `protobuf:"bytes,6,rep,name=taints,proto3" json:"taints,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Region string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// The first of zones, for peers that read only this field. A record
+	// without zones (from such a peer, or an older snapshot) means the
+	// cluster is in this one zone, or none if it is empty.
+	Zone     string            `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	Provider string            `protobuf:"bytes,4,opt,name=provider,proto3" json:"provider,omitempty"`
+	Labels   map[string]string `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Taints   []*Taint          `protobuf:"bytes,6,rep,name=taints,proto3" json:"taints,omitempty"`
 	// Health as the cluster's own peer reports it.
 	ReportedHealth Health `protobuf:"varint,7,opt,name=reported_health,json=reportedHealth,proto3,enum=shoal.v1.Health" json:"reported_health,omitempty"`
 	HealthReason   string `protobuf:"bytes,8,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
@@ -373,7 +376,10 @@ type ClusterRecord struct {
 	// that sees it change reports every status again.
 	StatusEpoch uint64 `protobuf:"varint,19,opt,name=status_epoch,json=statusEpoch,proto3" json:"status_epoch,omitempty"`
 	// host:port of the peer's QUIC listener for the links between regions.
-	WanAddr       string `protobuf:"bytes,20,opt,name=wan_addr,json=wanAddr,proto3" json:"wan_addr,omitempty"`
+	WanAddr string `protobuf:"bytes,20,opt,name=wan_addr,json=wanAddr,proto3" json:"wan_addr,omitempty"`
+	// Every zone the cluster runs in (Karmada's spec.zones), in the order
+	// the peer was given them, without repeats. When set it wins over zone.
+	Zones         []string `protobuf:"bytes,21,rep,name=zones,proto3" json:"zones,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +552,13 @@ func (x *ClusterRecord) GetWanAddr() string {
 		return x.WanAddr
 	}
 	return ""
+}
+
+func (x *ClusterRecord) GetZones() []string {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
 }
 
 // TargetCluster is a share of a workload's replicas on one cluster.
@@ -3393,7 +3406,7 @@ const file_region_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
 	"\x06effect\x18\x03 \x01(\tR\x06effect\x12\"\n" +
-	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\xa8\x06\n" +
+	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\"\xbe\x06\n" +
 	"\rClusterRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x12\n" +
@@ -3416,7 +3429,8 @@ const file_region_proto_rawDesc = "" +
 	"\vautonomy_ms\x18\x12 \x01(\x03R\n" +
 	"autonomyMs\x12!\n" +
 	"\fstatus_epoch\x18\x13 \x01(\x04R\vstatusEpoch\x12\x19\n" +
-	"\bwan_addr\x18\x14 \x01(\tR\awanAddr\x1a9\n" +
+	"\bwan_addr\x18\x14 \x01(\tR\awanAddr\x12\x14\n" +
+	"\x05zones\x18\x15 \x03(\tR\x05zones\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +

@@ -167,7 +167,7 @@ func propagationInProcess(ctx context.Context, b *bencher) (*benchFigure, error)
 	for i := 0; i < 3; i++ {
 		cfg := node.DefaultConfig()
 		cfg.Region, cfg.Cluster = "eu-west", fmt.Sprintf("eu-%d", i+1)
-		cfg.Zone = fmt.Sprintf("eu-west-%c", 'a'+i)
+		cfg.Zones = []string{fmt.Sprintf("eu-west-%c", 'a'+i)}
 		cfg.Labels = map[string]string{"env": "prod"}
 		cfg.DataDir = filepath.Join(dir, cfg.Cluster)
 		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0

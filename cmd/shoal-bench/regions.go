@@ -139,7 +139,7 @@ func startInprocRegions(ctx context.Context, b *bencher, n int, tune func(*node.
 		name := regionName(i)
 		cfg := node.DefaultConfig()
 		cfg.Region, cfg.Cluster = name, name+"-1"
-		cfg.Zone = name + "-a"
+		cfg.Zones = []string{name + "-a"}
 		cfg.Labels = map[string]string{"env": "prod"}
 		cfg.DataDir = filepath.Join(dir, name)
 		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0

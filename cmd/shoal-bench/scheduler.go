@@ -24,7 +24,7 @@ func schedInputs() ([]region.ClusterInfo, []api.Placement) {
 	for i := range clusters {
 		c := region.ClusterInfo{ClusterFacts: api.ClusterFacts{
 			Name: fmt.Sprintf("cluster-%03d", i), Region: fmt.Sprintf("region-%d", i%5),
-			Zone: fmt.Sprintf("zone-%d", i%10), Provider: []string{"aws", "gcp"}[i%2],
+			Zones: []string{fmt.Sprintf("zone-%d", i%10)}, Provider: []string{"aws", "gcp"}[i%2],
 			Labels: map[string]string{"rack": fmt.Sprint(i % 4)},
 		}}
 		if i%7 != 0 {

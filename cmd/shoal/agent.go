@@ -46,6 +46,24 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// zonesFlag collects zones from a repeatable flag that also takes a comma
+// list (--zone a --zone b, --zone a,b). An empty name ("", "a,,b", "a,")
+// is an error at once; the names themselves are checked with the rest of
+// the configuration (api.CheckZones).
+type zonesFlag []string
+
+func (z *zonesFlag) String() string { return strings.Join(*z, ",") }
+func (z *zonesFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return fmt.Errorf("%q has an empty zone name: give one zone per --zone, or a comma list without empty entries", v)
+		}
+		*z = append(*z, s)
+	}
+	return nil
+}
+
 type quantityFlag struct {
 	q     *int64
 	milli bool
@@ -80,7 +98,8 @@ func runAgent(env *cliEnv, args []string) error {
 	dev := fs.Bool("dev", false, "development mode: one peer, one simulated cluster, a temporary data dir, nothing to configure")
 	fs.StringVar(&cfg.Region, "region", "", "region of this peer (a DNS label)")
 	fs.StringVar(&cfg.Cluster, "cluster", "", "name of this peer's cluster, unique in the region")
-	fs.StringVar(&cfg.Zone, "zone", "", "zone of the cluster")
+	var zones zonesFlag
+	fs.Var(&zones, "zone", "zone the cluster runs in (repeatable or comma-separated for a cluster across several zones)")
 	fs.StringVar(&cfg.Provider, "provider", "", "cloud provider of the cluster")
 	labels := labelsFlag{}
 	fs.Var(labels, "label", "cluster label key=value (repeatable)")
@@ -133,6 +152,7 @@ func runAgent(env *cliEnv, args []string) error {
 		return usageErr("unexpected arguments %q", rest)
 	}
 	cfg.Labels = labels
+	cfg.Zones = zones
 	cfg.Join = join
 	cfg.JoinWAN = joinWAN
 	cfg.Gossip = gossip.Profile(*profile)

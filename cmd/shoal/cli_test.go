@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ const deadline = 60 * time.Second
 func startPeer(t *testing.T) *node.Peer {
 	t.Helper()
 	cfg := node.DefaultConfig()
-	cfg.Region, cfg.Cluster, cfg.Zone, cfg.Provider = "eu", "eu-1", "eu-a", "aws"
+	cfg.Region, cfg.Cluster, cfg.Zones, cfg.Provider = "eu", "eu-1", []string{"eu-a", "eu-b"}, "aws"
 	cfg.Labels = map[string]string{"env": "prod"}
 	cfg.DataDir = filepath.Join(t.TempDir(), "eu-1")
 	cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
@@ -170,7 +171,7 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	if len(cs) != 1 {
 		t.Fatalf("%d clusters", len(cs))
 	}
-	for _, f := range []string{"name", "region", "zone", "provider", "labels", "taints", "health", "capacity"} {
+	for _, f := range []string{"name", "region", "zone", "zones", "provider", "labels", "taints", "health", "capacity"} {
 		if _, ok := cs[0][f]; !ok {
 			t.Errorf("get clusters -o json: no field %q in %v", f, cs[0])
 		}
@@ -180,12 +181,12 @@ func TestCLIAgainstAPeer(t *testing.T) {
 	if err := json.Unmarshal(raw, &cv); err != nil {
 		t.Fatal(err)
 	}
-	if cv.Name != "eu-1" || cv.Region != "eu" || cv.Zone != "eu-a" || cv.Provider != "aws" || cv.Labels["env"] != "prod" ||
+	if cv.Name != "eu-1" || cv.Region != "eu" || cv.Zone != "eu-a" || !slices.Equal(cv.Zones, []string{"eu-a", "eu-b"}) || cv.Provider != "aws" || cv.Labels["env"] != "prod" ||
 		cv.Health != "Ready" || len(cv.Taints) != 0 || cv.Capacity.Nodes == 0 || cv.Capacity.Allocatable.CPUMilli == 0 {
 		t.Errorf("cluster: %+v", cv)
 	}
 	out = mustShoal(t, p, "get", "clusters", "-o", "wide")
-	wantIn(t, "get clusters -o wide", out, "PROVIDER", "LABELS", "CPU(avail/alloc)", "eu-1", "eu-a", "aws", "Ready", "env=prod")
+	wantIn(t, "get clusters -o wide", out, "PROVIDER", "LABELS", "CPU(avail/alloc)", "eu-1", "eu-a,eu-b", "aws", "Ready", "env=prod")
 
 	var ps []api.PolicyView
 	if err := yaml.Unmarshal([]byte(mustShoal(t, p, "get", "policies", "-o", "yaml")), &ps); err != nil {

@@ -195,6 +195,9 @@ func runGet(env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
+		for i := range cs { // a peer older than zone lists gives only zone
+			cs[i].Zones = api.ZonesOf(cs[i].Zone, cs[i].Zones)
+		}
 		v, table = cs, func(wide bool) { printClusters(env.stdout, cs, wide) }
 	case "workloads", "workload":
 		ws, err := c.Workloads(ctx)

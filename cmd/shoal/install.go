@@ -15,7 +15,8 @@ func runInstall(env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "install", "install --region R --cluster C --image IMG --advertise ADDR [flags] | kubectl apply -f -")
 	fs.StringVar(&o.Region, "region", "", "region of the peer")
 	fs.StringVar(&o.Cluster, "cluster", "", "name of the member cluster")
-	fs.StringVar(&o.Zone, "zone", "", "zone of the cluster")
+	var zones zonesFlag
+	fs.Var(&zones, "zone", "zone the cluster runs in (repeatable or comma-separated)")
 	fs.StringVar(&o.Provider, "provider", "", "cloud provider of the cluster")
 	var labels listFlag
 	fs.Var(&labels, "label", "cluster label key=value (repeatable)")
@@ -44,7 +45,7 @@ func runInstall(env *cliEnv, args []string) error {
 	} else if len(rest) > 0 {
 		return usageErr("unexpected arguments %q", rest)
 	}
-	o.Labels, o.Allow = labels, allow
+	o.Labels, o.Allow, o.Zones = labels, allow, zones
 	if len(joinWAN) > 0 {
 		o.JoinWAN = joinWAN.String()
 	}

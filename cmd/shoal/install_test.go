@@ -68,3 +68,24 @@ func TestInstallWithTLSDir(t *testing.T) {
 		t.Errorf("no certificate of eu-2: exit %d: %s", code, errOut)
 	}
 }
+
+func TestInstallZoneFlag(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"install", "--region", "eu", "--cluster", "eu-1", "--image", "shoal:v1", "--advertise", "198.51.100.7",
+		"--zone", "eu-1a,eu-1b", "--zone", "eu-1c"}, strings.NewReader(""), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"--zone=eu-1a\n", "--zone=eu-1b\n", "--zone=eu-1c\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("manifests lack %q", want)
+		}
+	}
+	out.Reset()
+	errOut.Reset()
+	code = run([]string{"install", "--region", "eu", "--cluster", "eu-1", "--image", "shoal:v1", "--advertise", "198.51.100.7",
+		"--zone", "eu-1a", "--zone", "eu-1a"}, strings.NewReader(""), &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), `zone "eu-1a" given twice`) {
+		t.Errorf("a zone given twice: exit %d, stderr %q", code, errOut.String())
+	}
+}

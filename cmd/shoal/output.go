@@ -51,16 +51,18 @@ func printClusters(w io.Writer, cs []api.ClusterView, wide bool) {
 		for _, tn := range c.Taints {
 			taints = append(taints, tn.Key+":"+tn.Effect)
 		}
+		// Every zone, comma-joined; a peer older than zone lists gives one.
+		zones := orDash(strings.Join(api.ZonesOf(c.Zone, c.Zones), ","))
 		if c.Health == "Unknown" && c.Age != "" {
 			// Another region's cluster whose word is too old to trust.
 			c.Health = "Unknown (" + roundAge(c.Age) + ")"
 		}
 		if wide {
-			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%dm/%dm\t%d/%d\t%s\t%s\n", c.Name, c.Region, orDash(c.Zone), orDash(c.Provider),
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%dm/%dm\t%d/%d\t%s\t%s\n", c.Name, c.Region, zones, orDash(c.Provider),
 				c.Health, c.Workloads, c.Capacity.Nodes, c.Capacity.Available.CPUMilli, c.Capacity.Allocatable.CPUMilli,
 				c.Capacity.Available.Pods, c.Capacity.Allocatable.Pods, orDash(strings.Join(taints, ",")), sortedLabels(c.Labels))
 		} else {
-			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", c.Name, c.Region, orDash(c.Zone), c.Health, c.Workloads, orDash(strings.Join(taints, ",")))
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\n", c.Name, c.Region, zones, c.Health, c.Workloads, orDash(strings.Join(taints, ",")))
 		}
 	}
 	t.Flush()

@@ -121,7 +121,7 @@ func startRegion(t *testing.T, ctx context.Context) *region {
 	var join []string
 	for i, c := range cp.Clusters {
 		cfg := node.DefaultConfig()
-		cfg.Region, cfg.Cluster, cfg.Zone = "eu", c.Name, fmt.Sprintf("eu-%c", 'a'+i)
+		cfg.Region, cfg.Cluster, cfg.Zones = "eu", c.Name, []string{fmt.Sprintf("eu-%c", 'a'+i)}
 		cfg.Labels = map[string]string{"env": "prod"}
 		cfg.DataDir = filepath.Join(dir, c.Name)
 		cfg.HTTPPort, cfg.GossipPort, cfg.RaftPort, cfg.WANPort = 0, 0, 0, 0
