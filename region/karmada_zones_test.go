@@ -89,7 +89,7 @@ func TestKarmadaZoneGroupsOfMultiZoneClusters(t *testing.T) {
 	for _, c := range cands {
 		*c = (&schedRun{w: work(1, api.Placement{})}).newCandidate(c.ClusterInfo, 0)
 	}
-	groups, overlap := groupCandidates(cands, func(c api.ClusterFacts) []string { return c.Zones })
+	groups, overlap := groupCandidates(cands, func(c api.ClusterFacts, _ []string) []string { return c.Zones })
 	if !overlap {
 		t.Error("a cluster in two zone groups is not reported as overlap")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -153,6 +154,33 @@ func Schedule(w Workload, clusters []ClusterInfo, now time.Time) Result {
 	return last
 }
 
+// candidateBuf holds a scheduling pass's candidates: Schedule runs for
+// every workload of a region on every change, and a fresh slab of a
+// hundred clusters each time is most of what the garbage collector would
+// otherwise chase. Nothing of it outlives scheduleTerm (results are
+// values).
+type candidateBuf struct {
+	slab     []schedCandidate
+	feasible []*schedCandidate
+}
+
+var candidatePool = sync.Pool{New: func() any { return new(candidateBuf) }}
+
+// take gives the slab and the feasible list, empty, with room for n.
+func (b *candidateBuf) take(n int) ([]schedCandidate, []*schedCandidate) {
+	if cap(b.slab) < n {
+		b.slab, b.feasible = make([]schedCandidate, 0, n), make([]*schedCandidate, 0, n)
+	}
+	return b.slab[:0], b.feasible[:0]
+}
+
+// release clears what the pass put in and returns the buffer to the pool.
+func (b *candidateBuf) release() {
+	clear(b.slab[:cap(b.slab)])
+	clear(b.feasible[:cap(b.feasible)])
+	candidatePool.Put(b)
+}
+
 // schedCandidate is a cluster that passed the filters, with what selection and
 // division need to know of it.
 type schedCandidate struct {
@@ -218,22 +246,30 @@ type schedRun struct {
 	prev     map[string]int32 // summed Previous replicas by cluster
 	inPrev   map[string]bool  // clusters listed in Previous, even with 0
 	now      time.Time
+	keyBuf   []string // for spreadGroup.keys
 }
 
 func newSchedRun(w Workload, clusters []ClusterInfo, now time.Time) *schedRun {
+	byName := func(a, b ClusterInfo) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(clusters, byName) {
+		// Sorted here, on a copy; the leader's list comes sorted and is
+		// only read.
+		clusters = slices.Clone(clusters)
+		slices.SortFunc(clusters, byName)
+	}
 	in := &schedRun{
 		w:        w,
 		replicas: max(w.Replicas, 0),
-		clusters: slices.Clone(clusters),
+		clusters: clusters,
 		dup:      map[string]bool{},
 		prev:     map[string]int32{},
 		inPrev:   map[string]bool{},
 		now:      now,
+		keyBuf:   keyBuf(),
 	}
 	if !w.HasReplicas {
 		in.replicas = 0
 	}
-	slices.SortFunc(in.clusters, func(a, b ClusterInfo) int { return strings.Compare(a.Name, b.Name) })
 	for i := 1; i < len(in.clusters); i++ {
 		if in.clusters[i].Name == in.clusters[i-1].Name {
 			in.dup[in.clusters[i].Name] = true
@@ -267,8 +303,9 @@ func (in *schedRun) scheduleTerm(ta termAffinity) Result {
 	if err != nil {
 		return Result{Unschedulable: true, Reason: err.Error()}
 	}
-	slab := make([]schedCandidate, 0, len(in.clusters))
-	feasible := make([]*schedCandidate, 0, len(in.clusters))
+	buf := candidatePool.Get().(*candidateBuf)
+	defer buf.release()
+	slab, feasible := buf.take(len(in.clusters))
 	var filtered []Diagnosis
 	for _, c := range in.clusters {
 		tier, reason := in.filter(c, ta, spreads)
@@ -339,7 +376,7 @@ func (in *schedRun) filterTaintsAndSpread(c ClusterInfo, spreads spreadPlan) str
 		return fmt.Sprintf("taint %s not tolerated", t)
 	}
 	for _, g := range spreads.groups {
-		if len(g.keys(c.ClusterFacts)) == 0 {
+		if len(g.keys(c.ClusterFacts, in.keyBuf)) == 0 {
 			return fmt.Sprintf("has no %s to spread by", g.noun)
 		}
 	}

@@ -55,18 +55,24 @@ import (
 type spreadGroup struct {
 	noun string // "region", `label "rack"`
 	// keys gives the groups a cluster is in: one value, several (zones)
-	// or none (the cluster lacks the field).
-	keys     func(api.ClusterFacts) []string
+	// or none (the cluster lacks the field). A single value is given in
+	// buf (of length 1, the caller's, reused from call to call), so the
+	// answer is only good until the next call.
+	keys     func(c api.ClusterFacts, buf []string) []string
 	min, max int
 }
 
-// one makes a single-valued key; an empty value is no group.
-func one(v string) []string {
+// one makes a single-valued key in buf; an empty value is no group.
+func one(v string, buf []string) []string {
 	if v == "" {
 		return nil
 	}
-	return []string{v}
+	buf[0] = v
+	return buf[:1]
 }
+
+// keyBuf is the buffer spreadGroup.keys answers single values in.
+func keyBuf() []string { return make([]string, 1) }
 
 type spreadPlan struct {
 	groups     []spreadGroup
@@ -112,11 +118,11 @@ func parseSpread(scs []api.SpreadConstraint) (spreadPlan, error) {
 	}
 	fields := []struct {
 		f    api.SpreadFieldValue
-		keys func(api.ClusterFacts) []string
+		keys func(api.ClusterFacts, []string) []string
 	}{
-		{api.SpreadByFieldProvider, func(c api.ClusterFacts) []string { return one(c.Provider) }},
-		{api.SpreadByFieldRegion, func(c api.ClusterFacts) []string { return one(c.Region) }},
-		{api.SpreadByFieldZone, func(c api.ClusterFacts) []string { return c.Zones }},
+		{api.SpreadByFieldProvider, func(c api.ClusterFacts, buf []string) []string { return one(c.Provider, buf) }},
+		{api.SpreadByFieldRegion, func(c api.ClusterFacts, buf []string) []string { return one(c.Region, buf) }},
+		{api.SpreadByFieldZone, func(c api.ClusterFacts, _ []string) []string { return c.Zones }},
 	}
 	for _, f := range fields {
 		if sc, ok := byField[f.f]; ok {
@@ -127,7 +133,7 @@ func parseSpread(scs []api.SpreadConstraint) (spreadPlan, error) {
 		label := sc.SpreadByLabel
 		p.groups = append(p.groups, spreadGroup{
 			noun: fmt.Sprintf("label %q", label),
-			keys: func(c api.ClusterFacts) []string { return one(c.Labels[label]) },
+			keys: func(c api.ClusterFacts, buf []string) []string { return one(c.Labels[label], buf) },
 			min:  sc.MinGroups, max: sc.MaxGroups,
 		})
 	}
@@ -342,10 +348,11 @@ func pickClusters(cands []*schedCandidate, chosen []clusterGroup, maxC int) []*s
 // inside each group; a candidate without a key is in no group, one with
 // several keys (zones) in the group of each, and overlap says whether any
 // candidate is in more than one group.
-func groupCandidates(cands []*schedCandidate, keys func(api.ClusterFacts) []string) (groups []clusterGroup, overlap bool) {
+func groupCandidates(cands []*schedCandidate, keys func(api.ClusterFacts, []string) []string) (groups []clusterGroup, overlap bool) {
 	idx := map[string]int{}
+	buf := keyBuf()
 	for _, c := range cands {
-		vs := keys(c.ClusterFacts)
+		vs := keys(c.ClusterFacts, buf)
 		in := 0
 		for _, v := range vs {
 			i, ok := idx[v]
