@@ -44,54 +44,75 @@ func (t Toleration) ToleratesTaint(taint Taint) bool {
 	return false
 }
 
-// Untolerated returns the first taint with effect NoSchedule or NoExecute
-// that no toleration tolerates; ok is false when every such taint is
+// Untolerated returns a taint with effect NoSchedule or NoExecute that the
+// tolerations do not tolerate; ok is false when every such taint is
 // tolerated. PreferNoSchedule taints are never returned.
 //
-// A NoExecute taint tolerated only by tolerations with tolerationSeconds is
-// tolerated until Added plus the smallest of those seconds (Kubernetes'
-// taint manager rule); at or after that instant it counts as untolerated. A
-// matching toleration without tolerationSeconds tolerates it for ever only if
-// no matching toleration sets seconds. tolerationSeconds <= 0 means not at
-// all.
+// A NoSchedule taint needs a toleration that tolerates it, tolerationSeconds
+// aside (Karmada's TaintToleration filter). NoExecute taints follow Karmada's
+// taint manager (GetMatchingTolerations and
+// GetMinTolerationTimeWithCurrentTime, Kubernetes' rule before it): each
+// NoExecute taint is tolerated by the first toleration, in the order given,
+// that tolerates it, and those are the tolerations used. The cluster's
+// NoExecute taints are then tolerated until the earliest Added plus
+// tolerationSeconds over every pair of a used toleration that sets seconds
+// and a NoExecute taint it tolerates; at or after that instant the taint of
+// that pair is returned. So a toleration listed after one that already
+// tolerates the taint bounds nothing, whatever its seconds; a used toleration
+// without tolerationSeconds bounds nothing; a taint with a zero Added bounds
+// nothing (Karmada skips a taint without timeAdded); and tolerationSeconds
+// <= 0 ends the toleration at Added.
 func Untolerated(tols []Toleration, taints []Taint, now time.Time) (Taint, bool) {
 	for _, taint := range taints {
 		if taint.Effect != TaintEffectNoSchedule && taint.Effect != TaintEffectNoExecute {
 			continue
 		}
-		if !taintTolerated(tols, taint, now) {
+		if firstTolerating(tols, taint) < 0 {
 			return taint, true
 		}
+	}
+	var (
+		expiring Taint
+		deadline time.Time
+		bounded  bool
+	)
+	for _, taint := range taints {
+		if taint.Effect != TaintEffectNoExecute {
+			continue
+		}
+		used := tols[firstTolerating(tols, taint)]
+		if used.TolerationSeconds == nil {
+			continue
+		}
+		for _, other := range taints {
+			if other.Effect != TaintEffectNoExecute || other.Added.IsZero() || !used.ToleratesTaint(other) {
+				continue
+			}
+			if at := addSeconds(other.Added, *used.TolerationSeconds); !bounded || at.Before(deadline) {
+				expiring, deadline, bounded = other, at, true
+			}
+		}
+	}
+	if bounded && !now.Before(deadline) {
+		return expiring, true
 	}
 	return Taint{}, false
 }
 
-func taintTolerated(tols []Toleration, taint Taint, now time.Time) bool {
-	matched := false
-	var minSeconds *int64
-	for _, t := range tols {
-		if !t.ToleratesTaint(taint) {
-			continue
-		}
-		matched = true
-		if t.TolerationSeconds != nil && (minSeconds == nil || *t.TolerationSeconds < *minSeconds) {
-			minSeconds = t.TolerationSeconds
+// firstTolerating gives the index of the first toleration that tolerates
+// the taint, or -1.
+func firstTolerating(tols []Toleration, taint Taint) int {
+	for i, t := range tols {
+		if t.ToleratesTaint(taint) {
+			return i
 		}
 	}
-	if !matched {
-		return false
-	}
-	if taint.Effect != TaintEffectNoExecute || minSeconds == nil {
-		return true
-	}
-	if *minSeconds <= 0 {
-		return false
-	}
-	if taint.Added.IsZero() {
-		return true
-	}
-	// Durations beyond ~292 years saturate rather than overflow.
+	return -1
+}
+
+// addSeconds adds seconds to t, saturating beyond ~292 years either way
+// where a time.Duration would overflow (Karmada's product wraps there).
+func addSeconds(t time.Time, seconds int64) time.Time {
 	const maxSeconds = int64(1<<63-1) / int64(time.Second)
-	d := time.Duration(min(*minSeconds, maxSeconds)) * time.Second
-	return now.Before(taint.Added.Add(d))
+	return t.Add(time.Duration(max(min(seconds, maxSeconds), -maxSeconds)) * time.Second)
 }

@@ -52,9 +52,15 @@ func TestUntolerated(t *testing.T) {
 		{"noexecute within seconds", []Toleration{{Key: TaintClusterUnreachable, Operator: "Exists", TolerationSeconds: secs(120)}}, []Taint{unreachable}, ""},
 		{"noexecute seconds expired", []Toleration{{Key: TaintClusterUnreachable, Operator: "Exists", TolerationSeconds: secs(30)}}, []Taint{unreachable}, TaintClusterUnreachable},
 		{"expires exactly at the bound", []Toleration{{Key: TaintClusterUnreachable, Operator: "Exists", TolerationSeconds: secs(60)}}, []Taint{unreachable}, TaintClusterUnreachable},
-		{"smallest seconds wins", []Toleration{
+		// Only the first toleration that tolerates a taint is used
+		// (Karmada's GetMatchingTolerations): a later one's seconds do not
+		// bound it, an earlier one's do.
+		{"a later toleration's seconds are not used", []Toleration{
 			{Operator: "Exists"},
-			{Key: TaintClusterUnreachable, Operator: "Exists", TolerationSeconds: secs(30)}}, []Taint{unreachable}, TaintClusterUnreachable},
+			{Key: TaintClusterUnreachable, Operator: "Exists", TolerationSeconds: secs(30)}}, []Taint{unreachable}, ""},
+		{"the first tolerating toleration's seconds bound", []Toleration{
+			{Key: TaintClusterUnreachable, Operator: "Exists", TolerationSeconds: secs(30)},
+			{Operator: "Exists"}}, []Taint{unreachable}, TaintClusterUnreachable},
 		{"zero seconds evicts at once", []Toleration{{Operator: "Exists", TolerationSeconds: secs(0)}}, []Taint{{Key: "x", Effect: TaintEffectNoExecute, Added: now}}, "x"},
 		{"unknown age never expires", []Toleration{{Operator: "Exists", TolerationSeconds: secs(1)}}, []Taint{{Key: "x", Effect: TaintEffectNoExecute}}, ""},
 		{"seconds ignored for noschedule", []Toleration{{Operator: "Exists", TolerationSeconds: secs(1)}}, []Taint{{Key: "x", Effect: TaintEffectNoSchedule, Added: now.Add(-time.Hour)}}, ""},

@@ -158,22 +158,30 @@ func refFeasible(w Workload, clusters []ClusterInfo, aff *api.ClusterAffinity) m
 				continue
 			}
 		}
+		// Karmada's taint manager: the first toleration that tolerates a
+		// NoExecute taint is used, and a used toleration with seconds ends
+		// the toleration of every NoExecute taint it tolerates at Added
+		// plus its seconds.
 		ok := true
+		tols := w.Placement.ClusterTolerations
+		var used []api.Toleration
 		for _, taint := range c.Taints {
 			if taint.Effect == api.TaintEffectPreferNoSchedule || taint.Effect == api.TaintEffectNoSchedule && inPrev[c.Name] {
 				continue
 			}
-			tolerated, limit := false, int64(-1)
-			for _, tol := range w.Placement.ClusterTolerations {
-				if tol.ToleratesTaint(taint) {
-					tolerated = true
-					if tol.TolerationSeconds != nil && (limit < 0 || *tol.TolerationSeconds < limit) {
-						limit = *tol.TolerationSeconds
-					}
-				}
-			}
-			if !tolerated || taint.Effect == api.TaintEffectNoExecute && limit >= 0 && !testNow.Before(taint.Added.Add(time.Duration(limit)*time.Second)) {
+			i := slices.IndexFunc(tols, func(tol api.Toleration) bool { return tol.ToleratesTaint(taint) })
+			if i < 0 {
 				ok = false
+			} else if taint.Effect == api.TaintEffectNoExecute {
+				used = append(used, tols[i])
+			}
+		}
+		for _, tol := range used {
+			for _, taint := range c.Taints {
+				if taint.Effect == api.TaintEffectNoExecute && tol.TolerationSeconds != nil && tol.ToleratesTaint(taint) &&
+					!testNow.Before(taint.Added.Add(time.Duration(*tol.TolerationSeconds)*time.Second)) {
+					ok = false
+				}
 			}
 		}
 		for _, sc := range w.Placement.SpreadConstraints {
