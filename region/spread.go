@@ -158,72 +158,28 @@ func selectBySpread(feasible []*schedCandidate, plan spreadPlan, st replicaStrat
 	if plan.empty() || st == strategyStaticWeight {
 		return feasible, nil
 	}
+	var needRoom int64
+	if st.needsRoom() {
+		needRoom = int64(replicas)
+	}
 	cands := feasible
 	var chosen []clusterGroup
 	for _, g := range plan.groups {
 		groups, overlap := groupCandidates(cands, g.keys)
-		minG := max(g.min, 1)
-		maxG := len(groups)
-		if g.max > 0 {
-			maxG = min(maxG, g.max)
-		}
-		if plan.hasCluster && plan.clusterMax > 0 && !overlap {
-			// Every selected group needs a cluster of its own.
-			maxG = min(maxG, plan.clusterMax)
-		}
-		if len(groups) < minG {
-			return nil, fmt.Errorf("spreadConstraints: %d %s among feasible clusters (%s), minGroups is %d",
-				len(groups), g.noun, groupValues(groups), minG)
-		}
-		if maxG < minG {
-			return nil, fmt.Errorf("spreadConstraints: at most %d %s can be selected, minGroups is %d", maxG, g.noun, minG)
+		minG, maxG, err := groupBounds(g, plan, groups, overlap)
+		if err != nil {
+			return nil, err
 		}
 		for i := range groups {
 			groups[i].score = groupScore(groups[i].clusters, st, replicas, minG)
 		}
-		slices.SortFunc(groups, func(a, b clusterGroup) int {
-			if c := cmp.Compare(b.prev, a.prev); c != 0 {
-				return c
-			}
-			return groupCompare(a, b)
-		})
-		// Groups are taken in that order, except that the group bringing
-		// the most clusters of the previous placement that the groups taken
-		// so far lack comes first, and then the best (groupCompare) of those
-		// bringing any cluster they lack. With disjoint groups that is the
-		// order as sorted.
-		k, t := 0, taken{in: map[*schedCandidate]bool{}}
-		take := func() { t.add(groups[k]); k++ }
-		bringsPrev := func(cg clusterGroup) int { return t.gain(cg, true) }
-		brings := func(cg clusterGroup) int { return min(t.gain(cg, false), 1) }
-		for k < minG && (promote(groups, k, bringsPrev, nil) || promote(groups, k, brings, groupCompare)) {
-			take()
-		}
-		for k < minG {
-			take()
-		}
-		// Keep every group that brings a cluster of the previous placement.
-		for promote(groups, k, bringsPrev, nil) {
-			take()
-		}
-		for k < maxG && (len(t.in) < plan.clusterMin || st.needsRoom() && t.room < int64(replicas)) {
-			if !promote(groups, k, brings, groupCompare) {
-				break
-			}
-			take()
-		}
-		chosen = groups[:min(k, maxG)]
+		chosen = chooseGroups(groups, minG, maxG, plan.clusterMin, needRoom)
 		cands = distinctClusters(chosen)
 		slices.SortFunc(cands, rankCompare)
 	}
-	if plan.hasCluster {
-		minC := max(plan.clusterMin, 1)
-		if len(cands) < minC {
-			return nil, fmt.Errorf("spreadConstraints: %d clusters selectable, minGroups is %d", len(cands), minC)
-		}
-		if maxC := plan.clusterMax; maxC > 0 && maxC < len(cands) {
-			cands = pickClusters(cands, chosen, maxC)
-		}
+	cands, err := keepClusters(cands, chosen, plan, needRoom)
+	if err != nil {
+		return nil, err
 	}
 	// A narrower constraint may have left too few groups of a wider one.
 	for _, g := range plan.groups {
@@ -232,6 +188,93 @@ func selectBySpread(feasible []*schedCandidate, plan spreadPlan, st replicaStrat
 		}
 	}
 	return cands, nil
+}
+
+// groupBounds gives how many of the groups of constraint g may be selected:
+// at least minGroups (1 if unset), at most maxGroups (all if unset), and,
+// when groups do not overlap, at most the cluster constraint's maxGroups;
+// an error when that cannot be.
+func groupBounds(g spreadGroup, plan spreadPlan, groups []clusterGroup, overlap bool) (minG, maxG int, err error) {
+	minG = max(g.min, 1)
+	maxG = len(groups)
+	if g.max > 0 {
+		maxG = min(maxG, g.max)
+	}
+	if plan.hasCluster && plan.clusterMax > 0 && !overlap {
+		// Every selected group needs a cluster of its own.
+		maxG = min(maxG, plan.clusterMax)
+	}
+	if len(groups) < minG {
+		return 0, 0, fmt.Errorf("spreadConstraints: %d %s among feasible clusters (%s), minGroups is %d",
+			len(groups), g.noun, groupValues(groups), minG)
+	}
+	if maxG < minG {
+		return 0, 0, fmt.Errorf("spreadConstraints: at most %d %s can be selected, minGroups is %d", maxG, g.noun, minG)
+	}
+	return minG, maxG, nil
+}
+
+// keepClusters applies the cluster constraint to the ranked candidates of
+// the chosen groups (all feasible clusters without group constraints);
+// needRoom is the replicas to find room for when the strategy divides by
+// room, else 0. The result is in rank order.
+func keepClusters(cands []*schedCandidate, chosen []clusterGroup, plan spreadPlan, needRoom int64) ([]*schedCandidate, error) {
+	if !plan.hasCluster {
+		return cands, nil
+	}
+	minC := max(plan.clusterMin, 1)
+	if len(cands) < minC {
+		return nil, fmt.Errorf("spreadConstraints: %d clusters selectable, minGroups is %d", len(cands), minC)
+	}
+	maxC := plan.clusterMax
+	switch {
+	case maxC <= 0 || maxC >= len(cands):
+		return cands, nil
+	}
+	return pickClusters(cands, chosen, maxC), nil
+}
+
+// chooseGroups ranks the scored groups of one spread constraint and gives
+// those selected, at least minG (there are as many) and at most maxG: first
+// minG, then every group that brings a cluster of the previous placement,
+// then more while the selected clusters are fewer than clusterMin or have
+// room for fewer than needRoom replicas. Groups are ranked by their clusters
+// of the previous placement, then by groupCompare; with overlapping groups a
+// group is taken for what it brings that the groups taken lack (see the
+// comment at the top of this file). groups is reordered.
+func chooseGroups(groups []clusterGroup, minG, maxG, clusterMin int, needRoom int64) []clusterGroup {
+	slices.SortFunc(groups, func(a, b clusterGroup) int {
+		if c := cmp.Compare(b.prev, a.prev); c != 0 {
+			return c
+		}
+		return groupCompare(a, b)
+	})
+	// Groups are taken in that order, except that the group bringing the
+	// most clusters of the previous placement that the groups taken so far
+	// lack comes first, and then the best (groupCompare) of those bringing
+	// any cluster they lack. With disjoint groups that is the order as
+	// sorted.
+	k, t := 0, taken{in: map[*schedCandidate]bool{}}
+	take := func() { t.add(groups[k]); k++ }
+	bringsPrev := func(cg clusterGroup) int { return t.gain(cg, true) }
+	brings := func(cg clusterGroup) int { return min(t.gain(cg, false), 1) }
+	for k < minG && (promote(groups, k, bringsPrev, nil) || promote(groups, k, brings, groupCompare)) {
+		take()
+	}
+	for k < minG {
+		take()
+	}
+	// Keep every group that brings a cluster of the previous placement.
+	for promote(groups, k, bringsPrev, nil) {
+		take()
+	}
+	for k < maxG && (len(t.in) < clusterMin || t.room < needRoom) {
+		if !promote(groups, k, brings, groupCompare) {
+			break
+		}
+		take()
+	}
+	return groups[:min(k, maxG)]
 }
 
 // groupCompare orders groups with the same previous clusters: higher score,
