@@ -37,7 +37,10 @@ import (
 //     the best cluster of each selected group (as Karmada's region
 //     selection does), then the rest by rank (earlier overflow tier first,
 //     then previous placement, fewer PreferNoSchedule taints, more room,
-//     name).
+//     name). When it is the only constraint and the strategy divides by
+//     room (dynamic weights, Aggregated), the best ranked that lack room
+//     for all replicas are swapped for roomier ones, as Karmada's
+//     selectClustersByAvailableResource does (pickByRoom).
 //
 // Karmada supports only region and cluster spreading in its selection and
 // searches group combinations depth-first; Shoal generalises to every
@@ -230,6 +233,8 @@ func keepClusters(cands []*schedCandidate, chosen []clusterGroup, plan spreadPla
 	switch {
 	case maxC <= 0 || maxC >= len(cands):
 		return cands, nil
+	case len(plan.groups) == 0 && needRoom > 0:
+		return pickByRoom(cands, maxC, needRoom), nil
 	}
 	return pickClusters(cands, chosen, maxC), nil
 }
@@ -385,6 +390,39 @@ func pickClusters(cands []*schedCandidate, chosen []clusterGroup, maxC int) []*s
 		}
 	}
 	return out
+}
+
+// pickByRoom keeps maxC of the ranked candidates when the cluster
+// constraint is the only one and the strategy divides by room, as Karmada's
+// selectClustersByAvailableResource does: the maxC best, and while they
+// have room for fewer than need replicas, each kept cluster from the worst
+// ranked up is swapped, once, for the cluster left out with the most room,
+// if it has more (on a tie the first in the left-out list, which is in rank
+// order but for the swapped-out clusters, each in the place of the one
+// swapped in, as in Karmada's). The result is in rank order.
+func pickByRoom(cands []*schedCandidate, maxC int, need int64) []*schedCandidate {
+	buf := slices.Clone(cands)
+	kept, rest := buf[:maxC], buf[maxC:]
+	room := func() int64 {
+		var sum int64
+		for _, c := range kept {
+			sum += c.room()
+		}
+		return sum
+	}
+	for i := len(kept) - 1; i >= 0 && room() < need; i-- {
+		best, most := -1, kept[i].room()
+		for j, c := range rest {
+			if c.room() > most {
+				best, most = j, c.room()
+			}
+		}
+		if best >= 0 {
+			kept[i], rest[best] = rest[best], kept[i]
+		}
+	}
+	slices.SortFunc(kept, rankCompare)
+	return kept
 }
 
 // groupCandidates splits ranked candidates by their keys, keeping rank order
