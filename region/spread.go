@@ -279,6 +279,13 @@ func chooseGroups(groups []clusterGroup, minG, maxG, clusterMin int, needRoom in
 		}
 		take()
 	}
+	if len(t.in) < clusterMin {
+		// Too few clusters in the groups by rank: Karmada searches the
+		// combinations (spread_search.go).
+		if found := searchGroups(groups, minG, maxG, clusterMin); found != nil {
+			return found
+		}
+	}
 	return groups[:min(k, maxG)]
 }
 
