@@ -45,7 +45,9 @@ import (
 // Karmada supports only region and cluster spreading in its selection and
 // searches group combinations depth-first; Shoal generalises to every
 // field and label, applied from the widest (provider, region, zone, then
-// labels in the order given) to the cluster, with the greedy ranking above.
+// labels in the order given) to the cluster, with the greedy ranking above,
+// and when the groups so taken hold fewer clusters than the cluster
+// constraint needs, it runs Karmada's search (spread_search.go).
 // Where groups overlap (clusters in several zones): a group is taken for
 // stickiness only if it brings clusters of the previous placement that the
 // groups taken lack (the one bringing most first); the other groups by
