@@ -5,12 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/shoalmesh/shoal/api"
-	"github.com/shoalmesh/shoal/api/shoalpb"
 	"github.com/shoalmesh/shoal/region"
 )
 
@@ -21,24 +17,6 @@ import (
 // new namespace as copies, or, in the same namespace, shared (they follow
 // every workload that names them). Written in one write that is refused
 // whole if any of it exists; the original is not touched.
-
-func (p *Peer) handleClone(w http.ResponseWriter, r *http.Request) {
-	body, ok := p.readBody(w, r)
-	if !ok {
-		return
-	}
-	var req api.CloneRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("a clone request is JSON {kind, namespace, name, from, to, toNamespace, toName}: %v", err))
-		return
-	}
-	code, resp, err := p.clone(r.Context(), req)
-	if err != nil {
-		writeError(w, code, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
 
 func (p *Peer) clone(ctx context.Context, req api.CloneRequest) (int, api.CloneResponse, error) {
 	var resp api.CloneResponse
@@ -115,48 +93,27 @@ func (p *Peer) clone(ctx context.Context, req api.CloneRequest) (int, api.CloneR
 		}
 		docs, keys = append(docs, doc), append(keys, nd)
 	}
-	polKind := api.KindPropagationPolicy
-	if dst.Namespace == "" {
-		polKind = api.KindClusterPropagationPolicy
+	polKey := api.ObjectKey{APIVersion: api.PolicyAPIVersion, Kind: policyKind(dst.Namespace), Namespace: dst.Namespace, Name: dst.Name}
+	pol, err := boundPolicy(polKey, dst, req.To, map[string]any{"propagateDeps": true})
+	if err != nil {
+		return http.StatusInternalServerError, resp, err
 	}
-	polKey := api.ObjectKey{APIVersion: api.PolicyAPIVersion, Kind: polKind, Namespace: dst.Namespace, Name: dst.Name}
-	sel := map[string]any{"apiVersion": dst.APIVersion, "kind": dst.Kind, "name": dst.Name}
-	meta := map[string]any{"name": polKey.Name}
-	if dst.Namespace != "" {
-		sel["namespace"], meta["namespace"] = dst.Namespace, dst.Namespace
-	}
-	docs = append(docs, map[string]any{"apiVersion": api.PolicyAPIVersion, "kind": polKind, "metadata": meta, "spec": map[string]any{
-		"resourceSelectors": []any{sel}, "propagateDeps": true,
-		"placement": map[string]any{"clusterAffinity": map[string]any{"clusterNames": []any{req.To}}},
-	}})
-	keys = append(keys, polKey)
-
-	cmd := &shoalpb.ApplyObjects{OnlyNew: true}
-	var all strings.Builder
+	data := make([][]byte, 0, len(docs)+1)
 	for i, d := range docs {
-		data, err := json.Marshal(d)
+		b, err := json.Marshal(d)
 		if err != nil {
 			return http.StatusInternalServerError, resp, err
 		}
-		if i > 0 {
-			all.WriteString("---\n")
-		}
-		y, _ := yaml.JSONToYAML(data)
-		all.Write(y)
-		cmd.Objects = append(cmd.Objects, &shoalpb.Object{Key: keys[i].Proto(), Manifest: data})
-		if i < len(docs)-1 {
-			resp.Objects = append(resp.Objects, keys[i].Display())
-		}
+		data = append(data, b)
+		resp.Objects = append(resp.Objects, keys[i].Display())
 	}
-	resp.Policy, resp.Manifests, resp.DryRun = polKey.Display(), all.String(), req.DryRun
+	cmd, manifests := newObjects(append(keys, polKey), append(data, pol))
+	resp.Policy, resp.Manifests, resp.DryRun = polKey.Display(), manifests, req.DryRun
 	if req.DryRun {
 		return http.StatusOK, resp, nil
 	}
-	if err := p.commit(ctx, &shoalpb.Command{Cmd: &shoalpb.Command_ApplyObjects{ApplyObjects: cmd}}); err != nil {
-		if strings.Contains(err.Error(), region.ErrExists.Error()) {
-			return http.StatusConflict, resp, err
-		}
-		return http.StatusServiceUnavailable, resp, fmt.Errorf("region %s: %v", p.cfg.Region, err)
+	if code, err := p.commitNew(ctx, cmd); err != nil {
+		return code, resp, err
 	}
 	return http.StatusOK, resp, nil
 }
@@ -164,21 +121,8 @@ func (p *Peer) clone(ctx context.Context, req api.CloneRequest) (int, api.CloneR
 // cloneSource checks that src runs on from and that to is a member, and
 // gives src's manifest and its replicas on from.
 func cloneSource(s *region.State, src api.ObjectKey, from, to string) ([]byte, int32, int, error) {
-	member := func(name string) bool {
-		if s.Cluster(name) != nil {
-			return true
-		}
-		for _, rr := range s.Regions() {
-			for _, c := range rr.GetSummary().GetClusters() {
-				if c.GetName() == name {
-					return true
-				}
-			}
-		}
-		return false
-	}
 	for _, n := range []string{from, to} {
-		if !member(n) {
+		if rec, _ := findCluster(s, n); rec == nil {
 			return nil, 0, http.StatusNotFound, fmt.Errorf("cluster %s is not a member of the mesh", n)
 		}
 	}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -14,24 +13,6 @@ import (
 // shoal migrate: checked here against the region's state, so that a move
 // that cannot work is refused before anything moves; carried out by the
 // region leader (region/migrate.go).
-
-func (p *Peer) handleMigrate(w http.ResponseWriter, r *http.Request) {
-	body, ok := p.readBody(w, r)
-	if !ok {
-		return
-	}
-	var req api.MigrateRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("a migrate request is JSON {kind, namespace, name, from, to}: %v", err))
-		return
-	}
-	code, resp, err := p.migrate(r.Context(), req)
-	if err != nil {
-		writeError(w, code, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
 
 func (p *Peer) migrate(ctx context.Context, req api.MigrateRequest) (int, api.MigrateResponse, error) {
 	var resp api.MigrateResponse
@@ -80,17 +61,13 @@ func (p *Peer) checkMigration(s *region.State, key api.ObjectKey, resp *api.Migr
 		return http.StatusConflict, fmt.Errorf("%s is not placed (no policy selects it): nothing to migrate", key.Display())
 	}
 	for _, name := range []string{resp.From, resp.To} {
-		if s.Cluster(name) != nil {
-			continue
+		rec, in := findCluster(s, name)
+		switch {
+		case rec == nil:
+			return http.StatusNotFound, fmt.Errorf("cluster %s is not a member of the mesh", name)
+		case s.Cluster(name) == nil:
+			return http.StatusConflict, fmt.Errorf("cluster %s is in region %s: migrate moves a workload inside a region; ask a peer of %s", name, in, in)
 		}
-		for _, rr := range s.Regions() {
-			for _, c := range rr.GetSummary().GetClusters() {
-				if c.GetName() == name {
-					return http.StatusConflict, fmt.Errorf("cluster %s is in region %s: migrate moves a workload inside a region; ask a peer of %s", name, rr.GetSummary().GetRegion(), rr.GetSummary().GetRegion())
-				}
-			}
-		}
-		return http.StatusNotFound, fmt.Errorf("cluster %s is not a member of the mesh", name)
 	}
 	bound := false
 	for _, t := range b.GetClusters() {

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
@@ -33,24 +30,6 @@ import (
 var promoteDrop = []string{
 	deploy.ManagedByLabel, deploy.GenerationAnnotation, deploy.TemplateAnnotation, deploy.ClusterLabel,
 	"kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision",
-}
-
-func (p *Peer) handlePromote(w http.ResponseWriter, r *http.Request) {
-	body, ok := p.readBody(w, r)
-	if !ok {
-		return
-	}
-	var req api.PromoteRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("a promote request is JSON {apiVersion, kind, namespace, name, cluster, deps}: %v", err))
-		return
-	}
-	code, resp, err := p.promote(r.Context(), req)
-	if err != nil {
-		writeError(w, code, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
 }
 
 func (p *Peer) promote(ctx context.Context, req api.PromoteRequest) (int, api.PromoteResponse, error) {
@@ -107,54 +86,29 @@ func (p *Peer) promote(ctx context.Context, req api.PromoteRequest) (int, api.Pr
 	if err != nil {
 		return http.StatusConflict, resp, err
 	}
-	docs, keys = append(docs, pol), append(keys, polKey)
 	for _, k := range keys {
 		resp.Objects = append(resp.Objects, k.Display())
 	}
-	resp.Objects, resp.Policy = resp.Objects[:len(resp.Objects)-1], polKey.Display()
-	var all strings.Builder
-	cmd := &shoalpb.ApplyObjects{OnlyNew: true}
-	for i, d := range docs {
-		y, _ := yaml.JSONToYAML(d)
-		if i > 0 {
-			all.WriteString("---\n")
-		}
-		all.Write(y)
-		cmd.Objects = append(cmd.Objects, &shoalpb.Object{Key: keys[i].Proto(), Manifest: d})
-	}
-	resp.Manifests, resp.DryRun = all.String(), req.DryRun
+	resp.Policy = polKey.Display()
+	cmd, manifests := newObjects(append(keys, polKey), append(docs, pol))
+	resp.Manifests, resp.DryRun = manifests, req.DryRun
 	if req.DryRun {
 		return http.StatusOK, resp, nil
 	}
-	if err := p.commit(ctx, &shoalpb.Command{Cmd: &shoalpb.Command_ApplyObjects{ApplyObjects: cmd}}); err != nil {
-		if strings.Contains(err.Error(), region.ErrExists.Error()) {
-			return http.StatusConflict, resp, err
-		}
-		return http.StatusServiceUnavailable, resp, fmt.Errorf("region %s: %v", p.cfg.Region, err)
+	if code, err := p.commitNew(ctx, cmd); err != nil {
+		return code, resp, err
 	}
 	return http.StatusOK, resp, nil
 }
 
 // notMyCluster answers a request for another cluster's peer.
 func (p *Peer) notMyCluster(cluster string) (int, api.PromoteResponse, error) {
-	var addr string
-	known := false
-	p.fsm.Read(func(s *region.State) {
-		if c := s.Cluster(cluster); c != nil {
-			known, addr = true, c.GetHttpAddr()
-		}
-		for _, rr := range s.Regions() {
-			for _, c := range rr.GetSummary().GetClusters() {
-				if c.GetName() == cluster {
-					known, addr = true, c.GetHttpAddr()
-				}
-			}
-		}
-	})
-	if !known {
+	var rec *shoalpb.ClusterRecord
+	p.fsm.Read(func(s *region.State) { rec, _ = findCluster(s, cluster) })
+	if rec == nil {
 		return http.StatusNotFound, api.PromoteResponse{}, fmt.Errorf("cluster %s is not a member of the mesh", cluster)
 	}
-	return http.StatusMisdirectedRequest, api.PromoteResponse{}, fmt.Errorf("this peer runs cluster %s; ask the peer of %s (%s)", p.cfg.Cluster, cluster, orUnknown(addr))
+	return http.StatusMisdirectedRequest, api.PromoteResponse{}, fmt.Errorf("this peer runs cluster %s; ask the peer of %s (%s)", p.cfg.Cluster, cluster, orUnknown(rec.GetHttpAddr()))
 }
 
 func orUnknown(s string) string {
@@ -246,13 +200,9 @@ func dropAssigned(key api.ObjectKey, t map[string]any) {
 // promotePolicy writes the policy that binds a promoted workload to its
 // cluster: named after it (or NAME-promoted when that name is taken).
 func (p *Peer) promotePolicy(key api.ObjectKey, cluster string, deps bool) ([]byte, api.ObjectKey, error) {
-	kind, ns := api.KindPropagationPolicy, key.Namespace
-	if key.Namespace == "" {
-		kind = api.KindClusterPropagationPolicy
-	}
 	var polKey api.ObjectKey
 	for _, name := range []string{key.Name, key.Name + "-promoted"} {
-		k := api.ObjectKey{APIVersion: api.PolicyAPIVersion, Kind: kind, Namespace: ns, Name: name}
+		k := api.ObjectKey{APIVersion: api.PolicyAPIVersion, Kind: policyKind(key.Namespace), Namespace: key.Namespace, Name: name}
 		if !p.holds(k) {
 			polKey = k
 			break
@@ -261,21 +211,10 @@ func (p *Peer) promotePolicy(key api.ObjectKey, cluster string, deps bool) ([]by
 	if polKey.Name == "" {
 		return nil, polKey, fmt.Errorf("policies %s and %s-promoted exist already: nothing was written", key.Name, key.Name)
 	}
-	meta := map[string]any{"name": polKey.Name}
-	if ns != "" {
-		meta["namespace"] = ns
-	}
-	spec := map[string]any{
-		"resourceSelectors":  []any{map[string]any{"apiVersion": key.APIVersion, "kind": key.Kind, "name": key.Name}},
-		"placement":          map[string]any{"clusterAffinity": map[string]any{"clusterNames": []any{cluster}}},
-		"conflictResolution": string(api.ConflictOverwrite),
-	}
+	extra := map[string]any{"conflictResolution": string(api.ConflictOverwrite)}
 	if deps {
-		spec["propagateDeps"] = true
+		extra["propagateDeps"] = true
 	}
-	if ns != "" {
-		spec["resourceSelectors"].([]any)[0].(map[string]any)["namespace"] = ns
-	}
-	out, err := json.Marshal(map[string]any{"apiVersion": api.PolicyAPIVersion, "kind": kind, "metadata": meta, "spec": spec})
+	out, err := boundPolicy(polKey, key, cluster, extra)
 	return out, polKey, err
 }
