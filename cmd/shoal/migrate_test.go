@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -10,14 +9,7 @@ import (
 // (there is nowhere to go) and nothing moves; the usage is checked.
 func TestCLIMigrateRefusals(t *testing.T) {
 	p := startPeer(t)
-	mustShoal(t, p, "apply", "-f", "../../examples")
-	poll(t, "web placed", func() error {
-		code, out, errOut := shoal("--server", p.URL(), "describe", "workload", "default/web")
-		if code != 0 || !strings.Contains(out, "Scheduling:    scheduled: 1/1 clusters feasible") {
-			return fmt.Errorf("describe: exit %d, %s%s", code, out, errOut)
-		}
-		return nil
-	})
+	applyExamples(t, p)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -42,14 +34,7 @@ func TestCLIMigrateRefusals(t *testing.T) {
 // is written whole; a clone with the original's key is refused.
 func TestCLIClone(t *testing.T) {
 	p := startPeer(t)
-	mustShoal(t, p, "apply", "-f", "../../examples")
-	poll(t, "web placed", func() error {
-		code, out, errOut := shoal("--server", p.URL(), "describe", "workload", "default/web")
-		if code != 0 || !strings.Contains(out, "Scheduling:    scheduled: 1/1 clusters feasible") {
-			return fmt.Errorf("describe: exit %d, %s%s", code, out, errOut)
-		}
-		return nil
-	})
+	applyExamples(t, p)
 	out := mustShoal(t, p, "clone", "Deployment", "default/web", "--from", "eu-1", "--to", "eu-1", "--namespace", "staging", "--dry-run")
 	wantIn(t, "dry run", out, "# dry run: nothing written")
 	wantIn(t, "dry run", out, "namespace: staging")

@@ -4,18 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/shoalmesh/shoal/node"
 )
 
 func TestCLIRebalance(t *testing.T) {
 	p := startPeer(t)
-	mustShoal(t, p, "apply", "-f", "../../examples")
-	poll(t, "web placed", func() error {
-		code, out, errOut := shoal("--server", p.URL(), "describe", "workload", "default/web")
-		if code != 0 || !strings.Contains(out, "Scheduling:    scheduled: 1/1 clusters feasible") {
-			return fmt.Errorf("describe: exit %d, %s%s", code, out, errOut)
-		}
-		return nil
-	})
+	applyExamples(t, p)
 	out := mustShoal(t, p, "rebalance", "Deployment", "default/web")
 	wantIn(t, "rebalance", out, "Deployment default/web: placed afresh once")
 	poll(t, "describe shows the Rebalanced event", func() error {
@@ -38,4 +33,17 @@ func TestCLIRebalance(t *testing.T) {
 			t.Errorf("shoal %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
 		}
 	}
+}
+
+// applyExamples applies examples/ to the peer and waits until web is placed.
+func applyExamples(t *testing.T, p *node.Peer) {
+	t.Helper()
+	mustShoal(t, p, "apply", "-f", "../../examples")
+	poll(t, "web placed", func() error {
+		code, out, errOut := shoal("--server", p.URL(), "describe", "workload", "default/web")
+		if code != 0 || !strings.Contains(out, "Scheduling:    scheduled: 1/1 clusters feasible") {
+			return fmt.Errorf("describe: exit %d, %s%s", code, out, errOut)
+		}
+		return nil
+	})
 }
