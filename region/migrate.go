@@ -3,6 +3,7 @@ package region
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -108,15 +109,7 @@ func applyMigrations(ms []*shoalpb.Migration, targets []Target, records map[stri
 			out = append(out, Target{Cluster: to, Replicas: moved})
 		}
 	}
-	slices.SortFunc(out, func(a, b Target) int {
-		switch {
-		case a.Cluster < b.Cluster:
-			return -1
-		case a.Cluster > b.Cluster:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Target) int { return strings.Compare(a.Cluster, b.Cluster) })
 	return out
 }
 
@@ -139,15 +132,7 @@ func migrationEvictions(now time.Time, prev, targets []Target, evictions []*shoa
 		}
 		evictions = append(evictions, &shoalpb.Eviction{Cluster: p.Cluster, Replicas: p.Replicas, Reason: reasonMigration, CreatedUnixMs: now.UnixMilli()})
 	}
-	slices.SortFunc(evictions, func(a, b *shoalpb.Eviction) int {
-		switch {
-		case a.GetCluster() < b.GetCluster():
-			return -1
-		case a.GetCluster() > b.GetCluster():
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(evictions, func(a, b *shoalpb.Eviction) int { return strings.Compare(a.GetCluster(), b.GetCluster()) })
 	return evictions
 }
 
