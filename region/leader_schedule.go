@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/shoalmesh/shoal/api"
 	"github.com/shoalmesh/shoal/api/shoalpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // schedInput is what one scheduling pass reads from the state, copied out
