@@ -60,3 +60,8 @@ type Network interface {
 	// connection, and waits for the handlers it started.
 	Close() error
 }
+
+// dialStopper is a Network whose raft dials may wait for a node that
+// refuses (TCPNetwork). Raft's shutdown waits for the goroutines that
+// dial, so Node.Shutdown ends those waits first.
+type dialStopper interface{ stopDialing() }

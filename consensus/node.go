@@ -400,6 +400,9 @@ func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		n.log.Info("raft node shutting down")
 		n.cancel()
+		if ds, ok := n.net.(dialStopper); ok {
+			ds.stopDialing()
+		}
 		errs := []error{n.raft.Shutdown().Error()}
 		errs = append(errs, n.guard.Close(), n.net.Close())
 		n.wg.Wait()

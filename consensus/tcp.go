@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -43,6 +44,9 @@ const (
 	transportMaxPool = 3
 	// transportTimeout bounds raft's own RPC I/O.
 	transportTimeout = 10 * time.Second
+	// redialInterval is how often a raft dial tries again a peer that
+	// refuses, until transportTimeout (see raftLayer.Dial).
+	redialInterval = 50 * time.Millisecond
 )
 
 // TCPConfig configures a TCPNetwork.
@@ -103,11 +107,15 @@ type TCPNetwork struct {
 
 	closed    chan struct{}
 	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup
-	conns     chan struct{} // one token per open accepted connection
-	forwards  chan struct{} // one token per running forward handler
-	faults    NetFaults
+	// stopping ends raft dials that wait for a refusing peer, before
+	// raft shuts down (it waits for the goroutines that dial).
+	stopping chan struct{}
+	stopOnce sync.Once
+	closeErr error
+	wg       sync.WaitGroup
+	conns    chan struct{} // one token per open accepted connection
+	forwards chan struct{} // one token per running forward handler
+	faults   NetFaults
 }
 
 var _ Network = (*TCPNetwork)(nil)
@@ -146,6 +154,7 @@ func NewTCPNetwork(cfg TCPConfig) (*TCPNetwork, error) {
 		raftConns:  make(chan net.Conn, raftAcceptBacklog),
 		raftClosed: make(chan struct{}),
 		closed:     make(chan struct{}),
+		stopping:   make(chan struct{}),
 		conns:      make(chan struct{}, maxConns),
 		forwards:   make(chan struct{}, maxForwardConns),
 	}
@@ -325,6 +334,7 @@ func (c *firstReadDeadline) Read(p []byte) (int, error) {
 // Close stops the listener, Raft's transport and every handler, and waits
 // for them.
 func (n *TCPNetwork) Close() error {
+	n.stopDialing()
 	n.closeOnce.Do(func() {
 		errs := []error{n.trans.Close()}
 		close(n.closed)
@@ -458,11 +468,18 @@ func refusedByTLS(err error) bool {
 		errors.As(err, &op) && op.Op == "remote error" // how crypto/tls reports a received alert
 }
 
-// Dial opens a raft connection to another node.
+// Dial opens a raft connection to another node. A node that refuses
+// (its process is down, or a fault cuts the link) is dialled again every
+// redialInterval until timeout. Raft backs off after each failed RPC, up
+// to 10 s between tries, and a refusal on loopback or a LAN comes back
+// in microseconds: a follower down for a few seconds would otherwise
+// wait out seconds of backoff after it came back before the leader sent
+// it anything. Waiting here counts up to timeout of an outage as one
+// failure, and connects the moment the node listens again.
 func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, _, err := l.n.dial(ctx, string(address))
+	conn, err := l.n.dialWaiting(ctx, string(address))
 	if err != nil {
 		return nil, err
 	}
@@ -473,4 +490,38 @@ func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	return conn, nil
+}
+
+// dialWaiting dials addr again while it refuses, until ctx ends or the
+// network stops dialling.
+func (n *TCPNetwork) dialWaiting(ctx context.Context, addr string) (net.Conn, error) {
+	for {
+		conn, _, err := n.dial(ctx, addr)
+		if err == nil || !refusedDial(err) {
+			return conn, err
+		}
+		t := time.NewTimer(redialInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-n.stopping:
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// refusedDial reports whether a dial failed because nothing listens at
+// the address (or a fault refuses it), as opposed to a timeout or a
+// refused certificate.
+func refusedDial(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrCutByFault)
+}
+
+// stopDialing ends the dials that wait for a refusing node; Node.Shutdown
+// calls it before it stops raft.
+func (n *TCPNetwork) stopDialing() {
+	n.stopOnce.Do(func() { close(n.stopping) })
 }
