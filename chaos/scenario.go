@@ -63,7 +63,8 @@ type Step struct {
 	Delete string `json:"delete,omitempty"`
 	// Wait for ready (every workload's replicas Ready), regions (every
 	// region sees every other alive), converged (ready, and every region
-	// holds the same objects) or leaders (every region has a leader).
+	// and every running peer in it holds the same objects) or leaders
+	// (every region has a leader).
 	Wait string `json:"wait,omitempty"`
 	// Timeout of a Wait (default 90s): a wait that times out fails the
 	// run.

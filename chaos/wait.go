@@ -79,9 +79,44 @@ func (r *runner) holds(ctx context.Context, what string) (bool, string) {
 		if d := distinct(digests); d != "" {
 			return false, "digests differ: " + d
 		}
-		return agreed(views)
+		if ok, why := agreed(views); !ok {
+			return false, why
+		}
+		return r.followersCaughtUp(ctx, views)
 	}
 	return false, "unknown condition " + what
+}
+
+// followersCaughtUp reports whether every running peer holds what its
+// region's leader holds: caught up since it started, and with the
+// leader's digest (in a single region, applied as far as the leader had
+// committed). A peer restarted moments ago still shows what it held
+// before; the final state read from any peer must not be that.
+func (r *runner) followersCaughtUp(ctx context.Context, views map[string]regionView) (bool, string) {
+	for _, p := range r.d.Peers() {
+		v, ok := views[p.Region]
+		if !ok || p.Cluster == v.cluster || !r.d.Running(p.Cluster) || r.paused(p.Cluster) {
+			continue
+		}
+		c, err := r.d.Client(p.Cluster)
+		if err != nil {
+			return false, fmt.Sprintf("no client for %s: %v", p.Cluster, err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := c.Status(sctx)
+		cancel()
+		switch {
+		case err != nil:
+			return false, fmt.Sprintf("%s does not answer: %v", p.Cluster, err)
+		case st.Stale:
+			return false, fmt.Sprintf("%s has not caught up with its leader since it started", p.Cluster)
+		case v.status.Mesh != nil && (st.Mesh == nil || st.Mesh.Digest != v.status.Mesh.Digest):
+			return false, fmt.Sprintf("%s does not hold what its leader %s holds (digests differ)", p.Cluster, v.cluster)
+		case st.AppliedIndex < v.status.CommitIndex:
+			return false, fmt.Sprintf("%s applied up to %d, its leader %s had committed %d", p.Cluster, st.AppliedIndex, v.cluster, v.status.CommitIndex)
+		}
+	}
+	return true, ""
 }
 
 // regionView is one region as its leader tells it.
