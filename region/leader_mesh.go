@@ -439,7 +439,9 @@ func (l *Leader) guard(now time.Time, mi meshInput, key api.ObjectKey, global, n
 			if old == nil {
 				return stop("partition guard: waiting to know which regions this one hears")
 			}
-			return old
+			// A copy: the caller sets fields on what it gets, and old is
+			// the state's own, which the sync loop reads meanwhile.
+			return proto.Clone(old).(*shoalpb.Binding)
 		case 2*seen <= total && !strict:
 			return stop(fmt.Sprintf("fenced by the partition guard: this region hears %d of %d regions, no majority", seen, total))
 		}
