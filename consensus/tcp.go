@@ -494,12 +494,21 @@ func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.
 
 // dialWaiting dials addr again while it refuses, until ctx ends or the
 // network stops dialling.
+// The error is the refusal when the wait ends at ctx's deadline, not the
+// timeout of the dial that was cut short by it.
 func (n *TCPNetwork) dialWaiting(ctx context.Context, addr string) (net.Conn, error) {
+	var refused error
 	for {
 		conn, _, err := n.dial(ctx, addr)
-		if err == nil || !refusedDial(err) {
-			return conn, err
+		switch {
+		case err == nil:
+			return conn, nil
+		case refused != nil && ctx.Err() != nil:
+			return nil, refused
+		case !refusedDial(err):
+			return nil, err
 		}
+		refused = err
 		t := time.NewTimer(redialInterval)
 		select {
 		case <-t.C:
