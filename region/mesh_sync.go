@@ -74,12 +74,18 @@ func (m *Mesh) Run(ctx context.Context) error {
 	}
 }
 
-// retrySoon syncs again after a quarter of the sync interval, once: a
+// quickRetries is how many times per sync interval a link that refuses
+// at once is tried again.
+const quickRetries = 20
+
+// retrySoon syncs again after a twentieth of the sync interval, once: a
 // link that refuses at once (cut off, the other end restarting) is tried
-// four times as often as a working one, so that a region catches up
+// twenty times as often as a working one, so that a region catches up
 // within moments of the link coming back rather than up to a whole
-// interval later. A link that fails by silence is not: its call already
-// waited out its timeout.
+// interval later. Such a try costs a request without objects (the
+// failure forgot the leader's address), refused before anything is sent
+// or at the other end's door. A link that fails by silence is not tried
+// sooner: its call already waited out its timeout.
 func (m *Mesh) retrySoon(ctx context.Context) {
 	if !m.retrying.CompareAndSwap(false, true) {
 		return
@@ -87,7 +93,7 @@ func (m *Mesh) retrySoon(ctx context.Context) {
 	m.mu.Lock()
 	m.stats.QuickRetries++
 	m.mu.Unlock()
-	time.AfterFunc(m.cfg.SyncInterval/4, func() {
+	time.AfterFunc(m.cfg.SyncInterval/quickRetries, func() {
 		m.retrying.Store(false)
 		if ctx.Err() == nil {
 			m.Sync()

@@ -278,9 +278,10 @@ func TestMeshRetriesARefusingLinkSooner(t *testing.T) {
 	}
 	n.isolate("b", "a")
 	time.Sleep(2 * time.Second)
-	// 2 s of refusals at one try per 200 ms: well over the 2-3 tries the
-	// interval alone would make.
-	if q := b.mesh.Stats().QuickRetries; q < 5 {
+	// 2 s of refusals at one try per 40 ms: well over the 2-3 tries the
+	// interval alone would make, and over the 8 that a retry after a
+	// quarter of the interval would make.
+	if q := b.mesh.Stats().QuickRetries; q < 12 {
 		t.Fatalf("b retried a refusing link %d times in 2 s", q)
 	}
 	a.write(t, "web", "2")
