@@ -317,7 +317,7 @@ func (r *runner) killLeaderLoop(ctx context.Context, t Target) error {
 		if err := r.heal(ctx, f); err != nil {
 			return err
 		}
-		if err := r.wait(ctx, "leaders", 60*time.Second); err != nil {
+		if _, err := r.wait(ctx, "leaders", 60*time.Second); err != nil {
 			return err
 		}
 		if rest := t.Every.D() - time.Since(began); i < times-1 && rest > 0 {

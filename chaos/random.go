@@ -53,7 +53,7 @@ func (r *runner) random(ctx context.Context, rnd Random) error {
 		}
 		// Each fault is measured on its own: wait for the mesh to be Ready
 		// again (the checker judges how long that took).
-		if err := r.wait(ctx, "ready", r.s.Recover.D()); err != nil {
+		if _, err := r.wait(ctx, "ready", r.s.Recover.D()); err != nil {
 			r.note("%v", err)
 		}
 		if err := sleep(ctx, min(gap, max(time.Until(end), 0))); err != nil {

@@ -185,13 +185,13 @@ func (r *runner) step(ctx context.Context, st Step) error {
 	case st.Apply != "" || st.Delete != "":
 		return r.apply(ctx, st)
 	case st.Wait != "":
-		began := time.Now()
-		if err := r.wait(ctx, st.Wait, st.Timeout.D()); err != nil {
+		took, err := r.wait(ctx, st.Wait, st.Timeout.D())
+		if err != nil {
 			return err
 		}
 		if st.Measure != "" {
 			r.mu.Lock()
-			r.measures = append(r.measures, Measure{Name: st.Measure, Took: time.Since(began)})
+			r.measures = append(r.measures, Measure{Name: st.Measure, Took: took})
 			r.mu.Unlock()
 		}
 		return nil

@@ -11,9 +11,17 @@ import (
 	"github.com/shoalmesh/shoal/api/client"
 )
 
+// Polls of a wait: the next one soon after a poll that failed on the
+// peers' statuses alone (cheap: converged waits on them first), later
+// after one that read the leaders' workloads.
+const (
+	pollCheap = 50 * time.Millisecond
+	pollFull  = 200 * time.Millisecond
+)
+
 // wait waits for a condition of the whole mesh, as its running peers see
-// it.
-func (r *runner) wait(ctx context.Context, what string, timeout time.Duration) error {
+// it, and says how long after its start the condition was seen to hold.
+func (r *runner) wait(ctx context.Context, what string, timeout time.Duration) (time.Duration, error) {
 	if timeout <= 0 {
 		timeout = 90 * time.Second
 	}
@@ -22,20 +30,60 @@ func (r *runner) wait(ctx context.Context, what string, timeout time.Duration) e
 	defer cancel()
 	var why string
 	for {
-		ok, reason := r.holds(ctx, what)
-		if ok {
-			r.note("%s after %s", what, time.Since(began).Round(10*time.Millisecond))
-			return nil
+		p := r.poll(ctx, what)
+		if p.ok {
+			took := p.at.Sub(began)
+			r.note("%s after %s", what, took.Round(10*time.Millisecond))
+			return took, nil
 		}
-		why = reason
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return fmt.Errorf("not %s after %s: %s", what, timeout, why)
+		why = p.why
+		pause := pollFull
+		if p.cheap {
+			pause = pollCheap
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return 0, fmt.Errorf("not %s after %s: %s", what, timeout, why)
 		}
 	}
 }
 
-// holds checks a condition once; reason says what is missing.
+// polled is one check of a condition: whether it held and when it was
+// seen to (by the reads that decided it), or what is missing and whether
+// the cheap reads alone found that.
+type polled struct {
+	ok    bool
+	at    time.Time
+	why   string
+	cheap bool
+}
+
+// holds checks a condition once; the reason says what is missing.
 func (r *runner) holds(ctx context.Context, what string) (bool, string) {
+	p := r.poll(ctx, what)
+	return p.ok, p.why
+}
+
+func (r *runner) poll(ctx context.Context, what string) polled {
+	var at time.Time
+	if what == "converged" {
+		// Every running peer's status first: a few milliseconds, and the
+		// moment the mesh holds the same objects everywhere. Readiness
+		// and the split, read from the leaders' workloads after it, are
+		// checked as well (in a catch-up they held long before).
+		if ok, why := r.peersAgree(ctx); !ok {
+			return polled{why: why, cheap: true}
+		}
+		at = time.Now()
+	}
+	ok, why := r.holdsViews(ctx, what)
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return polled{ok: ok, at: at, why: why}
+}
+
+// holdsViews checks a condition on what every region's leader shows.
+func (r *runner) holdsViews(ctx context.Context, what string) (bool, string) {
 	views, reason := r.regionViews(ctx)
 	if reason != "" {
 		return false, reason
@@ -56,46 +104,34 @@ func (r *runner) holds(ctx context.Context, what string) (bool, string) {
 			}
 		}
 		return true, ""
-	case "ready":
+	case "ready", "converged":
 		for region, v := range views {
 			if ok, why := allReady(v.workloads); !ok {
 				return false, region + ": " + why
 			}
 		}
-		return true, ""
-	case "converged":
-		digests := map[string]string{}
-		for region, v := range views {
-			if ok, why := allReady(v.workloads); !ok {
-				return false, region + ": " + why
-			}
-			if len(views) > 1 {
-				if v.status.Mesh == nil || v.status.Mesh.Digest == "" {
-					return false, region + " shows no digest"
-				}
-				digests[region] = v.status.Mesh.Digest
-			}
+		if what == "ready" {
+			return true, ""
 		}
-		if d := distinct(digests); d != "" {
-			return false, "digests differ: " + d
-		}
-		if ok, why := agreed(views); !ok {
-			return false, why
-		}
-		return r.followersCaughtUp(ctx, views)
+		return agreed(views)
 	}
 	return false, "unknown condition " + what
 }
 
-// followersCaughtUp reports whether every running peer holds what its
-// region's leader holds: caught up since it started, and with the
-// leader's digest (in a single region, applied as far as the leader had
-// committed). A peer restarted moments ago still shows what it held
-// before; the final state read from any peer must not be that.
-func (r *runner) followersCaughtUp(ctx context.Context, views map[string]regionView) (bool, string) {
+// peersAgree reports whether every running peer holds the same objects:
+// each has caught up with a leader since it started and, in a mesh of
+// regions, every one shows the same digest (in a single region, each has
+// applied as far as its leader had committed). A peer restarted moments
+// ago still shows what it held before; the final state, read from any
+// peer, must not be that.
+func (r *runner) peersAgree(ctx context.Context) (bool, string) {
+	type seen struct {
+		cluster string
+		st      api.StatusView
+	}
+	var all []seen
 	for _, p := range r.d.Peers() {
-		v, ok := views[p.Region]
-		if !ok || p.Cluster == v.cluster || !r.d.Running(p.Cluster) || r.paused(p.Cluster) {
+		if !r.d.Running(p.Cluster) || r.paused(p.Cluster) {
 			continue
 		}
 		c, err := r.d.Client(p.Cluster)
@@ -109,11 +145,38 @@ func (r *runner) followersCaughtUp(ctx context.Context, views map[string]regionV
 		case err != nil:
 			return false, fmt.Sprintf("%s does not answer: %v", p.Cluster, err)
 		case st.Stale:
-			return false, fmt.Sprintf("%s has not caught up with its leader since it started", p.Cluster)
-		case v.status.Mesh != nil && (st.Mesh == nil || st.Mesh.Digest != v.status.Mesh.Digest):
-			return false, fmt.Sprintf("%s does not hold what its leader %s holds (digests differ)", p.Cluster, v.cluster)
-		case st.AppliedIndex < v.status.CommitIndex:
-			return false, fmt.Sprintf("%s applied up to %d, its leader %s had committed %d", p.Cluster, st.AppliedIndex, v.cluster, v.status.CommitIndex)
+			return false, fmt.Sprintf("%s has not caught up with a leader since it started", p.Cluster)
+		}
+		all = append(all, seen{p.Cluster, st})
+	}
+	if len(all) == 0 {
+		return false, "no peer runs"
+	}
+	if len(r.regions()) > 1 {
+		digests := map[string]string{}
+		for _, s := range all {
+			if s.st.Mesh == nil || s.st.Mesh.Digest == "" {
+				return false, s.cluster + " shows no digest"
+			}
+			digests[s.cluster] = s.st.Mesh.Digest
+		}
+		if d := distinct(digests); d != "" {
+			return false, "digests differ: " + d
+		}
+		return true, ""
+	}
+	var leader *seen
+	for i := range all {
+		if all[i].st.State == "Leader" {
+			leader = &all[i]
+		}
+	}
+	if leader == nil {
+		return false, "no running peer leads"
+	}
+	for _, s := range all {
+		if s.st.AppliedIndex < leader.st.CommitIndex {
+			return false, fmt.Sprintf("%s applied up to %d, its leader %s had committed %d", s.cluster, s.st.AppliedIndex, leader.cluster, leader.st.CommitIndex)
 		}
 	}
 	return true, ""
@@ -247,7 +310,7 @@ func distinct(m map[string]string) string {
 // converge waits for convergence after the last heal and reads the final
 // state; the error says what did not converge in time.
 func (r *runner) converge(ctx context.Context) (Final, error) {
-	err := r.wait(ctx, "converged", r.s.Converge.D())
+	_, err := r.wait(ctx, "converged", r.s.Converge.D())
 	f := Final{At: time.Now(), Objects: map[string]map[string]string{}, Digests: map[string]string{}}
 	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -56,58 +56,66 @@ func (d *statusDriver) set(cluster string, f func(*api.StatusView)) {
 	d.status[cluster] = st
 }
 
-// A restarted peer shows what it held before it stopped until it has
-// caught up: the mesh is not converged while one does, so that the final
-// state is never read from it.
-func TestConvergedWaitsForEveryRunningPeer(t *testing.T) {
-	d := newStatusDriver(t, 2, 2)
-	r := testRunner(d, 1)
-	views := map[string]regionView{}
+// setAll gives every peer a caught-up status with digest d, the first
+// peer of each region its leader.
+func (d *statusDriver) setAll(digest string) {
+	lead := map[string]bool{}
 	for _, p := range d.peers {
-		d.set(p.Cluster, func(st *api.StatusView) {
-			st.Region, st.Cluster, st.CommitIndex, st.AppliedIndex = p.Region, p.Cluster, 40, 40
-			st.Mesh = &api.MeshView{Digest: "d1"}
-		})
-		if _, ok := views[p.Region]; !ok {
-			d.mu.Lock()
-			views[p.Region] = regionView{cluster: p.Cluster, status: d.status[p.Cluster]}
-			d.mu.Unlock()
+		state := "Follower"
+		if !lead[p.Region] {
+			lead[p.Region], state = true, "Leader"
 		}
-	}
-	follower := d.peers[1].Cluster
-	if views[d.peers[1].Region].cluster == follower {
-		t.Fatalf("test setup: %s should be a follower", follower)
-	}
-	ctx := context.Background()
-	if ok, why := r.followersCaughtUp(ctx, views); !ok {
-		t.Fatalf("every peer holds its leader's state, yet: %s", why)
-	}
-	for _, tc := range []struct {
-		name string
-		set  func(*api.StatusView)
-		want string
-	}{
-		{"stale since its start", func(st *api.StatusView) { st.Stale = true }, "has not caught up"},
-		{"an older digest", func(st *api.StatusView) { st.Mesh = &api.MeshView{Digest: "d0"} }, "digests differ"},
-		{"no digest", func(st *api.StatusView) { st.Mesh = nil }, "digests differ"},
-		{"applied less", func(st *api.StatusView) { st.AppliedIndex = 31 }, "applied up to 31"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			d.mu.Lock()
-			before := d.status[follower]
-			d.mu.Unlock()
-			defer d.set(follower, func(st *api.StatusView) { *st = before })
-			d.set(follower, tc.set)
-			ok, why := r.followersCaughtUp(ctx, views)
-			if ok || !strings.Contains(why, follower) || !strings.Contains(why, tc.want) {
-				t.Fatalf("followersCaughtUp = %v, %q; want not converged, naming %s and %q", ok, why, follower, tc.want)
+		d.set(p.Cluster, func(st *api.StatusView) {
+			*st = api.StatusView{Region: p.Region, Cluster: p.Cluster, State: state, CommitIndex: 40, AppliedIndex: 40}
+			if digest != "" {
+				st.Mesh = &api.MeshView{Digest: digest}
 			}
 		})
 	}
-	// A killed or paused peer is not waited for.
-	d.set(follower, func(st *api.StatusView) { st.Stale = true })
-	r.pausedSet = map[string]bool{follower: true}
-	if ok, why := r.followersCaughtUp(ctx, views); !ok {
-		t.Fatalf("a paused peer was waited for: %s", why)
+}
+
+// A restarted peer shows what it held before it stopped until it has
+// caught up: the mesh is not converged while one does, so that the final
+// state is never read from it, and a catch-up is not over until it is.
+func TestPeersAgreeWaitsForEveryRunningPeer(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		regions int
+		set     func(*api.StatusView)
+		want    string
+	}{
+		{"stale since its start", 2, func(st *api.StatusView) { st.Stale = true }, "has not caught up"},
+		{"an older digest", 2, func(st *api.StatusView) { st.Mesh = &api.MeshView{Digest: "d0"} }, "digests differ"},
+		{"no digest", 2, func(st *api.StatusView) { st.Mesh = nil }, "shows no digest"},
+		{"applied less in a single region", 1, func(st *api.StatusView) { st.AppliedIndex = 31 }, "applied up to 31"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newStatusDriver(t, tc.regions, 2)
+			digest := "d1"
+			if tc.regions == 1 {
+				digest = ""
+			}
+			d.setAll(digest)
+			r := testRunner(d, 1)
+			if ok, why := r.peersAgree(ctx); !ok {
+				t.Fatalf("every peer holds the same, yet: %s", why)
+			}
+			follower := d.peers[1].Cluster // the second peer of the first region
+			d.set(follower, tc.set)
+			ok, why := r.peersAgree(ctx)
+			if ok || !strings.Contains(why, follower) || !strings.Contains(why, tc.want) {
+				t.Fatalf("peersAgree = %v, %q; want not converged, naming %s and %q", ok, why, follower, tc.want)
+			}
+			p := r.poll(ctx, "converged")
+			if p.ok || !p.cheap {
+				t.Fatalf("poll(converged) = %+v; want a failure found by the statuses alone", p)
+			}
+			// A paused peer is not waited for.
+			r.pausedSet = map[string]bool{follower: true}
+			if ok, why := r.peersAgree(ctx); !ok {
+				t.Fatalf("a paused peer was waited for: %s", why)
+			}
+		})
 	}
 }
