@@ -403,12 +403,12 @@ func (m *Mesh) view(req *shoalpb.SyncRequest) *shoalpb.SyncReply {
 			reply.Objects = s.AllObjects()
 			reply.Full = true
 		case req.GetHasInventory():
-			reply.Objects = s.NewerOrMissing(req.GetInventory(), m.cfg.BatchObjects, m.cfg.BatchBytes)
+			reply.Objects, reply.More = s.NewerOrMissing(req.GetInventory(), m.cfg.BatchObjects, m.cfg.BatchBytes)
 		case req != nil && !req.GetHeartbeat() && m.lead.IsLeader():
 			// What the caller lacks by its own watermarks travels back at
 			// once: a region that returns catches up in one round trip,
 			// whatever the backoff of the links towards it.
-			reply.Objects = s.ObjectsNewerThan(WatermarkMap(req.GetWatermarks()), m.relayable(now), m.cfg.BatchObjects, m.cfg.BatchBytes)
+			reply.Objects, reply.More = s.ObjectsNewerThan(WatermarkMap(req.GetWatermarks()), m.relayable(now), m.cfg.BatchObjects, m.cfg.BatchBytes)
 		}
 	})
 	return reply

@@ -95,8 +95,9 @@ func (s *State) computeDigest() []byte {
 // when it is not nil), oldest version first, at most limit of them (0: no
 // limit) and at most maxBytes of manifests (0: no limit; at least one
 // object is always returned). Sent in this order, a receiver's watermark
-// never passes a version it has not got.
-func (s *State) ObjectsNewerThan(wm map[string]*shoalpb.Version, keep func(*shoalpb.Object) bool, limit, maxBytes int) []*shoalpb.Object {
+// never passes a version it has not got. more says whether the caps left
+// some out.
+func (s *State) ObjectsNewerThan(wm map[string]*shoalpb.Version, keep func(*shoalpb.Object) bool, limit, maxBytes int) (objs []*shoalpb.Object, more bool) {
 	var out []*shoalpb.Object
 	for _, o := range s.objects {
 		if CompareVersions(o.GetVersion(), wm[o.GetVersion().GetOrigin()]) > 0 && (keep == nil || keep(o)) {
@@ -107,20 +108,21 @@ func (s *State) ObjectsNewerThan(wm map[string]*shoalpb.Version, keep func(*shoa
 	return capObjects(out, limit, maxBytes)
 }
 
-func capObjects(out []*shoalpb.Object, limit, maxBytes int) []*shoalpb.Object {
+func capObjects(out []*shoalpb.Object, limit, maxBytes int) ([]*shoalpb.Object, bool) {
+	more := false
 	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+		out, more = out[:limit], true
 	}
 	if maxBytes > 0 {
 		size := 0
 		for i, o := range out {
 			size += proto.Size(o)
 			if size > maxBytes && i > 0 {
-				return out[:i]
+				return out[:i], true
 			}
 		}
 	}
-	return out
+	return out, more
 }
 
 // Inventory returns every key and version held, tombstones included.
@@ -135,8 +137,8 @@ func (s *State) Inventory() []*shoalpb.ObjectVersion {
 
 // NewerOrMissing returns what this state holds that inv (another region's
 // inventory) lacks or holds at an older version, oldest first, capped as
-// ObjectsNewerThan caps.
-func (s *State) NewerOrMissing(inv []*shoalpb.ObjectVersion, limit, maxBytes int) []*shoalpb.Object {
+// ObjectsNewerThan caps (more: some were left out).
+func (s *State) NewerOrMissing(inv []*shoalpb.ObjectVersion, limit, maxBytes int) (objs []*shoalpb.Object, more bool) {
 	theirs := make(map[string]*shoalpb.Version, len(inv))
 	for _, ov := range inv {
 		theirs[api.KeyFromProto(ov.GetKey()).String()] = ov.GetVersion()

@@ -286,8 +286,10 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string) {
 			continue
 		}
 		m.setLeader(rem, addr, true)
+		// Again at once while either side has more: this region's objects
+		// the other lacks, or a capped answer.
 		more := m.absorb(ctx, rem, req, reply, now)
-		if !more {
+		if !more && !reply.GetMore() {
 			return
 		}
 	}
@@ -337,7 +339,7 @@ func (m *Mesh) request(rem *remote, withObjects, withSummary bool) *shoalpb.Sync
 		req.Digest = s.Digest()
 		lastHeard, stale = s.LastHeard(), m.staleLocked(s, now.UnixMilli())
 		if withObjects {
-			req.Objects = s.ObjectsNewerThan(theirs, m.relayable(now.UnixMilli()), m.cfg.BatchObjects, m.cfg.BatchBytes)
+			req.Objects, _ = s.ObjectsNewerThan(theirs, m.relayable(now.UnixMilli()), m.cfg.BatchObjects, m.cfg.BatchBytes)
 			if inventory {
 				req.Inventory, req.HasInventory = s.Inventory(), true
 			}
@@ -416,7 +418,8 @@ func (m *Mesh) absorb(ctx context.Context, rem *remote, req *shoalpb.SyncRequest
 	m.mu.Unlock()
 	m.fsm.Read(func(s *State) {
 		ours = s.Digest()
-		pending = len(s.ObjectsNewerThan(theirs, m.relayable(m.cfg.Clock.Now().UnixMilli()), 1, 0)) > 0
+		newer, _ := s.ObjectsNewerThan(theirs, m.relayable(m.cfg.Clock.Now().UnixMilli()), 1, 0)
+		pending = len(newer) > 0
 		sameMarks = sameWatermarks(s.Watermarks(), reply.GetWatermarks())
 	})
 	m.mu.Lock()

@@ -258,7 +258,7 @@ func FuzzMeshHandle(f *testing.F) {
 	})
 }
 
-// A region whose link to another refuses at once retries four times per
+// A region whose link to another refuses at once retries twenty times per
 // sync interval, so it catches up soon after the link is back; a working
 // link is synced on the interval only.
 func TestMeshRetriesARefusingLinkSooner(t *testing.T) {
@@ -287,4 +287,43 @@ func TestMeshRetriesARefusingLinkSooner(t *testing.T) {
 	a.write(t, "web", "2")
 	n.heal()
 	eventually(t, "b catches up after the heal", sameVersion(ps, "web"))
+}
+
+// An answer capped at a batch says so, and the region that asked asks
+// again at once: a region that pulls what it missed gets all of it in one
+// sync, not one batch per sync interval.
+func TestMeshPullsEveryBatchInOneSync(t *testing.T) {
+	n := newMeshNet()
+	slow := func(region string, seeds ...string) MeshConfig {
+		cfg := testMeshConfig(region, seeds...)
+		cfg.SyncInterval, cfg.GracePeriod, cfg.EdgeGracePeriod = time.Minute, 3*time.Minute, 3*time.Minute
+		cfg.BatchObjects = 5
+		return cfg
+	}
+	a := n.add(t, slow("a"))
+	const count = 40
+	for i := range count {
+		a.write(t, fmt.Sprintf("obj-%02d", i), "1")
+	}
+	// a cannot push: b gets a's objects only by asking.
+	n.mu.Lock()
+	n.cut[[2]string{"a", "b"}] = true
+	n.mu.Unlock()
+	b := n.add(t, slow("b", "wan-a"))
+	eventually(t, "b holds every object of a", func() bool {
+		for i := range count {
+			if b.held(fmt.Sprintf("obj-%02d", i)) == nil {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		held := 0
+		for i := range count {
+			if b.held(fmt.Sprintf("obj-%02d", i)) != nil {
+				held++
+			}
+		}
+		return fmt.Sprintf("b holds %d of %d after %d syncs", held, count, b.mesh.Stats().Syncs)
+	})
 }

@@ -449,7 +449,10 @@ type SyncReply struct {
 	// lacks.
 	Objects []*Object `protobuf:"bytes,8,rep,name=objects,proto3" json:"objects,omitempty"`
 	// Objects is the receiver's full set (an answer to want_full).
-	Full          bool `protobuf:"varint,9,opt,name=full,proto3" json:"full,omitempty"`
+	Full bool `protobuf:"varint,9,opt,name=full,proto3" json:"full,omitempty"`
+	// Objects was capped (batch_objects, batch_bytes): the receiver holds
+	// more that the sender lacks, and the sender asks again at once.
+	More          bool `protobuf:"varint,10,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +546,13 @@ func (x *SyncReply) GetObjects() []*Object {
 func (x *SyncReply) GetFull() bool {
 	if x != nil {
 		return x.Full
+	}
+	return false
+}
+
+func (x *SyncReply) GetMore() bool {
+	if x != nil {
+		return x.More
 	}
 	return false
 }
@@ -709,7 +719,7 @@ const file_wan_proto_rawDesc = "" +
 	"\x04full\x18\t \x01(\bR\x04full\x12+\n" +
 	"\ahorizon\x18\n" +
 	" \x01(\v2\x11.shoal.v1.VersionR\ahorizon\x12\x1c\n" +
-	"\theartbeat\x18\v \x01(\bR\theartbeat\"\xb4\x02\n" +
+	"\theartbeat\x18\v \x01(\bR\theartbeat\"\xc8\x02\n" +
 	"\tSyncReply\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x121\n" +
 	"\asummary\x18\x02 \x01(\v2\x17.shoal.v1.RegionSummaryR\asummary\x123\n" +
@@ -722,7 +732,9 @@ const file_wan_proto_rawDesc = "" +
 	"leaderAddr\x12\x16\n" +
 	"\x06merged\x18\a \x01(\rR\x06merged\x12*\n" +
 	"\aobjects\x18\b \x03(\v2\x10.shoal.v1.ObjectR\aobjects\x12\x12\n" +
-	"\x04full\x18\t \x01(\bR\x04full\"\xef\x01\n" +
+	"\x04full\x18\t \x01(\bR\x04full\x12\x12\n" +
+	"\x04more\x18\n" +
+	" \x01(\bR\x04more\"\xef\x01\n" +
 	"\n" +
 	"WanMessage\x12+\n" +
 	"\x05error\x18\x01 \x01(\v2\x13.shoal.v1.LinkErrorH\x00R\x05error\x12$\n" +
