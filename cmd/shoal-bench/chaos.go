@@ -152,8 +152,9 @@ func benchChaosEdgeFlap(ctx context.Context, b *bencher) ([]*benchFigure, error)
 		Title: "Chaos, edge region catching up after the last flap: 1,000 objects changed while its uplink was down", Unit: "ms",
 		Samples: catchUp, Target: "<= 1 s median on loopback", Check: func(s benchStats) bool { return s.N > 0 && s.Median <= 1000 },
 		How: "From the same run: after the flapping, five times over: us-east's uplink is cut once more, 1,000 ConfigMaps are changed in one apply through a peer of eu-west, " +
-			"the uplink is healed, and the time until both regions hold the same objects (equal digests) and the same split is measured (the `catch-up` measures of the report; " +
-			"the harness looks every 200 ms). It varies with where each region's sync loop stands when the link comes back.",
+			"the uplink is healed, and the time until every running peer of both regions holds the same objects is measured (the `catch-up` measures of the report): " +
+			"the harness reads every peer's status every 50 ms until all show one digest, and counts up to those reads; it then checks on the leaders' workloads that both regions show the same split and every replica Ready " +
+			"(a catch-up ends only when that holds too). It varies with where each region's sync loop stands when the link comes back.",
 	}}
 	if len(catchUp) == 0 && err == nil {
 		err = fmt.Errorf("the report has no catch-up measure")
