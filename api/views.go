@@ -259,7 +259,9 @@ type MeshView struct {
 	FullSyncs       uint64 `json:"fullSyncs"`
 	// QuickRetries counts syncs started early after a link refused.
 	QuickRetries uint64 `json:"quickRetries"`
-	Refused      uint64 `json:"refused"`
+	// Hedged counts syncs started beside one whose call went silent.
+	Hedged  uint64 `json:"hedged"`
+	Refused uint64 `json:"refused"`
 	// Skewed names peers (REGION/CLUSTER) refused for a clock too far
 	// ahead.
 	Skewed []string `json:"skewed,omitempty"`

@@ -98,7 +98,7 @@ func (p *Peer) StatusView() api.StatusView {
 	})
 	ms := p.mesh.Stats()
 	v.Mesh = &api.MeshView{ObjectsSent: ms.ObjectsSent, BytesSent: ms.BytesSent, ObjectsMerged: ms.ObjectsMerged,
-		Syncs: ms.Syncs, FullSyncs: ms.FullSyncs, QuickRetries: ms.QuickRetries, Refused: ms.Refused, ObjectsReceived: ms.ObjectsReceived, BytesReceived: ms.BytesReceived}
+		Syncs: ms.Syncs, FullSyncs: ms.FullSyncs, QuickRetries: ms.QuickRetries, Hedged: ms.Hedged, Refused: ms.Refused, ObjectsReceived: ms.ObjectsReceived, BytesReceived: ms.BytesReceived}
 	p.fsm.Read(func(s *region.State) {
 		v.Mesh.Digest, v.Mesh.Objects = hex.EncodeToString(s.Digest()), s.ObjectCount()
 	})

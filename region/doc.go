@@ -49,8 +49,12 @@
 // write that lost to a concurrent one is a ConflictLost event shown in
 // every region (summaries carry them). The leader sends another region the
 // objects newer than that region's per-origin watermarks, and answers a
-// sync with what the caller lacks by its own; when digests differ although
-// watermarks agree, inventories are compared. Deletes are tombstones,
+// sync with what the caller lacks by its own (an answer capped at a batch
+// says so, and the caller asks again at once); when digests differ although
+// watermarks agree, inventories are compared. A link that refuses is tried
+// again twenty times per sync interval; a sync whose call goes silent gets
+// another beside it after four answer times (mesh_hedge.go), so a region
+// catches up within moments of its link coming back. Deletes are tombstones,
 // collected once every known region's watermark passed them and they are
 // older than TombstoneQuarantine (a write sent before its region merged
 // the delete may still be on its way), or after the

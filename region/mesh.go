@@ -169,6 +169,9 @@ type MeshStats struct {
 	// QuickRetries counts syncs started early because the last attempt
 	// failed at once (a link refused, not silent): see retrySoon.
 	QuickRetries uint64
+	// Hedged counts syncs started beside one whose call went silent:
+	// see mayHedge.
+	Hedged uint64
 	// Refused counts requests refused (identity, skew, bad input).
 	Refused uint64
 }
@@ -189,7 +192,12 @@ type remote struct {
 	offered    [32]byte  // hash of the summary in the request in flight
 	inventory  bool      // send our inventory next (digests differ)
 	committed  *shoalpb.SetRegionSummary
-	busy       bool
+	// Syncs in flight with it, when the newest began, and how long its
+	// answers take, smoothed (see mayHedge).
+	inflight  int
+	lastStart time.Time
+	rtt       time.Duration
+	nudged    bool // heard from while silent: sync again at once
 }
 
 // NewMesh returns the mesh part of a peer. Handle may be called at once;
@@ -335,6 +343,7 @@ func (m *Mesh) handleSync(ctx context.Context, fromRegion, fromCluster string, r
 	now := m.cfg.Clock.Now()
 	m.received(req.GetObjects())
 	rem := m.learn(req.GetRegion(), req.GetSummary(), fromCluster, "", now)
+	m.nudge(rem)
 	var cmds []*shoalpb.Command
 	var fresh []*shoalpb.Object
 	m.fsm.Read(func(s *State) {

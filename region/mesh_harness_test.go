@@ -20,6 +20,9 @@ type meshNet struct {
 	mu    sync.Mutex
 	peers map[string]*meshPeer // by address
 	cut   map[[2]string]bool   // region pairs, both orders
+	// silent region pairs (from, to): a call is lost on the way and its
+	// caller waits until its context ends.
+	silent map[[2]string]bool
 }
 
 type meshPeer struct {
@@ -48,9 +51,14 @@ func (w wanOf) Call(ctx context.Context, addr, region string, req *shoalpb.WanMe
 	w.n.mu.Lock()
 	p := w.n.peers[addr]
 	cut := p != nil && w.n.cut[[2]string{w.from, p.region}]
+	silent := p != nil && w.n.silent[[2]string{w.from, p.region}]
 	w.n.mu.Unlock()
 	if p == nil || cut {
 		return nil, errCut
+	}
+	if silent {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	if region != "" && p.region != region {
 		return nil, fmt.Errorf("%s is in region %s, not %s", addr, p.region, region)
@@ -81,7 +89,7 @@ func (w wanOf) Call(ctx context.Context, addr, region string, req *shoalpb.WanMe
 }
 
 func newMeshNet() *meshNet {
-	return &meshNet{peers: map[string]*meshPeer{}, cut: map[[2]string]bool{}}
+	return &meshNet{peers: map[string]*meshPeer{}, cut: map[[2]string]bool{}, silent: map[[2]string]bool{}}
 }
 
 func testMeshConfig(region string, seeds ...string) MeshConfig {

@@ -110,7 +110,8 @@ func (m *Mesh) Sync() {
 }
 
 // round starts a sync with every other region (and every seed not yet
-// known to belong to one) that is not already being synced.
+// known to belong to one) that is not already being synced, or whose
+// syncs in flight went silent (mayHedge).
 func (m *Mesh) round(ctx context.Context) {
 	known := map[string]bool{}
 	m.fsm.Read(func(s *State) {
@@ -122,28 +123,46 @@ func (m *Mesh) round(ctx context.Context) {
 	for name, rem := range m.remotes {
 		// A region recorded once and gone from the records was forgotten:
 		// stop syncing with it (it joins again as new if it returns).
-		if rem.committed != nil && !known[name] && !rem.busy {
+		if rem.committed != nil && !known[name] && rem.inflight == 0 {
 			delete(m.remotes, name)
 		}
 	}
-	var start []*remote
+	type started struct {
+		rem   *remote
+		hedge bool
+		after time.Duration
+	}
+	var start []started
+	now := time.Now()
 	for _, name := range sortedKeys(m.remotes) {
 		rem := m.remotes[name]
-		if !rem.busy && len(rem.addrs) > 0 {
-			rem.busy = true
-			start = append(start, rem)
+		if len(rem.addrs) == 0 {
+			continue
 		}
+		hedge := rem.inflight > 0
+		if hedge && !m.mayHedge(rem, now) {
+			continue
+		}
+		if hedge {
+			m.stats.Hedged++
+		}
+		rem.inflight++
+		rem.lastStart, rem.nudged = now, false
+		start = append(start, started{rem, hedge, m.nextHedge(rem)})
 	}
 	seeds := sortedKeys(m.seeds)
 	m.mu.Unlock()
-	for _, rem := range start {
+	for _, st := range start {
 		go func() {
+			// Looks again once this sync could be found silent.
+			t := time.AfterFunc(st.after, m.Sync)
 			defer func() {
+				t.Stop()
 				m.mu.Lock()
-				rem.busy = false
+				st.rem.inflight--
 				m.mu.Unlock()
 			}()
-			m.syncRegion(ctx, rem)
+			m.syncRegion(ctx, st.rem, st.hedge)
 		}()
 	}
 	for _, addr := range seeds {
@@ -214,8 +233,9 @@ func (m *Mesh) linkAddrs(rem *remote) []string {
 }
 
 // syncRegion syncs with one region: data with its leader, a heartbeat
-// with its other linked peers.
-func (m *Mesh) syncRegion(ctx context.Context, rem *remote) {
+// with its other linked peers. A hedge (a sync beside a silent one) asks
+// without objects first.
+func (m *Mesh) syncRegion(ctx context.Context, rem *remote, hedge bool) {
 	addrs := m.linkAddrs(rem)
 	if len(addrs) == 0 {
 		return
@@ -225,7 +245,7 @@ func (m *Mesh) syncRegion(ctx context.Context, rem *remote) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			if i == 0 {
-				m.syncPrimary(ctx, rem, addr)
+				m.syncPrimary(ctx, rem, addr, hedge)
 			} else {
 				m.heartbeat(ctx, rem, addr)
 			}
@@ -247,13 +267,13 @@ func (m *Mesh) heartbeat(ctx context.Context, rem *remote, addr string) {
 // syncPrimary exchanges with the region's leader: follows a NOT_LEADER
 // answer to the leader, sends batches until nothing is left to send,
 // and commits what comes back.
-func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string) {
-	for range maxSyncRounds {
+func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string, hedge bool) {
+	for i := range maxSyncRounds {
 		m.mu.Lock()
-		toLeader := rem.leaderOK && addr == rem.leaderAddr && rem.watermarks != nil
+		toLeader := rem.leaderOK && addr == rem.leaderAddr && rem.watermarks != nil && !(hedge && i == 0)
 		m.mu.Unlock()
 		req := m.request(rem, toLeader, true)
-		began := time.Now()
+		began, startedAt := time.Now(), m.cfg.Clock.Now()
 		reply, err := m.call(ctx, addr, rem.name, req)
 		var le *LinkError
 		switch {
@@ -264,7 +284,9 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string) {
 		case err != nil:
 			m.logger.Debug("sync failed", "peer_region", rem.name, "addr", addr, "err", err)
 			m.mu.Lock()
-			if rem.leaderAddr == addr {
+			// Forgotten unless another sync heard it meanwhile (a silent
+			// call ends long after a hedge beside it got through).
+			if rem.leaderAddr == addr && !rem.heardBy[addr].After(startedAt) {
 				rem.leaderAddr, rem.leaderOK = "", false
 			}
 			m.mu.Unlock()
@@ -273,6 +295,7 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string) {
 			}
 			return
 		}
+		m.observeRTT(rem, time.Since(began))
 		now := m.cfg.Clock.Now()
 		m.learn(rem.name, reply.GetSummary(), "", addr, now)
 		m.account(req)

@@ -327,3 +327,39 @@ func TestMeshPullsEveryBatchInOneSync(t *testing.T) {
 		return fmt.Sprintf("b holds %d of %d after %d syncs", held, count, b.mesh.Stats().Syncs)
 	})
 }
+
+// A sync whose call goes silent (the request lost) would hold the
+// region's syncs until its call timed out; one starts beside it instead,
+// and the region catches up as soon as the link carries again.
+func TestMeshHedgesASilentSync(t *testing.T) {
+	n := newMeshNet()
+	cfg := func(region string, seeds ...string) MeshConfig {
+		c := testMeshConfig(region, seeds...)
+		c.SyncInterval, c.GracePeriod, c.EdgeGracePeriod = 200*time.Millisecond, time.Minute, time.Minute
+		c.CallTimeout = 2 * time.Minute // far beyond the wait below
+		return c
+	}
+	a := n.add(t, cfg("a"))
+	// a cannot push: b learns a's writes only by asking.
+	n.mu.Lock()
+	n.cut[[2]string{"a", "b"}] = true
+	n.mu.Unlock()
+	b := n.add(t, cfg("b", "wan-a"))
+	ps := []*meshPeer{a, b}
+	a.write(t, "web", "1")
+	eventually(t, "b holds a's write", sameVersion(ps, "web"))
+
+	n.mu.Lock()
+	n.silent[[2]string{"b", "a"}] = true
+	n.mu.Unlock()
+	time.Sleep(time.Second) // b's syncs go silent (a few hedges too)
+	a.write(t, "web", "2")
+	n.mu.Lock()
+	n.silent = map[[2]string]bool{}
+	n.mu.Unlock()
+	eventually(t, "b holds a's second write although its first syncs stay silent", sameVersion(ps, "web"),
+		func() string { return fmt.Sprintf("b's mesh stats: %+v", b.mesh.Stats()) })
+	if h := b.mesh.Stats().Hedged; h == 0 {
+		t.Fatal("b caught up without a hedged sync: the test did not make its syncs silent")
+	}
+}
