@@ -62,9 +62,10 @@ type Step struct {
 	// Delete deletes the objects of such manifests.
 	Delete string `json:"delete,omitempty"`
 	// Wait for ready (every workload's replicas Ready), regions (every
-	// region sees every other alive), converged (ready, and every region
-	// and every running peer in it holds the same objects) or leaders
-	// (every region has a leader).
+	// region sees every other alive), converged (ready, every region and
+	// every running peer in it holds the same objects, the same split,
+	// and no replicas kept for release) or leaders (every region has a
+	// leader).
 	Wait string `json:"wait,omitempty"`
 	// Timeout of a Wait (default 90s): a wait that times out fails the
 	// run.

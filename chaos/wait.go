@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -113,7 +115,10 @@ func (r *runner) holdsViews(ctx context.Context, what string) (bool, string) {
 		if what == "ready" {
 			return true, ""
 		}
-		return agreed(views)
+		if ok, why := agreed(views); !ok {
+			return false, why
+		}
+		return settled(views)
 	}
 	return false, "unknown condition " + what
 }
@@ -279,6 +284,24 @@ func agreed(views map[string]regionView) (bool, string) {
 		}
 		if d := distinct(byRegion); d != "" {
 			return false, fmt.Sprintf("the regions split %s differently: %s", key, d)
+		}
+	}
+	return true, ""
+}
+
+// settled reports whether no region keeps replicas a workload moved away
+// from a cluster (an eviction waiting for its replacements, or one held
+// for a failed cluster). Until then a cluster may still lose a copy it
+// was told to release before a fault began: a scenario that starts its
+// faults from a converged mesh starts them from a still one.
+func settled(views map[string]regionView) (bool, string) {
+	for _, region := range slices.Sorted(maps.Keys(views)) {
+		for _, w := range views[region].workloads {
+			for _, p := range w.Placements {
+				if p.Evicting {
+					return false, fmt.Sprintf("%s shows %s %s/%s kept on %s until it is released", region, w.Kind, w.Namespace, w.Name, p.Cluster)
+				}
+			}
 		}
 	}
 	return true, ""

@@ -119,3 +119,24 @@ func TestPeersAgreeWaitsForEveryRunningPeer(t *testing.T) {
 		})
 	}
 }
+
+// A mesh is not converged while a region keeps replicas it moved away
+// from a cluster: the release may come during the next fault, and the
+// copy then disappears from a cluster the fault disturbed.
+func TestSettledWaitsForReleases(t *testing.T) {
+	views := map[string]regionView{
+		"ap-south": {workloads: []api.WorkloadView{{Kind: "Deployment", Namespace: "default", Name: "web",
+			Placements: []api.PlacementView{{Cluster: "ap-south/ap-2", Replicas: 1}}}}},
+		"eu-west": {workloads: []api.WorkloadView{{Kind: "Deployment", Namespace: "default", Name: "web",
+			Placements: []api.PlacementView{{Cluster: "ap-south/ap-2", Replicas: 1}}}}},
+	}
+	if ok, why := settled(views); !ok {
+		t.Fatalf("settled = false (%s) with nothing kept for release", why)
+	}
+	v := views["eu-west"]
+	v.workloads[0].Placements = append(v.workloads[0].Placements, api.PlacementView{Cluster: "ap-south/ap-1", Replicas: 1, Evicting: true})
+	ok, why := settled(views)
+	if ok || !strings.Contains(why, "ap-south/ap-1") || !strings.Contains(why, "default/web") {
+		t.Fatalf("settled = %v, %q; want not settled, naming the workload and ap-south/ap-1", ok, why)
+	}
+}
