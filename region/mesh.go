@@ -198,6 +198,11 @@ type remote struct {
 	lastStart time.Time
 	rtt       time.Duration
 	nudged    bool // heard from while silent: sync again at once
+	// seq numbers this peer's requests to it, and learned the request
+	// whose answer (or a request from it) last set watermarks: an answer
+	// to an older request, coming back after a newer one (syncs run side
+	// by side), does not set them back.
+	seq, learned uint64
 }
 
 // NewMesh returns the mesh part of a peer. Handle may be called at once;
@@ -387,7 +392,7 @@ func (m *Mesh) handleSync(ctx context.Context, fromRegion, fromCluster string, r
 		}
 	}
 	m.mu.Lock()
-	rem.watermarks = wm
+	rem.watermarks, rem.learned = wm, rem.seq
 	m.mu.Unlock()
 	m.mu.Lock()
 	m.stats.ObjectsMerged += uint64(merged)

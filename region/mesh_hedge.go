@@ -7,7 +7,8 @@ import "time"
 // it: seconds in which a link that came back carries nothing, in either
 // direction if the other region's call to this one went silent too. So
 // a sync silent for hedgeRTTs times the link's usual answer time (at
-// least a tenth of a sync interval) gets another one beside it, whose
+// least a tenth of a sync interval and minHedgeAfter, at most an
+// interval) gets another one beside it, whose
 // first request carries no objects: a light question that finds the link
 // working again, or goes silent too at little cost. Each further one
 // waits twice as long, up to a sync interval, and no more are in flight
@@ -18,6 +19,9 @@ import "time"
 const (
 	hedgeRTTs   = 4
 	maxInflight = 16
+	// minHedgeAfter keeps a busy peer's slow answers (a garbage
+	// collection, a loaded CPU) from looking silent on a fast link.
+	minHedgeAfter = 50 * time.Millisecond
 )
 
 // hedgeAfter is how long the first sync with rem may be silent before
@@ -26,7 +30,7 @@ func (m *Mesh) hedgeAfter(rem *remote) time.Duration {
 	if rem.rtt == 0 {
 		return m.cfg.SyncInterval
 	}
-	return min(max(hedgeRTTs*rem.rtt, m.cfg.SyncInterval/10), m.cfg.SyncInterval)
+	return min(max(hedgeRTTs*rem.rtt, m.cfg.SyncInterval/10, minHedgeAfter), m.cfg.SyncInterval)
 }
 
 // nextHedge is how long the newest of rem's syncs in flight may be

@@ -1,8 +1,11 @@
 package region
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/api/shoalpb"
 )
 
 // The spacing of syncs beside a silent one: the first after four answer
@@ -72,5 +75,27 @@ func TestHedgeSpacingAndNudge(t *testing.T) {
 	rem.nudged, rem.inflight = true, 7
 	if m.mayHedge(rem, time.Now()) {
 		t.Fatal("a nudge went over the limit of syncs in flight")
+	}
+}
+
+// Syncs run side by side: an answer to an older request that comes back
+// after a newer one's does not set back what this region knows the other
+// holds (it would send again what the other already has).
+func TestOlderAnswerDoesNotSetWatermarksBack(t *testing.T) {
+	n := newMeshNet()
+	a := n.add(t, testMeshConfig("a"))
+	a.stop()
+	rem := &remote{name: "b"}
+	older, newer := rem.seq+1, rem.seq+2
+	rem.seq = newer
+	mark := func(ms int64) *shoalpb.SyncReply {
+		return &shoalpb.SyncReply{Region: "b", Watermarks: []*shoalpb.Watermark{{Origin: "a", Version: &shoalpb.Version{WallMs: ms, Origin: "a"}}}}
+	}
+	ctx := context.Background()
+	req := &shoalpb.SyncRequest{Region: "a"}
+	a.mesh.absorb(ctx, rem, newer, req, mark(2000), time.Now())
+	a.mesh.absorb(ctx, rem, older, req, mark(1000), time.Now())
+	if got := rem.watermarks["a"].GetWallMs(); got != 2000 {
+		t.Fatalf("b's watermark for a = %d after an older answer came back last, want 2000", got)
 	}
 }

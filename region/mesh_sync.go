@@ -271,6 +271,8 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string, hedge 
 	for i := range maxSyncRounds {
 		m.mu.Lock()
 		toLeader := rem.leaderOK && addr == rem.leaderAddr && rem.watermarks != nil && !(hedge && i == 0)
+		rem.seq++
+		seq := rem.seq
 		m.mu.Unlock()
 		req := m.request(rem, toLeader, true)
 		began, startedAt := time.Now(), m.cfg.Clock.Now()
@@ -311,7 +313,7 @@ func (m *Mesh) syncPrimary(ctx context.Context, rem *remote, addr string, hedge 
 		m.setLeader(rem, addr, true)
 		// Again at once while either side has more: this region's objects
 		// the other lacks, or a capped answer.
-		more := m.absorb(ctx, rem, req, reply, now)
+		more := m.absorb(ctx, rem, seq, req, reply, now)
 		if !more && !reply.GetMore() {
 			return
 		}
@@ -396,10 +398,12 @@ func (m *Mesh) request(rem *remote, withObjects, withSummary bool) *shoalpb.Sync
 // objects it sent back (inventory or full copy), and whether the digests
 // show a divergence the watermarks miss. It reports whether more should
 // be sent at once.
-func (m *Mesh) absorb(ctx context.Context, rem *remote, req *shoalpb.SyncRequest, reply *shoalpb.SyncReply, now time.Time) bool {
+func (m *Mesh) absorb(ctx context.Context, rem *remote, seq uint64, req *shoalpb.SyncRequest, reply *shoalpb.SyncReply, now time.Time) bool {
 	m.mu.Lock()
-	rem.watermarks = WatermarkMap(reply.GetWatermarks())
-	rem.digest = reply.GetDigest()
+	if seq > rem.learned {
+		rem.watermarks, rem.learned = WatermarkMap(reply.GetWatermarks()), seq
+		rem.digest = reply.GetDigest()
+	}
 	if req.GetSummary() != nil {
 		rem.sentSum = rem.offered
 	}

@@ -124,6 +124,18 @@ func TestMeshCatchUpSendsOnlyDeltas(t *testing.T) {
 		a.write(t, fmt.Sprintf("cm-%d", i), "1")
 	}
 	eventually(t, "b holds a's 100 objects", converged(ps))
+	// A push of the first catch-up may still be on its way (b also pulled
+	// the objects): wait until a's count of objects sent stands still for
+	// five sync intervals, or it would count against the catch-up below.
+	last, still := a.mesh.Stats().ObjectsSent, 0
+	for still < 5 {
+		time.Sleep(40 * time.Millisecond) // one sync interval of testMeshConfig
+		if sent := a.mesh.Stats().ObjectsSent; sent != last {
+			last, still = sent, 0
+		} else {
+			still++
+		}
+	}
 
 	n.isolate("b", "a")
 	b.stop()
