@@ -185,7 +185,6 @@ type remote struct {
 	heard      time.Time
 	heardBy    map[string]time.Time // by address
 	watermarks map[string]*shoalpb.Version
-	digest     []byte
 	summary    *shoalpb.RegionSummary
 	summaryAt  time.Time // when summary arrived (our clock)
 	sentSum    [32]byte  // hash of the summary last sent to it

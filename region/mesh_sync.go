@@ -402,7 +402,6 @@ func (m *Mesh) absorb(ctx context.Context, rem *remote, seq uint64, req *shoalpb
 	m.mu.Lock()
 	if seq > rem.learned {
 		rem.watermarks, rem.learned = WatermarkMap(reply.GetWatermarks()), seq
-		rem.digest = reply.GetDigest()
 	}
 	if req.GetSummary() != nil {
 		rem.sentSum = rem.offered
