@@ -66,21 +66,19 @@ func (r *runner) holds(ctx context.Context, what string) (bool, string) {
 }
 
 func (r *runner) poll(ctx context.Context, what string) polled {
-	var at time.Time
-	if what == "converged" {
-		// Every running peer's status first: a few milliseconds, and the
-		// moment the mesh holds the same objects everywhere. Readiness
-		// and the split, read from the leaders' workloads after it, are
-		// checked as well (in a catch-up they held long before).
-		if ok, why := r.peersAgree(ctx); !ok {
-			return polled{why: why, cheap: true}
-		}
-		at = time.Now()
+	if what != "converged" {
+		ok, why := r.holdsViews(ctx, what)
+		return polled{ok: ok, at: time.Now(), why: why}
 	}
+	// Every running peer's status first: a few milliseconds, and the
+	// moment the mesh holds the same objects everywhere. Readiness and
+	// the split, read from the leaders' workloads after it, are checked
+	// as well (in a catch-up they held long before).
+	if ok, why := r.peersAgree(ctx); !ok {
+		return polled{why: why, cheap: true}
+	}
+	at := time.Now()
 	ok, why := r.holdsViews(ctx, what)
-	if at.IsZero() {
-		at = time.Now()
-	}
 	return polled{ok: ok, at: at, why: why}
 }
 
