@@ -22,17 +22,24 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// A follower whose process is down refuses at once; raft would count
-// every refusal as a failure and back off for up to 10 s, long after the
-// follower is back. The raft dial waits instead and connects the moment
-// the follower listens again.
-func TestRaftDialWaitsForANodeThatRefuses(t *testing.T) {
+// dialingNetwork is a TCPNetwork to dial from, closed with the test, and
+// a loopback address nothing listens on.
+func dialingNetwork(t *testing.T) (*TCPNetwork, string) {
+	t.Helper()
 	n, err := NewTCPNetwork(TCPConfig{BindAddr: "127.0.0.1:0", Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	addr := freeAddr(t)
+	return n, freeAddr(t)
+}
+
+// A follower whose process is down refuses at once; raft would count
+// every refusal as a failure and back off for up to 10 s, long after the
+// follower is back. The raft dial waits instead and connects the moment
+// the follower listens again.
+func TestRaftDialWaitsForANodeThatRefuses(t *testing.T) {
+	n, addr := dialingNetwork(t)
 	accepted := make(chan byte, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond) // the follower comes back later
@@ -66,14 +73,9 @@ func TestRaftDialWaitsForANodeThatRefuses(t *testing.T) {
 // The wait ends: at the timeout, with the refusal, and at once when the
 // node shuts down (raft's shutdown waits for the goroutines that dial).
 func TestRaftDialGivesUpAtTheTimeoutAndOnShutdown(t *testing.T) {
-	n, err := NewTCPNetwork(TCPConfig{BindAddr: "127.0.0.1:0", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	addr := freeAddr(t)
+	n, addr := dialingNetwork(t)
 	began := time.Now()
-	_, err = raftLayer{n}.Dial(raft.ServerAddress(addr), 400*time.Millisecond)
+	_, err := raftLayer{n}.Dial(raft.ServerAddress(addr), 400*time.Millisecond)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Dial of a node that never listens: %v, want connection refused", err)
 	}

@@ -493,9 +493,8 @@ func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.
 }
 
 // dialWaiting dials addr again while it refuses, until ctx ends or the
-// network stops dialling.
-// The error is the refusal when the wait ends at ctx's deadline, not the
-// timeout of the dial that was cut short by it.
+// network stops dialling. The error is the refusal when the wait ends at
+// ctx's deadline, not the timeout of the dial that was cut short by it.
 func (n *TCPNetwork) dialWaiting(ctx context.Context, addr string) (net.Conn, error) {
 	var refused error
 	for {
@@ -512,13 +511,12 @@ func (n *TCPNetwork) dialWaiting(ctx context.Context, addr string) (net.Conn, er
 		t := time.NewTimer(redialInterval)
 		select {
 		case <-t.C:
+			continue
 		case <-ctx.Done():
-			t.Stop()
-			return nil, err
 		case <-n.stopping:
-			t.Stop()
-			return nil, err
 		}
+		t.Stop()
+		return nil, err
 	}
 }
 
